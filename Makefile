@@ -1,0 +1,37 @@
+# cityopt: two commands on a fresh machine (Python 3.11 and the package index):
+#   make run    # venv, install, then `cityopt demo` -> outputs/
+#   make test   # venv, install, then the whole test suite
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.cityopt-installed
+OUT    ?= outputs
+PYTEST_ARGS ?=
+
+.PHONY: run test test-all bench lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cityopt demo --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "slow or not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check optimizer solvers city_data tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

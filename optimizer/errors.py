@@ -1,0 +1,58 @@
+"""Domain errors of cityopt's optimizer (cities, demand, problems, plans).
+
+All derive from :class:`solvers.errors.CityoptError` and a builtin, and every
+message names the bad value and the fix.  The CLI maps ``InvalidInputError``
+(and the other ``ValueError``/``LookupError`` kinds here) to exit code 2.
+"""
+
+from __future__ import annotations
+
+from solvers.errors import (
+    BackendUnavailableError,
+    CityoptError,
+    InvalidInputError,
+    InvalidOptionError,
+    ProblemTooLargeError,
+    SolverError,
+    UnknownSolverError,
+)
+
+__all__ = [
+    "BackendUnavailableError",
+    "CityError",
+    "CityNotFoundError",
+    "CityoptError",
+    "DemandError",
+    "InfeasibleSolutionError",
+    "InvalidCityFileError",
+    "InvalidInputError",
+    "InvalidOptionError",
+    "PlanValidationError",
+    "ProblemTooLargeError",
+    "SolverError",
+    "UnknownSolverError",
+]
+
+
+class CityError(InvalidInputError):
+    """A city cannot be loaded as asked."""
+
+
+class CityNotFoundError(CityError):
+    """No bundled city by that name and no such file."""
+
+
+class InvalidCityFileError(CityError):
+    """The city file is empty, corrupt, or holds no drivable roads."""
+
+
+class DemandError(InvalidInputError):
+    """Trips or loads cannot be made as asked."""
+
+
+class InfeasibleSolutionError(CityoptError, ValueError):
+    """A solution breaks the problem's constraints, so no plan can be decoded from it."""
+
+
+class PlanValidationError(CityoptError, ValueError):
+    """A plan failed its from-scratch re-validation."""

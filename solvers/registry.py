@@ -1,0 +1,112 @@
+"""One registry of QUBO solvers, imported lazily so ``import solvers`` stays light.
+
+Examples
+--------
+>>> from solvers import QUBO, available_solvers, solve_qubo
+>>> sorted(available_solvers())[:3]
+['anneal', 'cpsat', 'exact']
+>>> q = QUBO.from_terms({"a": 1.0, "b": -2.0}, {("a", "b"): 0.5})
+>>> sol = solve_qubo(q, "exact")
+>>> sol.bits.tolist(), sol.energy, sol.status.value
+([0, 1], -2.0, 'OPTIMAL')
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from solvers.errors import InvalidOptionError, UnknownSolverError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from solvers.qubo import QUBO
+    from solvers.solution import Solution
+
+__all__ = ["SolverSpec", "available_solvers", "get_solver", "register_solver", "solve_qubo"]
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """A registered solver: ``target`` is ``"module:function"``, imported on first use."""
+
+    name: str
+    target: str
+    description: str
+
+    def load(self) -> Callable[..., Solution]:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+_REGISTRY: dict[str, SolverSpec] = {}
+
+
+def register_solver(name: str, target: str, description: str) -> None:
+    """Register (or replace) a QUBO solver under ``name``."""
+    _REGISTRY[name] = SolverSpec(name, target, description)
+
+
+register_solver("exact", "solvers.classical:solve_exact",
+                "brute force over all 2**n assignments, vectorised (up to about 26 variables)")
+register_solver("anneal", "solvers.classical:solve_anneal",
+                "simulated annealing, vectorised over independent reads, seeded")
+register_solver("cpsat", "solvers.ortools:solve_qubo_cpsat",
+                "OR-Tools CP-SAT on the QUBO (products linearised), with bound and gap")
+register_solver("qaoa", "solvers.qaoa:solve_qaoa",
+                "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample")
+
+
+def available_solvers() -> dict[str, str]:
+    """Registered QUBO solver names and what each does."""
+    return {k: v.description for k, v in sorted(_REGISTRY.items())}
+
+
+def get_solver(name: str) -> SolverSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        msg = f"unknown solver {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}"
+        raise UnknownSolverError(msg) from None
+
+
+def solve_qubo(
+    qubo: QUBO,
+    solver: str,
+    *,
+    seed: int | None = None,
+    time_limit_s: float | None = None,
+    **options: Any,
+) -> Solution:
+    """Solve ``qubo`` with the solver registered as ``solver``.
+
+    Parameters
+    ----------
+    qubo : QUBO
+    solver : str
+        A name from :func:`available_solvers`.
+    seed : int, optional
+        Seed for every random choice the solver makes.
+    time_limit_s : float, optional
+        Wall-time limit where the solver honours one.
+    **options
+        Solver options (see each solver's options dataclass).
+
+    Returns
+    -------
+    Solution
+    """
+    if time_limit_s is not None and not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
+        msg = f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}"
+        raise InvalidOptionError(msg)
+    if seed is not None and not (isinstance(seed, int) and seed >= 0):
+        msg = f"seed must be a non-negative integer, got {seed!r}"
+        raise InvalidOptionError(msg)
+    func = get_solver(solver).load()
+    t0 = time.perf_counter()
+    sol = func(qubo, seed=seed, time_limit_s=time_limit_s, **options)
+    if not sol.wall_time_s:
+        sol = replace(sol, wall_time_s=time.perf_counter() - t0)
+    return sol
