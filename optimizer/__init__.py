@@ -1,0 +1,72 @@
+"""cityopt's planner: cities and grids to problems, plans, reports and jobs.
+
+Light at import: heavy libraries load when the object that needs them is used.
+
+Examples
+--------
+>>> from optimizer import City, problems, solve            # doctest: +SKIP
+>>> city = City.load("helsinki")                            # doctest: +SKIP
+>>> prob = problems.Traffic.from_city(city, trips=12, routes=3, seed=1)  # doctest: +SKIP
+>>> plan = prob.decode(solve(prob, "cpsat")).validate()     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from optimizer import problems
+from optimizer.errors import (
+    BackendUnavailableError,
+    CityError,
+    CityNotFoundError,
+    CityoptError,
+    DemandError,
+    InfeasibleSolutionError,
+    InvalidCityFileError,
+    InvalidInputError,
+    InvalidOptionError,
+    PlanValidationError,
+    ProblemTooLargeError,
+    SolverError,
+    UnknownSolverError,
+)
+from optimizer.solve import solve, solver_names
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.city import City
+    from optimizer.plans import RoutingPlan
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "City",
+    "CityError",
+    "CityNotFoundError",
+    "CityoptError",
+    "DemandError",
+    "InfeasibleSolutionError",
+    "InvalidCityFileError",
+    "InvalidInputError",
+    "InvalidOptionError",
+    "PlanValidationError",
+    "ProblemTooLargeError",
+    "RoutingPlan",
+    "SolverError",
+    "UnknownSolverError",
+    "__version__",
+    "problems",
+    "solve",
+    "solver_names",
+]
+
+_LAZY = {"City": "optimizer.city", "RoutingPlan": "optimizer.plans"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'optimizer' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,25 @@
+"""The planning problems: ``Traffic`` (route assignment); fleet and dispatch come later.
+
+Imported lazily: ``from optimizer import problems; problems.Traffic``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.problems.base import Problem
+    from optimizer.problems.traffic import Traffic
+
+__all__ = ["Problem", "Traffic"]
+
+_LAZY = {"Traffic": "optimizer.problems.traffic", "Problem": "optimizer.problems.base"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'optimizer.problems' has no attribute {name!r}"
+    raise AttributeError(msg)
