@@ -148,8 +148,8 @@ class RoutingPlan:
         """Congestion ``sum_e w_e load_e**2`` from the routes alone."""
         from optimizer.problems.traffic import segment_weight_s
 
-        return float(sum(segment_weight_s(self.graph.edges[s]["travel_time"]) * n * n
-                         for s, n in self._segment_table().items()))
+        return round(float(sum(segment_weight_s(self.graph.edges[s]["travel_time"]) * n * n
+                               for s, n in self._segment_table().items())), 6)
 
     def segment_loads(self) -> gpd.GeoDataFrame:
         """Per used segment: ``u, v, key, name, load, weight_s, contribution`` and geometry (WGS84)."""
@@ -258,7 +258,7 @@ class RoutingPlan:
             "segment_loads": atomic_write_text(out / "segment_loads.geojson", seg.to_json(default=json_default)),
         }
 
-    def explore(self, *, tiles: str | None = "CartoDB positron") -> folium.Map:
+    def explore(self, *, tiles: str | None = "OpenStreetMap") -> folium.Map:
         """A folium map: segment loads coloured, routes on top, one layer per trip."""
         import folium
 

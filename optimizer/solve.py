@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.base import Problem
     from solvers.solution import Solution
 
-__all__ = ["solve", "solver_names"]
+__all__ = ["check_request", "solve", "solver_names"]
 
 #: Problem-level solver names (not QUBO solvers) and what they are.
 PROBLEM_SOLVERS = {"shortest": "traffic baseline: every trip on its shortest path by travel time"}
@@ -72,6 +72,7 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
         if on not in (None, "native", "qubo"):
             msg = f"option 'on' of solver 'cpsat' must be 'native' or 'qubo', got {on!r}"
             raise InvalidOptionError(msg)
+        t0 = time.perf_counter()
         model = problem.native_cpsat() if on != "qubo" else None
         if on == "native" and model is None:
             msg = f"problem {problem.kind!r} has no native CP-SAT model; use on='qubo'"
@@ -79,7 +80,6 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
         if model is not None:
             from solvers.ortools import solve_cpsat_model
 
-            t0 = time.perf_counter()
             qubo = problem.to_qubo()
             sol = solve_cpsat_model(model, qubo=qubo, seed=seed, time_limit_s=time_limit_s, **options)
             return replace(sol, wall_time_s=time.perf_counter() - t0)
@@ -87,3 +87,21 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
         msg = f"solver {solver!r} does not apply to {problem.kind!r} problems"
         raise UnknownSolverError(msg)
     return solve_qubo(problem.to_qubo(), solver, seed=seed, time_limit_s=time_limit_s, **options)
+
+
+def check_request(solver: str, options: dict[str, Any]) -> None:
+    """Validate a solver name and its options before anything runs (no partial output)."""
+    from solvers.registry import check_options
+
+    opts = dict(options)
+    if solver in PROBLEM_SOLVERS:
+        if opts:
+            msg = f"solver {solver!r} takes no options, got {sorted(opts)}"
+            raise InvalidOptionError(msg)
+        return
+    if solver == "cpsat":
+        on = opts.pop("on", None)
+        if on not in (None, "native", "qubo"):
+            msg = f"option 'on' of solver 'cpsat' must be 'native' or 'qubo', got {on!r}"
+            raise InvalidOptionError(msg)
+    check_options(solver, opts)

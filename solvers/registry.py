@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["SolverSpec", "available_solvers", "get_solver", "register_solver", "solve_qubo"]
+__all__ = ["SolverSpec", "available_solvers", "check_options", "get_solver", "register_solver", "solve_qubo"]
 
 
 @dataclass(frozen=True)
@@ -35,28 +35,53 @@ class SolverSpec:
     name: str
     target: str
     description: str
+    options: str = ""
 
     def load(self) -> Callable[..., Solution]:
         module, func = self.target.split(":")
         return getattr(importlib.import_module(module), func)
 
+    def options_class(self) -> type | None:
+        if not self.options:
+            return None
+        module, cls = self.options.split(":")
+        return getattr(importlib.import_module(module), cls)
+
 
 _REGISTRY: dict[str, SolverSpec] = {}
 
 
-def register_solver(name: str, target: str, description: str) -> None:
-    """Register (or replace) a QUBO solver under ``name``."""
-    _REGISTRY[name] = SolverSpec(name, target, description)
+def register_solver(name: str, target: str, description: str, options: str = "") -> None:
+    """Register (or replace) a QUBO solver under ``name``.
+
+    ``target`` and ``options`` are ``"module:attribute"`` strings (the solve
+    function and its options dataclass), imported on first use.
+    """
+    _REGISTRY[name] = SolverSpec(name, target, description, options)
 
 
 register_solver("exact", "solvers.classical:solve_exact",
-                "brute force over all 2**n assignments, vectorised (up to about 26 variables)")
+                "brute force over all 2**n assignments, vectorised (up to about 26 variables)",
+                "solvers.classical:ExactOptions")
 register_solver("anneal", "solvers.classical:solve_anneal",
-                "simulated annealing, vectorised over independent reads, seeded")
+                "simulated annealing, vectorised over independent reads, seeded",
+                "solvers.classical:AnnealOptions")
 register_solver("cpsat", "solvers.ortools:solve_qubo_cpsat",
-                "OR-Tools CP-SAT on the QUBO (products linearised), with bound and gap")
+                "OR-Tools CP-SAT on the QUBO (products linearised), with bound and gap",
+                "solvers.ortools:CpSatOptions")
 register_solver("qaoa", "solvers.qaoa:solve_qaoa",
-                "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample")
+                "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample",
+                "solvers.qaoa:QAOAOptions")
+
+
+def check_options(solver: str, options: dict[str, Any]) -> Any:
+    """Validate ``options`` for ``solver`` without solving (raises InvalidOptionError)."""
+    from solvers._options import build_options
+
+    cls = get_solver(solver).options_class()
+    if cls is None:
+        return None
+    return build_options(cls, solver, options)
 
 
 def available_solvers() -> dict[str, str]:

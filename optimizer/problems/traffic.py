@@ -317,7 +317,8 @@ class Traffic(Problem):
     def congestion(self, bits: np.ndarray) -> float:
         """``sum_e w_e load_e**2`` of any assignment (feasible or not)."""
         loads = self.segment_loads(bits)
-        return float(self.segment_weights @ (loads.astype(np.float64) ** 2))
+        # weights are whole milliseconds and loads integers: round off float noise
+        return round(float(self.segment_weights @ (loads.astype(np.float64) ** 2)), 6)
 
     def objective(self, bits: np.ndarray) -> float:
         self.route_choice(bits)  # raises when infeasible

@@ -1,0 +1,194 @@
+"""The ``cityopt`` command.
+
+Exit codes: 0 ok, 2 bad input (with one line naming the field and the fix),
+1 a failure that is not the input's fault, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+log = logging.getLogger("cityopt")
+
+EPILOG_RUN = """examples:
+  cityopt run --problem traffic --trips 6 --routes 3 --solver qaoa cpsat exact --depth 2
+  cityopt run --problem traffic --city helsinki --trips 200 --solver cpsat anneal shortest
+  cityopt run --problem traffic --city map.osm.pbf --trips-csv trips.csv --solver cpsat --on qubo
+"""
+
+EPILOG_DEMO = """example:
+  cityopt demo --out outputs     # what `make run` runs
+"""
+
+#: Which CLI flags feed which solver's options.
+SOLVER_FLAGS = {
+    "qaoa": ("depth", "backend", "shots", "maxiter", "optimizer"),
+    "anneal": ("sweeps", "reads"),
+    "cpsat": ("on", "workers"),
+    "exact": (),
+    "shortest": (),
+}
+
+
+def _add_solver_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("solver options (passed to the solvers that take them)")
+    g.add_argument("--time-limit", type=float, metavar="S", help="wall-time limit per solver, seconds")
+    g.add_argument("--depth", type=int, help="QAOA depth p (>= 1)")
+    g.add_argument("--backend", help="QAOA backend (qsim)")
+    g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
+    g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
+    g.add_argument("--optimizer", help="QAOA classical optimiser: COBYLA, Nelder-Mead, L-BFGS-B")
+    g.add_argument("--sweeps", type=int, help="anneal: sweeps per read")
+    g.add_argument("--reads", type=int, help="anneal: independent reads")
+    g.add_argument("--on", choices=["native", "qubo"], help="cpsat: native model (default) or the QUBO")
+    g.add_argument("--workers", type=int, help="cpsat: parallel workers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cityopt",
+        description="City traffic and power-grid planning with QAOA beside Google OR-Tools.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="solve one scenario with each named solver and write its outputs",
+                         description="Solve one scenario with each named solver; write plans, "
+                                     "summary.json per solver and a comparison under --out.",
+                         epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--problem", required=True, choices=["traffic"],
+                     help="planning problem (fleet and dispatch are on the roadmap)")
+    run.add_argument("--city", default="helsinki",
+                     help="bundled city name, an .osm/.osm.bz2/.osm.pbf file, or 'Place, Country' (online)")
+    run.add_argument("--trips", type=int, default=12, help="traffic: number of trips (default 12)")
+    run.add_argument("--routes", type=int, default=3, help="traffic: candidate routes per trip, k (default 3)")
+    run.add_argument("--trips-csv", metavar="FILE",
+                     help="traffic: trips from a CSV of origin_lon,origin_lat,dest_lon,dest_lat")
+    run.add_argument("--weight", choices=["pois", "buildings"], help="traffic: weight trip ends by POIs or buildings")
+    run.add_argument("--min-distance-m", type=float, default=300.0,
+                     help="traffic: least straight-line trip length in metres (default 300)")
+    run.add_argument("--solver", nargs="+", default=["shortest", "cpsat", "anneal"],
+                     help="solvers: qaoa cpsat exact anneal shortest (default: shortest cpsat anneal)")
+    run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
+    run.add_argument("--out", default="outputs", help="output folder (default outputs)")
+    run.add_argument("--json", action="store_true", help="print the summaries as JSON lines")
+    _add_solver_options(run)
+
+    demo = sub.add_parser("demo", help="the main job: the bundled city, QAOA and OR-Tools side by side",
+                          description="Run the demo on central Helsinki: a QAOA-sized traffic instance "
+                                      "(qaoa, cpsat, exact, anneal) and a 200-trip one (cpsat, anneal), "
+                                      "each beside the shortest-path baseline.",
+                          epilog=EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", default="outputs", help="output folder (default outputs)")
+    demo.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    demo.add_argument("--json", action="store_true", help="also print the summaries as JSON lines")
+    return parser
+
+
+def _requests(args: argparse.Namespace) -> list[Any]:
+    from optimizer.errors import UnknownSolverError
+    from optimizer.runner import SolverRequest
+    from optimizer.solve import check_request, solver_names
+
+    names = solver_names()
+    reqs = []
+    seen = set()
+    for name in args.solver:
+        if name not in names:
+            msg = f"unknown solver {name!r} for --solver; choose from: {', '.join(sorted(names))}"
+            raise UnknownSolverError(msg)
+        if name in seen:
+            continue
+        seen.add(name)
+        opts = {k: getattr(args, k) for k in SOLVER_FLAGS.get(name, ()) if getattr(args, k, None) is not None}
+        check_request(name, opts)
+        reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
+    return reqs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from optimizer.city import City
+    from optimizer.problems.traffic import Traffic
+    from optimizer.runner import comparison_rows, format_table, run_problem, verdict
+
+    requests = _requests(args)  # validate every option before any work
+    if args.time_limit is not None and args.time_limit <= 0:
+        from optimizer.errors import InvalidOptionError
+
+        msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
+        raise InvalidOptionError(msg)
+    t0 = time.perf_counter()
+    city = City.load(args.city)
+    log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)
+    if args.trips_csv:
+        prob = Traffic.from_csv(city, args.trips_csv, routes=args.routes)
+    else:
+        prob = Traffic.from_city(city, trips=args.trips, routes=args.routes, seed=args.seed,
+                                 weight=args.weight, min_distance_m=args.min_distance_m)
+    log.info("%r", prob)
+    records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
+    _print_results(records, args)
+    return 0
+
+
+def _print_results(records: list[Any], args: argparse.Namespace) -> None:
+    from optimizer.runner import comparison_rows, format_table, verdict
+
+    if getattr(args, "json", False):
+        for r in records:
+            print(json.dumps(r.summary, default=str))
+        return
+    print(format_table(comparison_rows(records)))
+    print("verdict:", verdict(records)["text"])
+    if records and records[0].out_dir is not None:
+        print("outputs:", records[0].out_dir.parent)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from optimizer.demo import run_demo
+
+    run_demo(Path(args.out), seed=args.seed, quiet=args.quiet, as_json=args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cityopt`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from optimizer import __version__
+
+        print(f"cityopt {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO),
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from optimizer.errors import CityoptError, InvalidInputError
+
+    try:
+        return {"run": cmd_run, "demo": cmd_demo}[args.command](args)
+    except InvalidInputError as e:
+        print(f"cityopt: error: {e}", file=sys.stderr)
+        return 2
+    except CityoptError as e:
+        print(f"cityopt: failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cityopt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

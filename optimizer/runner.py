@@ -1,0 +1,254 @@
+"""Run one scenario with several solvers: solve, score, validate, write, compare.
+
+Outputs of one run go under ``OUT/<problem>/<instance>/<solver>/`` (DESIGN.md):
+``summary.json`` and, for a feasible routing solution, ``plan.geojson``,
+``itinerary.csv`` and ``segment_loads.geojson``.  Each run folder is built in a
+temp folder and renamed into place, so a failed or interrupted run leaves no
+half-written folder.  ``comparison.csv`` beside the solver folders lists every
+solver of the instance, and :func:`verdict` says which one won.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optimizer.io import atomic_write_json, atomic_write_text, staged_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.problems.base import Problem
+    from solvers.solution import Solution
+
+__all__ = ["RunRecord", "SolverRequest", "comparison_rows", "run_problem", "summarise", "verdict"]
+
+log = logging.getLogger(__name__)
+
+SUMMARY_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SolverRequest:
+    """A solver to run: its registered ``name``, its ``options``, and the folder ``label``."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    time_limit_s: float | None = None
+
+    @property
+    def folder(self) -> str:
+        if self.label:
+            return self.label
+        if self.name == "cpsat" and self.options.get("on") == "qubo":
+            return "cpsat-qubo"
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class RunRecord:
+    """What one solver run produced."""
+
+    request: SolverRequest
+    solution: Solution
+    summary: dict[str, Any]
+    plan: Any = None
+    out_dir: Path | None = None
+
+
+def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
+              seed: int | None) -> dict[str, Any]:
+    """The ``summary.json`` of one run: every key DESIGN.md lists, scored from the bits."""
+    from optimizer import __version__
+    from solvers.solution import relative_gap
+
+    feasible = problem.is_feasible(solution.bits)
+    objective = problem.objective(solution.bits) if feasible else None
+    bound = solution.best_bound
+    if bound is not None and solution.bound_of == "qubo":
+        bound = problem.qubo_bound_to_objective(bound)
+    if bound is not None and not math.isfinite(bound):
+        bound = None
+    summary: dict[str, Any] = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "cityopt_version": __version__,
+        "problem": problem.kind,
+        "instance": problem.instance,
+        "solver": request.name,
+        "label": request.folder,
+        "options": {**dict(solution.options), **({"time_limit_s": request.time_limit_s}
+                                                 if request.time_limit_s else {})},
+        "seed": seed,
+        "status": solution.status.value,
+        "objective": objective,
+        "objective_units": problem.objective_units,
+        "qubo_energy": solution.energy,
+        "feasible": feasible,
+        "best_bound": bound,
+        "gap": relative_gap(objective, bound),
+        "wall_time_s": solution.wall_time_s,
+        "qubo": {"variables": problem.to_qubo().num_variables,
+                 "interactions": problem.to_qubo().num_interactions,
+                 "onehot_groups": len(problem.to_qubo().onehot),
+                 "penalty": problem.to_qubo().metadata.get("onehot_penalty")},
+        "host": platform.node(),
+    }
+    if request.name == "qaoa":
+        r = dict(solution.resources)
+        summary["qaoa"] = {
+            "qubits": r.get("qubits"),
+            "depth": r.get("depth"),
+            "two_qubit_gates": r.get("two_qubit_gates"),
+            "shots": r.get("shots"),
+            "backend": r.get("backend"),
+            "parameters": r.get("parameters"),
+            **{k: v for k, v in r.items()
+               if k not in ("qubits", "depth", "two_qubit_gates", "shots", "backend", "parameters")},
+        }
+    return summary
+
+
+def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str | Path | None,
+                seed: int | None = None, progress: bool = False) -> list[RunRecord]:
+    """Solve ``problem`` with each request, validate each plan, write outputs under ``out``.
+
+    Parameters
+    ----------
+    problem : Problem
+    requests : iterable of SolverRequest
+    out : path or None
+        Output root (``None``: write nothing).
+    seed : int, optional
+        Seed passed to every solver.
+    progress : bool
+        Log each run as it finishes.
+
+    Returns
+    -------
+    list of RunRecord
+    """
+    from optimizer.solve import solve
+
+    records = []
+    for req in requests:
+        t0 = time.perf_counter()
+        sol = solve(problem, req.name, seed=seed, time_limit_s=req.time_limit_s, **dict(req.options))
+        summary = summarise(problem, sol, req, seed=seed)
+        plan = None
+        if summary["feasible"]:
+            plan = problem.decode(sol)
+            plan.validate()
+        out_dir = None
+        if out is not None:
+            out_dir = Path(out) / problem.kind / problem.instance_name / req.folder
+            with staged_dir(out_dir) as d:
+                atomic_write_json(d / "summary.json", summary)
+                if plan is not None:
+                    plan.write(d)
+        records.append(RunRecord(req, sol, summary, plan, out_dir))
+        if progress:
+            log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
+                     summary["status"], summary["objective"], time.perf_counter() - t0)
+    if out is not None and records:
+        write_comparison(problem, records, Path(out))
+    return records
+
+
+def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """One row per run: solver, status, objective, gap to the best bound and to the best found."""
+    feas = [r.summary["objective"] for r in records if r.summary["feasible"]]
+    best = min(feas) if feas else None
+    bounds = [r.summary["best_bound"] for r in records if r.summary["best_bound"] is not None]
+    bound = max(bounds) if bounds else None
+    rows = []
+    for r in records:
+        s = r.summary
+        obj = s["objective"]
+        rows.append({
+            "instance": s["instance"]["name"],
+            "solver": s["label"],
+            "status": s["status"],
+            "feasible": s["feasible"],
+            "objective": obj,
+            "objective_units": s["objective_units"],
+            "best_bound": s["best_bound"],
+            "gap_to_bound": (None if obj is None or bound is None else max(0.0, (obj - bound) / max(abs(obj), 1e-9))),
+            "gap_to_best": (None if obj is None or best is None else (obj - best) / max(abs(best), 1e-9)),
+            "wall_time_s": s["wall_time_s"],
+            "qubits": (s.get("qaoa") or {}).get("qubits"),
+        })
+    return rows
+
+
+def verdict(records: list[RunRecord], *, baseline: str = "shortest", reference: str = "cpsat") -> dict[str, Any]:
+    """Which solver won (lowest objective among feasible runs), and by how much.
+
+    Also QAOA's gap to the ``reference`` solver and each solver's reduction
+    against the ``baseline``.  Honest both ways: QAOA losing is reported as such.
+    """
+    by = {r.request.folder: r.summary for r in records}
+    feas = {k: s["objective"] for k, s in by.items() if s["feasible"]}
+    out: dict[str, Any] = {"instance": records[0].summary["instance"]["name"] if records else None}
+    if not feas:
+        out["text"] = "no solver found a feasible plan"
+        return out
+    best = min(feas.values())
+    tol = 1e-9 * max(1.0, abs(best))
+    winners = sorted(k for k, v in feas.items() if v <= best + tol)
+    out.update(winners=winners, best_objective=best)
+    parts = [f"{' = '.join(winners)} {'win' if len(winners) == 1 else 'tie'} at {best:.6g}"]
+    others = sorted((v, k) for k, v in feas.items() if k not in winners)
+    if others:
+        v, k = others[0]
+        parts.append(f"next {k} at {v:.6g} (+{100 * (v - best) / max(abs(best), 1e-9):.2f}%)")
+    if baseline in feas and feas[baseline] > 0:
+        red = (feas[baseline] - best) / feas[baseline]
+        out["reduction_vs_baseline"] = red
+        parts.append(f"{100 * red:.1f}% less congestion than everyone-on-the-shortest-path")
+    if "qaoa" in by and reference in feas:
+        q = by["qaoa"]
+        if q["feasible"]:
+            gap = (q["objective"] - feas[reference]) / max(abs(feas[reference]), 1e-9)
+            out["qaoa_gap_to_reference"] = gap
+            parts.append("QAOA matches the CP-SAT optimum" if gap <= 1e-9
+                         else f"QAOA is {100 * gap:.2f}% above CP-SAT")
+        else:
+            out["qaoa_gap_to_reference"] = None
+            parts.append("QAOA sampled no feasible plan")
+    out["text"] = "; ".join(parts)
+    return out
+
+
+def write_comparison(problem: Problem, records: list[RunRecord], out: Path) -> Path:
+    """``comparison.csv`` and ``verdict.json`` of an instance (atomically)."""
+    import pandas as pd
+
+    inst_dir = out / problem.kind / problem.instance_name
+    rows = comparison_rows(records)
+    atomic_write_json(inst_dir / "verdict.json", verdict(records))
+    return atomic_write_text(inst_dir / "comparison.csv", pd.DataFrame(rows).to_csv(index=False))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of :func:`comparison_rows` for the terminal."""
+    head = ["instance", "solver", "status", "objective", "gap_to_bound", "gap_to_best", "wall_time_s"]
+
+    def cell(k: str, v: Any) -> str:
+        if v is None:
+            return "-"
+        if k.startswith("gap"):
+            return f"{100 * v:.2f}%"
+        if isinstance(v, float):
+            return f"{v:.2f}" if k == "wall_time_s" else f"{v:.6g}"
+        return str(v)
+
+    table = [head] + [[cell(k, r[k]) for k in head] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

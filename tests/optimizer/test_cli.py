@@ -1,0 +1,93 @@
+"""The cityopt command: outputs as DESIGN.md says, bad input -> exit 2 and nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optimizer.cli import main
+
+SUMMARY_KEYS = {"problem", "instance", "solver", "options", "objective", "objective_units", "qubo_energy",
+                "feasible", "best_bound", "gap", "wall_time_s"}
+
+
+def test_run_writes_the_contract(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["-q", "run", "--problem", "traffic", "--trips", "4", "--routes", "2", "--seed", "3",
+               "--solver", "shortest", "cpsat", "exact", "anneal", "--out", str(out)])
+    assert rc == 0
+    inst = out / "traffic" / "helsinki-t4-k2-s3"
+    for solver in ("shortest", "cpsat", "exact", "anneal"):
+        d = inst / solver
+        s = json.loads((d / "summary.json").read_text())
+        assert SUMMARY_KEYS <= set(s)
+        assert s["problem"] == "traffic" and s["solver"] == solver and s["feasible"] is True
+        assert s["objective_units"] == "vehicle-seconds"
+        assert s["instance"]["trips"] == 4 and s["instance"]["seed"] == 3
+        for f in ("plan.geojson", "itinerary.csv", "segment_loads.geojson"):
+            assert (d / f).stat().st_size > 0
+    assert (inst / "comparison.csv").exists()
+    cp = json.loads((inst / "cpsat" / "summary.json").read_text())
+    ex = json.loads((inst / "exact" / "summary.json").read_text())
+    assert cp["objective"] == pytest.approx(ex["objective"]) and cp["gap"] == pytest.approx(0.0, abs=1e-9)
+    text = capsys.readouterr().out
+    assert "verdict:" in text and "cpsat" in text
+    assert not list(out.rglob("*.tmp")), "no temp files left behind"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--solver", "magic"], "magic"),
+        (["--solver", "qaoa", "--depth", "0"], "depth"),
+        (["--solver", "qaoa", "--shots", "-5"], "shots"),
+        (["--routes", "0"], "routes"),
+        (["--trips", "0"], "trips"),
+        (["--trips", "100000000"], "trips"),
+        (["--city", "atlantis"], "atlantis"),
+        (["--city", "/nonexistent/city.osm.pbf"], "city.osm.pbf"),
+        (["--solver", "anneal", "--sweeps", "0"], "sweeps"),
+        (["--time-limit", "-1"], "time"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    rc = main(["-q", "run", "--problem", "traffic", "--trips", "3", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert needle in err and err.startswith("cityopt: error:")
+    assert "Traceback" not in err
+    assert not out.exists() or not any(out.rglob("summary.json"))
+
+
+def test_empty_city_file(tmp_path, capsys):
+    f = tmp_path / "empty.osm"
+    f.write_text("")
+    rc = main(["-q", "run", "--problem", "traffic", "--city", str(f), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "empty.osm" in capsys.readouterr().err
+
+
+def test_argparse_errors_exit_2():
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--problem", "teleport"])
+    assert e.value.code == 2
+
+
+def test_console_script_help():
+    exe = Path(sys.executable).with_name("cityopt")
+    r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "run" in r.stdout and "demo" in r.stdout
+    for cmd in ("run", "demo"):
+        r = subprocess.run([str(exe), cmd, "--help"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "example" in r.stdout
+
+
+def test_import_is_light():
+    code = ("import sys, optimizer, solvers; heavy = [m for m in ('cirq', 'qsimcirq', 'ortools', "
+            "'pandapower', 'osmnx', 'geopandas') if m in sys.modules]; print(heavy)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
