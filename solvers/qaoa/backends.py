@@ -1,0 +1,208 @@
+"""QAOA backends: one small interface, one class per way of running the ansatz.
+
+A backend is built for one normalised cost (:class:`~solvers.qaoa.cost.IsingCost`)
+and one depth, and answers two questions about the angles ``(gammas, betas)``
+(on the normalised cost):
+
+- :meth:`QAOABackend.expectation`: ``<psi|C'|psi>``, what the optimiser minimises;
+- :meth:`QAOABackend.sample`: bitstrings drawn from ``|psi>``, what the answer is
+  picked from.
+
+Backends are registered by name in :data:`BACKENDS`; the solver looks them up
+with :func:`get_backend`.  Only ``"qsim"`` exists today; the design leaves room
+for a ``"fast"`` diagonal simulator, ``"qvm:<processor>"`` noisy emulation and
+``"engine:<processor>"`` hardware, each a subclass here.
+
+Heavy libraries (cirq, qsimcirq) are imported when a backend is built, not when
+this module is imported.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from solvers.errors import BackendUnavailableError, InvalidOptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import cirq
+
+    from solvers.qaoa.cost import IsingCost
+
+__all__ = ["BACKENDS", "QAOABackend", "QsimBackend", "available_backends", "get_backend"]
+
+
+#: From this many qubits up, the default is every core; below it, one thread.
+PARALLEL_MIN_QUBITS = 20
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads(num_qubits: int) -> int:
+    """Simulator threads when the user names none.
+
+    One thread below :data:`PARALLEL_MIN_QUBITS` qubits: a state vector of
+    ``2**19`` amplitudes or fewer takes milliseconds, and qsim's OpenMP threads
+    then cost more than they save, several times more on a loaded machine (measured
+    on 2 cores: 18 qubits, 100 evaluations, 3.1-3.6 s on one thread, 5.6-6.2 s on
+    two).  Every available core from :data:`PARALLEL_MIN_QUBITS` qubits up.
+    """
+    return available_cores() if num_qubits >= PARALLEL_MIN_QUBITS else 1
+
+
+class QAOABackend(abc.ABC):
+    """Runs the depth-``p`` QAOA ansatz of one normalised Ising cost.
+
+    Parameters
+    ----------
+    cost : IsingCost
+        The normalised cost; its diagonal gives expectation values.
+    depth : int
+        Number of QAOA layers ``p``.
+    threads : int, optional
+        CPU threads for the simulator (default: :func:`default_threads`).
+    """
+
+    #: The name the backend is registered under.
+    name: ClassVar[str]
+
+    def __init__(self, cost: IsingCost, depth: int, *, threads: int | None = None) -> None:
+        self.cost = cost
+        self.depth = depth
+        self.threads = threads if threads is not None else default_threads(cost.num_qubits)
+
+    @property
+    def num_qubits(self) -> int:
+        return self.cost.num_qubits
+
+    @abc.abstractmethod
+    def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        """Final state vector (big-endian: qubit 0 the most significant bit)."""
+
+    def probabilities(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        """``|amplitude|**2`` of every basis state, float64."""
+        psi = self.state(gammas, betas)
+        return psi.real.astype(np.float64) ** 2 + psi.imag.astype(np.float64) ** 2
+
+    def expectation(self, gammas: Sequence[float], betas: Sequence[float]) -> float:
+        """``<psi(gammas, betas)| C' |psi(gammas, betas)>`` on the normalised cost."""
+        return self.cost.expectation(self.probabilities(gammas, betas))
+
+    @abc.abstractmethod
+    def sample(
+        self,
+        gammas: Sequence[float],
+        betas: Sequence[float],
+        shots: int,
+        *,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """``shots`` measured bitstrings, an ``(shots, n)`` uint8 array (column ``i`` = variable ``i``)."""
+
+    @abc.abstractmethod
+    def resources(self) -> dict[str, Any]:
+        """Circuit resources: ``two_qubit_gates`` and ``circuit_moments`` at least."""
+
+
+class QsimBackend(QAOABackend):
+    """qsim (``qsimcirq``) state-vector simulation of the Cirq circuit.
+
+    The parameterised circuit is built once; every evaluation resolves the
+    symbols and simulates it with ``QSimSimulator.simulate``.  Sampling runs the
+    resolved circuit with terminal measurements (key ``"x"``) through
+    ``QSimSimulator(seed=seed).run``.
+    """
+
+    name = "qsim"
+
+    def __init__(self, cost: IsingCost, depth: int, *, threads: int | None = None) -> None:
+        super().__init__(cost, depth, threads=threads)
+        try:
+            import cirq
+            import qsimcirq
+        except ImportError as exc:  # pragma: no cover - both are dependencies
+            msg = f"the 'qsim' QAOA backend needs cirq and qsimcirq ({exc}); pip install qsimcirq"
+            raise BackendUnavailableError(msg) from exc
+
+        from solvers.qaoa.circuit import qaoa_circuit
+
+        self._cirq = cirq
+        self._qsimcirq = qsimcirq
+        self.qubits = cirq.LineQubit.range(self.num_qubits)
+        self.circuit: cirq.Circuit = qaoa_circuit(cost.h, cost.J, depth, qubits=self.qubits)
+        self._options = qsimcirq.QSimOptions(cpu_threads=self.threads)
+        self._simulator = qsimcirq.QSimSimulator(self._options)
+
+    def resolved_circuit(self, gammas: Sequence[float], betas: Sequence[float]) -> cirq.Circuit:
+        """The circuit with the angles bound."""
+        from solvers.qaoa.circuit import angle_resolver
+
+        return self._cirq.resolve_parameters(self.circuit, angle_resolver(gammas, betas))
+
+    def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        from solvers.qaoa.circuit import angle_resolver
+
+        result = self._simulator.simulate(
+            self.circuit, param_resolver=angle_resolver(gammas, betas), qubit_order=self.qubits
+        )
+        return np.asarray(result.final_state_vector)
+
+    def sample(
+        self,
+        gammas: Sequence[float],
+        betas: Sequence[float],
+        shots: int,
+        *,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        cirq = self._cirq
+        circuit = self.resolved_circuit(gammas, betas)
+        circuit.append(cirq.measure(*self.qubits, key="x"))
+        sim = self._qsimcirq.QSimSimulator(self._options, seed=seed)
+        result = sim.run(circuit, repetitions=int(shots))
+        return np.asarray(result.measurements["x"], dtype=np.uint8)
+
+    def resources(self) -> dict[str, Any]:
+        from solvers.qaoa.circuit import count_two_qubit_gates
+
+        return {
+            "two_qubit_gates": count_two_qubit_gates(self.circuit),
+            "circuit_moments": len(self.circuit),
+        }
+
+
+#: Backend name -> class.  Names with a ``":"`` (``"qvm:weber"``) will resolve by prefix.
+BACKENDS: dict[str, type[QAOABackend]] = {QsimBackend.name: QsimBackend}
+
+
+def available_backends() -> tuple[str, ...]:
+    """Names of the registered QAOA backends."""
+    return tuple(sorted(BACKENDS))
+
+
+def get_backend(name: str) -> type[QAOABackend]:
+    """The backend class registered as ``name``.
+
+    Raises
+    ------
+    InvalidOptionError
+        When no backend is registered under ``name`` (the message lists the valid ones).
+    """
+    try:
+        return BACKENDS[name]
+    except (KeyError, TypeError):
+        msg = (
+            f"option 'backend' of solver 'qaoa' must be one of: "
+            f"{', '.join(available_backends())}; got {name!r}"
+        )
+        raise InvalidOptionError(msg) from None
