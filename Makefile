@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/cityopt demo --out $(OUT)
 
 test: $(STAMP)
+	$(BIN)/ruff check optimizer solvers city_data tests benchmarks
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-all: $(STAMP)

@@ -119,7 +119,7 @@ def _requests(args: argparse.Namespace) -> list[Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from optimizer.city import City
     from optimizer.problems.traffic import Traffic
-    from optimizer.runner import comparison_rows, format_table, run_problem, verdict
+    from optimizer.runner import run_problem
 
     requests = _requests(args)  # validate every option before any work
     if args.time_limit is not None and args.time_limit <= 0:

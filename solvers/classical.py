@@ -15,9 +15,9 @@ Examples
 >>> from solvers import QUBO, solve_qubo
 >>> q = QUBO.from_terms({"a": -1, "b": -1, "c": 2}, {("a", "b"): 3, ("b", "c"): -4})
 >>> solve_qubo(q, "exact").bits.tolist()
-[1, 0, 0]
+[0, 1, 1]
 >>> solve_qubo(q, "anneal", seed=3).bits.tolist()
-[1, 0, 0]
+[0, 1, 1]
 """
 
 from __future__ import annotations

@@ -159,7 +159,6 @@ class QUBO:
         if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
             msg = f"Q must be a square matrix, got shape {Q.shape}"
             raise InvalidInputError(msg)
-        n = Q.shape[0]
         upper = np.triu(Q, 1) + np.tril(Q, -1).T
         i, j = np.nonzero(upper)
         return cls(np.diag(Q).copy(), i, j, upper[i, j], offset, **kwargs)
@@ -174,7 +173,6 @@ class QUBO:
     ) -> QUBO:
         """Inverse of :meth:`to_ising` (spin ``s = 1 - 2x``)."""
         h = np.asarray(h, dtype=np.float64)
-        n = h.shape[0]
         lin = -2.0 * h
         c = float(offset) + float(h.sum())
         quad: dict[tuple[int, int], float] = {}
@@ -188,7 +186,6 @@ class QUBO:
         qi = np.array([k[0] for k in keys], dtype=np.int64)
         qj = np.array([k[1] for k in keys], dtype=np.int64)
         qw = np.array([quad[k] for k in keys], dtype=np.float64)
-        del n
         return cls(lin, qi, qj, qw, c, **kwargs)
 
     # ------------------------------------------------------------- properties

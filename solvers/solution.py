@@ -15,7 +15,7 @@ __all__ = ["SCHEMA_VERSION", "Solution", "Status", "relative_gap"]
 SCHEMA_VERSION = 1
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How a solver's answer stands."""
 
     OPTIMAL = "OPTIMAL"  #: proven optimal

@@ -9,7 +9,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from optimizer import InfeasibleSolutionError, InvalidInputError, PlanValidationError, problems, solve
+from optimizer import (
+    InfeasibleSolutionError,
+    InvalidInputError,
+    PlanValidationError,
+    problems,
+    solve,
+)
 from optimizer.problems.traffic import Traffic
 from solvers.qubo import index_bits
 
@@ -184,3 +190,17 @@ def test_large_instance_cpsat_beats_baseline(helsinki):
     assert obj <= base
     assert cn.best_bound <= obj + 1e-6
     prob.decode(cn).validate()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_qaoa_on_qsim_samples_the_optimum_of_small_instances(helsinki, seed):
+    prob = Traffic.from_city(helsinki, trips=3, routes=2, seed=seed)
+    assert len(prob.variables) <= 6
+    best = solve(prob, "exact")
+    sol = solve(prob, "qaoa", seed=7, depth=2, shots=512, maxiter=60)
+    assert sol.solver == "qaoa" and sol.resources["backend"] == "qsim"
+    assert sol.resources["qubits"] == len(prob.variables)
+    # the answer is one of QAOA's own samples: it must be feasible and optimal
+    assert prob.is_feasible(sol.bits)
+    assert prob.objective(sol.bits) == pytest.approx(prob.objective(best.bits), abs=1e-6)
+    assert 0.0 < sol.resources["p_best"] <= 1.0
