@@ -33,7 +33,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from solvers.qaoa.cost import IsingCost
 
-__all__ = ["BACKENDS", "QAOABackend", "QsimBackend", "available_backends", "get_backend"]
+__all__ = [
+    "BACKENDS",
+    "NEEDS_PROCESSOR",
+    "QAOABackend",
+    "QsimBackend",
+    "available_backends",
+    "get_backend",
+    "make_backend",
+    "split_backend_name",
+]
 
 
 #: From this many qubits up, the default is every core; below it, one thread.
@@ -73,13 +82,44 @@ class QAOABackend(abc.ABC):
         CPU threads for the simulator (default: :func:`default_threads`).
     """
 
-    #: The name the backend is registered under.
+    #: The name the backend is registered under (``"qvm"`` for ``"qvm:weber"``).
     name: ClassVar[str]
+    #: ``expectation`` is exact (state vector), not estimated from shots.
+    exact_expectation: ClassVar[bool] = True
+    #: ``expectation_and_gradient`` is implemented (e.g. by the adjoint method).
+    supports_gradient: ClassVar[bool] = False
 
-    def __init__(self, cost: IsingCost, depth: int, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        cost: IsingCost,
+        depth: int,
+        *,
+        mixer: str = "x",
+        groups: Sequence[Sequence[int]] = (),
+        threads: int | None = None,
+        processor: str | None = None,
+        **options: Any,
+    ) -> None:
+        """``mixer`` is ``"x"``, ``"xy-ring"`` or ``"xy-complete"``; ``groups`` are the
+        one-hot groups an XY mixer acts on (and whose feasible initial state it
+        starts from); ``processor`` is the part after ``":"`` in names like
+        ``"qvm:weber"``; ``options`` are backend-specific (unknown ones raise)."""
+        if options:
+            msg = f"QAOA backend {self.name!r} takes no option(s) {sorted(options)}"
+            raise InvalidOptionError(msg)
         self.cost = cost
         self.depth = depth
+        self.mixer = mixer
+        self.groups = tuple(tuple(int(v) for v in g) for g in groups)
+        self.processor = processor
         self.threads = threads if threads is not None else default_threads(cost.num_qubits)
+
+    def expectation_and_gradient(
+        self, gammas: Sequence[float], betas: Sequence[float]
+    ) -> tuple[float, np.ndarray]:
+        """Expectation and its gradient ``[d/dgamma_0.., d/dbeta_0..]`` (if ``supports_gradient``)."""
+        msg = f"QAOA backend {self.name!r} gives no gradient; use a gradient-free optimiser"
+        raise NotImplementedError(msg)
 
     @property
     def num_qubits(self) -> int:
@@ -125,8 +165,8 @@ class QsimBackend(QAOABackend):
 
     name = "qsim"
 
-    def __init__(self, cost: IsingCost, depth: int, *, threads: int | None = None) -> None:
-        super().__init__(cost, depth, threads=threads)
+    def __init__(self, cost: IsingCost, depth: int, **kwargs: Any) -> None:
+        super().__init__(cost, depth, **kwargs)
         try:
             import cirq
             import qsimcirq
@@ -181,28 +221,54 @@ class QsimBackend(QAOABackend):
         }
 
 
-#: Backend name -> class.  Names with a ``":"`` (``"qvm:weber"``) will resolve by prefix.
-BACKENDS: dict[str, type[QAOABackend]] = {QsimBackend.name: QsimBackend}
+#: Backend name (the part before any ``":"``) -> class, or ``"module:Class"`` imported
+#: on first use.  ``"qvm:weber"`` resolves to the ``"qvm"`` entry with processor ``"weber"``.
+BACKENDS: dict[str, type[QAOABackend] | str] = {QsimBackend.name: QsimBackend}
+#: Backends whose name needs a ``":<processor>"`` suffix.
+NEEDS_PROCESSOR: set[str] = set()
 
 
 def available_backends() -> tuple[str, ...]:
-    """Names of the registered QAOA backends."""
-    return tuple(sorted(BACKENDS))
+    """Names of the registered QAOA backends (``qvm:<processor>`` style where a processor is needed)."""
+    return tuple(sorted(f"{k}:<processor>" if k in NEEDS_PROCESSOR else k for k in BACKENDS))
 
 
-def get_backend(name: str) -> type[QAOABackend]:
-    """The backend class registered as ``name``.
+def split_backend_name(name: str) -> tuple[str, str | None]:
+    """``"qvm:weber"`` -> ``("qvm", "weber")``; ``"qsim"`` -> ``("qsim", None)``.
 
     Raises
     ------
     InvalidOptionError
-        When no backend is registered under ``name`` (the message lists the valid ones).
+        When no backend is registered under the prefix, or a processor is
+        missing or given where none is taken (the message lists the valid ones).
     """
-    try:
-        return BACKENDS[name]
-    except (KeyError, TypeError):
+    if not isinstance(name, str):
+        name = repr(name)
+    prefix, _, processor = name.partition(":")
+    ok = prefix in BACKENDS and (bool(processor) == (prefix in NEEDS_PROCESSOR))
+    if not ok:
         msg = (
             f"option 'backend' of solver 'qaoa' must be one of: "
             f"{', '.join(available_backends())}; got {name!r}"
         )
-        raise InvalidOptionError(msg) from None
+        raise InvalidOptionError(msg)
+    return prefix, (processor or None)
+
+
+def get_backend(name: str) -> type[QAOABackend]:
+    """The backend class for ``name`` (imported on first use)."""
+    import importlib
+
+    prefix, _ = split_backend_name(name)
+    entry = BACKENDS[prefix]
+    if isinstance(entry, str):
+        module, cls = entry.split(":")
+        entry = getattr(importlib.import_module(module), cls)
+        BACKENDS[prefix] = entry
+    return entry
+
+
+def make_backend(name: str, cost: IsingCost, depth: int, **kwargs: Any) -> QAOABackend:
+    """Build the backend named ``name`` (e.g. ``"qsim"``, ``"qvm:weber"``) for ``cost``."""
+    _, processor = split_backend_name(name)
+    return get_backend(name)(cost, depth, processor=processor, **kwargs)

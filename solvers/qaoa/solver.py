@@ -25,7 +25,7 @@ import numpy as np
 
 from solvers._options import build_options, check_range, options_dict
 from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
-from solvers.qaoa.backends import BACKENDS, available_backends
+from solvers.qaoa.backends import split_backend_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -100,12 +100,7 @@ class QAOAOptions:
             _SOLVER, "max_qubits", self.max_qubits, low=1, high=MAX_QUBITS_LIMIT, integer=True
         )
         check_range(_SOLVER, "threads", self.threads, low=1, integer=True, allow_none=True)
-        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            msg = (
-                f"option 'backend' of solver {_SOLVER!r} must be one of: "
-                f"{', '.join(available_backends())}; got {self.backend!r}"
-            )
-            raise InvalidOptionError(msg)
+        split_backend_name(self.backend)  # raises InvalidOptionError naming the valid ones
         canonical = {m.lower(): m for m in OPTIMIZERS}
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in canonical:
             msg = (
@@ -265,7 +260,7 @@ def solve_qaoa(
     ([0, 1], -2.0, 'FEASIBLE')
     """
     from solvers.qaoa.angles import initial_angles
-    from solvers.qaoa.backends import get_backend
+    from solvers.qaoa.backends import make_backend
     from solvers.qaoa.cost import IsingCost
     from solvers.solution import Solution, Status
 
@@ -285,7 +280,7 @@ def solve_qaoa(
     deadline = None if time_limit_s is None else t0 + float(time_limit_s)
 
     cost = IsingCost.from_qubo(qubo)
-    backend = get_backend(opts.backend)(cost, opts.depth, threads=opts.threads)
+    backend = make_backend(opts.backend, cost, opts.depth, threads=opts.threads)
     p = opts.depth
     g0, b0 = initial_angles(opts.init, p)
     x0 = np.concatenate([g0, b0])
