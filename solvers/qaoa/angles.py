@@ -1,16 +1,30 @@
 """Initial QAOA angles (on the normalised cost, see :mod:`solvers.qaoa.cost`).
 
-Only the linear ramp exists today; INTERP (from depth ``p - 1``) and transfer
-from a table of known-good angles will sit beside it.
+* :func:`linear_ramp`: a discretised annealing schedule;
+* :func:`interp`: Zhou et al.'s INTERP, depth ``p`` optimum -> depth ``p + 1`` start;
+* :func:`table_angles`: transfer from the project's table of good angles
+  (``angle_table.json`` beside this file), keyed by problem kind, mixer and
+  depth, made by ``python -m benchmarks.build_angle_table`` (the file records
+  how: the instances, the command and the quality reached).
 """
 
 from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from solvers.errors import InvalidInputError
 
-__all__ = ["INIT_SCHEDULES", "initial_angles", "linear_ramp"]
+__all__ = ["ANGLE_TABLE_PATH", "INIT_SCHEDULES", "angle_table", "initial_angles", "interp", "linear_ramp",
+           "table_angles"]
+
+#: Where the table of good angles lives.
+ANGLE_TABLE_PATH = Path(__file__).with_name("angle_table.json")
+ANGLE_TABLE_SCHEMA = 1
 
 #: Default time step of the linear ramp on the normalised cost.
 RAMP_DT = 0.75
@@ -55,3 +69,56 @@ def initial_angles(init: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
         msg = f"option 'init' of solver 'qaoa' must be one of: {', '.join(INIT_SCHEDULES)}; got {init!r}"
         raise InvalidInputError(msg) from None
     return schedule(depth)
+
+
+def interp(gammas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """INTERP (Zhou et al., PRX 10, 021067, 2020): optimal depth-``p`` angles -> depth ``p + 1`` start.
+
+    ``x_i^(p+1) = (i-1)/p * x_{i-1}^(p) + (p-i+1)/p * x_i^(p)`` for ``i = 1..p+1``
+    (1-based, ``x_0 = x_{p+1} = 0``): a linear interpolation of the schedule.
+
+    Examples
+    --------
+    >>> g, b = interp(np.array([0.4]), np.array([-0.6]))
+    >>> g.tolist(), b.tolist()
+    ([0.4, 0.4], [-0.6, -0.6])
+    >>> [round(v, 3) for v in interp(np.array([0.2, 0.6]), np.array([-0.6, -0.2]))[0]]
+    [0.2, 0.4, 0.6]
+    """
+
+    def one(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        p = x.size
+        if p == 0:
+            msg = "interp needs the angles of depth p >= 1"
+            raise InvalidInputError(msg)
+        padded = np.concatenate([[0.0], x, [0.0]])
+        i = np.arange(1, p + 2)
+        return (i - 1) / p * padded[i - 1] + (p - i + 1) / p * padded[i]
+
+    return one(gammas), one(betas)
+
+
+@lru_cache(maxsize=1)
+def angle_table() -> dict[str, Any]:
+    """The table of good angles (empty entries when the file is absent)."""
+    if not ANGLE_TABLE_PATH.exists():
+        return {"schema_version": ANGLE_TABLE_SCHEMA, "entries": {}}
+    data = json.loads(ANGLE_TABLE_PATH.read_text())
+    if data.get("schema_version") != ANGLE_TABLE_SCHEMA:
+        msg = (f"{ANGLE_TABLE_PATH.name} has schema_version {data.get('schema_version')!r}, "
+               f"expected {ANGLE_TABLE_SCHEMA}; rebuild it with python -m benchmarks.build_angle_table")
+        raise InvalidInputError(msg)
+    return data
+
+
+def table_key(problem: str | None, mixer: str, depth: int) -> str:
+    return f"{problem or 'generic'}/{mixer}/p{depth}"
+
+
+def table_angles(problem: str | None, mixer: str, depth: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Transferred ``(gammas, betas)`` on the normalised cost, or None when the table has none."""
+    entry = angle_table()["entries"].get(table_key(problem, mixer, depth))
+    if entry is None:
+        return None
+    return np.array(entry["gammas"], dtype=np.float64), np.array(entry["betas"], dtype=np.float64)

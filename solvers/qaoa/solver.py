@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_range, options_dict
+from solvers._options import build_options, check_range
 from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
 from solvers.qaoa.backends import split_backend_name
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["OPTIMIZERS", "QAOAOptions", "solve_qaoa"]
+__all__ = ["MIXERS", "OPTIMIZERS", "QAOAOptions", "cost_qubo_for", "cvar_from_distribution", "resolve_mixer", "solve_qaoa"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,12 @@ _SOLVER = "qaoa"
 
 #: Optimiser names accepted by the ``optimizer`` option (matched case-insensitively).
 OPTIMIZERS = ("COBYLA", "Nelder-Mead", "L-BFGS-B")
-#: Initial-angle schedules accepted by the ``init`` option.
-INITS = ("ramp",)
+#: Initial-angle strategies accepted by the ``init`` option.
+INITS = ("ramp", "interp", "table")
+#: Mixers accepted by the ``mixer`` option (``auto``: XY ring on one-hot groups, else X).
+MIXERS = ("auto", "x", "xy-ring", "xy-complete")
+#: Objectives accepted by the ``objective`` option.
+OBJECTIVES = ("expectation", "cvar")
 #: Largest ``max_qubits`` (the dense cost diagonal holds ``2**n`` values).
 MAX_QUBITS_LIMIT = 30
 #: Initial trust-region radius of COBYLA, in radians on the normalised cost.
@@ -71,10 +75,37 @@ class QAOAOptions:
         differences (step ``LBFGSB_EPS``).  Matched case-insensitively.
     maxiter : int
         Most objective evaluations (simulations) the optimiser may spend (at least 1).
-    init : {"ramp"}
-        Initial angles: the linear ramp ``gamma_k = (k+1/2)/p * 0.75``,
+    init : {"ramp", "interp", "table"}
+        Initial angles.  ``ramp``: the linear ramp ``gamma_k = (k+1/2)/p * 0.75``,
         ``beta_k = -(1-(k+1/2)/p) * 0.75`` on the normalised cost (betas
         negative for minimisation, see :func:`solvers.qaoa.angles.linear_ramp`).
+        ``interp``: optimise depth 1 from the ramp, then each depth ``q+1``
+        from the INTERP extrapolation of depth ``q``'s optimum (Zhou et al.
+        2020), the budget shared among depths.  ``table``: angles transferred
+        from the project's table of good angles for the QUBO's problem kind,
+        mixer and depth (:mod:`solvers.qaoa.angles`), the ramp where the table
+        has none.
+    mixer : {"auto", "x", "xy-ring", "xy-complete"}
+        ``x``: the transverse field on every qubit, from ``|+>^n``.  ``xy-ring``
+        / ``xy-complete``: XY hopping inside each one-hot group of the QUBO
+        (ring or all pairs), from a W state per group, so every sample keeps
+        the one-hot constraints; the one-hot penalty, constant on that
+        subspace, is then dropped from the cost layer (fewer gates).
+        ``auto``: ``xy-ring`` when the QUBO has one-hot groups, else ``x``.
+    objective : {"expectation", "cvar"}
+        What the optimiser minimises: ``<C>``, or CVaR-alpha, the mean of the
+        lowest ``cvar_alpha`` fraction of the energy distribution
+        (Barkoutsos et al. 2020): exact from the state on state-vector
+        backends, from ``shots_per_eval`` samples on shot-based ones.
+    cvar_alpha : float
+        In ``(0, 1]``; ``1`` is the expectation.
+    restarts : int
+        Multistart: optimiser runs from the initial angles and ``restarts - 1``
+        seeded perturbations of them; ``maxiter`` is shared among them.
+    shots_per_eval : int
+        Samples per objective evaluation on shot-based backends (``qvm``, ``engine``).
+    backend_options : dict or None
+        Backend-specific options (``project_id``, ``sampler``, ``precision``, ...).
     max_qubits : int
         Refuse QUBOs with more variables than this (``ProblemTooLargeError``), in ``[1, 30]``.
     threads : int or None
@@ -89,6 +120,12 @@ class QAOAOptions:
     optimizer: str = "COBYLA"
     maxiter: int = 300
     init: str = "ramp"
+    mixer: str = "auto"
+    objective: str = "expectation"
+    cvar_alpha: float = 0.2
+    restarts: int = 1
+    shots_per_eval: int = 1000
+    backend_options: dict[str, Any] | None = None
     max_qubits: int = 26
     threads: int | None = None
 
@@ -109,8 +146,17 @@ class QAOAOptions:
             )
             raise InvalidOptionError(msg)
         object.__setattr__(self, "optimizer", canonical[self.optimizer.lower()])
-        if self.init not in INITS:
-            msg = f"option 'init' of solver {_SOLVER!r} must be one of: {', '.join(INITS)}; got {self.init!r}"
+        for name, allowed in (("init", INITS), ("mixer", MIXERS), ("objective", OBJECTIVES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                msg = (f"option {name!r} of solver {_SOLVER!r} must be one of: {', '.join(allowed)}; "
+                       f"got {value!r}")
+                raise InvalidOptionError(msg)
+        check_range(_SOLVER, "cvar_alpha", self.cvar_alpha, low=1e-6, high=1.0)
+        check_range(_SOLVER, "restarts", self.restarts, low=1, high=100, integer=True)
+        check_range(_SOLVER, "shots_per_eval", self.shots_per_eval, low=1, integer=True)
+        if self.backend_options is not None and not isinstance(self.backend_options, dict):
+            msg = f"option 'backend_options' of solver {_SOLVER!r} must be a dict, got {self.backend_options!r}"
             raise InvalidOptionError(msg)
 
 
@@ -122,23 +168,32 @@ class _Stop(Exception):
         self.reason = reason
 
 
+def cvar_from_distribution(values: np.ndarray, probabilities: np.ndarray, alpha: float) -> float:
+    """CVaR-alpha: the mean of the lowest ``alpha`` probability mass of ``values``.
+
+    Examples
+    --------
+    >>> cvar_from_distribution(np.array([3.0, 1.0, 2.0]), np.array([0.5, 0.25, 0.25]), 0.5)
+    1.5
+    """
+    order = np.argsort(values, kind="stable")
+    v, p = values[order], probabilities[order]
+    cum = np.cumsum(p)
+    take = np.clip(alpha - (cum - p), 0.0, p)  # mass taken from each value, lowest first
+    return float(np.dot(take, v) / alpha)
+
+
 class _Objective:
-    """``x = (gammas, betas) -> <C'>``, counting evaluations and keeping the best point.
+    """``x = (gammas, betas) -> objective``, counting evaluations and keeping the best point.
 
     Raises :class:`_Stop` (before simulating) once ``maxiter`` evaluations are
     spent or the deadline has passed; the first evaluation always runs.
     """
 
-    def __init__(
-        self,
-        backend: QAOABackend,
-        depth: int,
-        maxiter: int,
-        deadline: float | None,
-        progress: Any,
-    ) -> None:
+    def __init__(self, backend: QAOABackend, opts: QAOAOptions, maxiter: int, deadline: float | None,
+                 progress: Any, seed: int | None) -> None:
         self.backend = backend
-        self.depth = depth
+        self.opts = opts
         self.maxiter = maxiter
         self.deadline = deadline
         self.progress = progress
@@ -146,28 +201,69 @@ class _Objective:
         self.best_value = math.inf
         self.best_x: np.ndarray | None = None
         self.first_value = math.nan
+        self.trace: list[float] = []
+        self._rng = np.random.default_rng(seed)
+        diag = backend.cost.diag
+        self._order = np.argsort(diag, kind="stable") if opts.objective == "cvar" else None
 
-    def __call__(self, x: np.ndarray) -> float:
+    def _check(self) -> None:
         if self.evaluations >= self.maxiter:
             raise _Stop("maxiter")
         if self.evaluations and self.deadline is not None and time.perf_counter() >= self.deadline:
             raise _Stop("time_limit")
-        x = np.asarray(x, dtype=np.float64)
-        p = self.depth
-        value = self.backend.expectation(x[:p], x[p:])
+
+    def _record(self, x: np.ndarray, value: float) -> None:
         self.evaluations += 1
         if self.evaluations == 1:
             self.first_value = value
         if value < self.best_value:
             self.best_value, self.best_x = value, x.copy()
+        self.trace.append(value)
         self.progress.update(1)
-        logger.debug("qaoa evaluation %d: <C'> = %.6g", self.evaluations, value)
-        return value
+        logger.debug("qaoa evaluation %d: objective %.6g", self.evaluations, value)
+
+    def value(self, x: np.ndarray) -> float:
+        """The objective at ``x`` on the normalised cost."""
+        p = self.opts.depth
+        g, b = x[:p], x[p:]
+        be, opts = self.backend, self.opts
+        if be.exact_expectation:
+            if opts.objective == "expectation":
+                return be.expectation(g, b)
+            probs = be.probabilities(g, b)
+            return cvar_from_distribution(be.cost.diag, probs, opts.cvar_alpha)
+        # shot-based backend: estimate from samples
+        seed = int(self._rng.integers(2**31))
+        samples = be.sample(g, b, opts.shots_per_eval, seed=seed)
+        idx = samples.astype(np.int64) @ (1 << np.arange(samples.shape[1] - 1, -1, -1, dtype=np.int64))
+        vals = be.cost.diag[idx]
+        if opts.objective == "expectation":
+            return float(vals.mean())
+        return cvar_from_distribution(vals, np.full(vals.size, 1.0 / vals.size), opts.cvar_alpha)
+
+    def __call__(self, x: np.ndarray) -> float:
+        self._check()
+        x = np.asarray(x, dtype=np.float64)
+        v = self.value(x)
+        self._record(x, v)
+        return v
+
+    def with_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and adjoint gradient (expectation objective on a gradient backend)."""
+        self._check()
+        x = np.asarray(x, dtype=np.float64)
+        p = self.opts.depth
+        v, grad = self.backend.expectation_and_gradient(x[:p], x[p:])
+        self._record(x, float(v))
+        return float(v), np.asarray(grad, dtype=np.float64)
 
 
-def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray, method: str, maxiter: int) -> Any:
+def _minimize(fun: Callable[[np.ndarray], Any], x0: np.ndarray, method: str, maxiter: int,
+              *, jac: bool = False) -> Any:
     from scipy.optimize import minimize
 
+    if jac:
+        return minimize(fun, x0, method=method, jac=True, options={"maxfun": maxiter, "maxiter": maxiter})
     if method == "COBYLA":
         # COBYLA wants at least len(x0) + 2 evaluations; the objective enforces maxiter itself
         budget = max(maxiter, x0.size + 2)
@@ -259,7 +355,6 @@ def solve_qaoa(
     >>> sol.bits.tolist(), sol.energy, sol.status.value
     ([0, 1], -2.0, 'FEASIBLE')
     """
-    from solvers.qaoa.angles import initial_angles
     from solvers.qaoa.backends import make_backend
     from solvers.qaoa.cost import IsingCost
     from solvers.solution import Solution, Status
@@ -279,50 +374,33 @@ def solve_qaoa(
         raise ProblemTooLargeError(msg)
     deadline = None if time_limit_s is None else t0 + float(time_limit_s)
 
-    cost = IsingCost.from_qubo(qubo)
-    backend = make_backend(opts.backend, cost, opts.depth, threads=opts.threads)
+    mixer = resolve_mixer(opts.mixer, qubo)
+    groups = qubo.onehot if mixer != "x" else ()
+    cost_qubo, penalty_dropped = cost_qubo_for(qubo, mixer)
+    cost = IsingCost.from_qubo(cost_qubo)
+    backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
+                           **dict(opts.backend_options or {}))
     p = opts.depth
-    g0, b0 = initial_angles(opts.init, p)
-    x0 = np.concatenate([g0, b0])
+    use_jac = (opts.optimizer == "L-BFGS-B" and backend.supports_gradient and opts.objective == "expectation")
     logger.info(
-        "qaoa: %d qubits, depth %d, backend %s, optimizer %s, maxiter %d, cost scale %.6g",
-        n,
-        p,
-        opts.backend,
-        opts.optimizer,
-        opts.maxiter,
-        cost.scale,
+        "qaoa: %d qubits, depth %d, mixer %s, backend %s, optimizer %s%s, objective %s, maxiter %d",
+        n, p, mixer, opts.backend, opts.optimizer, " (adjoint gradient)" if use_jac else "",
+        opts.objective, opts.maxiter,
     )
 
     from tqdm.auto import tqdm
 
-    stopped_by = "converged"
-    message = ""
-    with tqdm(
-        total=opts.maxiter, desc="qaoa", unit="eval", leave=False, disable=not _stderr_is_tty()
-    ) as progress:
-        objective = _Objective(backend, p, opts.maxiter, deadline, progress)
-        try:
-            result = _minimize(objective, x0, opts.optimizer, opts.maxiter)
-            message = str(getattr(result, "message", ""))
-            if objective.evaluations >= opts.maxiter:
-                stopped_by = "maxiter"
-        except _Stop as stop:
-            stopped_by = stop.reason
-            message = f"stopped: {stop.reason}"
-    if objective.best_x is None:  # pragma: no cover - the first evaluation always runs
-        objective.best_x, objective.best_value = x0, backend.expectation(g0, b0)
+    with tqdm(total=opts.maxiter, desc="qaoa", unit="eval", leave=False,
+              disable=not _stderr_is_tty()) as progress:
+        objective = _Objective(backend, opts, opts.maxiter, deadline, progress, seed)
+        runs, init_info = _optimise(objective, qubo, mixer, opts, seed, use_jac)
     best = objective.best_x
     gammas, betas = best[:p], best[p:]
     t_opt = time.perf_counter()
-    logger.info(
-        "qaoa: optimiser %s after %d evaluations (%.3g s): <E> %.6g -> %.6g",
-        stopped_by,
-        objective.evaluations,
-        t_opt - t0,
-        cost.to_energy(objective.first_value),
-        cost.to_energy(objective.best_value),
-    )
+    stopped_by = runs[-1]["stopped_by"] if runs else "maxiter"
+    logger.info("qaoa: optimiser %s after %d evaluations (%.3g s): objective %.6g -> %.6g",
+                stopped_by, objective.evaluations, t_opt - t0,
+                cost.to_energy(objective.first_value), cost.to_energy(objective.best_value))
 
     samples = backend.sample(gammas, betas, opts.shots, seed=seed)
     distinct, counts = np.unique(samples, axis=0, return_counts=True)
@@ -337,16 +415,20 @@ def solve_qaoa(
         logger.warning("qaoa: none of %d samples satisfies every one-hot group", opts.shots)
     k = candidates[np.argmin(energies[candidates])]
     shots = int(samples.shape[0])
+    final_expectation = (cost.to_energy(backend.expectation(gammas, betas)) if backend.exact_expectation
+                         else float(np.dot(counts, qubo.energies(distinct)) / shots))
 
     resources: dict[str, Any] = {
         "qubits": n,
         "depth": p,
+        "mixer": mixer,
         **backend.resources(),
         "shots": opts.shots,
         "backend": opts.backend,
-        "optimizer": opts.optimizer,
+        "optimizer": opts.optimizer + (" (adjoint gradient)" if use_jac else ""),
+        "objective": opts.objective if opts.objective == "expectation" else f"cvar-{opts.cvar_alpha:g}",
         "evaluations": objective.evaluations,
-        "expectation": cost.to_energy(objective.best_value),
+        "expectation": final_expectation,
         "p_best": float(counts[k]) / shots,
         "feasible_fraction": float(counts[feasible].sum()) / shots,
         "parameters": {
@@ -358,8 +440,11 @@ def solve_qaoa(
     }
     info = {
         "stopped_by": stopped_by,
-        "optimizer_message": message,
+        "runs": runs,
+        "init": init_info,
+        "penalty_dropped": penalty_dropped,
         "initial_expectation": cost.to_energy(objective.first_value),
+        "objective_trace": [cost.to_energy(v) for v in objective.trace],
         "distinct_samples": int(distinct.shape[0]),
         "ising_offset": cost.offset,
         "threads": backend.threads,
@@ -373,7 +458,150 @@ def solve_qaoa(
         solver=_SOLVER,
         feasible=bool(feasible[k]),
         wall_time_s=time.perf_counter() - t0,
-        options=options_dict(opts),
+        options=_options_for_summary(opts),
         resources=resources,
         info=info,
     )
+
+
+def resolve_mixer(mixer: str, qubo: QUBO) -> str:
+    """``auto`` -> ``xy-ring`` when the QUBO has one-hot groups, else ``x``; XY needs groups."""
+    if mixer == "auto":
+        return "xy-ring" if qubo.onehot else "x"
+    if mixer != "x" and not qubo.onehot:
+        msg = (f"option 'mixer' of solver {_SOLVER!r} is {mixer!r}, but the QUBO has no one-hot groups "
+               "for an XY mixer to act on; use mixer='x'")
+        raise InvalidOptionError(msg)
+    return mixer
+
+
+def cost_qubo_for(qubo: QUBO, mixer: str) -> tuple[QUBO, bool]:
+    """The QUBO the cost layer encodes: with an XY mixer, the one-hot penalty dropped.
+
+    On the one-hot subspace that an XY mixer never leaves, ``P (1 - sum_g x)**2`` is
+    zero, so removing it changes no feasible energy and saves its gates.  The
+    penalty weight is read from ``qubo.metadata["onehot_penalty"]``; without it
+    the QUBO is used as it is (still correct, just more gates).
+    """
+    from solvers.qubo import QUBO, QUBOBuilder
+
+    P = qubo.metadata.get("onehot_penalty")
+    if mixer == "x" or not qubo.onehot or not P:
+        return qubo, False
+    b = QUBOBuilder(qubo.labels)
+    for g in qubo.onehot:
+        b.add_onehot([qubo.labels[i] for i in g], penalty=-float(P))
+    minus = b.build()
+    return qubo + QUBO(minus.linear, minus.quad_i, minus.quad_j, minus.quad_w, minus.offset,
+                       qubo.labels, qubo.onehot), True
+
+
+def _options_for_summary(opts: QAOAOptions) -> dict[str, Any]:
+    import dataclasses
+
+    d = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
+    bo = d.get("backend_options") or {}
+    d["backend_options"] = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
+                            for k, v in bo.items()} or None
+    return d
+
+
+def _optimise(objective: _Objective, qubo: QUBO, mixer: str, opts: QAOAOptions, seed: int | None,
+              use_jac: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the optimiser (per the init strategy and restarts); the objective keeps the best point."""
+    from solvers.qaoa.angles import interp, linear_ramp, table_angles
+
+    p = opts.depth
+    init_info: dict[str, Any] = {"strategy": opts.init}
+    runs: list[dict[str, Any]] = []
+
+    def run(x0: np.ndarray, budget: int, depth: int) -> np.ndarray:
+        start_evals = objective.evaluations
+        if depth != p:  # INTERP's lower-depth stages: pad to full depth with zero angles
+            sub = _SubDepth(objective, depth, p)
+            fun: Any = sub.with_gradient if use_jac else sub
+        else:
+            fun = objective.with_gradient if use_jac else objective
+        saved = objective.maxiter
+        objective.maxiter = min(saved, objective.evaluations + budget)
+        stopped = "converged"
+        try:
+            res = _minimize(fun, x0, opts.optimizer, budget, jac=use_jac)
+            x = np.asarray(res.x, dtype=np.float64)
+            if objective.evaluations >= objective.maxiter:
+                stopped = "maxiter"
+        except _Stop as stop:
+            stopped = stop.reason
+            x = x0 if objective.best_x is None else _project(objective.best_x, depth, p)
+        finally:
+            objective.maxiter = saved
+        runs.append({"depth": depth, "evaluations": objective.evaluations - start_evals, "stopped_by": stopped})
+        return x
+
+    if opts.init == "interp" and p > 1:
+        # budget: half for the lower depths, half for the final one
+        lower = max(1, opts.maxiter // (2 * (p - 1)))
+        g, b = linear_ramp(1)
+        x = np.concatenate([g, b])
+        for q in range(1, p):
+            x = run(x, lower, q)
+            objective.best_value, objective.best_x = math.inf, None  # only full-depth points count
+            g, b = interp(x[:q], x[q:])
+            x = np.concatenate([g, b])
+        x0 = x
+        init_info["interp_stage_budget"] = lower
+    elif opts.init == "table":
+        found = table_angles(qubo.metadata.get("problem"), mixer, p)
+        if found is None:
+            g, b = linear_ramp(p)
+            init_info["table"] = "no entry; linear ramp used"
+        else:
+            g, b = found
+            init_info["table"] = f"{qubo.metadata.get('problem')}/{mixer}/p{p}"
+        x0 = np.concatenate([g, b])
+    else:
+        g, b = linear_ramp(p)
+        x0 = np.concatenate([g, b])
+    remaining = opts.maxiter - objective.evaluations
+    rng = np.random.default_rng(seed)
+    starts = [x0] + [x0 + rng.normal(0.0, 0.25, size=x0.size) for _ in range(opts.restarts - 1)]
+    for i, xs in enumerate(starts):
+        left = opts.maxiter - objective.evaluations
+        if left <= 0:
+            break
+        budget = max(1, remaining // len(starts)) if i < len(starts) - 1 else left
+        try:
+            run(xs, budget, p)
+        except _Stop:
+            break
+        if objective.deadline is not None and time.perf_counter() >= objective.deadline:
+            break
+    if objective.best_x is None:  # every evaluation went to INTERP's lower depths
+        objective.maxiter, objective.deadline = objective.evaluations + 1, None
+        objective(x0)
+    return runs, init_info
+
+
+def _project(x: np.ndarray, depth: int, p: int) -> np.ndarray:
+    return np.concatenate([x[:depth], x[p : p + depth]])
+
+
+class _SubDepth:
+    """The objective of a lower-depth ansatz: layers ``depth..p-1`` get zero angles (identity)."""
+
+    def __init__(self, objective: _Objective, depth: int, p: int) -> None:
+        self.objective, self.depth, self.p = objective, depth, p
+
+    def _full(self, x: np.ndarray) -> np.ndarray:
+        q, p = self.depth, self.p
+        full = np.zeros(2 * p)
+        full[:q], full[p : p + q] = x[:q], x[q:]
+        return full
+
+    def __call__(self, x: np.ndarray) -> float:
+        return self.objective(self._full(np.asarray(x, dtype=np.float64)))
+
+    def with_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        v, g = self.objective.with_gradient(self._full(np.asarray(x, dtype=np.float64)))
+        q, p = self.depth, self.p
+        return v, np.concatenate([g[:q], g[p : p + q]])

@@ -317,9 +317,16 @@ def test_resources() -> None:
         "optimizer": "COBYLA",
         "maxiter": 50,
         "init": "ramp",
+        "mixer": "auto",
+        "objective": "expectation",
+        "cvar_alpha": 0.2,
+        "restarts": 1,
+        "shots_per_eval": 1000,
+        "backend_options": None,
         "max_qubits": 26,
         "threads": None,
     }
+    assert r["mixer"] == "x"  # no one-hot groups: auto is the X mixer
 
     # the reported angles are in the original QUBO's units: rebuild from the raw Ising form
     h, J, offset = q.to_ising()
@@ -353,6 +360,11 @@ def test_count_two_qubit_gates_ignores_measurements() -> None:
         ({"backend": "nope"}, "backend"),
         ({"optimizer": "adam"}, "optimizer"),
         ({"init": "random"}, "init"),
+        ({"mixer": "xz"}, "mixer"),
+        ({"objective": "variance"}, "objective"),
+        ({"cvar_alpha": 0.0}, "cvar_alpha"),
+        ({"cvar_alpha": 1.5}, "cvar_alpha"),
+        ({"restarts": 0}, "restarts"),
         ({"max_qubits": 31}, "max_qubits"),
         ({"threads": 0}, "threads"),
         ({"not_an_option": 1}, "not_an_option"),
