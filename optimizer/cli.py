@@ -20,6 +20,7 @@ log = logging.getLogger("cityopt")
 
 EPILOG_RUN = """examples:
   cityopt run --problem traffic --trips 6 --routes 3 --solver qaoa cpsat exact --depth 2
+  cityopt run --problem traffic --trips 3 --routes 2 --solver qaoa --backend qvm:rainbow --shots 1000
   cityopt run --problem traffic --city helsinki --trips 200 --solver cpsat anneal shortest
   cityopt run --problem traffic --city map.osm.pbf --trips-csv trips.csv --solver cpsat --on qubo
 """
@@ -30,7 +31,8 @@ EPILOG_DEMO = """example:
 
 #: Which CLI flags feed which solver's options.
 SOLVER_FLAGS = {
-    "qaoa": ("depth", "backend", "shots", "maxiter", "optimizer"),
+    "qaoa": ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "objective", "cvar_alpha",
+             "restarts", "shots_per_eval", "backend_options"),
     "anneal": ("sweeps", "reads"),
     "cpsat": ("on", "workers"),
     "exact": (),
@@ -42,7 +44,16 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver options (passed to the solvers that take them)")
     g.add_argument("--time-limit", type=float, metavar="S", help="wall-time limit per solver, seconds")
     g.add_argument("--depth", type=int, help="QAOA depth p (>= 1)")
-    g.add_argument("--backend", help="QAOA backend (qsim)")
+    g.add_argument("--backend", help="QAOA backend: qsim, fast, qvm:<processor> (rainbow, weber, willow_pink), "
+                                     "engine:<processor>")
+    g.add_argument("--mixer", choices=["auto", "x", "xy-ring", "xy-complete"],
+                   help="QAOA mixer (auto: XY ring on one-hot groups)")
+    g.add_argument("--init", choices=["ramp", "interp", "table"], help="QAOA initial angles")
+    g.add_argument("--objective", choices=["expectation", "cvar"], help="QAOA objective")
+    g.add_argument("--cvar-alpha", type=float, help="QAOA CVaR fraction in (0, 1]")
+    g.add_argument("--restarts", type=int, help="QAOA multistart runs")
+    g.add_argument("--shots-per-eval", type=int, help="QAOA samples per evaluation on shot-based backends")
+    g.add_argument("--project-id", help="engine backends: Google Cloud project (else $GOOGLE_CLOUD_PROJECT)")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
     g.add_argument("--optimizer", help="QAOA classical optimiser: COBYLA, Nelder-Mead, L-BFGS-B")
@@ -111,6 +122,8 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             continue
         seen.add(name)
         opts = {k: getattr(args, k) for k in SOLVER_FLAGS.get(name, ()) if getattr(args, k, None) is not None}
+        if name == "qaoa" and getattr(args, "project_id", None):
+            opts["backend_options"] = {"project_id": args.project_id}
         check_request(name, opts)
         reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
     return reqs
