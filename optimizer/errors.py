@@ -56,3 +56,15 @@ class InfeasibleSolutionError(CityoptError, ValueError):
 
 class PlanValidationError(CityoptError, ValueError):
     """A plan failed its from-scratch re-validation."""
+
+
+class GridError(InvalidInputError):
+    """A power grid cannot be loaded or used as asked."""
+
+
+class GridNotFoundError(GridError):
+    """No bundled grid, SimBench code or file by that name."""
+
+
+class InvalidGridFileError(GridError):
+    """The file is not a pandapower JSON or MATPOWER case, or holds no usable grid."""

@@ -82,7 +82,7 @@ def interp(gammas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarra
     >>> g, b = interp(np.array([0.4]), np.array([-0.6]))
     >>> g.tolist(), b.tolist()
     ([0.4, 0.4], [-0.6, -0.6])
-    >>> [round(v, 3) for v in interp(np.array([0.2, 0.6]), np.array([-0.6, -0.2]))[0]]
+    >>> [round(float(v), 3) for v in interp(np.array([0.2, 0.6]), np.array([-0.6, -0.2]))[0]]
     [0.2, 0.4, 0.6]
     """
 

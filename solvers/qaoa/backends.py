@@ -157,16 +157,23 @@ class QAOABackend(abc.ABC):
 class QsimBackend(QAOABackend):
     """qsim (``qsimcirq``) state-vector simulation of the Cirq circuit.
 
-    The parameterised circuit is built once; every evaluation resolves the
-    symbols and simulates it with ``QSimSimulator.simulate``.  Sampling runs the
-    resolved circuit with terminal measurements (key ``"x"``) through
-    ``QSimSimulator(seed=seed).run``.
+    The parameterised circuit (:func:`~solvers.qaoa.circuit.qaoa_circuit` with the
+    backend's ``mixer``, ``groups`` and ``init_state``) is built once; every
+    evaluation resolves the symbols and simulates it with
+    ``QSimSimulator.simulate``.  Sampling runs the resolved circuit with terminal
+    measurements (key ``"x"``) through ``QSimSimulator(seed=seed).run``.
+
+    Option ``init_state``: ``"auto"`` (default), ``"plus"``, ``"w"`` or ``"basis"``
+    (see :mod:`solvers.qaoa.mixers`).
     """
 
     name = "qsim"
 
-    def __init__(self, cost: IsingCost, depth: int, **kwargs: Any) -> None:
+    def __init__(
+        self, cost: IsingCost, depth: int, *, init_state: str = "auto", **kwargs: Any
+    ) -> None:
         super().__init__(cost, depth, **kwargs)
+        self.init_state = init_state
         try:
             import cirq
             import qsimcirq
@@ -179,7 +186,15 @@ class QsimBackend(QAOABackend):
         self._cirq = cirq
         self._qsimcirq = qsimcirq
         self.qubits = cirq.LineQubit.range(self.num_qubits)
-        self.circuit: cirq.Circuit = qaoa_circuit(cost.h, cost.J, depth, qubits=self.qubits)
+        self.circuit: cirq.Circuit = qaoa_circuit(
+            cost.h,
+            cost.J,
+            depth,
+            mixer=self.mixer,
+            groups=self.groups,
+            init_state=init_state,
+            qubits=self.qubits,
+        )
         self._options = qsimcirq.QSimOptions(cpu_threads=self.threads)
         self._simulator = qsimcirq.QSimSimulator(self._options)
 
@@ -223,9 +238,14 @@ class QsimBackend(QAOABackend):
 
 #: Backend name (the part before any ``":"``) -> class, or ``"module:Class"`` imported
 #: on first use.  ``"qvm:weber"`` resolves to the ``"qvm"`` entry with processor ``"weber"``.
-BACKENDS: dict[str, type[QAOABackend] | str] = {QsimBackend.name: QsimBackend}
+BACKENDS: dict[str, type[QAOABackend] | str] = {
+    QsimBackend.name: QsimBackend,
+    "fast": "solvers.qaoa.fast:FastBackend",
+    "qvm": "solvers.qaoa.qvm:QVMBackend",
+    "engine": "solvers.qaoa.engine:EngineBackend",
+}
 #: Backends whose name needs a ``":<processor>"`` suffix.
-NEEDS_PROCESSOR: set[str] = set()
+NEEDS_PROCESSOR: set[str] = {"qvm", "engine"}
 
 
 def available_backends() -> tuple[str, ...]:

@@ -50,6 +50,8 @@ MIXERS = ("auto", "x", "xy-ring", "xy-complete")
 OBJECTIVES = ("expectation", "cvar")
 #: Largest ``max_qubits`` (the dense cost diagonal holds ``2**n`` values).
 MAX_QUBITS_LIMIT = 30
+#: Default ``maxiter`` on shot-based backends (qvm, engine), where one evaluation takes seconds.
+SHOT_BACKEND_MAXITER = 40
 #: Initial trust-region radius of COBYLA, in radians on the normalised cost.
 COBYLA_RHOBEG = 0.2
 #: Finite-difference step of L-BFGS-B.  qsim's state is single precision, so the
@@ -74,7 +76,8 @@ class QAOAOptions:
         scipy method minimising the expectation; L-BFGS-B uses finite
         differences (step ``LBFGSB_EPS``).  Matched case-insensitively.
     maxiter : int
-        Most objective evaluations (simulations) the optimiser may spend (at least 1).
+        Most objective evaluations (simulations) the optimiser may spend (at least 1);
+        when not given, ``SHOT_BACKEND_MAXITER`` (40) on shot-based backends.
     init : {"ramp", "interp", "table"}
         Initial angles.  ``ramp``: the linear ramp ``gamma_k = (k+1/2)/p * 0.75``,
         ``beta_k = -(1-(k+1/2)/p) * 0.75`` on the normalised cost (betas
@@ -380,6 +383,12 @@ def solve_qaoa(
     cost = IsingCost.from_qubo(cost_qubo)
     backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
                            **dict(opts.backend_options or {}))
+    if not backend.exact_expectation and "maxiter" not in options:
+        import dataclasses
+
+        # each evaluation on a shot-based backend is a noisy sampling run (seconds, not ms)
+        opts = dataclasses.replace(opts, maxiter=SHOT_BACKEND_MAXITER)
+        logger.info("qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend, SHOT_BACKEND_MAXITER)
     p = opts.depth
     use_jac = (opts.optimizer == "L-BFGS-B" and backend.supports_gradient and opts.objective == "expectation")
     logger.info(

@@ -220,11 +220,21 @@ def test_qaoa_onehot_problem() -> None:
     X = all_bits(q.num_variables)
     best = np.argmin(E)
     assert q.is_feasible(X[best])  # the penalty is large enough
-    sol = solve_qaoa(q, seed=5, depth=2, shots=512)
+    sol = solve_qaoa(q, seed=5, depth=2, shots=512, mixer="x")
     np.testing.assert_array_equal(sol.bits, X[best])
     assert sol.feasible and sol.status is Status.FEASIBLE
     assert 0.0 < sol.resources["feasible_fraction"] < 1.0
     assert sol.resources["feasible_fraction"] > 2 * (2**3 / 2**6)  # beats uniform (1/8)
+
+
+@pytest.mark.parametrize("mixer", ["xy-ring", "xy-complete"])
+def test_qaoa_onehot_problem_xy_mixer_keeps_every_sample_feasible(mixer: str) -> None:
+    q = onehot_qubo(seed=2)
+    best = all_bits(q.num_variables)[np.argmin(q.all_energies(order="big"))]
+    sol = solve_qaoa(q, seed=5, depth=2, shots=512, mixer=mixer)
+    np.testing.assert_array_equal(sol.bits, best)
+    assert sol.resources["mixer"] == mixer
+    assert sol.resources["feasible_fraction"] == 1.0  # checked on the samples themselves
 
 
 @pytest.mark.parametrize("optimizer", ["COBYLA", "nelder-mead", "L-BFGS-B"])

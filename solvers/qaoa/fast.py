@@ -1,0 +1,832 @@
+"""``fast``: the project's own QAOA state-vector simulator on the cost diagonal.
+
+Like QOKit's "fur" simulators, it never builds a circuit.  The cost ``C'`` is a
+diagonal, computed once per QUBO (:attr:`solvers.qaoa.cost.IsingCost.diag`) and
+kept in the working precision; every evaluation then runs, per layer,
+
+- the phase layer ``exp(-i gamma C')``: one elementwise pass;
+- the mixer layer of :mod:`solvers.qaoa.mixers`: the X rotations of the
+  ungrouped qubits, and the XY rotations of the one-hot groups' edges in their
+  documented order.
+
+The state is big-endian like Cirq's (qubit 0 the most significant index bit), and
+equals the circuit of :func:`solvers.qaoa.circuit.qaoa_circuit` amplitude for
+amplitude, global phase included.
+
+How the X mixer runs fast.  Single-qubit butterflies in numpy are bound by
+memory passes and call overhead, so consecutive qubits are fused into blocks of
+3-4 and each block is one matrix product (BLAS) with the Kronecker product of the
+2x2 rotations.  ``rx(2 beta) = S R(beta) S^dagger`` with ``S = diag(1, i)`` and
+the *real* rotation ``R(beta) = [[cos, sin], [-sin, cos]]``; the ``S`` factors
+are diagonal, so they commute with the phase layers and cancel between layers.
+The simulator therefore works in the frame ``psi_frame = S_F^dagger psi`` on the
+qubits ``F`` of the real blocks: their initial ``|+>`` becomes
+``(|0> - i|1>)/sqrt(2)``, their mixer is a real matrix product on the state's
+float view (half the flops of a complex one), and ``S_F`` is applied once, when
+:meth:`FastSimulator.state` hands the state out.  Probabilities, expectations and
+gradients do not see the frame.  The block on the lowest qubits (contiguous rows)
+stays complex.
+
+Work is cut into tiles of :data:`TILE` contiguous amplitudes (half a megabyte in
+complex64).  One pass over the tiles applies, while each tile is in cache, the
+phase layer, the low complex block and every real block whose qubits lie inside
+a tile (all of them up to 16 qubits); the remaining real blocks (the
+high-order qubits) and the XY edges take a pass each.  With ``threads > 1`` each
+pass's tiles are shared out to a thread pool (numpy and BLAS release the GIL),
+BLAS's own threads held to one meanwhile.  Measured on a 2-core machine at 24
+qubits (``python -m benchmarks.bench_qaoa``): 0.38 s on two threads against 0.64 s
+on one while the machine was otherwise idle, no gain while other processes kept
+a core busy.  The passes are bound by BLAS arithmetic, at about a third of the
+memory bandwidth.  Work vectors of up to :data:`WORKSPACE_MAX` amplitudes are
+kept between calls (a fresh one costs more in page faults than a 16-qubit layer
+costs in arithmetic).
+
+Gradients use the adjoint method: one forward pass, then one backward pass
+carrying the state ``psi`` and the co-state ``lambda = C' psi`` through the
+inverse gates.  For a gate ``exp(-i theta H)`` the derivative of
+``<psi|C'|psi>`` is ``2 Re <lambda|D|psi>`` with ``D = -i H``, both vectors taken
+just after the gate; a layer's angle collects it from each of its gates.
+
+A GPU path runs the same code with CuPy arrays (``device="gpu"``: one tile, no
+thread pool); it needs CuPy and an NVIDIA GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from solvers.errors import BackendUnavailableError, InvalidInputError, InvalidOptionError
+from solvers.qaoa.backends import QAOABackend
+from solvers.qaoa.mixers import Mixer, make_mixer
+from solvers.qubo import index_bits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from solvers.qaoa.cost import IsingCost
+
+__all__ = ["DEVICES", "PRECISIONS", "FastBackend", "FastSimulator", "gpu_status"]
+
+#: Working precision name -> (complex dtype, real dtype).
+PRECISIONS: dict[str, tuple[type, type]] = {
+    "complex64": (np.complex64, np.float32),
+    "complex128": (np.complex128, np.float64),
+}
+#: Values of the ``device`` option.
+DEVICES = ("cpu", "gpu")
+#: Amplitudes per tile of a pass over the state vector.
+TILE = 1 << 16
+#: Largest vector (amplitudes) kept as a workspace between calls (32 MiB in complex64).
+WORKSPACE_MAX = 1 << 22
+#: Qubits fused into the complex block at the bottom of the index (run with the phase).
+LOW_BLOCK = 3
+#: Qubits fused into each real-rotation block.
+REAL_BLOCK = 3
+#: Qubits of the real block nearest the low-order bits of a run: its inner dimension is
+#: the smallest (many small batched products), and a larger block amortises them
+#: (measured 5-10% on a whole evaluation at 16-24 qubits).
+FIRST_REAL_BLOCK = 4
+
+_INSTALL_HINT = "pip install cupy-cuda12x on a machine with an NVIDIA GPU and a CUDA 12 driver"
+
+
+def gpu_status() -> str:
+    """Whether ``device="gpu"`` can run here: ``"available"`` or why not."""
+    try:
+        _array_module("gpu")
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return "available"
+
+
+def _array_module(device: str) -> Any:
+    if device == "cpu":
+        return np
+    if device != "gpu":
+        msg = f"option 'device' of backend 'fast' must be one of: {', '.join(DEVICES)}; got {device!r}"
+        raise InvalidOptionError(msg)
+    try:
+        import cupy
+    except ImportError as exc:
+        msg = f"backend 'fast' with device='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
+        raise BackendUnavailableError(msg) from exc
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+        detail = f"{count} CUDA devices"
+    except Exception as exc:  # CUDARuntimeError and friends: no driver, no device
+        count, detail = 0, str(exc)
+    if count < 1:
+        msg = (
+            f"backend 'fast' with device='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
+            f"no CUDA device ({detail}); {_INSTALL_HINT}"
+        )
+        raise BackendUnavailableError(msg)
+    return cupy
+
+
+def _to_host(a: Any) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
+# ----------------------------------------------------------------- threads
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``threads`` workers (created on first use, then shared)."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="qaoa-fast")
+        return _POOLS[threads]
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager:
+    """Hold BLAS to one thread: the tiles are the unit of parallelism."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------- helpers
+def _tiles(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
+    """Index tuples cutting an array of ``shape`` (powers of two) into pieces of about
+    ``target`` elements, innermost axes kept whole first."""
+    sizes: list[int] = []
+    left = max(1, int(target))
+    for d in reversed(shape):
+        s = min(int(d), left)
+        sizes.append(s)
+        left = max(1, left // s)
+    sizes.reverse()
+    starts = itertools.product(*(range(0, d, s) for d, s in zip(shape, sizes)))
+    return [tuple(slice(i, i + s) for i, s in zip(start, sizes)) for start in starts]
+
+
+def _kron_power(m: np.ndarray, k: int) -> np.ndarray:
+    """``m (x) m (x) ... (x) m``, ``k`` factors (outer products: np.kron is slow for tiny ones)."""
+    out = m
+    for _ in range(k - 1):
+        out = (out[:, None, :, None] * m[None, :, None, :]).reshape(2 * out.shape[0], -1)
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
+    """The ``2**k x 2**k`` matrices of a mixer block (read-only, cached).
+
+    ``"rx_t"``: ``(rx(2 beta)^{(x)k})^T``; ``"rx_gen_t"``: ``D^T`` with
+    ``D = -i sum_j X_j``; ``"real"``: ``R(beta)^{(x)k}`` with
+    ``R = [[cos, sin], [-sin, cos]]``; ``"real_gen"``: ``D = sum_j [[0, 1], [-1, 0]]_j``
+    (``dR/dbeta = D R``).  ``beta`` is ignored by the generators.
+    """
+    c, s = math.cos(beta), math.sin(beta)
+    if kind == "rx_t":
+        out = _kron_power(np.array([[c, -1j * s], [-1j * s, c]]), k).T
+    elif kind == "real":
+        out = _kron_power(np.array([[c, s], [-s, c]]), k)
+    else:
+        g = (
+            np.array([[0.0, 1.0], [1.0, 0.0]])
+            if kind == "rx_gen_t"
+            else np.array([[0.0, 1.0], [-1.0, 0.0]])
+        )
+        eye = np.eye(2)
+        out = sum(
+            functools.reduce(np.kron, [g if i == j else eye for i in range(k)]) for j in range(k)
+        )
+        out = (-1j * out).T if kind == "rx_gen_t" else out
+    out = np.ascontiguousarray(out, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
+    """Consecutive runs of ``qubits`` as ``(lo, k)`` blocks.
+
+    Each run is cut from its high-index (low-order bit) end: ``first`` qubits,
+    then ``size`` at a time, so a shorter remainder block sits at the run's top,
+    where its matrix product is one large one rather than many tiny batched ones.
+    """
+    blocks: list[tuple[int, int]] = []
+    limit = first
+    for q in sorted(qubits, reverse=True):
+        if blocks and blocks[-1][0] - 1 == q and blocks[-1][1] < limit:
+            blocks[-1] = (q, blocks[-1][1] + 1)
+        else:
+            limit = first if not blocks or blocks[-1][0] - 1 != q else size
+            blocks.append((q, 1))
+    return blocks
+
+
+def _check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(gammas, dtype=np.float64).reshape(-1)
+    b = np.asarray(betas, dtype=np.float64).reshape(-1)
+    if g.size != b.size or g.size == 0:
+        msg = (
+            f"gammas and betas must be non-empty and of the same length, got {g.size} and {b.size}"
+        )
+        raise InvalidInputError(msg)
+    if not (np.isfinite(g).all() and np.isfinite(b).all()):
+        msg = f"angles must be finite, got gammas={g.tolist()} betas={b.tolist()}"
+        raise InvalidInputError(msg)
+    return g, b
+
+
+class FastSimulator:
+    """QAOA state vectors from a cost diagonal, with adjoint gradients.
+
+    Parameters
+    ----------
+    diag : array_like, shape (2**n,)
+        The cost ``C'`` of each basis state, big-endian (qubit 0 the most
+        significant bit), e.g. :attr:`IsingCost.diag`.  Copied once into the
+        working precision (used as it is for complex128 on the CPU; never written).
+    mixer : Mixer
+        The mixer and initial state (:func:`solvers.qaoa.mixers.make_mixer`).
+    precision : {"complex64", "complex128"}
+        Working precision of the state.
+    device : {"cpu", "gpu"}
+        ``"gpu"`` runs on CuPy (raises :class:`BackendUnavailableError` where
+        CuPy or a CUDA device is missing).
+    threads : int
+        Worker threads for the passes over the vector (CPU).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers.qaoa.mixers import make_mixer
+    >>> sim = FastSimulator(np.array([1.0, -1.0]), make_mixer("x", 1), precision="complex128")
+    >>> psi = sim.state([0.0], [0.0])            # |+>
+    >>> np.round(psi * np.sqrt(2), 12).tolist()
+    [(1+0j), (1+0j)]
+    >>> round(sim.expectation([0.3], [-0.4]), 6) == round(float(sim.probabilities([0.3], [-0.4]) @ [1, -1]), 6)
+    True
+    """
+
+    def __init__(
+        self,
+        diag: Sequence[float] | np.ndarray,
+        mixer: Mixer,
+        *,
+        precision: str = "complex64",
+        device: str = "cpu",
+        threads: int = 1,
+    ) -> None:
+        if precision not in PRECISIONS:
+            msg = (
+                f"option 'precision' of backend 'fast' must be one of: {', '.join(PRECISIONS)}; "
+                f"got {precision!r}"
+            )
+            raise InvalidOptionError(msg)
+        xp = _array_module(device)
+        diag = np.asarray(diag, dtype=np.float64).reshape(-1)
+        n = int(diag.size).bit_length() - 1
+        if diag.size < 2 or diag.size != 1 << n:
+            msg = f"the cost diagonal must have 2**n entries (n >= 1), got {diag.size}"
+            raise InvalidInputError(msg)
+        if mixer.num_qubits != n:
+            msg = f"the mixer is for {mixer.num_qubits} qubits, the diagonal for {n}"
+            raise InvalidInputError(msg)
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            msg = f"threads must be a positive integer, got {threads!r}"
+            raise InvalidOptionError(msg)
+        self.n = n
+        self.mixer = mixer
+        self.precision = precision
+        self.device = device
+        self.threads = threads
+        self._xp = xp
+        self._work: list[Any] = []
+        self._work_lock = threading.Lock()
+        self._cdtype, self._rdtype = PRECISIONS[precision]
+        self._d = xp.asarray(diag.astype(self._rdtype, copy=False))  # shared if float64
+        self._shares_diag = self._d is diag
+        size = 1 << n
+        self._tile = size if xp is not np else min(size, TILE)
+        self._pool = _pool(threads) if (xp is np and threads > 1 and size > self._tile) else None
+
+        free = set(mixer.free_qubits)
+        low: list[int] = []
+        q = n - 1
+        while q in free and len(low) < LOW_BLOCK:
+            low.insert(0, q)
+            q -= 1
+        #: the complex block on the lowest qubits, ``(lo, k)``, or None
+        self._low = (low[0], len(low)) if low else None
+        #: qubits in the frame ``S^dagger`` (the real-rotation blocks)
+        self.frame_qubits = tuple(sorted(free - set(low)))
+        self._real_blocks = _runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
+        # blocks on the low-order bits of a tile run inside the tile pass, the rest alone
+        inside = n - (self._tile.bit_length() - 1)
+        self._tile_blocks = [blk for blk in self._real_blocks if blk[0] >= inside]
+        self._pass_blocks = [blk for blk in self._real_blocks if blk[0] < inside]
+        self._initial_plan = self._product_plan(self._factors())
+        s_gate = np.array([1.0, 1j])
+        self._frame_plan = self._product_plan([((q,), s_gate) for q in self.frame_qubits])
+
+    # ----------------------------------------------------------- plumbing
+    @property
+    def num_qubits(self) -> int:
+        return self.n
+
+    def memory_bytes(self, *, gradient: bool = False) -> int:
+        """Bytes of the arrays the simulator holds during a call.
+
+        Its working-precision diagonal (none in complex128 on the CPU, where the
+        caller's float64 diagonal is used as it is) and the state vector, plus the
+        co-state for :meth:`expectation_and_gradient`; tiles are extra but small.
+        Up to :data:`WORKSPACE_MAX` amplitudes the vectors stay allocated between
+        calls.  :meth:`probabilities` and :meth:`sample` also build float64 vectors.
+        """
+        size = 1 << self.n
+        real, cplx = np.dtype(self._rdtype).itemsize, np.dtype(self._cdtype).itemsize
+        own_diag = 0 if self._shares_diag else size * real
+        return own_diag + size * cplx * (2 if gradient else 1)
+
+    def bytes_moved(self, depth: int) -> int:
+        """The least bytes one :meth:`state` call of ``depth`` layers moves to and from memory.
+
+        Writing the initial state; per layer the tile pass (read the diagonal, read
+        and write the state), a read and a write of the state per real block that
+        does not fit in a tile, and of half of it per XY edge; the final pass into
+        the physical frame.  The
+        benchmark divides it by the time taken for the achieved bandwidth.
+        """
+        size = 1 << self.n
+        real, cplx = np.dtype(self._rdtype).itemsize, np.dtype(self._cdtype).itemsize
+        layer = size * (real + 2 * cplx) + size * cplx * (
+            2 * len(self._pass_blocks) + len(self.mixer.edges)
+        )
+        final = 2 * size * cplx if self.frame_qubits else 0
+        return size * cplx + depth * layer + final
+
+    def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
+        """Run independent tile jobs; on the pool, as one contiguous chunk per thread."""
+        if self._pool is None or len(jobs) < 2:
+            return [job() for job in jobs]
+        per = -(-len(jobs) // self.threads)
+        chunks = [jobs[i : i + per] for i in range(0, len(jobs), per)]
+        done = self._pool.map(lambda chunk: [job() for job in chunk], chunks)
+        return [r for part in done for r in part]
+
+    def _context(self) -> contextlib.AbstractContextManager:
+        return _single_threaded_blas() if self._xp is np else contextlib.nullcontext()
+
+    def _phase(self, start: int, stop: int, gamma: float) -> Any:
+        """``exp(-i gamma d)`` on ``d[start:stop]``, in the working precision."""
+        d = self._d[start:stop]
+        if self._xp is np:
+            x = np.multiply(d, -gamma)
+            out = np.empty(x.shape, self._cdtype)
+            np.cos(x, out=out.real)
+            np.sin(x, out=out.imag)
+            return out
+        return self._xp.exp((-1j * gamma) * d).astype(self._cdtype, copy=False)
+
+    def _matrix(self, kind: str, k: int, beta: float = 0.0) -> Any:
+        dtype = self._rdtype if kind.startswith("real") else self._cdtype
+        m = _block_matrix(kind, k, float(beta), np.dtype(dtype).name)
+        return m if self._xp is np else self._xp.asarray(m)
+
+    # ---------------------------------------------------------- the state
+    def _factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
+        """The initial state as tensor factors ``(qubits, tensor)``, in the frame
+        (``S^dagger`` on the axes of frame qubits)."""
+        r = 1.0 / math.sqrt(2.0)
+        factors = [((q,), np.array([r, r], dtype=complex)) for q in self.mixer.plus_qubits]
+        for g in self.mixer.prepared_groups:
+            k = len(g)
+            t = np.zeros((2,) * k, dtype=complex)
+            if self.mixer.init_state == "w":
+                for i in range(k):
+                    t[tuple(1 if j == i else 0 for j in range(k))] = 1.0 / math.sqrt(k)
+            else:
+                t[(1,) + (0,) * (k - 1)] = 1.0
+            factors.append((tuple(g), t))
+        frame = set(self.frame_qubits)
+        s_dagger = np.array([1.0, -1j])
+        for qs, t in factors:
+            for axis, q in enumerate(qs):
+                if q in frame:
+                    shape = [1] * len(qs)
+                    shape[axis] = 2
+                    t *= s_dagger.reshape(shape)
+        return factors
+
+    def _product_plan(self, factors: Sequence[tuple[tuple[int, ...], np.ndarray]]) -> tuple:
+        """A product of tensor factors as ``(hi, lo, rest)``: each factor folded into the
+        vector over the high or the low half of the index bits where it fits; ``rest``
+        the factors spanning both, spread to ``n`` axes (one pass each)."""
+        n = self.n
+        m = n // 2
+        hi = np.ones((2,) * m, dtype=np.complex128)
+        lo = np.ones((2,) * (n - m), dtype=np.complex128)
+        rest = []
+
+        def spread(t: np.ndarray, qs: Sequence[int], first: int, width: int) -> np.ndarray:
+            shape = [1] * width
+            for q in qs:
+                shape[q - first] = 2
+            return np.transpose(t, np.argsort(qs)).reshape(shape)
+
+        for qs, t in factors:
+            if max(qs) < m:
+                hi = hi * spread(t, qs, 0, m)
+            elif min(qs) >= m:
+                lo = lo * spread(t, qs, m, n - m)
+            else:
+                rest.append(self._xp.asarray(spread(t, qs, 0, n).astype(self._cdtype)))
+        fh = self._xp.asarray(hi.reshape(-1, 1).astype(self._cdtype))
+        fl = self._xp.asarray(lo.reshape(1, -1).astype(self._cdtype))
+        return fh, fl, rest
+
+    def _fill_product(self, psi: Any, plan: tuple, *, multiply: bool) -> None:
+        """``psi = product`` (or ``psi *= product``) for a :meth:`_product_plan`."""
+        fh, fl, rest = plan
+        rows = psi.reshape(fh.shape[0], fl.shape[1])
+        per = max(1, self._tile // fl.shape[1])
+
+        def job(r0: int) -> None:
+            block = rows[r0 : r0 + per]
+            if multiply:
+                block *= fh[r0 : r0 + per] * fl
+            else:
+                self._xp.multiply(fh[r0 : r0 + per], fl, out=block)
+
+        self._run([functools.partial(job, r0) for r0 in range(0, fh.shape[0], per)])
+        tensor = psi.reshape((2,) * self.n)
+        for t in rest:
+            tensor *= t
+
+    def _initial(self, psi: Any = None) -> Any:
+        if psi is None:
+            psi = self._xp.empty(1 << self.n, dtype=self._cdtype)
+        self._fill_product(psi, self._initial_plan, multiply=False)
+        return psi
+
+    @contextlib.contextmanager
+    def _vectors(self, count: int) -> Any:
+        """``count`` work vectors for a call that hands no state out.
+
+        Up to :data:`WORKSPACE_MAX` amplitudes they are kept and reused between
+        calls: a fresh vector of a few hundred kilobytes costs more in page faults
+        than a 16-qubit layer costs in arithmetic.  Larger ones are allocated per
+        call, so the simulator holds no state vector between calls.  A call that
+        finds the workspace busy (another thread) allocates its own.
+        """
+        size = 1 << self.n
+        if size <= WORKSPACE_MAX and self._work_lock.acquire(blocking=False):
+            try:
+                while len(self._work) < count:
+                    self._work.append(self._xp.empty(size, dtype=self._cdtype))
+                yield self._work[:count]
+            finally:
+                self._work_lock.release()
+        else:
+            yield [self._xp.empty(size, dtype=self._cdtype) for _ in range(count)]
+
+    def _to_physical(self, psi: Any) -> Any:
+        """Apply ``S_F`` (``i`` on ``|1>`` of each frame qubit) in place."""
+        if self.frame_qubits:
+            self._fill_product(psi, self._frame_plan, multiply=True)
+        return psi
+
+    # ------------------------------------------------------------- passes
+    def _tile_pass(self, psi: Any, gamma: float, beta: float) -> None:
+        """One pass of tiles: ``exp(-i gamma C)``, the low block's ``rx(2 beta)``, then the
+        real blocks whose qubits lie inside a tile, while the tile is in cache."""
+        tile, size, rdt = self._tile, 1 << self.n, self._rdtype
+        ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
+        k_low = 1 << self._low[1] if self._low else 1
+        blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
+
+        def job(s: int) -> None:
+            seg = psi[s : s + tile]
+            seg *= self._phase(s, s + tile, gamma)
+            if ut is not None:
+                rows = seg.reshape(-1, k_low)
+                rows[...] = rows @ ut
+            flat = seg.view(rdt)
+            for (lo, k), (u, big_k) in zip(self._tile_blocks, blocks):
+                t = flat.reshape(-1, big_k, 2 << (self.n - lo - k))
+                t[...] = u @ t
+
+        self._run([functools.partial(job, s) for s in range(0, size, tile)])
+
+    def _tile_pass_back(self, psi: Any, lam: Any, gamma: float, beta: float) -> tuple[float, float]:
+        """Backward through :meth:`_tile_pass` on ``psi`` and the co-state ``lam``, in one
+        pass of tiles: returns ``Re <lam|D|psi>`` of its mixer blocks and of the phase
+        layer, each taken just after its gate."""
+        xp, tile, rdt, n = self._xp, self._tile, self._rdtype, self.n
+        if self._low:
+            ut = self._matrix("rx_t", self._low[1], -beta)
+            dt = self._matrix("rx_gen_t", self._low[1])
+            k_low = 1 << self._low[1]
+        blocks = [
+            (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
+            for _, k in self._tile_blocks
+        ]
+
+        def job(s: int) -> tuple[float, float]:
+            ps, ls = psi[s : s + tile], lam[s : s + tile]
+            mixer = 0.0
+            pf, lf = ps.view(rdt), ls.view(rdt)
+            for (lo, k), (u, d, big_k) in zip(self._tile_blocks, blocks):
+                shape = (-1, big_k, 2 << (n - lo - k))
+                pt, lt = pf.reshape(shape), lf.reshape(shape)
+                mixer += float(xp.vdot(lt.ravel(), (d @ pt).ravel()))
+                pt[...] = u @ pt
+                lt[...] = u @ lt
+            if self._low:
+                pr, lr = ps.reshape(-1, k_low), ls.reshape(-1, k_low)
+                mixer += float(xp.vdot(lr, pr @ dt).real)
+                pr[...] = pr @ ut
+                lr[...] = lr @ ut
+            phase = float(xp.vdot(ls, self._d[s : s + tile] * ps).imag)  # Re <lam|-iC|psi>
+            f = self._phase(s, s + tile, -gamma)
+            ps *= f
+            ls *= f
+            return mixer, phase
+
+        parts = self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)])
+        return sum(x[0] for x in parts), sum(x[1] for x in parts)
+
+    def _real_block(self, lo: int, k: int, beta: float, psi: Any, lam: Any = None) -> float:
+        """``R(beta)^{(x)k}`` on qubits ``lo..lo+k-1`` of ``psi`` (and ``lam``).
+
+        With ``lam``, first returns ``Re <lam|D|psi>`` of the block (before applying).
+        """
+        n, xp = self.n, self._xp
+        big_k = 1 << k
+        rdt = self._rdtype
+        u = self._matrix("real", k, beta)
+        d = self._matrix("real_gen", k) if lam is not None else None
+        a_dim, b_dim = 1 << lo, 2 << (n - lo - k)  # float view: 2 floats per amplitude
+        views = [x.view(rdt).reshape(a_dim, big_k, b_dim) for x in (psi, lam) if x is not None]
+
+        def job(ix: tuple[slice, slice]) -> float:
+            value = 0.0
+            tiles = [v[ix[0], :, ix[1]] for v in views]
+            if lam is not None:
+                value = float(xp.vdot(tiles[1].ravel(), (d @ tiles[0]).ravel()))
+            for t in tiles:
+                t[...] = u @ t
+            return value
+
+        return sum(
+            self._run(
+                [
+                    functools.partial(job, ix)
+                    for ix in _tiles((a_dim, b_dim), 2 * self._tile // big_k)
+                ]
+            )
+        )
+
+    def _xy_edge(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:
+        """``exp(-i beta (XX + YY)/2)`` on qubits ``a, b`` (with ``lam``: ``Re <lam|D|psi>`` first)."""
+        n, xp = self.n, self._xp
+        a, b = min(a, b), max(a, b)
+        shape = (1 << a, 2, 1 << (b - a - 1), 2, 1 << (n - b - 1))
+        views = [x.reshape(shape) for x in (psi, lam) if x is not None]
+        c, ms = math.cos(beta), -1j * math.sin(beta)
+
+        def job(ix: tuple[slice, slice, slice]) -> float:
+            value = 0.0
+            pairs = [(v[ix[0], 0, ix[1], 1, ix[2]], v[ix[0], 1, ix[1], 0, ix[2]]) for v in views]
+            if lam is not None:
+                (px, py), (lx, ly) = pairs
+                z = xp.vdot(lx.ravel(), py.ravel()) + xp.vdot(ly.ravel(), px.ravel())
+                value = float(z.imag)  # Re <lam| -i (XX+YY)/2 |psi>
+            for x, y in pairs:
+                old = x.copy()
+                x *= c
+                x += ms * y
+                y *= c
+                y += ms * old
+            return value
+
+        return sum(
+            self._run([functools.partial(job, ix) for ix in _tiles(shape[::2], self._tile // 2)])
+        )
+
+    def _mixer_rest(self, psi: Any, beta: float) -> None:
+        """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""
+        for lo, k in self._pass_blocks:
+            self._real_block(lo, k, beta, psi)
+        for a, b in self.mixer.edges:
+            self._xy_edge(a, b, beta, psi)
+
+    def _evolve(self, gammas: np.ndarray, betas: np.ndarray, psi: Any = None) -> Any:
+        psi = self._initial(psi)
+        for g, b in zip(gammas.tolist(), betas.tolist()):
+            self._tile_pass(psi, g, b)
+            self._mixer_rest(psi, b)
+        return psi
+
+    # ------------------------------------------------------------- public
+    def initial_state(self) -> np.ndarray:
+        """The initial state ``|psi_0>`` (host array, working precision)."""
+        with self._context():
+            return _to_host(self._to_physical(self._initial()))
+
+    def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        """The final state (host array, working precision, big-endian)."""
+        g, b = _check_angles(gammas, betas)
+        with self._context():
+            return _to_host(self._to_physical(self._evolve(g, b)))
+
+    def _probabilities(self, psi: Any) -> np.ndarray:
+        xp = self._xp
+        out = np.empty(psi.shape[0], dtype=np.float64)
+        tile = self._tile
+
+        def job(s: int) -> None:
+            seg = psi[s : s + tile]
+            p = xp.square(seg.real, dtype=np.float64) + xp.square(seg.imag, dtype=np.float64)
+            out[s : s + tile] = _to_host(p)
+
+        self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)])
+        return out
+
+    def probabilities(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        """``|amplitude|**2`` of every basis state, float64."""
+        g, b = _check_angles(gammas, betas)
+        with self._context(), self._vectors(1) as (psi,):
+            return self._probabilities(self._evolve(g, b, psi))
+
+    def _expect(self, psi: Any, lam: Any = None) -> float:
+        """``<psi|C|psi>``; with ``lam`` also sets ``lam = C psi``."""
+        xp, tile = self._xp, self._tile
+
+        def job(s: int) -> float:
+            seg = psi[s : s + tile]
+            out = lam[s : s + tile] if lam is not None else None
+            c_psi = xp.multiply(seg, self._d[s : s + tile], out=out)
+            return float(xp.vdot(seg, c_psi).real)  # BLAS dot, working precision
+
+        return sum(self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)]))
+
+    def expectation(self, gammas: Sequence[float], betas: Sequence[float]) -> float:
+        """``<psi|C'|psi>`` (the diagonal's units)."""
+        g, b = _check_angles(gammas, betas)
+        with self._context(), self._vectors(1) as (psi,):
+            return self._expect(self._evolve(g, b, psi))
+
+    def expectation_and_gradient(
+        self, gammas: Sequence[float], betas: Sequence[float]
+    ) -> tuple[float, np.ndarray]:
+        """``<C'>`` and ``[d/dgamma_0.., d/dbeta_0..]`` by the adjoint method.
+
+        Memory: two state vectors (``psi`` and the co-state).
+        """
+        g, b = _check_angles(gammas, betas)
+        p = g.size
+        grad = np.zeros(2 * p)
+        with self._context(), self._vectors(2) as (psi, lam):
+            self._evolve(g, b, psi)
+            value = self._expect(psi, lam)
+            for layer in reversed(range(p)):
+                gamma, beta = float(g[layer]), float(b[layer])
+                acc = 0.0
+                for lo, k in self._pass_blocks:
+                    acc += self._real_block(lo, k, -beta, psi, lam)
+                for a, c in reversed(self.mixer.edges):
+                    acc += self._xy_edge(a, c, -beta, psi, lam)
+                low, phase = self._tile_pass_back(psi, lam, gamma, beta)
+                grad[p + layer] = 2.0 * (acc + low)
+                grad[layer] = 2.0 * phase
+        return value, grad
+
+    def sample(
+        self,
+        gammas: Sequence[float],
+        betas: Sequence[float],
+        shots: int,
+        *,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """``shots`` bitstrings drawn from the exact probabilities: ``(shots, n)`` uint8,
+        column ``i`` = qubit ``i``.  Basis states of probability zero are never drawn."""
+        if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
+            msg = f"shots must be a positive integer, got {shots!r}"
+            raise InvalidInputError(msg)
+        probs = self.probabilities(gammas, betas)
+        cdf = np.cumsum(probs)
+        del probs
+        u = np.random.default_rng(seed).random(int(shots)) * cdf[-1]
+        idx = np.searchsorted(cdf, u, side="right")
+        # u < cdf[-1] up to rounding; never step past the last state of non-zero probability
+        last = int(np.searchsorted(cdf, cdf[-1], side="left"))
+        np.minimum(idx, last, out=idx)
+        return index_bits(idx, self.n, order="big")
+
+
+class FastBackend(QAOABackend):
+    """The ``fast`` backend: :class:`FastSimulator` on the normalised cost's diagonal.
+
+    Options (keyword arguments of the constructor, besides the base class's):
+
+    - ``precision``: ``"complex64"`` (default) or ``"complex128"``;
+    - ``device``: ``"cpu"`` (default) or ``"gpu"`` (CuPy; raises
+      :class:`~solvers.errors.BackendUnavailableError` where it cannot run);
+    - ``init_state``: ``"auto"`` (default), ``"plus"``, ``"w"`` or ``"basis"``
+      (see :mod:`solvers.qaoa.mixers`).
+
+    Sampling draws from the exact probabilities with ``numpy.random.default_rng(seed)``.
+    ``resources()`` are those of the equivalent Cirq circuit, counted from
+    :func:`solvers.qaoa.circuit.ansatz_layout` without building it.
+
+    Examples
+    --------
+    >>> from solvers import QUBO
+    >>> from solvers.qaoa.cost import IsingCost
+    >>> cost = IsingCost.from_qubo(QUBO.from_terms({0: 1.0, 1: -1.0}, {(0, 1): 2.0}))
+    >>> b = FastBackend(cost, 2, precision="complex128")
+    >>> value, grad = b.expectation_and_gradient([0.3, 0.6], [-0.5, -0.2])
+    >>> grad.shape, b.resources()["two_qubit_gates"]
+    ((4,), 2)
+    """
+
+    name = "fast"
+    supports_gradient = True
+
+    def __init__(
+        self,
+        cost: IsingCost,
+        depth: int,
+        *,
+        precision: str = "complex64",
+        device: str = "cpu",
+        init_state: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cost, depth, **kwargs)
+        self.init_state = init_state
+        self.mixer_spec = make_mixer(
+            self.mixer, cost.num_qubits, groups=self.groups, init_state=init_state
+        )
+        self.simulator = FastSimulator(
+            cost.diag, self.mixer_spec, precision=precision, device=device, threads=self.threads
+        )
+        self.precision = precision
+        self.device = device
+        self._resources: dict[str, Any] | None = None
+
+    def _angles(
+        self, gammas: Sequence[float], betas: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        g, b = _check_angles(gammas, betas)
+        if g.size != self.depth:
+            msg = f"gammas and betas must have depth={self.depth} entries, got {g.size}"
+            raise InvalidInputError(msg)
+        return g, b
+
+    def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        return self.simulator.state(*self._angles(gammas, betas))
+
+    def probabilities(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
+        return self.simulator.probabilities(*self._angles(gammas, betas))
+
+    def expectation(self, gammas: Sequence[float], betas: Sequence[float]) -> float:
+        return self.simulator.expectation(*self._angles(gammas, betas))
+
+    def expectation_and_gradient(
+        self, gammas: Sequence[float], betas: Sequence[float]
+    ) -> tuple[float, np.ndarray]:
+        return self.simulator.expectation_and_gradient(*self._angles(gammas, betas))
+
+    def sample(
+        self,
+        gammas: Sequence[float],
+        betas: Sequence[float],
+        shots: int,
+        *,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        return self.simulator.sample(*self._angles(gammas, betas), shots, seed=seed)
+
+    def resources(self) -> dict[str, Any]:
+        if self._resources is None:
+            from solvers.qaoa.circuit import ansatz_layout, layout_resources
+
+            layout = ansatz_layout(self.cost.h, self.cost.J, self.depth, self.mixer_spec)
+            self._resources = layout_resources(layout)
+        return dict(self._resources)
