@@ -1,12 +1,18 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch] [--skip-demo] [--out outputs/bench.json]``.
+
+``core`` (this module):
 
 * ``exact`` on 20 variables against a plain Python loop over assignments (the
   loop is timed on 2**14 assignments and scaled to 2**20: it is linear);
 * CP-SAT (native model) on the demo's city-sized traffic instance against
   ``anneal`` on the same instance: time and objective ratios;
 * the wall time of ``cityopt demo`` stage by stage, as shares of the total.
+
+``qaoa``: :mod:`benchmarks.bench_qaoa` (``fast`` against qsim); ``qvm``:
+:mod:`benchmarks.bench_qvm` (what noise costs, each QVM against qsim);
+``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow).
 """
 
 from __future__ import annotations
@@ -70,6 +76,23 @@ def bench_cpsat_vs_anneal(trips: int = 200, routes: int = 3, seed: int = 1) -> d
             "shortest_objective": base, "reduction_vs_shortest": (base - oc) / base}
 
 
+def bench_qaoa_traffic(trips: int = 6, routes: int = 3, seed: int = 1) -> dict:
+    """The whole QAOA solve of the demo's small traffic instance, ``fast`` against ``qsim``."""
+    from optimizer import City, solve
+    from optimizer.problems.traffic import Traffic
+
+    prob = Traffic.from_city(City.load("helsinki"), trips=trips, routes=routes, seed=seed)
+    best = prob.objective(solve(prob, "exact").bits)
+    out = {"instance": prob.instance_name, "qubits": len(prob.variables), "optimum": best}
+    for backend in ("qsim", "fast"):
+        t0 = time.perf_counter()
+        sol = solve(prob, "qaoa", seed=seed, depth=2, backend=backend)
+        out[backend] = {"seconds": time.perf_counter() - t0, "objective": prob.objective(sol.bits),
+                        "evaluations": sol.resources["evaluations"], "p_best": sol.resources["p_best"]}
+    out["speedup_fast_over_qsim"] = out["qsim"]["seconds"] / out["fast"]["seconds"]
+    return out
+
+
 def bench_demo() -> dict:
     from optimizer.demo import run_demo
 
@@ -82,9 +105,39 @@ def bench_demo() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
+    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch"],
+                    default=["core", "qaoa", "qvm", "dispatch"], help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args()
-    results = {"exact": bench_exact()}
+    results: dict = {}
+    if "core" in args.only:
+        core(args, results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if "qaoa" in args.only:
+        from benchmarks import bench_qaoa
+
+        print("\n== QAOA simulators: fast vs qsim", flush=True)
+        results["qaoa"] = bench_qaoa.main(["--out", str(out.with_name("bench_qaoa.json"))])
+    if "qvm" in args.only:
+        from benchmarks import bench_qvm
+
+        print("\n== what noise costs: qsim vs each QVM", flush=True)
+        bench_qvm.main(["--out", str(out.with_name("bench_qvm.json"))])
+    if "dispatch" in args.only:
+        try:
+            from benchmarks import bench_dispatch
+        except ImportError as e:  # pragma: no cover
+            print(f"dispatch benchmark unavailable: {e}")
+        else:
+            print("\n== dispatch", flush=True)
+            results["dispatch"] = bench_dispatch.main([])
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"figures written to {out}")
+
+
+def core(args: argparse.Namespace, results: dict) -> None:
+    results["exact"] = bench_exact()
     r = results["exact"]
     print(f"exact, n={r['n']}: {r['exact_s']:.3f}s vs plain Python loop ~{r['plain_loop_s_estimated']:.1f}s "
           f"-> {r['speedup']:.0f}x faster")
@@ -93,16 +146,16 @@ def main() -> None:
           f"{r['anneal_s']:.2f}s -> time ratio {r['time_ratio_cpsat_over_anneal']:.2f}; anneal objective / "
           f"CP-SAT = {r['objective_ratio_anneal_over_cpsat']:.4f}; congestion -{100 * r['reduction_vs_shortest']:.1f}% "
           "vs shortest paths")
+    results["qaoa_traffic"] = r = bench_qaoa_traffic()
+    print(f"QAOA solve of {r['instance']} ({r['qubits']} qubits, depth 2): qsim {r['qsim']['seconds']:.2f}s, "
+          f"fast {r['fast']['seconds']:.2f}s -> {r['speedup_fast_over_qsim']:.1f}x; objectives "
+          f"{r['qsim']['objective']:.6g} / {r['fast']['objective']:.6g} (optimum {r['optimum']:.6g})")
     if not args.skip_demo:
         results["demo"] = r = bench_demo()
         print(f"cityopt demo: {r['stages_s']['total']:.1f}s in all")
         for k, v in r["stages_s"].items():
             if k != "total":
                 print(f"  {k:<32} {v:7.2f}s  {100 * r['shares'][k]:5.1f}%")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(f"figures written to {out}")
 
 
 if __name__ == "__main__":

@@ -120,13 +120,13 @@ def run(maxiter: int = 15, shots: int = 1000, fixed_shots: int = 2000) -> dict[s
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_qvm", description=__doc__.splitlines()[0])
     ap.add_argument("--maxiter", type=int, default=15, help="optimiser evaluations per solve")
     ap.add_argument("--shots", type=int, default=1000, help="final sampling shots per solve")
     ap.add_argument("--fixed-shots", type=int, default=2000, help="shots at the fixed angles")
     ap.add_argument("--out", default="outputs/bench_qvm.json", help="where to write the figures as JSON")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     r = run(args.maxiter, args.shots, args.fixed_shots)
     print(f"traffic-like QUBO, {r['variables']} variables, optimum energy {r['optimum_energy']:.4f}, "
           f"QAOA p=1, maxiter={args.maxiter}, shots={args.shots}")

@@ -219,8 +219,6 @@ GRIDS: dict[str, GridSpec] = {
                  "pandapower", "create_cigre_network_mv", (("with_der", "all"),)),
         GridSpec("simbench_mv_rural", "SimBench 1-MV-rural--1-sw: rural MV grid with storage, a year of "
                  "quarter-hour profiles", "simbench", "1-MV-rural--1-sw"),
-        GridSpec("simbench_ehv", "SimBench 1-EHV-mixed--0-sw: EHV grid, 338 power plants with profiles",
-                 "simbench", "1-EHV-mixed--0-sw"),
     )
 }
 

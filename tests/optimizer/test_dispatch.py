@@ -461,3 +461,12 @@ def test_full_day_on_case118() -> None:
     if prob.is_feasible(sol.bits):
         plan = prob.decode(sol).validate()
         assert plan.objective >= c.bound_eur - 1e-6
+
+
+@pytest.mark.slow
+def test_simbench_grid_dispatch(tmp_path) -> None:
+    prob = Dispatch.from_grid("simbench_mv_rural", units=4, periods=4, seed=1)
+    assert prob.profile.source == "simbench"
+    plan = prob.decode(solve(prob, "cpsat", seed=1, time_limit_s=20)).validate()
+    assert plan.objective >= prob.continuous_bound() - 1e-6
+    assert plan.power_flow()["summary"]["converged"]
