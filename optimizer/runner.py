@@ -95,9 +95,13 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
         "qubo": {"variables": problem.to_qubo().num_variables,
                  "interactions": problem.to_qubo().num_interactions,
                  "onehot_groups": len(problem.to_qubo().onehot),
-                 "penalty": problem.to_qubo().metadata.get("onehot_penalty")},
+                 "penalty": problem.to_qubo().metadata.get("onehot_penalty",
+                                                           problem.to_qubo().metadata.get("penalty"))},
         "host": platform.node(),
     }
+    extra = getattr(problem, "summary_extras", None)
+    if callable(extra):
+        summary.update(extra())
     if request.name == "qaoa":
         r = dict(solution.resources)
         summary["qaoa"] = {
@@ -132,8 +136,14 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     -------
     list of RunRecord
     """
-    from optimizer.solve import solve
+    from optimizer.errors import UnknownSolverError
+    from optimizer.solve import PROBLEM_SOLVERS, solve
 
+    requests = list(requests)
+    for req in requests:  # every name must apply before anything runs (no partial output)
+        if req.name in PROBLEM_SOLVERS and req.name not in problem.native_solvers():
+            msg = f"solver {req.name!r} does not apply to {problem.kind!r} problems"
+            raise UnknownSolverError(msg)
     records = []
     for req in requests:
         t0 = time.perf_counter()
@@ -225,6 +235,11 @@ def verdict(records: list[RunRecord], *, baseline: str = "shortest", reference: 
         else:
             out.setdefault("qaoa_gap_to_reference", {})[label] = None
             parts.append(f"{name} sampled no feasible plan")
+    cb = records[0].summary.get("continuous_bound_eur") if records else None
+    if cb:
+        out["gap_to_continuous_bound"] = (best - cb) / max(abs(cb), 1e-9)
+        parts.append(f"the best plan is {100 * out['gap_to_continuous_bound']:.2f}% above the continuous-level "
+                     f"bound {cb:.6g}")
     out["text"] = "; ".join(parts)
     return out
 

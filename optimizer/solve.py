@@ -30,7 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["check_request", "solve", "solver_names"]
 
 #: Problem-level solver names (not QUBO solvers) and what they are.
-PROBLEM_SOLVERS = {"shortest": "traffic baseline: every trip on its shortest path by travel time"}
+PROBLEM_SOLVERS = {
+    "shortest": "traffic baseline: every trip on its shortest path by travel time",
+    "milp": "dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR)",
+}
 
 
 def solver_names() -> dict[str, str]:

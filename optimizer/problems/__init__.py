@@ -1,4 +1,4 @@
-"""The planning problems: ``Traffic`` (route assignment); fleet and dispatch come later.
+"""The planning problems: ``Traffic`` (route assignment) and ``Dispatch`` (unit commitment).
 
 Imported lazily: ``from optimizer import problems; problems.Traffic``.
 """
@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.base import Problem
+    from optimizer.problems.dispatch import Dispatch
     from optimizer.problems.traffic import Traffic
 
-__all__ = ["Problem", "Traffic"]
+__all__ = ["Dispatch", "Problem", "Traffic"]
 
-_LAZY = {"Traffic": "optimizer.problems.traffic", "Problem": "optimizer.problems.base"}
+_LAZY = {"Traffic": "optimizer.problems.traffic", "Problem": "optimizer.problems.base",
+         "Dispatch": "optimizer.problems.dispatch"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1192,6 +1192,15 @@ class Dispatch(Problem):
         """A proven lower bound (EUR) on the day's cost with continuous levels: the discrete plan's yardstick."""
         return self._continuous(time_limit_s).bound_eur
 
+    def summary_extras(self) -> dict[str, Any]:
+        """Extra ``summary.json`` fields: the continuous bound the discrete plan is compared with."""
+        try:
+            bound = self.continuous_bound(time_limit_s=60.0)
+        except Exception as e:  # noqa: BLE001 - a summary must not fail on the yardstick
+            log.warning("continuous bound unavailable: %s", e)
+            bound = None
+        return {"continuous_bound_eur": bound}
+
     def _continuous(self, time_limit_s: float | None = None) -> ContinuousResult:
         cache = self.__dict__.setdefault("_continuous_cache", {})
         if time_limit_s not in cache:

@@ -91,3 +91,41 @@ def test_import_is_light():
             "'pandapower', 'osmnx', 'geopandas') if m in sys.modules]; print(heavy)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_run_dispatch_writes_the_contract(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["-q", "run", "--problem", "dispatch", "--grid", "case9", "--units", "3", "--periods", "4",
+               "--levels", "1", "--solver", "cpsat", "milp", "exact", "--out", str(out)])
+    assert rc == 0
+    inst = out / "dispatch" / "case9-u3-p4-l1-s1"
+    objs = {}
+    for solver in ("cpsat", "milp", "exact"):
+        d = inst / solver
+        s = json.loads((d / "summary.json").read_text())
+        assert SUMMARY_KEYS <= set(s) and s["objective_units"] == "EUR" and s["feasible"]
+        assert s["continuous_bound_eur"] <= s["objective"]
+        objs[solver] = s["objective"]
+        pf = json.loads((d / "powerflow.json").read_text())
+        assert pf and all("converged" in p for p in (pf["periods"] if isinstance(pf, dict) else pf))
+        for f in ("dispatch.csv", "demand.csv"):
+            assert (d / f).stat().st_size > 0
+    assert objs["cpsat"] == pytest.approx(objs["exact"]) == pytest.approx(objs["milp"])
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--grid", "atlantis"], "atlantis"),
+        (["--periods", "0"], "periods"),
+        (["--levels", "0"], "levels"),
+        (["--units", "0"], "units"),
+        (["--solver", "shortest"], "shortest"),
+    ],
+)
+def test_dispatch_bad_input_exits_2(tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    rc = main(["-q", "run", "--problem", "dispatch", "--grid", "case9", "--periods", "4", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err
+    assert not out.exists() or not any(out.rglob("summary.json"))
