@@ -217,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO),
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from optimizer.errors import CityoptError, InvalidInputError
+    from optimizer.errors import BackendUnavailableError, CityoptError, InvalidInputError
 
     try:
         return {"run": cmd_run, "demo": cmd_demo}[args.command](args)
-    except InvalidInputError as e:
+    except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2
     except CityoptError as e:

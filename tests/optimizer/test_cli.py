@@ -129,3 +129,13 @@ def test_dispatch_bad_input_exits_2(tmp_path, capsys, args, needle):
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
     assert not out.exists() or not any(out.rglob("summary.json"))
+
+
+def test_engine_without_credentials_is_a_clear_exit_2(tmp_path, capsys, monkeypatch):
+    for var in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud application-default credentials either
+    rc = main(["-q", "run", "--problem", "traffic", "--trips", "3", "--routes", "2", "--solver", "qaoa",
+               "--backend", "engine:rainbow", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "GOOGLE_CLOUD_PROJECT" in err and "Traceback" not in err

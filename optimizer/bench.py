@@ -1,0 +1,420 @@
+"""The results database: one DuckDB table ``runs``, one row per finished solver run.
+
+Every ``summary.json`` field is a column.  Scalars keep their own column
+(``objective``, ``gap``, ``wall_time_s``, ...); nested dicts (``instance``,
+``options``, ``qubo``, ``qaoa``) are kept whole as JSON columns *and* flattened
+into ``instance_<key>``, ``options_<key>``, ``qubo_<key>`` and ``qaoa_<key>``
+columns; the whole summary is kept as JSON in ``summary``.  Besides those:
+``run_id`` (primary key), ``job``, ``scenario`` (the instance name without its
+seed, so runs over seeds group), ``started_utc`` / ``finished_utc``, ``host``,
+``versions`` (JSON: the packages that made the run) and ``out_dir`` (the run's
+folder, where its plans lie).
+
+One process writes the database (the batch's client).  Every write is one
+transaction that only *adds* rows (``INSERT OR IGNORE``): a run already in the
+table is never rewritten, and a batch that fails or is killed leaves every
+committed row as it was.  The connection is opened for each write and closed
+after it, so a report or a notebook can read the file while a batch runs.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> db = ResultsDB(pathlib.Path(tempfile.mkdtemp()) / "results.duckdb")
+>>> db.check_writable()
+>>> summary = {"problem": "traffic", "instance": {"name": "toy-t2-k2-s1", "trips": 2},
+...            "solver": "exact", "label": "exact", "objective": 3.5, "feasible": True}
+>>> db.add([make_row(summary, run_id="abc", job="doc")])
+1
+>>> db.run_ids()
+{'abc'}
+>>> float(db.frame()["objective"][0]), float(db.frame()["instance_trips"][0])
+(3.5, 2.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optimizer.errors import InvalidInputError
+from optimizer.io import json_default
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import pandas as pd
+
+__all__ = [
+    "CORE_COLUMNS",
+    "ResultsDB",
+    "ResultsDatabaseError",
+    "ingest_outputs",
+    "make_row",
+    "package_versions",
+    "scenario_of",
+]
+
+log = logging.getLogger(__name__)
+
+TABLE = "runs"
+
+#: The fixed columns of ``runs`` and their DuckDB types (flattened columns are added as met).
+CORE_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR PRIMARY KEY",
+    "job": "VARCHAR",
+    "scenario": "VARCHAR",
+    "problem": "VARCHAR",
+    "instance_name": "VARCHAR",
+    "solver": "VARCHAR",
+    "label": "VARCHAR",
+    "seed": "BIGINT",
+    "status": "VARCHAR",
+    "objective": "DOUBLE",
+    "objective_units": "VARCHAR",
+    "qubo_energy": "DOUBLE",
+    "feasible": "BOOLEAN",
+    "best_bound": "DOUBLE",
+    "gap": "DOUBLE",
+    "wall_time_s": "DOUBLE",
+    "host": "VARCHAR",
+    "cityopt_version": "VARCHAR",
+    "schema_version": "BIGINT",
+    "started_utc": "TIMESTAMP",
+    "finished_utc": "TIMESTAMP",
+    "versions": "JSON",
+    "out_dir": "VARCHAR",
+    "instance": "JSON",
+    "options": "JSON",
+    "qubo": "JSON",
+    "qaoa": "JSON",
+    "summary": "JSON",
+}
+
+#: Nested summary dicts flattened to ``<prefix>_<key>`` columns.
+FLATTENED = ("instance", "options", "qubo", "qaoa")
+
+_JSON_COLUMNS = frozenset(k for k, v in CORE_COLUMNS.items() if v == "JSON")
+_LOCK_RETRY_S = 30.0
+
+
+class ResultsDatabaseError(InvalidInputError):
+    """The results database cannot be created, opened or written at the path given."""
+
+
+def scenario_of(instance_name: str) -> str:
+    """The instance name without its seed (``helsinki-t3-k2-s1`` -> ``helsinki-t3-k2``).
+
+    Examples
+    --------
+    >>> scenario_of("case9-u3-p4-l1-s2-q60")
+    'case9-u3-p4-l1-q60'
+    """
+    return re.sub(r"-s\d+(?=-|$)", "", instance_name)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape a run's result."""
+    import platform
+    from importlib import metadata
+
+    from optimizer import __version__
+
+    out = {"cityopt": __version__, "python": platform.python_version()}
+    for dist in ("dask", "distributed", "duckdb", "ortools", "cirq-core", "qsimcirq", "pandapower",
+                 "osmnx", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _sql_type(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, (int, float)):
+        return "DOUBLE"
+    if isinstance(value, str):
+        return "VARCHAR"
+    return "JSON"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=json_default, sort_keys=True)
+
+
+def _column_name(prefix: str, key: str) -> str:
+    return f"{prefix}_" + re.sub(r"[^0-9a-zA-Z_]", "_", str(key)).lower()
+
+
+def _utc(ts: Any) -> datetime | None:
+    """A naive UTC datetime from a datetime or an ISO string (``Z`` or an offset allowed)."""
+    if ts is None:
+        return None
+    if not isinstance(ts, datetime):
+        ts = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def make_row(summary: Mapping[str, Any], *, run_id: str, job: str | None = None,
+             started_utc: Any = None, finished_utc: Any = None, versions: Mapping[str, str] | None = None,
+             out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The ``runs`` row of one run: every summary field as a column, plus the run's identity.
+
+    Parameters
+    ----------
+    summary : mapping
+        The run's ``summary.json``.
+    run_id : str
+        The run's stable id (:func:`optimizer.jobs.run_id`).
+    job : str, optional
+    started_utc, finished_utc : datetime or ISO string, optional
+        When the run began and ended (UTC).
+    versions : mapping, optional
+        Package versions of the process that ran it (default: this process's).
+    out_dir : path, optional
+        The run's folder.
+
+    Returns
+    -------
+    dict
+        Column name -> value (JSON columns as JSON text).
+    """
+    s = dict(summary)
+    inst = s.get("instance") if isinstance(s.get("instance"), Mapping) else {}
+    name = str(inst.get("name", s.get("instance") or ""))
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "job": job,
+        "scenario": scenario_of(name),
+        "instance_name": name,
+        "started_utc": _utc(started_utc),
+        "finished_utc": _utc(finished_utc),
+        "versions": _dumps(dict(versions) if versions is not None else package_versions()),
+        "out_dir": str(out_dir) if out_dir is not None else None,
+        "summary": _dumps(s),
+    }
+    for key, value in s.items():
+        col = re.sub(r"[^0-9a-zA-Z_]", "_", str(key)).lower()
+        if col in row:
+            continue
+        if col in _JSON_COLUMNS or (col not in CORE_COLUMNS and _sql_type(value) == "JSON"):
+            row[col] = None if value is None else _dumps(value)
+        else:
+            row[col] = value
+        if key in FLATTENED and isinstance(value, Mapping):
+            for k, v in value.items():
+                row[_column_name(key, k)] = v if _sql_type(v) != "JSON" else _dumps(v)
+    if row.get("seed") is None and isinstance(inst.get("seed"), int):
+        row["seed"] = inst["seed"]
+    return row
+
+
+class ResultsDB:
+    """The DuckDB results database at ``path`` (created on first write).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.duckdb`` file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"ResultsDB({str(self.path)!r})"
+
+    # ------------------------------------------------------------ connections
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting while another process holds its lock."""
+        import duckdb
+
+        deadline = time.monotonic() + _LOCK_RETRY_S
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def check_writable(self) -> None:
+        """Create the file and the ``runs`` table if needed; raise a clear error if that fails.
+
+        Raises
+        ------
+        ResultsDatabaseError
+            The folder cannot be made or written, or the file is not a DuckDB database.
+        """
+        import duckdb
+
+        fix = "choose a writable path with `database:` in the job file or --db"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=self.path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            msg = f"database path {str(self.path)!r} is not writable ({exc.strerror or exc}); {fix}"
+            raise ResultsDatabaseError(msg) from exc
+        if self.path.is_dir():
+            msg = f"database path {str(self.path)!r} is a folder; name a .duckdb file; {fix}"
+            raise ResultsDatabaseError(msg)
+        try:
+            con = self._connect(read_only=False)
+        except (duckdb.Error, OSError) as exc:
+            msg = f"database path {str(self.path)!r} cannot be opened as a DuckDB database ({exc}); {fix}"
+            raise ResultsDatabaseError(msg) from exc
+        try:
+            cols = ", ".join(f'"{k}" {v}' for k, v in CORE_COLUMNS.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+        except duckdb.Error as exc:
+            msg = f"database {str(self.path)!r} cannot hold the runs table ({exc}); {fix}"
+            raise ResultsDatabaseError(msg) from exc
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------ writing
+    def add(self, rows: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
+        """Add rows in one transaction; rows whose ``run_id`` is present are left alone.
+
+        Parameters
+        ----------
+        rows : iterable of mapping
+            From :func:`make_row`.
+        replace : bool
+            Replace rows with the same ``run_id`` instead (``cityopt demo`` re-runs).
+
+        Returns
+        -------
+        int
+            Rows written.
+        """
+        rows = [dict(r) for r in rows]
+        if not rows:
+            return 0
+        if not self.path.exists():
+            self.check_writable()
+        con = self._connect(read_only=False)
+        try:
+            cols = {c: t for c, t, *_ in con.execute(f"DESCRIBE {TABLE}").fetchall()}
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for row in rows:
+                    for key, value in row.items():
+                        if key not in cols:
+                            typ = CORE_COLUMNS.get(key) or _sql_type(value)
+                            if typ is None:
+                                continue  # only nulls so far: added when a value comes
+                            con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{key}" {typ}')
+                            cols[key] = typ
+                        elif value is not None and cols[key] == "DOUBLE" and _sql_type(value) not in (
+                                "DOUBLE", "BOOLEAN"):
+                            con.execute(f'ALTER TABLE {TABLE} ALTER "{key}" TYPE VARCHAR')
+                            cols[key] = "VARCHAR"
+                written = 0
+                for row in rows:
+                    keys = [k for k in row if k in cols]
+                    vals = [_coerce(row[k], cols[k]) for k in keys]
+                    if replace:
+                        con.execute(f"DELETE FROM {TABLE} WHERE run_id = ?", [row["run_id"]])
+                    before = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+                    con.execute(
+                        f"INSERT OR IGNORE INTO {TABLE} ({', '.join(f'{chr(34)}{k}{chr(34)}' for k in keys)}) "
+                        f"VALUES ({', '.join('?' * len(keys))})", vals)
+                    written += con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] - before
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+        return written
+
+    # ------------------------------------------------------------ reading
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def run_ids(self) -> set[str]:
+        """The ids of the runs in the table (empty when there is no database yet)."""
+        if not self.exists():
+            return set()
+        con = self._connect(read_only=True)
+        try:
+            if not _has_table(con):
+                return set()
+            return {r[0] for r in con.execute(f"SELECT run_id FROM {TABLE}").fetchall()}
+        finally:
+            con.close()
+
+    def frame(self, where: str | None = None) -> pd.DataFrame:
+        """The ``runs`` table as a pandas DataFrame (ordered by problem, scenario, seed, label)."""
+        import pandas as pd
+
+        if not self.exists():
+            msg = f"no results database at {str(self.path)!r}; run a batch first (cityopt batch JOB.yaml)"
+            raise ResultsDatabaseError(msg)
+        con = self._connect(read_only=True)
+        try:
+            if not _has_table(con):
+                return pd.DataFrame(columns=list(CORE_COLUMNS))
+            sql = f"SELECT * FROM {TABLE}" + (f" WHERE {where}" if where else "")
+            return con.execute(sql + " ORDER BY problem, scenario, seed, label, run_id").df()
+        finally:
+            con.close()
+
+
+def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [TABLE]).fetchone()[0])
+
+
+def _coerce(value: Any, typ: str) -> Any:
+    if value is None:
+        return None
+    if typ == "VARCHAR" and not isinstance(value, str):
+        return _dumps(value)
+    if typ == "DOUBLE" and isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def ingest_outputs(out: str | os.PathLike[str], db_path: str | os.PathLike[str], *, job: str = "demo",
+                   replace: bool = True) -> int:
+    """Add every ``OUT/<problem>/<instance>/<label>/summary.json`` under ``out`` to a database.
+
+    For folders that ``cityopt run`` or ``cityopt demo`` wrote (a batch adds its
+    rows itself).  A folder with a ``run.json`` (a batch's) keeps its run id;
+    others get one from their problem, instance, label and cityopt version.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    out = Path(out)
+    db = ResultsDB(db_path)
+    db.check_writable()
+    rows = []
+    for path in sorted(out.glob("*/*/*/summary.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        meta_path = path.with_name("run.json")
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        rid = meta.get("run_id") or hashlib.sha256(
+            f"{path.parent.relative_to(out)}|{summary.get('cityopt_version')}".encode()).hexdigest()[:16]
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        rows.append(make_row(summary, run_id=rid, job=meta.get("job", job),
+                             started_utc=meta.get("started_utc"), finished_utc=meta.get("finished_utc", mtime),
+                             versions=meta.get("versions"), out_dir=path.parent.resolve()))
+    return db.add(rows, replace=replace)
