@@ -67,7 +67,9 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
     from optimizer import __version__
     from solvers.solution import relative_gap
 
-    feasible = problem.is_feasible(solution.bits)
+    # a solver that timed out with no assignment has no plan, whatever its placeholder bits say
+    found = solution.status.value != "TIMEOUT"
+    feasible = found and problem.is_feasible(solution.bits)
     objective = problem.objective(solution.bits) if feasible else None
     bound = solution.best_bound
     if bound is not None and solution.bound_of == "qubo":
