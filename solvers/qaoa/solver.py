@@ -4,9 +4,13 @@ The flow of :func:`solve_qaoa`:
 
 1. the QUBO's Ising form is normalised (:class:`~solvers.qaoa.cost.IsingCost`) and
    its cost diagonal computed once;
-2. a backend (:mod:`solvers.qaoa.backends`) is built for the depth-``p`` ansatz;
-3. a classical optimiser (scipy) minimises the expectation ``<psi|C'|psi>``,
-   starting from the linear ramp, within ``maxiter`` evaluations and the time limit;
+2. a backend (:mod:`solvers.qaoa.backends`: ``qsim``, ``fast``, ``qvm:<processor>``,
+   ``engine:<processor>``) is built for the depth-``p`` ansatz with its mixer (X, or
+   XY on the one-hot groups, whose penalty then leaves the cost layer);
+3. a classical optimiser (scipy; with the adjoint gradient where the backend gives
+   one) minimises the expectation or CVaR, starting from the linear ramp, INTERP
+   or the table of transferred angles, with multistart, within ``maxiter``
+   evaluations and the time limit;
 4. ``shots`` bitstrings are sampled at the best angles found, each distinct one
    is scored with the QUBO, and the best *feasible* sample is the answer.  The
    answer is always a sampled bitstring, never a classical solve.
@@ -310,7 +314,7 @@ def solve_qaoa(
     time_limit_s: float | None = None,
     **options: Any,
 ) -> Solution:
-    """Solve ``qubo`` with QAOA (X mixer) on a simulator and return the best sampled bitstring.
+    """Solve ``qubo`` with QAOA and return the best bitstring among its own samples.
 
     Parameters
     ----------
