@@ -23,6 +23,9 @@ EPILOG_RUN = """examples:
   cityopt run --problem traffic --trips 3 --routes 2 --solver qaoa --backend qvm:rainbow --shots 1000
   cityopt run --problem traffic --city helsinki --trips 200 --solver cpsat anneal shortest
   cityopt run --problem traffic --city map.osm.pbf --trips-csv trips.csv --solver cpsat --on qubo
+  cityopt run --problem fleet --stops 4 --vehicles 1 --solver qaoa routing exact --backend fast
+  cityopt run --problem fleet --stops 8 --vehicles 2 --capacity 4 --solver routing decompose
+  cityopt run --problem fleet --instance P-n16-k8.vrp --solver routing --time-limit 5
   cityopt run --problem dispatch --grid case9 --units 3 --periods 4 --levels 1 --solver qaoa cpsat milp exact
   cityopt run --problem dispatch --grid case118 --periods 24 --levels 3 --solver milp cpsat --time-limit 30
 """
@@ -40,10 +43,13 @@ SOLVER_FLAGS = {
     "exact": (),
     "shortest": (),
     "milp": (),
+    "routing": (),
+    "decompose": ("inner", "sub_size", "cluster_size"),
 }
 
 #: Default solvers per problem when --solver is not given.
-DEFAULT_SOLVERS = {"traffic": ["shortest", "cpsat", "anneal"], "dispatch": ["milp", "cpsat", "anneal"]}
+DEFAULT_SOLVERS = {"traffic": ["shortest", "cpsat", "anneal"], "dispatch": ["milp", "cpsat", "anneal"],
+                   "fleet": ["routing", "decompose"]}
 
 
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
@@ -83,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Solve one scenario with each named solver; write plans, "
                                      "summary.json per solver and a comparison under --out.",
                          epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--problem", required=True, choices=["traffic", "dispatch"],
-                     help="planning problem (fleet routing is on the roadmap)")
+    run.add_argument("--problem", required=True, choices=["traffic", "fleet", "dispatch"],
+                     help="planning problem: traffic route assignment, fleet routing (TSP/CVRP), "
+                          "dispatch (unit commitment)")
     run.add_argument("--city", default="helsinki",
                      help="bundled city name, an .osm/.osm.bz2/.osm.pbf file, or 'Place, Country' (online)")
     run.add_argument("--trips", type=int, default=12, help="traffic: number of trips (default 12)")
@@ -94,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weight", choices=["pois", "buildings"], help="traffic: weight trip ends by POIs or buildings")
     run.add_argument("--min-distance-m", type=float, default=300.0,
                      help="traffic: least straight-line trip length in metres (default 300)")
+    f = run.add_argument_group("fleet")
+    f.add_argument("--stops", type=int, default=8, help="fleet: service stops (default 8)")
+    f.add_argument("--vehicles", type=int, default=1, help="fleet: vehicles, 1 is a TSP (default 1)")
+    f.add_argument("--capacity", type=int, help="fleet: stops (demand units) each vehicle can serve")
+    f.add_argument("--poi", help="fleet: stops from POIs of this kind, e.g. amenity=pharmacy")
+    f.add_argument("--stops-csv", metavar="FILE", help="fleet: stops from a CSV (lon, lat[, demand]); row 1 the depot")
+    f.add_argument("--instance", metavar="FILE", help="fleet: a TSPLIB / CVRPLIB instance file (.tsp, .vrp)")
+    f.add_argument("--inner", choices=["qaoa", "exact", "anneal"], help="decompose: inner solver")
+    f.add_argument("--sub-size", type=int, help="decompose: variables per sub-problem")
+    f.add_argument("--cluster-size", type=int, help="decompose (fleet): stops per cluster")
     d = run.add_argument_group("dispatch")
     d.add_argument("--grid", default="case9",
                    help="dispatch: bundled grid name (case9, case30, case118, mv_oberrhein, cigre_mv_der, "
@@ -159,6 +176,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
         raise InvalidOptionError(msg)
+    if args.problem == "fleet" and args.instance:
+        from optimizer.problems.fleet import Fleet
+
+        prob = Fleet.from_instance(args.instance, vehicles=args.vehicles if args.vehicles != 1 else None)
+        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
+        _print_results(records, args)
+        return 0
     if args.problem == "dispatch":
         from optimizer.problems.dispatch import Dispatch
 
@@ -172,7 +196,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     city = City.load(args.city)
     log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)
-    if args.trips_csv:
+    if args.problem == "fleet":
+        from optimizer.problems.fleet import Fleet
+
+        if args.stops_csv:
+            prob = Fleet.from_csv(city, args.stops_csv, vehicles=args.vehicles, capacity=args.capacity)
+        else:
+            prob = Fleet.from_city(city, stops=args.stops, vehicles=args.vehicles, capacity=args.capacity,
+                                   poi=args.poi, seed=args.seed)
+    elif args.trips_csv:
         prob = Traffic.from_csv(city, args.trips_csv, routes=args.routes)
     else:
         prob = Traffic.from_city(city, trips=args.trips, routes=args.routes, seed=args.seed,

@@ -33,6 +33,7 @@ __all__ = ["check_request", "solve", "solver_names"]
 PROBLEM_SOLVERS = {
     "shortest": "traffic baseline: every trip on its shortest path by travel time",
     "milp": "dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR)",
+    "routing": "fleet: the OR-Tools Routing library (first solution + guided local search, time limit)",
 }
 
 

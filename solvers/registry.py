@@ -3,8 +3,8 @@
 Examples
 --------
 >>> from solvers import QUBO, available_solvers, solve_qubo
->>> sorted(available_solvers())[:3]
-['anneal', 'cpsat', 'exact']
+>>> sorted(available_solvers())
+['anneal', 'cpsat', 'decompose', 'exact', 'qaoa']
 >>> q = QUBO.from_terms({"a": 1.0, "b": -2.0}, {("a", "b"): 0.5})
 >>> sol = solve_qubo(q, "exact")
 >>> sol.bits.tolist(), sol.energy, sol.status.value
@@ -135,3 +135,7 @@ def solve_qubo(
     if not sol.wall_time_s:
         sol = replace(sol, wall_time_s=time.perf_counter() - t0)
     return sol
+register_solver("decompose", "solvers.decompose:solve_decompose",
+                "sub-QUBOs of at most sub_size variables (whole one-hot groups) solved by an inner solver "
+                "(qaoa, exact, anneal) with the rest fixed, until none improves",
+                "solvers.decompose:DecomposeOptions")

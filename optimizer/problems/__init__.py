@@ -1,4 +1,4 @@
-"""The planning problems: ``Traffic`` (route assignment) and ``Dispatch`` (unit commitment).
+"""The planning problems: ``Traffic`` (route assignment), ``Fleet`` (TSP / CVRP) and ``Dispatch`` (unit commitment).
 
 Imported lazily: ``from optimizer import problems; problems.Traffic``.
 """
@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.base import Problem
     from optimizer.problems.dispatch import Dispatch
+    from optimizer.problems.fleet import Fleet
     from optimizer.problems.traffic import Traffic
 
-__all__ = ["Dispatch", "Problem", "Traffic"]
+__all__ = ["Dispatch", "Fleet", "Problem", "Traffic"]
 
 _LAZY = {"Traffic": "optimizer.problems.traffic", "Problem": "optimizer.problems.base",
-         "Dispatch": "optimizer.problems.dispatch"}
+         "Dispatch": "optimizer.problems.dispatch", "Fleet": "optimizer.problems.fleet"}
 
 
 def __getattr__(name: str) -> Any:

@@ -167,13 +167,13 @@ class Traffic(Problem):
         min_distance_m : float
             Least straight-line distance between a trip's ends.
         """
-        from optimizer.demand import sample_trips
+        from optimizer.demand import _graph_of, sample_trips
 
         if not isinstance(routes, int) or isinstance(routes, bool) or routes < 1:
             msg = f"routes must be an integer >= 1 (candidate routes per trip), got {routes!r}"
             raise InvalidInputError(msg)
-        graph = getattr(city, "graph", city)
-        name = getattr(city, "name", None) or graph.graph.get("name") or "graph"
+        graph, city_obj = _graph_of(city)
+        name = getattr(city_obj, "name", None) or graph.graph.get("name") or "graph"
         df = sample_trips(city, trips, seed=seed, weight=weight, min_distance_m=min_distance_m)
         demand = "sampled" if weight is None else f"sampled-{weight}"
         return cls(graph, df, routes=routes, city=str(name), seed=seed, demand=demand)
@@ -181,10 +181,10 @@ class Traffic(Problem):
     @classmethod
     def from_csv(cls, city: City | nx.MultiDiGraph, path: str, routes: int = 3) -> Traffic:
         """Trips from a CSV of ``origin_lon, origin_lat, dest_lon, dest_lat`` rows."""
-        from optimizer.demand import trips_from_csv
+        from optimizer.demand import _graph_of, trips_from_csv
 
-        graph = getattr(city, "graph", city)
-        name = getattr(city, "name", None) or graph.graph.get("name") or "graph"
+        graph, city_obj = _graph_of(city)
+        name = getattr(city_obj, "name", None) or graph.graph.get("name") or "graph"
         df = trips_from_csv(city, path)
         return cls(graph, df, routes=routes, city=str(name), seed=None, demand="csv")
 

@@ -204,3 +204,13 @@ def test_qaoa_on_qsim_samples_the_optimum_of_small_instances(helsinki, seed):
     assert prob.is_feasible(sol.bits)
     assert prob.objective(sol.bits) == pytest.approx(prob.objective(best.bits), abs=1e-6)
     assert 0.0 < sol.resources["p_best"] <= 1.0
+
+
+def test_traffic_on_a_bare_graph(grid_graph):
+    prob = Traffic.from_city(grid_graph, trips=3, routes=2, seed=1, min_distance_m=100)
+    q = prob.to_qubo()
+    X = index_bits(np.arange(2**q.num_variables), q.num_variables)
+    feas = np.array([prob.is_feasible(x) for x in X])
+    E = q.energies(X)
+    assert E.min() == pytest.approx(min(prob.congestion(x) for x in X[feas]))
+    assert prob.decode(solve(prob, "cpsat")).validate().objective == pytest.approx(E.min())

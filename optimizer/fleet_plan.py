@@ -1,0 +1,260 @@
+"""The plan of a fleet problem: one route per vehicle, leg by leg along the road graph.
+
+A :class:`FleetPlan` holds one row per vehicle (its stops in order, the node
+path of the whole route, load, time and distance, a WGS84 LineString following
+the road geometry) and is re-validated from scratch by :meth:`FleetPlan.validate`.
+For literature instances (no road graph) legs are straight lines in the
+instance's own coordinates, and validation re-checks the instance costs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optimizer.errors import PlanValidationError
+from optimizer.io import atomic_write_json, atomic_write_text, json_default
+
+if TYPE_CHECKING:  # pragma: no cover
+    import folium
+    import geopandas as gpd
+
+    from optimizer.problems.fleet import Fleet
+
+__all__ = ["FleetPlan"]
+
+
+def _leg_totals(G: Any, nodes: list[Any]) -> tuple[float, float]:
+    """Travel time and length of a node path, fastest parallel edge per step (raises KeyError)."""
+    t = d = 0.0
+    for u, v in zip(nodes[:-1], nodes[1:]):
+        data = G.get_edge_data(u, v)
+        if not data:
+            raise KeyError((u, v))
+        k = min(data, key=lambda k: (float(data[k]["travel_time"]), str(k)))
+        t += float(data[k]["travel_time"])
+        d += float(data[k]["length"])
+    return t, d
+
+
+@dataclass(frozen=True, eq=False)
+class FleetPlan:
+    """One route per vehicle.
+
+    Attributes
+    ----------
+    routes : geopandas.GeoDataFrame
+        Indexed by ``vehicle``; columns ``vehicle``, ``stops`` (location
+        indices in visiting order, 0 a return to the depot), ``legs`` (one node
+        path per leg, road graph only), ``load``, ``capacity``, ``time_s``
+        (seconds, road graph) / ``cost`` (objective units), ``dist_m`` and
+        ``geometry`` (LineString, WGS84 on a road graph).
+    problem : Fleet
+    objective : float
+        Total cost reported by the solver side (re-checked by :meth:`validate`).
+    """
+
+    routes: gpd.GeoDataFrame
+    problem: Fleet
+    objective: float
+
+    @classmethod
+    def from_routes(cls, problem: Fleet, routes: list[list[int]], *, objective: float | None = None) -> FleetPlan:
+        import geopandas as gpd
+        from shapely.geometry import LineString
+
+        from optimizer.plans import _graph_to_wgs84, _route_line
+
+        G = problem.graph
+        tr = _graph_to_wgs84(G) if G is not None else None
+        rows = []
+        for v, r in enumerate(routes):
+            seq = [0, *r, 0] if r else []
+            legs = [problem.paths[a][b] for a, b in zip(seq[:-1], seq[1:])] if G is not None else []
+            nodes: list[Any] = []
+            for leg in legs:
+                nodes.extend(leg if not nodes else leg[1:])
+            cost = sum(problem.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
+            dist = (sum(problem.dist_m[a, b] for a, b in zip(seq[:-1], seq[1:]))
+                    if problem.dist_m is not None else None)
+            if G is not None and len(nodes) > 1:
+                geom = _route_line(G, nodes, tr)
+            elif problem.coords is not None and len(seq) > 1:
+                geom = LineString([tuple(problem.coords[i]) for i in seq])
+            else:
+                geom = None
+            rows.append({"vehicle": v, "stops": list(r), "legs": legs, "nodes": nodes,
+                         "load": float(sum(problem.demands[s - 1] for s in r if s)),
+                         "capacity": None if problem.capacities is None else float(problem.capacities[v]),
+                         "cost": round(float(cost), 6), "dist_m": None if dist is None else float(dist),
+                         "geometry": geom})
+        crs = "EPSG:4326" if G is not None else None
+        gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+        gdf.index = gdf["vehicle"].to_numpy()
+        gdf.index.name = "vehicle_index"
+        plan = cls(gdf, problem, float("nan"))
+        obj = plan.recompute_objective() if objective is None else float(objective)
+        object.__setattr__(plan, "objective", obj)
+        return plan
+
+    # ------------------------------------------------------------- scoring
+    @property
+    def objective_units(self) -> str:
+        return self.problem.objective_units
+
+    def recompute_objective(self) -> float:
+        """Total cost from the plan alone: road legs re-walked on the graph, else the instance costs."""
+        from optimizer.problems.fleet import COST_DECIMALS
+
+        p = self.problem
+        total = 0.0
+        for row in self.routes.itertuples(index=False):
+            seq = [0, *row.stops, 0] if row.stops else []
+            if p.graph is not None:
+                total += sum(round(_leg_totals(p.graph, leg)[0], COST_DECIMALS) for leg in row.legs)
+            else:
+                total += sum(p.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
+        return round(float(total), 6)
+
+    def validate(self, *, atol: float = 1e-6) -> FleetPlan:
+        """Re-check the plan from scratch; raise :class:`PlanValidationError` listing every fault.
+
+        Checks: every stop visited exactly once and nothing else visited; each
+        vehicle's load (recomputed from the demands) within its capacity; on a
+        road graph, each leg a real path of the graph from one location's node
+        to the next, and every route's time and distance recomputed from the
+        graph's edges; the total equals ``objective``.  Returns the plan.
+        """
+        p = self.problem
+        faults: list[str] = []
+        visits = [s for r in self.routes["stops"] for s in r if s != 0]
+        for s in range(1, p.n + 1):
+            c = visits.count(s)
+            if c != 1:
+                faults.append(f"{p.names[s]} is visited {c} times, needs exactly 1")
+        extra = sorted({s for s in visits if not 1 <= s <= p.n})
+        if extra:
+            faults.append(f"unknown stops {extra[:5]}")
+        if len(self.routes) != p.num_vehicles:
+            faults.append(f"{len(self.routes)} routes for {p.num_vehicles} vehicles")
+        for row in self.routes.itertuples(index=False):
+            if extra:
+                break
+            load = float(sum(p.demands[s - 1] for s in row.stops if s))
+            if p.capacities is not None and load > p.capacities[row.vehicle] + 1e-9:
+                faults.append(f"vehicle {row.vehicle} carries {load:g}, above its capacity "
+                              f"{p.capacities[row.vehicle]:g}")
+            if not np.isclose(load, row.load):
+                faults.append(f"vehicle {row.vehicle}: load {row.load} != {load} recomputed")
+            seq = [0, *row.stops, 0] if row.stops else []
+            if p.graph is not None:
+                if len(row.legs) != max(0, len(seq) - 1):
+                    faults.append(f"vehicle {row.vehicle}: {len(row.legs)} legs for {len(seq) - 1} hops")
+                    continue
+                t = d = 0.0
+                for (a, b), leg in zip(zip(seq[:-1], seq[1:]), row.legs):
+                    if not leg or leg[0] != p.nodes[a] or leg[-1] != p.nodes[b]:
+                        faults.append(f"vehicle {row.vehicle}: leg {a}->{b} runs {leg[:1]}..{leg[-1:]}, "
+                                      f"not {p.nodes[a]}..{p.nodes[b]}")
+                        continue
+                    try:
+                        lt, ld = _leg_totals(p.graph, leg)
+                    except KeyError as exc:
+                        faults.append(f"vehicle {row.vehicle}: leg {a}->{b} uses no road segment {exc.args[0]}")
+                        continue
+                    t += round(lt, 3)
+                    d += ld
+                if not np.isclose(t, row.cost, atol=atol):
+                    faults.append(f"vehicle {row.vehicle}: time {row.cost} s != {t} recomputed")
+                if row.dist_m is not None and not np.isclose(d, row.dist_m, rtol=1e-9, atol=1e-3):
+                    faults.append(f"vehicle {row.vehicle}: distance {row.dist_m} m != {d} recomputed")
+            else:
+                c = sum(p.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
+                if not np.isclose(c, row.cost, atol=atol):
+                    faults.append(f"vehicle {row.vehicle}: cost {row.cost} != {c} recomputed")
+        if not faults:
+            total = self.recompute_objective()
+            if not np.isclose(total, self.objective, atol=atol):
+                faults.append(f"objective {self.objective} != {total} recomputed from the routes")
+        if faults:
+            msg = "fleet plan is invalid: " + "; ".join(faults)
+            raise PlanValidationError(msg)
+        return self
+
+    # ------------------------------------------------------------- outputs
+    def totals(self) -> dict[str, Any]:
+        """Summary-friendly totals."""
+        r = self.routes
+        return {"objective": self.objective, "objective_units": self.objective_units,
+                "vehicles": int(len(r)), "vehicles_used": int(sum(1 for s in r["stops"] if s)),
+                "stops": int(self.problem.n),
+                "time_s": float(r["cost"].sum()) if self.problem.graph is not None else None,
+                "dist_m": float(r["dist_m"].sum()) if r["dist_m"].notna().all() else None,
+                "load": float(r["load"].sum())}
+
+    def itinerary(self):
+        """One row per vehicle and visit: ``vehicle, seq, location, name, node, lon, lat, arrival_s, distance_m, load``."""
+        import pandas as pd
+
+        p = self.problem
+        rows = []
+        for row in self.routes.itertuples(index=False):
+            seq = [0, *row.stops, 0] if row.stops else []
+            t = dist = load = 0.0
+            for k, loc in enumerate(seq):
+                if k:
+                    a = seq[k - 1]
+                    t += float(p.cost[a, loc])
+                    dist += float(p.dist_m[a, loc]) if p.dist_m is not None else 0.0
+                    load += float(p.demands[loc - 1]) if loc else 0.0
+                xy = p.coords[loc] if p.coords is not None else (None, None)
+                rows.append({"vehicle": row.vehicle, "seq": k, "location": loc, "name": p.names[loc],
+                             "node": p.nodes[loc] if p.nodes is not None else None,
+                             "lon": xy[0], "lat": xy[1], "arrival_s": round(t, 3),
+                             "distance_m": round(dist, 3) if p.dist_m is not None else None,
+                             "load": load})
+        return pd.DataFrame(rows)
+
+    def to_geojson(self) -> str:
+        import shapely
+
+        feats = []
+        for row in self.routes.itertuples(index=False):
+            if row.geometry is None:
+                continue
+            props = {"vehicle": row.vehicle, "stops": row.stops, "load": row.load, "capacity": row.capacity,
+                     "time_s" if self.problem.graph is not None else "cost": row.cost, "dist_m": row.dist_m}
+            feats.append({"type": "Feature", "properties": props,
+                          "geometry": json.loads(shapely.to_geojson(row.geometry))})
+        return json.dumps({"type": "FeatureCollection", "features": feats}, default=json_default)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``plan.geojson`` (one LineString per vehicle), ``itinerary.csv`` and ``fleet_totals.json``."""
+        out = Path(out_dir)
+        return {"plan": atomic_write_text(out / "plan.geojson", self.to_geojson()),
+                "itinerary": atomic_write_text(out / "itinerary.csv", self.itinerary().to_csv(index=False)),
+                "totals": atomic_write_json(out / "fleet_totals.json", self.totals())}
+
+    def explore(self, *, tiles: str | None = "OpenStreetMap") -> folium.Map:
+        """A folium map: one coloured route per vehicle, stops and depot as markers."""
+        import folium
+
+        if self.problem.graph is None:
+            msg = "explore() needs a road graph; a literature instance has no map"
+            raise PlanValidationError(msg)
+        gdf = self.routes[self.routes.geometry.notna()].drop(columns=["legs", "nodes", "stops"])
+        m = gdf.explore(column="vehicle", categorical=True, tiles=tiles, style_kwds={"weight": 4},
+                        name="routes") if len(gdf) else folium.Map(tiles=tiles)
+        it = self.itinerary()
+        for r in it.drop_duplicates("location").itertuples(index=False):
+            folium.CircleMarker((r.lat, r.lon), radius=7 if r.location == 0 else 4,
+                                color="black" if r.location == 0 else "blue", fill=True,
+                                tooltip=f"{r.name} (vehicle {r.vehicle}, #{r.seq})").add_to(m)
+        return m
+
+    def __repr__(self) -> str:
+        return f"FleetPlan(vehicles={len(self.routes)}, objective={self.objective:.6g} {self.objective_units})"

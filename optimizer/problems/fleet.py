@@ -1,0 +1,802 @@
+"""Fleet routing: vehicles leave one depot, visit every service stop once, and return.
+
+One vehicle is a TSP; several with capacities a capacitated VRP (CVRP).  The
+objective is the time driven in seconds along the road graph (metres are
+reported beside it); for a literature instance (TSPLIB / CVRPLIB) it is the
+instance's own distance, as the file defines it.
+
+Locations are indexed ``0`` (the depot) and ``1..n`` (the stops).  The cost
+``C[i, j]`` is the shortest travel time from location i to location j on the
+road graph, rounded to the millisecond so every solver scores the same numbers
+exactly; one single-source Dijkstra per location builds the whole matrix (never
+all pairs of the city).
+
+QUBO (position encoding)
+------------------------
+Vehicle ``v`` has ``K_v`` slots: the most stops it can carry (``n`` when
+uncapacitated; with capacity ``Q_v``, the largest number of the smallest
+demands that fit).  With ``S = sum_v K_v`` slots and ``n`` stops, ``S - n``
+*idle* items (copies of the depot, demand 0) fill the slots a vehicle leaves
+empty.  One binary ``x[i, v, p]`` says item ``i`` (a stop or an idle copy) sits
+in slot ``p`` of vehicle ``v``.  A vehicle drives depot -> slot 0 -> ... ->
+slot ``K_v - 1`` -> depot; an idle item is the depot, and depot -> depot costs 0,
+so idle slots cost nothing (an idle item between two stops is a return to the
+depot: a second trip of the same vehicle, its load still counted once).
+
+    T(x) = sum_v [ sum_i C[0, i] x[i,v,0]
+                   + sum_p sum_{i != j} C[i, j] x[i,v,p] x[j,v,p+1]
+                   + sum_i C[i, 0] x[i,v,K_v-1] ]
+
+Constraints, each as a penalty with one weight ``P``:
+
+* rows: each item sits in exactly one slot, ``P (1 - sum_{v,p} x[i,v,p])**2``
+  (these are the QUBO's ``onehot`` groups; they are disjoint);
+* columns: each slot holds exactly one item, ``P (1 - sum_i x[i,v,p])**2``;
+* capacity, only for a vehicle whose ``K_v`` largest demands exceed ``Q_v``:
+  ``P (sum_{s,p} q_s x[s,v,p] + sum_k a_k y[v,k] - Q_v)**2`` with slack bits
+  ``y`` whose weights ``a_k`` (1, 2, 4, ..., then the remainder) reach every
+  integer slack in ``[0, Q_v]``.
+
+``P = UB + 0.001`` with ``UB`` the cost of a feasible plan (first-fit
+decreasing into the vehicles, nearest-neighbour order), or ``2 n C_max`` when
+that construction fails.  Proof that it is large enough: every coefficient of
+``T`` is a non-negative cost times a product of binaries, so ``T(x) >= 0``; an
+assignment that breaks any constraint has some penalty residual that is a
+non-zero integer, so it costs at least ``P > UB >= OPT``, while the optimal
+plan with its exact slack costs ``OPT``.  Hence the QUBO minimum is the optimal
+plan (tests enumerate every assignment of small TSPs to check it).  Only the
+row groups are declared ``onehot``, and each of them carries exactly
+``P (1 - sum)**2``, so ``metadata["onehot_penalty"] = P`` lets QAOA's XY mixer
+drop exactly those terms; the column and capacity penalties stay in the cost.
+
+Examples
+--------
+>>> import numpy as np
+>>> C = np.array([[0, 2, 9, 10], [1, 0, 6, 4], [15, 7, 0, 8], [6, 3, 12, 0]], dtype=float)
+>>> prob = Fleet(C)
+>>> prob.to_qubo().num_variables     # 3 stops x 3 positions
+9
+>>> sol = prob.native_solvers()["routing"](time_limit_s=1)
+>>> prob.routes(sol.bits), prob.objective(sol.bits)
+([[2, 3, 1]], 21.0)
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
+from optimizer.problems.base import Problem
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
+    from optimizer.city import City
+    from optimizer.fleet_plan import FleetPlan
+    from solvers.qubo import QUBO
+    from solvers.solution import Solution
+
+__all__ = ["Fleet", "InstanceFileError", "distance_matrices", "read_instance"]
+
+log = logging.getLogger(__name__)
+
+#: Costs are rounded to this many decimals (milliseconds on the road graph).
+COST_DECIMALS = 3
+#: Default time limit of the ``routing`` solver, seconds.
+ROUTING_TIME_LIMIT_S = 2.0
+
+
+class InstanceFileError(InvalidInputError):
+    """A TSPLIB / CVRPLIB instance file is missing, unreadable or of an unsupported kind."""
+
+
+# ====================================================================== data
+def _fastest_digraph(G: nx.MultiDiGraph) -> nx.DiGraph:
+    """A DiGraph keeping, per node pair, the fastest parallel edge's travel time and length."""
+    import networkx as nx
+
+    D = nx.DiGraph()
+    D.add_nodes_from(G.nodes)
+    for u, v, d in G.edges(data=True):
+        tt = float(d["travel_time"])
+        if not D.has_edge(u, v) or tt < D[u][v]["travel_time"]:
+            D.add_edge(u, v, travel_time=tt, length=float(d["length"]))
+    return D
+
+
+def distance_matrices(G: nx.MultiDiGraph, nodes: Sequence[Any], *, labels: Sequence[str] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, list[list[list[Any]]]]:
+    """Travel times (s), lengths (m) and node paths between ``nodes`` along the road graph.
+
+    One single-source Dijkstra (networkx) per location, by travel time; the
+    length is that of the fastest path.  Raises :class:`DemandError` naming the
+    location when some other location cannot be reached from it.
+    """
+    import networkx as nx
+
+    D = _fastest_digraph(G)
+    m = len(nodes)
+    labels = list(labels) if labels is not None else [f"location {i}" for i in range(m)]
+    T = np.zeros((m, m))
+    L = np.zeros((m, m))
+    paths: list[list[list[Any]]] = [[[] for _ in range(m)] for _ in range(m)]
+    for i, src in enumerate(nodes):
+        if src not in D:
+            msg = f"{labels[i]}: node {src!r} is not in the road graph"
+            raise DemandError(msg)
+        dist, path = nx.single_source_dijkstra(D, src, weight="travel_time")
+        for j, dst in enumerate(nodes):
+            if dst not in dist:
+                msg = (f"{labels[j]} (node {dst}) cannot be reached from {labels[i]} (node {src}) on the "
+                       f"road graph; drop that stop or use a city whose roads connect them")
+                raise DemandError(msg)
+            p = path[dst]
+            T[i, j] = dist[dst]
+            L[i, j] = sum(D[u][v]["length"] for u, v in zip(p[:-1], p[1:]))
+            paths[i][j] = list(p)
+    return T, L, paths
+
+
+def read_instance(path: str | Path) -> dict[str, Any]:
+    """Read a TSPLIB / CVRPLIB file with the ``vrplib`` package; Euclidean costs as the file defines them.
+
+    ``EUC_2D`` distances are rounded to the nearest integer (TSPLIB's ``nint``,
+    which CVRPLIB's published optima use), ``CEIL_2D`` rounded up, ``EXPLICIT``
+    matrices taken as they are.  Returns ``name``, ``cost`` (matrix, depot
+    first), ``coords`` (or None), ``demands``, ``capacity``, ``vehicles`` (from
+    a ``VEHICLES`` field or a ``-k<V>`` name, else None) and ``comment``.
+    """
+    import re
+
+    import vrplib
+
+    file = Path(path)
+    if not file.is_file():
+        msg = f"instance: no file at {str(file)!r}; give a TSPLIB/CVRPLIB .vrp or .tsp file"
+        raise InstanceFileError(msg)
+    try:
+        raw = vrplib.read_instance(str(file), compute_edge_weights=False)
+    except Exception as exc:  # vrplib raises bare ValueError/IndexError/... on malformed files
+        msg = f"instance: cannot read {str(file)!r} as TSPLIB/CVRPLIB ({type(exc).__name__}: {exc})"
+        raise InstanceFileError(msg) from exc
+    dim = raw.get("dimension")
+    ewt = str(raw.get("edge_weight_type", "")).upper()
+    coords = raw.get("node_coord")
+    if not isinstance(dim, (int, np.integer)) or dim < 2:
+        msg = f"instance {str(file)!r}: DIMENSION missing or below 2 (got {dim!r})"
+        raise InstanceFileError(msg)
+    if ewt in ("EUC_2D", "CEIL_2D", "ATT"):
+        if coords is None or len(coords) != dim:
+            msg = f"instance {str(file)!r}: EDGE_WEIGHT_TYPE {ewt} needs a NODE_COORD_SECTION of {dim} rows"
+            raise InstanceFileError(msg)
+        xy = np.asarray(coords, dtype=float)
+        d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+        if ewt == "EUC_2D":
+            cost = np.floor(d + 0.5)
+        elif ewt == "CEIL_2D":
+            cost = np.ceil(d)
+        else:  # ATT pseudo-Euclidean
+            r = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1) / 10.0)
+            t = np.floor(r + 0.5)
+            cost = np.where(t < r, t + 1, t)
+    elif ewt == "EXPLICIT":
+        ew = raw.get("edge_weight")
+        if ew is None:
+            msg = f"instance {str(file)!r}: EXPLICIT weights but no EDGE_WEIGHT_SECTION"
+            raise InstanceFileError(msg)
+        cost = np.asarray(ew, dtype=float)
+    else:
+        msg = (f"instance {str(file)!r}: EDGE_WEIGHT_TYPE {ewt or 'missing'!r} is not supported; "
+               "use EUC_2D, CEIL_2D, ATT or EXPLICIT")
+        raise InstanceFileError(msg)
+    if cost.shape != (dim, dim):
+        msg = f"instance {str(file)!r}: distance matrix has shape {cost.shape}, DIMENSION is {dim}"
+        raise InstanceFileError(msg)
+    depots = np.atleast_1d(np.asarray(raw.get("depot", [0]), dtype=int))
+    depot = int(depots[0]) if depots.size else 0
+    order = [depot] + [i for i in range(dim) if i != depot]
+    cost = cost[np.ix_(order, order)]
+    demand = raw.get("demand")
+    demands = np.asarray(demand, dtype=float)[order][1:] if demand is not None else np.ones(dim - 1)
+    capacity = raw.get("capacity")
+    vehicles = raw.get("vehicles")
+    name = str(raw.get("name", file.stem))
+    if vehicles is None:
+        m = re.search(r"-k(\d+)", name)
+        vehicles = int(m.group(1)) if m else None
+    return {"name": name, "cost": cost, "coords": None if coords is None else np.asarray(coords, float)[order],
+            "demands": demands, "capacity": None if capacity is None else float(capacity),
+            "vehicles": None if vehicles is None else int(vehicles), "comment": raw.get("comment"),
+            "type": str(raw.get("type", ""))}
+
+
+def _graph_of(city: Any) -> Any:
+    """The road graph of a City, or the graph itself (a networkx graph has its own ``.graph`` dict)."""
+    return city if hasattr(city, "edges") and hasattr(city, "nodes") and not hasattr(city, "source") else city.graph
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        msg = f"{name} must be an integer >= {low}, got {value!r}"
+        raise InvalidInputError(msg)
+    return int(value)
+
+
+# ==================================================================== problem
+class Fleet(Problem):
+    """Vehicles from one depot serve every stop once (TSP for one vehicle, else CVRP).
+
+    Parameters
+    ----------
+    cost : array (n+1, n+1)
+        Cost of driving from location i to j (row/column 0 the depot), in
+        :attr:`objective_units`; rounded to ``COST_DECIMALS``.
+    vehicles : int
+        Number of vehicles, >= 1.
+    capacity : int, sequence of int, or None
+        Each vehicle's capacity (one value for all); None: uncapacitated.
+    demands : sequence of int, optional
+        Demand of each stop (default 1 each); integers when a capacity is set.
+    dist_m : array, optional
+        Metres between locations (reported beside the objective).
+    graph, nodes, paths
+        The road graph, each location's node, and ``paths[i][j]`` the node path
+        of each leg (None for literature instances).
+    names : sequence of str, optional
+        A label per location (for plans and messages).
+    coords : array (n+1, 2), optional
+        lon/lat (road graph) or the instance's coordinates.
+
+    Use :meth:`from_city`, :meth:`from_csv` or :meth:`from_instance`.
+    """
+
+    kind = "fleet"
+
+    def __init__(self, cost: np.ndarray, *, vehicles: int = 1, capacity: int | Sequence[int] | None = None,
+                 demands: Sequence[float] | None = None, dist_m: np.ndarray | None = None,
+                 graph: nx.MultiDiGraph | None = None, nodes: Sequence[Any] | None = None,
+                 paths: list[list[list[Any]]] | None = None, names: Sequence[str] | None = None,
+                 coords: np.ndarray | None = None, objective_units: str = "seconds",
+                 name: str = "fleet", source: dict[str, Any] | None = None) -> None:
+        C = np.asarray(cost, dtype=float)
+        if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 2:
+            msg = f"cost must be a square matrix over the depot and at least one stop, got shape {C.shape}"
+            raise InvalidInputError(msg)
+        if not np.all(np.isfinite(C)) or (C < 0).any():
+            msg = "cost must hold finite, non-negative numbers (an unreachable stop?)"
+            raise DemandError(msg)
+        self.cost = np.round(C, COST_DECIMALS)
+        np.fill_diagonal(self.cost, 0.0)
+        self.n = C.shape[0] - 1
+        self.num_vehicles = _check_int("vehicles", vehicles, 1)
+        dem = np.ones(self.n) if demands is None else np.asarray(demands, dtype=float).reshape(-1)
+        if dem.shape[0] != self.n:
+            msg = f"demands has {dem.shape[0]} values for {self.n} stops"
+            raise DemandError(msg)
+        if (dem < 0).any() or not np.all(np.isfinite(dem)):
+            msg = f"demand must be finite and >= 0; stop {int(np.argmax(~np.isfinite(dem) | (dem < 0))) + 1} is not"
+            raise DemandError(msg)
+        self.demands = dem
+        self.capacities = self._capacities(capacity)
+        self.dist_m = None if dist_m is None else np.asarray(dist_m, dtype=float)
+        self.graph = graph
+        self.nodes = None if nodes is None else list(nodes)
+        self.paths = paths
+        self.names = list(names) if names is not None else ["depot"] + [f"stop {i}" for i in range(1, self.n + 1)]
+        self.coords = None if coords is None else np.asarray(coords, dtype=float)
+        self.objective_units = objective_units
+        self.name = name
+        self.source = dict(source or {})
+        self._check_demand()
+        self._build_slots()
+
+    def _capacities(self, capacity: Any) -> np.ndarray | None:
+        if capacity is None:
+            return None
+        caps = np.asarray([capacity] * self.num_vehicles if np.isscalar(capacity) else capacity, dtype=float)
+        if caps.shape != (self.num_vehicles,):
+            msg = f"capacity has {caps.size} values for {self.num_vehicles} vehicles; give one or one per vehicle"
+            raise InvalidInputError(msg)
+        if (caps <= 0).any() or not np.all(np.isfinite(caps)):
+            msg = f"capacity must be positive, got {caps.tolist()}"
+            raise InvalidInputError(msg)
+        if np.any(caps != np.round(caps)) or np.any(self.demands != np.round(self.demands)):
+            msg = "capacity and demand must be whole numbers when a capacity is set (the QUBO uses integer slack)"
+            raise InvalidInputError(msg)
+        return caps
+
+    def _check_demand(self) -> None:
+        if self.capacities is None:
+            return
+        cmax = float(self.capacities.max())
+        over = np.flatnonzero(self.demands > cmax)
+        if over.size:
+            s = int(over[0]) + 1
+            msg = (f"demand of {self.names[s]} is {self.demands[s - 1]:g}, above every vehicle's capacity "
+                   f"(largest {cmax:g}); raise capacity or split that stop's demand")
+            raise DemandError(msg)
+        if self.demands.sum() > self.capacities.sum():
+            msg = (f"total demand {self.demands.sum():g} exceeds the fleet's total capacity "
+                   f"{self.capacities.sum():g}; add vehicles or raise capacity")
+            raise DemandError(msg)
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_city(cls, city: City | nx.MultiDiGraph, stops: int = 8, vehicles: int = 1,
+                  capacity: int | Sequence[int] | None = None, *, poi: str | None = None, seed: int = 1,
+                  depot: tuple[float, float] | None = None, demand: int = 1) -> Fleet:
+        """Sample ``stops`` service stops from the city's POIs (or its nodes), snapped to the graph.
+
+        Parameters
+        ----------
+        city : City or networkx.MultiDiGraph
+        stops : int
+            Number of stops, >= 1 (distinct graph nodes).
+        vehicles : int
+            Number of vehicles, >= 1.
+        capacity : int or sequence, optional
+            Stops' demands are ``demand`` each.
+        poi : str, optional
+            ``"key=value"`` (e.g. ``"amenity=pharmacy"``) or ``"key"``: sample the
+            POIs of that kind; None: any POI the city has, or graph nodes when
+            it has none.
+        seed : int
+        depot : (lon, lat), optional
+            Default: the graph node nearest the centre of the graph's bounding box.
+        """
+        import osmnx as ox
+
+        stops = _check_int("stops", stops, 1)
+        _check_int("vehicles", vehicles, 1)
+        graph = _graph_of(city)
+        cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
+        rng = np.random.default_rng(seed)
+        xs = np.array([graph.nodes[v]["x"] for v in graph.nodes])
+        ys = np.array([graph.nodes[v]["y"] for v in graph.nodes])
+        lon0, lat0 = depot if depot is not None else ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+        depot_node = ox.distance.nearest_nodes(graph, lon0, lat0)
+        pois = getattr(city, "pois", None) if (poi is not None or hasattr(city, "pois")) else None
+        if poi is not None:
+            if pois is None or len(pois) == 0:
+                msg = f"poi {poi!r}: the city has no points of interest; use poi=None to sample graph nodes"
+                raise DemandError(msg)
+            key, _, value = poi.partition("=")
+            if key not in pois.columns:
+                mask = np.zeros(len(pois), dtype=bool)
+            else:
+                col = pois[key]
+                mask = (col.notna() & (col.astype(str) == value)).to_numpy() if value else col.notna().to_numpy()
+            pois = pois[mask]
+            if len(pois) == 0:
+                msg = (f"poi {poi!r} matches no point of interest in {cname}; "
+                       f"try another kind, e.g. amenity=restaurant or shop=clothes")
+                raise DemandError(msg)
+        if pois is not None and len(pois) > 0:
+            pts = pois.geometry.representative_point()
+            snapped = ox.distance.nearest_nodes(graph, pts.x.to_numpy(), pts.y.to_numpy())
+            labels = pois["name"].astype(str).tolist() if "name" in pois.columns else [None] * len(pois)
+            kinds = (poi or "poi")
+            pool: dict[Any, str] = {}
+            for node, label in zip(np.asarray(snapped).tolist(), labels):
+                if node != depot_node and node not in pool:
+                    pool[node] = label if label not in (None, "None", "nan") else kinds
+        else:
+            pool = {v: "node" for v in graph.nodes if v != depot_node}
+        if len(pool) < stops:
+            msg = (f"stops={stops} but only {len(pool)} distinct road-graph nodes carry "
+                   f"{'POIs of kind ' + repr(poi) if poi else 'candidates'}; ask for fewer stops")
+            raise DemandError(msg)
+        cand = list(pool)
+        pick = [cand[i] for i in sorted(rng.choice(len(cand), size=stops, replace=False).tolist())]
+        nodes = [depot_node, *pick]
+        names = ["depot"] + [f"stop {i}: {pool[v]}" for i, v in enumerate(pick, start=1)]
+        T, L, paths = distance_matrices(graph, nodes, labels=names)
+        coords = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
+        slug = "".join(c if c.isalnum() else "-" for c in cname.lower()).strip("-") or "graph"
+        cap = "" if capacity is None else f"-c{capacity if np.isscalar(capacity) else max(capacity)}"
+        kind = "" if poi is None else "-" + "".join(c if c.isalnum() else "-" for c in poi.lower())
+        name = f"{slug}-n{stops}-v{vehicles}{cap}-s{seed}{kind}"
+        return cls(T, vehicles=vehicles, capacity=capacity, demands=[demand] * stops, dist_m=L, graph=graph,
+                   nodes=nodes, paths=paths, names=names, coords=coords, name=name,
+                   source={"city": cname, "poi": poi, "seed": seed, "demand": "sampled"})
+
+    @classmethod
+    def from_csv(cls, city: City | nx.MultiDiGraph, path: str | Path, vehicles: int = 1,
+                 capacity: int | Sequence[int] | None = None) -> Fleet:
+        """Stops from a CSV of ``lon, lat`` (optional ``demand``, ``name``); the first row is the depot."""
+        import osmnx as ox
+        import pandas as pd
+
+        graph = _graph_of(city)
+        cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
+        file = Path(path)
+        if not file.is_file():
+            msg = f"no stops CSV at {str(file)!r}; check the path"
+            raise DemandError(msg)
+        try:
+            raw = pd.read_csv(file)
+        except Exception as exc:
+            msg = f"cannot read stops CSV {str(file)!r} ({exc})"
+            raise DemandError(msg) from exc
+        raw.columns = [str(c).strip() for c in raw.columns]
+        missing = [c for c in ("lon", "lat") if c not in raw.columns]
+        if missing or len(raw) < 2:
+            msg = (f"stops CSV {str(file)!r} needs columns lon, lat (demand, name optional) and at least two "
+                   f"rows (the depot, then stops); missing {missing or 'rows'}")
+            raise DemandError(msg)
+        lon = pd.to_numeric(raw["lon"], errors="coerce").to_numpy()
+        lat = pd.to_numeric(raw["lat"], errors="coerce").to_numpy()
+        if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+            msg = f"stops CSV {str(file)!r}: lon/lat must be numbers in every row"
+            raise DemandError(msg)
+        dem = pd.to_numeric(raw["demand"], errors="coerce").to_numpy()[1:] if "demand" in raw else None
+        if dem is not None and not np.isfinite(dem).all():
+            msg = f"stops CSV {str(file)!r}: demand must be a number in every stop row"
+            raise DemandError(msg)
+        nodes = list(np.asarray(ox.distance.nearest_nodes(graph, lon, lat)).tolist())
+        dup = [i for i, v in enumerate(nodes) if nodes.index(v) != i]
+        if dup:
+            msg = f"stops CSV {str(file)!r}: row {dup[0] + 1} snaps to the same road node as an earlier row"
+            raise DemandError(msg)
+        names = ["depot"] + [f"stop {i}" + (f": {raw['name'][i]}" if "name" in raw else "")
+                             for i in range(1, len(raw))]
+        T, L, paths = distance_matrices(graph, nodes, labels=names)
+        coords = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
+        slug = "".join(c if c.isalnum() else "-" for c in cname.lower()).strip("-") or "graph"
+        return cls(T, vehicles=vehicles, capacity=capacity, demands=dem, dist_m=L, graph=graph, nodes=nodes,
+                   paths=paths, names=names, coords=coords, name=f"{slug}-csv{len(raw) - 1}-v{vehicles}",
+                   source={"city": cname, "csv": str(file), "demand": "csv"})
+
+    @classmethod
+    def from_instance(cls, path: str | Path, *, vehicles: int | None = None) -> Fleet:
+        """A TSPLIB / CVRPLIB instance (depot first); ``vehicles`` defaults to the file's (or 1)."""
+        d = read_instance(path)
+        v = vehicles if vehicles is not None else (d["vehicles"] or 1)
+        tsp = d["type"].upper().startswith("TSP") or d["capacity"] is None
+        n = d["cost"].shape[0] - 1
+        names = ["depot"] + [f"customer {i}" for i in range(1, n + 1)]
+        return cls(d["cost"], vehicles=v, capacity=None if tsp else d["capacity"],
+                   demands=None if tsp else d["demands"], coords=d["coords"], names=names,
+                   objective_units="instance distance", name=d["name"],
+                   source={"instance": str(path), "comment": d["comment"], "type": d["type"]})
+
+    # ----------------------------------------------------------------- slots
+    def _build_slots(self) -> None:
+        n, V = self.n, self.num_vehicles
+        K = []
+        for v in range(V):
+            if self.capacities is None:
+                K.append(n)
+            else:
+                q = np.sort(self.demands)
+                K.append(int(np.searchsorted(np.cumsum(q), self.capacities[v] + 1e-9, side="right")))
+        self.slots_per_vehicle = tuple(min(k, n) for k in K)
+        S = sum(self.slots_per_vehicle)
+        if S < n:
+            msg = f"the {V} vehicle(s) can carry at most {S} of the {n} stops; add vehicles or raise capacity"
+            raise DemandError(msg)
+        # items: stops 1..n, then idle copies of the depot
+        self.items: tuple[Any, ...] = tuple(range(1, n + 1)) + tuple(f"idle{k}" for k in range(S - n))
+        self.slots: tuple[tuple[int, int], ...] = tuple((v, p) for v in range(V)
+                                                         for p in range(self.slots_per_vehicle[v]))
+        self.variables: tuple[Any, ...] = tuple(("x", i, v, p) for i in self.items for v, p in self.slots)
+        # capacity slack, only where the K_v largest demands could exceed Q_v
+        self.slack: dict[int, list[int]] = {}
+        if self.capacities is not None:
+            q = np.sort(self.demands)[::-1]
+            for v in range(V):
+                Q = int(self.capacities[v])
+                if q[: self.slots_per_vehicle[v]].sum() > Q:
+                    w, k = [], 1
+                    while sum(w) + k <= Q:
+                        w.append(k)
+                        k *= 2
+                    if sum(w) < Q:
+                        w.append(Q - sum(w))
+                    self.slack[v] = w
+        self.variables += tuple(("y", v, k) for v, w in self.slack.items() for k in range(len(w)))
+        self._var_index = {lab: i for i, lab in enumerate(self.variables)}
+
+    def _loc(self, item: Any) -> int:
+        return item if isinstance(item, int) else 0
+
+    # --------------------------------------------------------------- identity
+    @property
+    def instance_name(self) -> str:
+        return self.name
+
+    @property
+    def instance(self) -> dict[str, Any]:
+        return {"name": self.name, "stops": self.n, "vehicles": self.num_vehicles,
+                "capacity": None if self.capacities is None else self.capacities.tolist(),
+                "total_demand": float(self.demands.sum()), "variables": len(self.variables),
+                "slots_per_vehicle": list(self.slots_per_vehicle), "objective_units": self.objective_units,
+                **self.source}
+
+    def __repr__(self) -> str:
+        return f"Fleet({self.name!r}, stops={self.n}, vehicles={self.num_vehicles}, variables={len(self.variables)})"
+
+    @property
+    def is_tsp(self) -> bool:
+        return self.num_vehicles == 1
+
+    # ----------------------------------------------------------------- scoring
+    def routes(self, bits: np.ndarray) -> list[list[int]]:
+        """Each vehicle's sequence of locations (stops ``1..n``; ``0`` a return to the depot mid-route).
+
+        Raises :class:`InfeasibleSolutionError` when a stop or slot is not used
+        exactly once or a capacity is exceeded.
+        """
+        bits = np.asarray(bits).reshape(-1)
+        if bits.shape[0] != len(self.variables):
+            msg = f"assignment has {bits.shape[0]} bits, the problem has {len(self.variables)} variables"
+            raise InvalidInputError(msg)
+        S = len(self.slots)
+        X = bits[: len(self.items) * S].reshape(len(self.items), S)
+        rows, cols = X.sum(axis=1), X.sum(axis=0)
+        if (rows != 1).any():
+            i = int(np.flatnonzero(rows != 1)[0])
+            msg = f"{self._item_name(self.items[i])} sits in {int(rows[i])} slots, needs exactly 1"
+            raise InfeasibleSolutionError(msg)
+        if (cols != 1).any():
+            s = int(np.flatnonzero(cols != 1)[0])
+            msg = f"slot {self.slots[s][1]} of vehicle {self.slots[s][0]} holds {int(cols[s])} items, needs exactly 1"
+            raise InfeasibleSolutionError(msg)
+        item_at = np.argmax(X, axis=0)
+        out: list[list[int]] = [[] for _ in range(self.num_vehicles)]
+        for s, (v, _) in enumerate(self.slots):
+            loc = self._loc(self.items[item_at[s]])
+            if loc != 0 or (out[v] and out[v][-1] != 0):
+                out[v].append(loc)
+        out = [r[:-1] if r and r[-1] == 0 else r for r in out]
+        if self.capacities is not None:
+            for v, r in enumerate(out):
+                load = float(sum(self.demands[s - 1] for s in r if s))
+                if load > self.capacities[v] + 1e-9:
+                    msg = f"vehicle {v} carries {load:g}, above its capacity {self.capacities[v]:g}"
+                    raise InfeasibleSolutionError(msg)
+        return out
+
+    def _item_name(self, item: Any) -> str:
+        return self.names[item] if isinstance(item, int) else f"idle slot filler {item}"
+
+    def route_cost(self, route: Sequence[int]) -> float:
+        """Cost of depot -> route -> depot."""
+        seq = [0, *route, 0]
+        return float(sum(self.cost[a, b] for a, b in zip(seq[:-1], seq[1:])))
+
+    def is_feasible(self, bits: np.ndarray) -> bool:
+        try:
+            self.routes(bits)
+        except InfeasibleSolutionError:
+            return False
+        return True
+
+    def objective(self, bits: np.ndarray) -> float:
+        return round(sum(self.route_cost(r) for r in self.routes(bits)), 6)
+
+    def bits_for(self, routes: Sequence[Sequence[int]]) -> np.ndarray:
+        """The assignment (exact slack included) of one stop sequence per vehicle."""
+        if len(routes) != self.num_vehicles:
+            msg = f"routes has {len(routes)} entries for {self.num_vehicles} vehicles"
+            raise InvalidInputError(msg)
+        seen = [s for r in routes for s in r if s != 0]
+        if sorted(seen) != list(range(1, self.n + 1)):
+            msg = "routes must visit every stop 1..n exactly once"
+            raise InvalidInputError(msg)
+        bits = np.zeros(len(self.variables), dtype=np.uint8)
+        S = len(self.slots)
+        idle = iter(range(self.n, len(self.items)))
+        s0 = 0
+        for v, r in enumerate(routes):
+            K = self.slots_per_vehicle[v]
+            r = list(r)
+            if len(r) > K:
+                msg = f"vehicle {v} has {len(r)} stops (returns included), more than its {K} slots"
+                raise InvalidInputError(msg)
+            for p in range(K):
+                i = (r[p] - 1) if p < len(r) and r[p] != 0 else next(idle)
+                bits[i * S + s0 + p] = 1
+            s0 += K
+            if v in self.slack:
+                load = int(round(sum(self.demands[s - 1] for s in r if s)))
+                rest = int(self.capacities[v]) - load
+                if rest < 0:
+                    msg = f"vehicle {v} carries {load}, above its capacity {int(self.capacities[v])}"
+                    raise InvalidInputError(msg)
+                for k, w in reversed(list(enumerate(self.slack[v]))):
+                    if w <= rest:
+                        bits[self._var_index[("y", v, k)]] = 1
+                        rest -= w
+        return bits
+
+    # ----------------------------------------------------------------- QUBO
+    def _greedy_routes(self) -> list[list[int]] | None:
+        """First-fit decreasing into vehicles, then nearest-neighbour order (None if it fails)."""
+        V = self.num_vehicles
+        load = np.zeros(V)
+        groups: list[list[int]] = [[] for _ in range(V)]
+        for s in sorted(range(1, self.n + 1), key=lambda s: -self.demands[s - 1]):
+            for v in range(V):
+                cap_ok = self.capacities is None or load[v] + self.demands[s - 1] <= self.capacities[v] + 1e-9
+                if cap_ok and len(groups[v]) < self.slots_per_vehicle[v]:
+                    groups[v].append(s)
+                    load[v] += self.demands[s - 1]
+                    break
+            else:
+                return None
+        out = []
+        for g in groups:
+            route, cur, left = [], 0, set(g)
+            while left:
+                nxt = min(left, key=lambda s: (self.cost[cur, s], s))
+                route.append(nxt)
+                left.remove(nxt)
+                cur = nxt
+            out.append(route)
+        return out
+
+    @cached_property
+    def penalty(self) -> float:
+        """The penalty P = (cost of a feasible plan) + 0.001 (see the module docstring)."""
+        greedy = self._greedy_routes()
+        ub = sum(self.route_cost(r) for r in greedy) if greedy is not None else 2 * self.n * float(self.cost.max())
+        return math.ceil(ub * 1000.0) / 1000.0 + 0.001
+
+    @cached_property
+    def _qubo(self) -> QUBO:
+        from solvers.qubo import QUBOBuilder
+
+        b = QUBOBuilder(self.variables)
+        C, P = self.cost, self.penalty
+        real = [i for i in self.items if isinstance(i, int)]
+        for v in range(self.num_vehicles):
+            K = self.slots_per_vehicle[v]
+            for i in real:
+                b.add_linear(("x", i, v, 0), C[0, i])
+                b.add_linear(("x", i, v, K - 1), C[i, 0])
+            for p in range(K - 1):
+                for i in self.items:
+                    for j in self.items:
+                        c = C[self._loc(i), self._loc(j)]
+                        if i != j and c:
+                            b.add_quadratic(("x", i, v, p), ("x", j, v, p + 1), c)
+        for i in self.items:  # rows: the declared one-hot groups, exactly P (1 - sum)^2 each
+            b.add_onehot([("x", i, v, p) for v, p in self.slots], penalty=P)
+        for v, p in self.slots:  # columns: same penalty, not declared (they overlap the rows)
+            col = [("x", i, v, p) for i in self.items]
+            b.add_offset(P)
+            for a, u in enumerate(col):
+                b.add_linear(u, -P)
+                for w in col[a + 1:]:
+                    b.add_quadratic(u, w, 2.0 * P)
+        for v, weights in self.slack.items():  # capacity: P (sum q x + sum a y - Q)^2
+            terms = [(("x", s, v, p), float(self.demands[s - 1])) for s in real
+                     for p in range(self.slots_per_vehicle[v]) if self.demands[s - 1]]
+            terms += [(("y", v, k), float(w)) for k, w in enumerate(weights)]
+            Q = float(self.capacities[v])
+            b.add_offset(P * Q * Q)
+            for a, (u, wu) in enumerate(terms):
+                b.add_linear(u, P * (wu * wu - 2.0 * Q * wu))
+                for w, ww in terms[a + 1:]:
+                    b.add_quadratic(u, w, 2.0 * P * wu * ww)
+        return b.build(metadata={"problem": "fleet", "instance": self.name, "onehot_penalty": P,
+                                 "onehot_groups": "rows (each item in one slot); column and capacity "
+                                                  "penalties use the same P but are not declared",
+                                 "penalty_rule": "cost of a feasible plan (greedy) + 0.001"})
+
+    def to_qubo(self) -> QUBO:
+        return self._qubo
+
+    # ------------------------------------------------------------- baselines
+    def native_solvers(self) -> dict[str, Any]:
+        return {"routing": self._solve_routing, "decompose": self._solve_cluster_route}
+
+    def solve_routing(self, *, time_limit_s: float | None = None, seed: int | None = None,
+                      first_solution: str = "PATH_CHEAPEST_ARC",
+                      metaheuristic: str = "GUIDED_LOCAL_SEARCH") -> tuple[list[list[int]], dict[str, Any]]:
+        """OR-Tools Routing on the native CVRP: one sequence of stops per vehicle, and facts."""
+        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+        del seed  # the Routing library's search is deterministic for a given time limit
+        limit = ROUTING_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
+        n, V = self.n, self.num_vehicles
+        manager = pywrapcp.RoutingIndexManager(n + 1, V, 0)
+        routing = pywrapcp.RoutingModel(manager)
+        scale = 10**COST_DECIMALS
+        C = np.rint(self.cost * scale).astype(np.int64)
+
+        def transit(i: int, j: int) -> int:
+            return int(C[manager.IndexToNode(i), manager.IndexToNode(j)])
+
+        cb = routing.RegisterTransitCallback(transit)
+        routing.SetArcCostEvaluatorOfAllVehicles(cb)
+        if self.capacities is not None:
+            dem = [0, *np.rint(self.demands).astype(int).tolist()]
+            dcb = routing.RegisterUnaryTransitCallback(lambda i: dem[manager.IndexToNode(i)])
+            routing.AddDimensionWithVehicleCapacity(dcb, 0, [int(c) for c in self.capacities], True, "load")
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        try:
+            params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, first_solution)
+            params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
+        except AttributeError as exc:
+            msg = f"routing: unknown first_solution {first_solution!r} or metaheuristic {metaheuristic!r}"
+            raise InvalidInputError(msg) from exc
+        params.time_limit.FromMilliseconds(max(1, int(limit * 1000)))
+        t0 = time.perf_counter()
+        sol = routing.SolveWithParameters(params)
+        if sol is None:
+            msg = "routing: OR-Tools found no feasible plan within the time limit; raise time_limit_s"
+            raise InfeasibleSolutionError(msg)
+        out = []
+        for v in range(V):
+            idx, r = routing.Start(v), []
+            while not routing.IsEnd(idx):
+                node = manager.IndexToNode(idx)
+                if node:
+                    r.append(node)
+                idx = sol.Value(routing.NextVar(idx))
+            out.append(r)
+        return out, {"routing_objective": sol.ObjectiveValue() / scale, "routing_status": int(routing.status()),
+                     "first_solution": first_solution, "metaheuristic": metaheuristic,
+                     "time_limit_s": limit, "search_time_s": time.perf_counter() - t0}
+
+    def _solve_routing(self, *, seed: int | None = None, time_limit_s: float | None = None,
+                       **options: Any) -> Solution:
+        from solvers.errors import InvalidOptionError
+        from solvers.solution import Solution, Status
+
+        unknown = set(options) - {"first_solution", "metaheuristic"}
+        if unknown:
+            msg = f"unknown option {sorted(unknown)[0]!r} for solver 'routing'; valid: first_solution, metaheuristic"
+            raise InvalidOptionError(msg)
+        t0 = time.perf_counter()
+        routes, info = self.solve_routing(time_limit_s=time_limit_s, seed=seed, **options)
+        bits = self.bits_for(routes)
+        info["objective"] = self.objective(bits)
+        return Solution(bits, self.to_qubo().energy(bits), Status.FEASIBLE, "routing", True,
+                        time.perf_counter() - t0, None, "native",
+                        {"time_limit_s": info["time_limit_s"], **options}, {}, info)
+
+    def _solve_cluster_route(self, *, seed: int | None = None, time_limit_s: float | None = None,
+                             **options: Any) -> Solution:
+        from optimizer.problems._fleet_decompose import cluster_route_solve
+
+        return cluster_route_solve(self, seed=seed, time_limit_s=time_limit_s, **options)
+
+    # ---------------------------------------------------------------- decode
+    def decode(self, solution: Solution | np.ndarray) -> FleetPlan:
+        """The fleet plan of a feasible solution (one route per vehicle, legs on the road graph)."""
+        from optimizer.fleet_plan import FleetPlan
+
+        bits = np.asarray(getattr(solution, "bits", solution))
+        return FleetPlan.from_routes(self, self.routes(bits), objective=self.objective(bits))
+
+
+def brute_force(prob: Fleet) -> tuple[float, list[list[int]]]:
+    """The optimum by enumeration (every assignment of stops to vehicles, every order); tiny instances only."""
+    n, V = prob.n, prob.num_vehicles
+    if n > 9:
+        msg = f"brute force over {n} stops is too slow; use at most 9"
+        raise InvalidInputError(msg)
+    best = (math.inf, [])
+    for perm in itertools.permutations(range(1, n + 1)):
+        for cuts in itertools.combinations_with_replacement(range(n + 1), V - 1):
+            bounds = [0, *cuts, n]
+            routes = [list(perm[bounds[k]:bounds[k + 1]]) for k in range(V)]
+            if prob.capacities is not None and any(
+                    sum(prob.demands[s - 1] for s in r) > prob.capacities[v] + 1e-9 for v, r in enumerate(routes)):
+                continue
+            c = round(sum(prob.route_cost(r) for r in routes), 6)
+            if c < best[0] - 1e-9:
+                best = (c, routes)
+    return best

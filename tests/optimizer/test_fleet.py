@@ -1,0 +1,275 @@
+"""Fleet routing: QUBO vs brute force, OR-Tools Routing vs brute force, plans, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from optimizer import solve
+from optimizer.errors import DemandError, InvalidInputError, PlanValidationError
+from optimizer.problems.fleet import (
+    Fleet,
+    InstanceFileError,
+    brute_force,
+    distance_matrices,
+    read_instance,
+)
+from solvers.qubo import index_bits
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _tour_cost(C: np.ndarray, order: tuple[int, ...]) -> float:
+    seq = (0, *order, 0)
+    return float(sum(C[a, b] for a, b in zip(seq[:-1], seq[1:])))
+
+
+def _independent_energy(C: np.ndarray, X: np.ndarray, P: float) -> np.ndarray:
+    """Tour length + penalties, written out from the position-encoding formula (one vehicle)."""
+    n = C.shape[0] - 1
+    Y = X.reshape(-1, n, n).astype(float)  # [assignment, stop, position]
+    T = Y[:, :, 0] @ C[0, 1:] + Y[:, :, n - 1] @ C[1:, 0]
+    Cs = C[1:, 1:].copy()
+    np.fill_diagonal(Cs, 0.0)
+    for p in range(n - 1):
+        T += np.einsum("ms,st,mt->m", Y[:, :, p], Cs, Y[:, :, p + 1])
+    rows = ((1 - Y.sum(axis=2)) ** 2).sum(axis=1)
+    cols = ((1 - Y.sum(axis=1)) ** 2).sum(axis=1)
+    return T + P * (rows + cols)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tsp_qubo_every_assignment(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    C = rng.integers(1, 60, size=(5, 5)).astype(float)  # asymmetric, 4 stops: 16 variables
+    prob = Fleet(C)
+    q = prob.to_qubo()
+    assert q.num_variables == 16 and q.metadata["problem"] == "fleet"
+    X = index_bits(np.arange(1 << 16), 16)
+    E = q.energies(X)
+    np.testing.assert_allclose(E, _independent_energy(prob.cost, X, prob.penalty), atol=1e-6)
+    best = min(_tour_cost(prob.cost, perm) for perm in itertools.permutations(range(1, 5)))
+    feasible = np.array([prob.is_feasible(x) for x in X])
+    assert feasible.sum() == 24  # 4! permutations
+    for x, e in zip(X[feasible], E[feasible]):
+        assert e == pytest.approx(prob.objective(x), abs=1e-6)
+    assert E[~feasible].min() > best  # penalty large enough
+    assert E.min() == pytest.approx(best, abs=1e-6)
+    assert prob.objective(X[int(np.argmin(E))]) == pytest.approx(brute_force(prob)[0])
+
+
+def test_onehot_groups_are_rows_with_exact_penalty() -> None:
+    prob = Fleet(np.random.default_rng(4).integers(1, 30, size=(4, 4)).astype(float))
+    q = prob.to_qubo()
+    assert len(q.onehot) == 3 and all(len(g) == 3 for g in q.onehot)
+    assert q.metadata["onehot_penalty"] == prob.penalty
+    # dropping the row penalties (what the XY mixer does) leaves the tour cost on row-feasible states
+    from solvers.qaoa.solver import cost_qubo_for
+
+    cq, dropped = cost_qubo_for(q, "xy-ring")
+    assert dropped
+    for perm in itertools.permutations(range(1, 4)):
+        bits = prob.bits_for([list(perm)])
+        assert cq.energy(bits) == pytest.approx(prob.objective(bits), abs=1e-6)
+
+
+def test_cvrp_qubo_minimum_is_brute_force() -> None:
+    rng = np.random.default_rng(7)
+    C = rng.integers(1, 40, size=(4, 4)).astype(float)
+    prob = Fleet(C, vehicles=2, capacity=2, demands=[1, 1, 1])
+    q = prob.to_qubo()
+    assert q.num_variables <= 20
+    ex = solve(prob, "exact")
+    opt, _ = brute_force(prob)
+    assert ex.energy == pytest.approx(opt, abs=1e-6)
+    assert prob.objective(ex.bits) == pytest.approx(opt)
+
+
+def test_capacity_slack_penalty() -> None:
+    prob = Fleet(np.random.default_rng(1).integers(1, 20, size=(4, 4)).astype(float), vehicles=2,
+                 capacity=3, demands=[2, 1, 2])
+    assert prob.slack  # two slots could carry 4 > 3
+    opt, routes = brute_force(prob)
+    bits = prob.bits_for(routes)
+    assert prob.to_qubo().energy(bits) == pytest.approx(opt, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="capacity"):
+        prob.bits_for([[1, 3], [2]])  # 4 > 3
+
+
+@pytest.mark.parametrize("name", ["tiny6.tsp", "tiny-n7-k2.vrp"])
+def test_routing_equals_brute_force_on_instances(name: str) -> None:
+    prob = Fleet.from_instance(DATA / name)
+    sol = solve(prob, "routing", time_limit_s=1)
+    opt, _ = brute_force(prob)
+    assert sol.info["objective"] == pytest.approx(opt)
+    assert sol.energy == pytest.approx(opt, abs=1e-6)  # bits align with the QUBO
+    prob.decode(sol).validate()
+
+
+def test_instance_reading_uses_tsplib_rounding() -> None:
+    d = read_instance(DATA / "tiny6.tsp")
+    xy = np.array([[0, 0], [10, 3], [14, 12], [6, 17], [-4, 11], [3, 6]], dtype=float)
+    want = np.floor(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) + 0.5)
+    np.testing.assert_array_equal(d["cost"], want)
+    assert d["vehicles"] is None and d["capacity"] is None
+    cv = read_instance(DATA / "tiny-n7-k2.vrp")
+    assert cv["vehicles"] == 2 and cv["capacity"] == 12 and cv["demands"].tolist() == [4, 3, 5, 4, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def hel_tsp(helsinki):
+    return Fleet.from_city(helsinki, stops=6, vehicles=1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def hel_cvrp(helsinki):
+    return Fleet.from_city(helsinki, stops=6, vehicles=2, capacity=3, seed=2)
+
+
+def test_city_matrices_are_shortest_paths(helsinki, hel_tsp) -> None:
+    p = hel_tsp
+    D = nx.DiGraph()
+    for u, v, d in helsinki.graph.edges(data=True):
+        if not D.has_edge(u, v) or d["travel_time"] < D[u][v]["w"]:
+            D.add_edge(u, v, w=d["travel_time"])
+    for i, j in [(0, 1), (2, 5), (4, 0)]:
+        ref = nx.shortest_path_length(D, p.nodes[i], p.nodes[j], weight="w")
+        assert p.cost[i, j] == pytest.approx(round(ref, 3))
+    assert len(set(p.nodes)) == 7
+
+
+@pytest.mark.parametrize("which", ["hel_tsp", "hel_cvrp"])
+def test_routing_equals_brute_force_on_helsinki(which: str, request) -> None:
+    prob = request.getfixturevalue(which)
+    sol = solve(prob, "routing", time_limit_s=1)
+    opt, _ = brute_force(prob)
+    assert prob.objective(sol.bits) == pytest.approx(opt)
+    plan = prob.decode(sol).validate()
+    assert plan.objective == pytest.approx(opt)
+
+
+def test_plan_write_and_explore(hel_cvrp, tmp_path) -> None:
+    sol = solve(hel_cvrp, "routing", time_limit_s=0.5)
+    plan = hel_cvrp.decode(sol).validate()
+    files = plan.write(tmp_path / "out")
+    gj = json.loads(files["plan"].read_text())
+    used = [r for r in plan.routes["stops"] if r]
+    assert len(gj["features"]) == len(used)
+    assert all(f["geometry"]["type"] == "LineString" for f in gj["features"])
+    # the line follows the road: at least as many points as graph nodes on the route
+    assert all(len(f["geometry"]["coordinates"]) >= len(r) + 2 for f, r in zip(gj["features"], used))
+    it = files["itinerary"].read_text().splitlines()
+    assert it[0].startswith("vehicle,seq,location")
+    tot = json.loads(files["totals"].read_text())
+    assert tot["objective"] == pytest.approx(plan.objective) and tot["dist_m"] > 0
+    assert plan.explore() is not None
+
+
+def _tampered(plan, **changes):
+    from dataclasses import replace
+
+    routes = plan.routes.copy()
+    for col, (v, value) in changes.items():
+        routes.at[v, col] = value
+    return replace(plan, routes=routes)
+
+
+def test_validate_rejects_bad_plans(hel_cvrp) -> None:
+    sol = solve(hel_cvrp, "routing", time_limit_s=0.5)
+    plan = hel_cvrp.decode(sol).validate()
+    r0 = list(plan.routes.at[0, "stops"])
+    r1 = list(plan.routes.at[1, "stops"])
+    with pytest.raises(PlanValidationError, match="visited 2 times"):
+        _tampered(plan, stops=(1, r1 + [r0[0]])).validate()
+    with pytest.raises(PlanValidationError, match="visited 0 times"):
+        _tampered(plan, stops=(0, r0[1:])).validate()
+    with pytest.raises(PlanValidationError, match="objective"):
+        from dataclasses import replace
+
+        replace(plan, objective=plan.objective + 5).validate()
+    legs = [list(leg) for leg in plan.routes.at[0, "legs"]]
+    g = hel_cvrp.graph
+    bad = next(n for n in g.nodes if not g.has_edge(legs[0][0], n) and n != legs[0][0])
+    legs[0] = [legs[0][0], bad, *legs[0][1:]]
+    with pytest.raises(PlanValidationError, match="no road segment"):
+        _tampered(plan, legs=(0, legs)).validate()
+    over = Fleet(hel_cvrp.cost, vehicles=2, capacity=3, demands=[1] * 6)
+    heavy = over.decode(over.bits_for([r0, r1]))
+    with pytest.raises(PlanValidationError, match="above its capacity"):
+        _tampered(heavy, stops=(0, r0 + r1), load=(0, 6.0)).validate()
+
+
+def test_qaoa_on_a_four_stop_tsp(helsinki) -> None:
+    prob = Fleet.from_city(helsinki, stops=4, seed=5)
+    assert prob.to_qubo().num_variables == 16
+    sol = solve(prob, "qaoa", backend="fast", depth=2, shots=512, maxiter=60, seed=1)
+    assert sol.feasible and sol.info["penalty_dropped"]
+    opt, _ = brute_force(prob)
+    assert prob.objective(sol.bits) >= opt - 1e-9
+    prob.decode(sol).validate()
+
+
+def test_cluster_route_decompose(hel_cvrp) -> None:
+    sol = solve(hel_cvrp, "decompose", inner="exact", cluster_size=3, seed=1)
+    assert hel_cvrp.is_feasible(sol.bits)
+    assert sol.info["energy_after_improve"] <= sol.info["energy_after_cluster_route"] + 1e-9
+    assert max(sol.info["cluster_qubits"]) <= 9
+    assert sol.energy >= brute_force(hel_cvrp)[0] - 1e-6
+    hel_cvrp.decode(sol).validate()
+
+
+# ------------------------------------------------------------------ bad input
+def test_unreachable_stop(grid_graph, tmp_path) -> None:
+    g = grid_graph
+    g.add_node(99, x=g.nodes[15]["x"] + 0.01, y=g.nodes[15]["y"] + 0.01, street_count=0)
+    csv = tmp_path / "stops.csv"
+    csv.write_text(f"lon,lat\n{g.nodes[0]['x']},{g.nodes[0]['y']}\n{g.nodes[5]['x']},{g.nodes[5]['y']}\n"
+                   f"{g.nodes[99]['x']},{g.nodes[99]['y']}\n")
+    with pytest.raises(DemandError, match=r"stop 2 \(node 99\) cannot be reached"):
+        Fleet.from_csv(g, csv)
+
+
+def test_demand_above_every_capacity() -> None:
+    with pytest.raises(DemandError, match="demand of stop 2 is 9.*capacity"):
+        Fleet(np.ones((4, 4)), vehicles=2, capacity=5, demands=[1, 9, 1])
+
+
+def test_zero_vehicles() -> None:
+    with pytest.raises(InvalidInputError, match="vehicles must be an integer >= 1"):
+        Fleet(np.ones((3, 3)), vehicles=0)
+
+
+def test_unreadable_instance(tmp_path) -> None:
+    with pytest.raises(InstanceFileError, match="instance: no file"):
+        Fleet.from_instance(tmp_path / "missing.vrp")
+    bad = tmp_path / "bad.vrp"
+    bad.write_text("NAME : bad\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : GEO\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 2\nEOF\n")
+    with pytest.raises(InstanceFileError, match="EDGE_WEIGHT_TYPE 'GEO'"):
+        Fleet.from_instance(bad)
+    junk = tmp_path / "junk.vrp"
+    junk.write_bytes(b"\x00\x01garbage : : :\nNODE_COORD_SECTION\nx y z\n")
+    with pytest.raises(InstanceFileError, match="instance"):
+        Fleet.from_instance(junk)
+
+
+def test_poi_kind_without_match(helsinki) -> None:
+    with pytest.raises(DemandError, match="poi 'amenity=spaceport' matches no point of interest"):
+        Fleet.from_city(helsinki, stops=3, poi="amenity=spaceport")
+
+
+def test_poi_kind_sampling(helsinki) -> None:
+    prob = Fleet.from_city(helsinki, stops=4, poi="amenity=restaurant", seed=2)
+    assert all(": " in n for n in prob.names[1:]) and prob.n == 4
+    again = Fleet.from_city(helsinki, stops=4, poi="amenity=restaurant", seed=2)
+    assert again.nodes == prob.nodes
+
+
+def test_distance_matrices_single_source(grid_graph) -> None:
+    T, L, paths = distance_matrices(grid_graph, [0, 5, 15])
+    assert T[0, 0] == 0 and paths[0][2][0] == 0 and paths[0][2][-1] == 15
+    assert L[0, 2] == pytest.approx(6 * 150, rel=0.01)
