@@ -1,6 +1,6 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--only core qaoa qvm dispatch] [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch fleet] [--skip-demo] [--out outputs/bench.json]``.
 
 ``core`` (this module):
 
@@ -12,7 +12,9 @@ Run: ``python -m benchmarks [--only core qaoa qvm dispatch] [--skip-demo] [--out
 
 ``qaoa``: :mod:`benchmarks.bench_qaoa` (``fast`` against qsim); ``qvm``:
 :mod:`benchmarks.bench_qvm` (what noise costs, each QVM against qsim);
-``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow).
+``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow); ``fleet``:
+:mod:`benchmarks.bench_fleet` (decompose with QAOA vs CP-SAT, Routing on a published
+CVRP, the distance matrix vs all pairs).
 """
 
 from __future__ import annotations
@@ -105,8 +107,8 @@ def bench_demo() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch"],
-                    default=["core", "qaoa", "qvm", "dispatch"], help="which benchmark groups to run")
+    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet"],
+                    default=["core", "qaoa", "qvm", "dispatch", "fleet"], help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args()
     results: dict = {}
@@ -132,6 +134,11 @@ def main() -> None:
         else:
             print("\n== dispatch", flush=True)
             results["dispatch"] = bench_dispatch.main([])
+    if "fleet" in args.only:
+        from benchmarks import bench_fleet
+
+        print("\n== fleet routing and decompose", flush=True)
+        results["fleet"] = bench_fleet.main(["--json", str(out.with_name("bench_fleet.json"))])
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"figures written to {out}")
 
