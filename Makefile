@@ -21,11 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cityopt demo --out $(OUT)
 
+CHROMIUM := command -v chromium >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium) || echo "WARNING: chromium could not be installed: the report's browser test will be SKIPPED"
+
 test: $(STAMP)
+	@$(CHROMIUM)
 	$(BIN)/ruff check optimizer solvers city_data tests benchmarks
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-all: $(STAMP)
+	@$(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 -m "slow or not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)

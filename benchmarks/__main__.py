@@ -107,8 +107,8 @@ def bench_demo() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet"],
-                    default=["core", "qaoa", "qvm", "dispatch", "fleet"], help="which benchmark groups to run")
+    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"],
+                    default=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"], help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args()
     results: dict = {}
@@ -139,6 +139,11 @@ def main() -> None:
 
         print("\n== fleet routing and decompose", flush=True)
         results["fleet"] = bench_fleet.main(["--json", str(out.with_name("bench_fleet.json"))])
+    if "batch" in args.only:
+        from benchmarks import bench_batch
+
+        print("\n== batch on Dask: overhead and throughput", flush=True)
+        results["batch"] = bench_batch.main(["--out", str(out.with_name("bench_batch.json"))])
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"figures written to {out}")
 

@@ -409,6 +409,8 @@ def ingest_outputs(out: str | os.PathLike[str], db_path: str | os.PathLike[str],
     rows = []
     for path in sorted(out.glob("*/*/*/summary.json")):
         summary = json.loads(path.read_text(encoding="utf-8"))
+        summary.setdefault("label", path.parent.name)  # e.g. the demo's milp-continuous folder
+        summary.setdefault("solver", path.parent.name)
         meta_path = path.with_name("run.json")
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
         rid = meta.get("run_id") or hashlib.sha256(

@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="outputs", help="output folder (default outputs)")
     demo.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     demo.add_argument("--json", action="store_true", help="also print the summaries as JSON lines")
+
+    from optimizer._cli_batch import add_batch_parser, add_report_parser
+
+    add_batch_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -252,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     from optimizer.errors import BackendUnavailableError, CityoptError, InvalidInputError
 
     try:
-        return {"run": cmd_run, "demo": cmd_demo}[args.command](args)
+        from optimizer._cli_batch import cmd_batch, cmd_report
+
+        return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2

@@ -186,9 +186,16 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
         print(f"\n== {spec['label']} instance {prob.instance_name}: {_describe(prob)}")
         print(format_table(rows))
         print("verdict:", v["text"])
+    t0 = time.perf_counter()
+    from optimizer.bench import ingest_outputs
+    from optimizer.report import write_report
+
+    ingest_outputs(out, out / "results.duckdb", job="demo")
+    write_report(out / "results.duckdb", out / "report.html")
+    stages["results database and report"] = time.perf_counter() - t0
     stages["total"] = time.perf_counter() - t_all
     result["stages_s"] = stages
     atomic_write_json(out / "demo.json", result)
     print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-    print(f"outputs under {out}/")
+    print(f"outputs under {out}/ (report: {out / 'report.html'}, database: {out / 'results.duckdb'})")
     return result

@@ -1,0 +1,781 @@
+"""Batch planning jobs: a YAML file of scenarios x solvers x seeds, run on Dask.
+
+A job file::
+
+    name: city-day                      # optional; default: the file's stem
+    output: ../outputs/city_day         # run folders go here (relative to this file)
+    database: ../outputs/city_day/results.duckdb   # default: <output>/results.duckdb
+    retries: 2                          # extra tries of a run whose task fails or whose worker dies
+    time_limit_s: 30                    # default wall-time limit of each solver run
+    solvers:                            # every scenario's solvers, unless it lists its own
+      - name: shortest
+      - name: cpsat
+      - {name: qaoa, label: qaoa-p2, options: {depth: 2, shots: 2000}}
+    scenarios:
+      - {problem: traffic, city: helsinki, trips: 6, routes: 3, seeds: [1, 2]}
+      - problem: dispatch
+        grid: case9
+        units: 3
+        periods: 4
+        seeds: [1]
+        solvers: [{name: milp}, {name: cpsat}, {name: exact}]
+
+It is checked whole at load (:func:`load_job`), before anything runs: a typo'd
+key, a wrong type, an unknown solver, option, city or grid each give one
+:class:`JobError` naming the field (``scenarios[0].solverz``) and the fix.
+
+Each run (one scenario, one seed, one solver) has a stable id: a hash of the
+scenario's parameters, the seed, the solver, its options and time limit, and
+the cityopt version (:func:`run_id`).  :func:`run_job` runs every run whose id
+is not yet in the results database, each as one Dask task (a ``LocalCluster``
+sized to the machine by default, or an existing scheduler by address).  A task
+writes its run folder ``OUT/<problem>/<instance>/<label>/`` whole or not at all
+(``summary.json``, the plan files, and ``run.json`` with the run's id and
+times); the client alone writes the database, one transaction per finished run,
+as the futures complete.  So:
+
+- re-running a job skips every run in the database;
+- a batch killed part-way and re-run finishes the rest: a run whose folder was
+  written but whose row was not is taken from its folder, not run again;
+- a worker that dies mid-task has its task run again elsewhere (Dask retries
+  it), and the row is written once, when the task is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from optimizer.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+
+__all__ = [
+    "BatchResult",
+    "Job",
+    "JobError",
+    "RunSpec",
+    "SchedulerUnreachableError",
+    "execute_run",
+    "load_job",
+    "run_id",
+    "run_job",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable read by :func:`execute_run` for tests of worker loss:
+#: a path; the first task that finds no file there creates it and kills its own
+#: worker process (``os._exit``), as a crash would.  Never set it otherwise.
+FAULT_ENV_VAR = "CITYOPT_TEST_KILL_WORKER_ONCE"
+
+
+class JobError(InvalidInputError):
+    """A job file is missing, not YAML, or has a field that is unknown, mistyped or out of range."""
+
+
+class SchedulerUnreachableError(InvalidInputError):
+    """No Dask scheduler answered at the address given."""
+
+
+# ---------------------------------------------------------------------------- the schema
+def _models() -> dict[str, Any]:
+    """The pydantic models of a job file (built on first use: pydantic is not imported with optimizer)."""
+    return _build_models()
+
+
+@functools.cache
+def _build_models() -> dict[str, Any]:
+    from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+    strict = ConfigDict(extra="forbid", strict=True)
+
+    class SolverEntry(BaseModel):
+        """One solver: its registered name, its options, and the folder label of its runs."""
+
+        model_config = strict
+        name: str
+        label: str | None = None
+        options: dict[str, Any] = Field(default_factory=dict)
+        time_limit_s: PositiveFloat | None = None
+
+    class ScenarioBase(BaseModel):
+        model_config = strict
+        seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+        solvers: list[SolverEntry] | None = None
+
+    class TrafficScenario(ScenarioBase):
+        """Route assignment in a city: ``trips`` trips, ``routes`` candidate routes each."""
+
+        problem: Literal["traffic"]
+        city: str = "helsinki"
+        trips: PositiveInt = 12
+        routes: PositiveInt = 3
+        weight: Literal["pois", "buildings"] | None = None
+        min_distance_m: NonNegativeFloat = 300.0
+
+    class DispatchScenario(ScenarioBase):
+        """A day's unit commitment and dispatch on a grid."""
+
+        problem: Literal["dispatch"]
+        grid: str = "case9"
+        units: PositiveInt | None = None
+        periods: PositiveInt = 24
+        levels: PositiveInt = 1
+        quantum_mw: PositiveFloat | None = None
+        balancing: Literal["auto", "ext_grid", "spill"] = "auto"
+        day: PositiveInt | None = None
+        load_scale: NonNegativeFloat = 1.0
+
+    class JobFile(BaseModel):
+        """A batch job: scenarios x solvers x seeds."""
+
+        model_config = strict
+        name: str | None = None
+        output: str = "outputs/batch"
+        database: str | None = None
+        retries: Annotated[int, Field(ge=0, le=10)] = 2
+        time_limit_s: PositiveFloat | None = None
+        solvers: list[SolverEntry] = Field(default_factory=list)
+        scenarios: list[Annotated[TrafficScenario | DispatchScenario, Field(discriminator="problem")]] = Field(
+            min_length=1)
+
+    return {"JobFile": JobFile, "SolverEntry": SolverEntry, "traffic": TrafficScenario,
+            "dispatch": DispatchScenario}
+
+
+def _path_text(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the job file"
+
+
+def _model_at(loc: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    """Walk ``loc`` from the job's root model: the model holding the last key, and ``loc`` without union tags."""
+    models = _models()
+    model: Any = models["JobFile"]
+    clean: list[Any] = []
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        clean.append(part)
+        if model is None or isinstance(part, int):
+            i += 1
+            continue
+        if part == "scenarios":
+            if i + 2 < len(loc) and loc[i + 2] in ("traffic", "dispatch"):
+                clean.append(loc[i + 1])
+                model = models[loc[i + 2]]
+                i += 3
+                continue
+            model = None
+        elif part == "solvers":
+            model = models["SolverEntry"]
+        elif i < len(loc) - 1:
+            model = None
+        i += 1
+    return model, tuple(clean)
+
+
+def _format_error(err: Mapping[str, Any]) -> str:
+    """One line per pydantic error: the field's path, what is wrong, and the fix."""
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    model, clean = _model_at(loc)
+    if kind == "extra_forbidden":
+        key = clean[-1]
+        where = _path_text(clean[:-1])
+        allowed = sorted(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"unknown key {key!r} at {where}; {hint}"
+    where = _path_text(clean)
+    if kind == "union_tag_invalid":
+        given = (err.get("ctx") or {}).get("tag")
+        close = difflib.get_close_matches(str(given), ["traffic", "dispatch"], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}.problem: unknown problem {given!r}; use 'traffic' or 'dispatch'{hint}"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing key 'problem'; add problem: traffic or problem: dispatch"
+    if kind == "missing":
+        return f"{where}: required key missing; add it"
+    given = err.get("input")
+    shown = f"{given!r} ({type(given).__name__})" if not isinstance(given, (dict, list)) else type(given).__name__
+    return f"{where}: {err.get('msg', 'invalid value')}, got {shown}"
+
+
+# ---------------------------------------------------------------------------- runs and jobs
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a batch: a scenario at one seed, solved by one solver.
+
+    Attributes
+    ----------
+    run_id : str
+        Stable id (:func:`run_id`).
+    problem : {"traffic", "dispatch"}
+    params : dict
+        The scenario's parameters (city or grid, sizes), defaults filled in.
+    seed : int
+        Seed of the scenario and of the solver.
+    solver, label : str
+        Registered solver name; folder name of the run.
+    options : dict
+    time_limit_s : float or None
+    where : str
+        Where in the job file the run comes from (``scenarios[1] x solvers[0] seed 2``).
+    """
+
+    run_id: str
+    problem: str
+    params: Mapping[str, Any]
+    seed: int
+    solver: str
+    label: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    time_limit_s: float | None = None
+    where: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["params"], d["options"] = dict(self.params), dict(self.options)
+        return d
+
+
+@dataclass(frozen=True)
+class Job:
+    """A loaded, checked job: where it writes and every run it holds."""
+
+    name: str
+    path: Path | None
+    output: Path
+    database: Path
+    runs: tuple[RunSpec, ...]
+    retries: int = 2
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_job` did."""
+
+    job: str
+    database: Path
+    total: int
+    skipped: int = 0
+    recovered: int = 0
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "database": str(self.database), "total": self.total, "skipped": self.skipped,
+                "recovered": self.recovered, "ran": len(self.ran), "failed": self.failed,
+                "wall_time_s": self.wall_time_s}
+
+
+def run_id(problem: str, params: Mapping[str, Any], seed: int, solver: str, options: Mapping[str, Any],
+           time_limit_s: float | None = None) -> str:
+    """The stable id of a run: 16 hex digits of a SHA-256 over what makes the run, and the version.
+
+    Examples
+    --------
+    >>> a = run_id("traffic", {"city": "helsinki", "trips": 3}, 1, "cpsat", {})
+    >>> a == run_id("traffic", {"trips": 3, "city": "helsinki"}, 1, "cpsat", {})
+    True
+    >>> a == run_id("traffic", {"city": "helsinki", "trips": 3}, 2, "cpsat", {})
+    False
+    """
+    from optimizer import __version__
+
+    text = json.dumps({"problem": problem, "params": dict(params), "seed": seed, "solver": solver,
+                       "options": dict(options), "time_limit_s": time_limit_s, "cityopt": __version__},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _folder_label(name: str, options: Mapping[str, Any]) -> str:
+    if name == "cpsat" and options.get("on") == "qubo":
+        return "cpsat-qubo"
+    return name
+
+
+def _check_city(city: str, where: str, base: Path | None) -> None:
+    import city_data
+
+    if city_data.find_city(city) is not None or "," in city:
+        return
+    p = Path(city).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if p.exists():
+        return
+    names = ", ".join(city_data.available_cities())
+    close = difflib.get_close_matches(city.lower(), list(city_data.available_cities()), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    msg = (f"{where}.city: unknown city {city!r}; {hint}use a bundled city ({names}), an OSM file path, "
+           f"or a 'Place, Country' query")
+    raise JobError(msg)
+
+
+def _check_grid(grid: str, where: str, base: Path | None) -> None:
+    import city_data
+    from optimizer.grid import is_simbench_code
+
+    if city_data.find_grid(grid) is not None or is_simbench_code(grid):
+        return
+    p = Path(grid).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if p.exists():
+        return
+    names = list(city_data.available_grids())
+    close = difflib.get_close_matches(grid.lower(), names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    msg = (f"{where}.grid: unknown grid {grid!r}; {hint}use a bundled grid ({', '.join(names)}), a SimBench "
+           f"code, or a pandapower JSON / MATPOWER file path")
+    raise JobError(msg)
+
+
+def _resolve(base: Path | None, text: str) -> Path:
+    p = Path(text).expanduser()
+    return Path(os.path.normpath(p if p.is_absolute() or base is None else (base / p)))
+
+
+def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
+             database: str | os.PathLike[str] | None = None) -> Job:
+    """Read and check a job file (or a dict of one); every error names its field.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A YAML job file, or its content as a dict (paths then relative to the cwd).
+    database : path, optional
+        Overrides the file's ``database`` (``cityopt batch --db``); relative to the cwd.
+
+    Returns
+    -------
+    Job
+
+    Raises
+    ------
+    JobError
+        The file is missing or not YAML, or a field is unknown, mistyped or out of range,
+        or names an unknown solver, solver option, city or grid.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from optimizer.errors import InvalidOptionError, UnknownSolverError
+    from optimizer.solve import PROBLEM_SOLVERS, check_request, solver_names
+
+    path: Path | None = None
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        base = None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            msg = f"no job file at {str(path)!r}; give the path of a YAML job file (see examples/city_day.yaml)"
+            raise JobError(msg)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            msg = f"{path} is not valid YAML: {exc}"
+            raise JobError(msg) from exc
+        base = path.parent
+    if not isinstance(data, Mapping):
+        msg = f"{path or 'the job'} must be a YAML mapping with 'scenarios' and 'solvers', got {type(data).__name__}"
+        raise JobError(msg)
+    try:
+        model = _models()["JobFile"].model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        head = f"{path}: " if path else ""
+        msg = head + lines[0] + (("\n  " + "\n  ".join(lines[1:])) if len(lines) > 1 else "")
+        raise JobError(msg) from None
+
+    names = solver_names()
+    runs: list[RunSpec] = []
+    seen_ids: dict[str, str] = {}
+    folders: dict[tuple[Any, ...], str] = {}
+    for si, sc in enumerate(model.scenarios):
+        where_sc = f"scenarios[{si}]"
+        if sc.problem == "traffic":
+            _check_city(sc.city, where_sc, base)
+        else:
+            _check_grid(sc.grid, where_sc, base)
+        if len(set(sc.seeds)) != len(sc.seeds):
+            msg = f"{where_sc}.seeds: repeated seed in {sc.seeds}; list each seed once"
+            raise JobError(msg)
+        entries = sc.solvers if sc.solvers is not None else model.solvers
+        src = f"{where_sc}.solvers" if sc.solvers is not None else "solvers"
+        if not entries:
+            msg = f"{where_sc}: no solvers; add a top-level 'solvers' list or {where_sc}.solvers"
+            raise JobError(msg)
+        params = sc.model_dump(exclude={"seeds", "solvers", "problem"})
+        if sc.problem == "traffic" and not _is_registered_city(sc.city) and "," not in sc.city:
+            params["city"] = str(_resolve(base, sc.city).resolve())  # a file: relative to the job file
+        if sc.problem == "dispatch" and not _is_registered_grid(sc.grid):
+            params["grid"] = str(_resolve(base, sc.grid).resolve())
+        labels: dict[str, int] = {}
+        for vi, entry in enumerate(entries):
+            where = f"{src}[{vi}]"
+            if entry.name not in names:
+                close = difflib.get_close_matches(entry.name, list(names), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                msg = f"{where}.name: unknown solver {entry.name!r}; {hint}choose from {', '.join(sorted(names))}"
+                raise JobError(msg)
+            if entry.name in PROBLEM_SOLVERS and not _applies(entry.name, sc.problem):
+                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems "
+                       f"({where_sc}); give {where_sc} its own 'solvers' list")
+                raise JobError(msg)
+            try:
+                check_request(entry.name, dict(entry.options))
+            except (InvalidOptionError, UnknownSolverError) as exc:
+                msg = f"{where}.options: {exc}"
+                raise JobError(msg) from None
+            label = entry.label or _folder_label(entry.name, entry.options)
+            if label in labels:
+                msg = (f"{where}: label {label!r} is used by {src}[{labels[label]}] too; give each a distinct "
+                       f"'label' (it names the run folder)")
+                raise JobError(msg)
+            labels[label] = vi
+            limit = entry.time_limit_s if entry.time_limit_s is not None else model.time_limit_s
+            for seed in sc.seeds:
+                rid = run_id(sc.problem, params, seed, entry.name, entry.options, limit)
+                here = f"{where_sc} x {where} seed {seed}"
+                if rid in seen_ids:
+                    msg = f"{here} repeats {seen_ids[rid]} (same scenario, seed, solver and options); drop one"
+                    raise JobError(msg)
+                seen_ids[rid] = here
+                fkey = (sc.problem, _instance_key(sc.problem, params), seed, label)
+                if fkey in folders and folders[fkey] != rid:
+                    msg = (f"{where_sc} and another scenario would write the same run folders (they differ only "
+                           f"in parameters the instance name does not show); split them into jobs with "
+                           f"different 'output' folders")
+                    raise JobError(msg)
+                folders[fkey] = rid
+                runs.append(RunSpec(rid, sc.problem, params, seed, entry.name, label, dict(entry.options), limit,
+                                    here))
+    output = _resolve(base, model.output)
+    if database is not None:
+        db = Path(database)
+    elif model.database is not None:
+        db = _resolve(base, model.database)
+    else:
+        db = output / "results.duckdb"
+    name = model.name or (path.stem if path else "batch")
+    return Job(name=name, path=path, output=output, database=db, runs=tuple(runs), retries=model.retries)
+
+
+def _is_registered_city(name: str) -> bool:
+    import city_data
+
+    return city_data.find_city(name) is not None
+
+
+def _is_registered_grid(name: str) -> bool:
+    import city_data
+    from optimizer.grid import is_simbench_code
+
+    return city_data.find_grid(name) is not None or is_simbench_code(name)
+
+
+def _applies(solver: str, problem: str) -> bool:
+    return {"shortest": "traffic", "milp": "dispatch"}.get(solver, problem) == problem
+
+
+def _instance_key(problem: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parameters that a run folder's instance name shows."""
+    if problem == "traffic":
+        return (str(params["city"]).lower(), params["trips"], params["routes"])
+    return (str(params["grid"]).lower(), params["units"], params["periods"], params["levels"], params["quantum_mw"])
+
+
+# ---------------------------------------------------------------------------- the worker side
+@functools.lru_cache(maxsize=4)
+def _city(spec: str) -> Any:
+    from optimizer.city import City
+
+    return City.load(spec)
+
+
+@functools.lru_cache(maxsize=16)
+def _problem(problem: str, params_json: str, seed: int) -> Any:
+    params = json.loads(params_json)
+    if problem == "traffic":
+        from optimizer.problems.traffic import Traffic
+
+        return Traffic.from_city(_city(params["city"]), trips=params["trips"], routes=params["routes"], seed=seed,
+                                 weight=params.get("weight"), min_distance_m=params.get("min_distance_m", 300.0))
+    from optimizer.problems.dispatch import Dispatch
+
+    return Dispatch.from_grid(params["grid"], units=params.get("units"), periods=params["periods"],
+                              levels=params["levels"], seed=seed, day=params.get("day"),
+                              quantum_mw=params.get("quantum_mw"), balancing=params.get("balancing", "auto"),
+                              load_scale=params.get("load_scale", 1.0))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def execute_run(spec: Mapping[str, Any], output: str, job: str = "") -> dict[str, Any]:
+    """Run one :class:`RunSpec` (as a dict) and write its folder whole; the Dask task of a batch.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``out_dir``, ``summary``, ``started_utc``, ``finished_utc``, ``host``, ``versions``
+        (the content of the folder's ``run.json``, with the summary).
+    """
+    import platform
+
+    from optimizer.bench import package_versions
+    from optimizer.io import atomic_write_json, staged_dir
+    from optimizer.runner import SolverRequest, run_problem
+
+    fault = os.environ.get(FAULT_ENV_VAR)
+    if fault:
+        with contextlib.suppress(FileExistsError):
+            with open(fault, "x") as f:
+                f.write(f"{spec['run_id']} {os.getpid()}\n")
+            os._exit(1)  # a worker dying mid-task, as a crash or the OOM killer would
+    started = _now()
+    prob = _problem(spec["problem"], json.dumps(spec["params"], sort_keys=True), spec["seed"])
+    req = SolverRequest(spec["solver"], dict(spec["options"]), label=spec["label"],
+                        time_limit_s=spec["time_limit_s"])
+    record = run_problem(prob, [req], out=None, seed=spec["seed"])[0]
+    final = Path(output) / prob.kind / prob.instance_name / req.folder
+    meta_path = final / "run.json"
+    if meta_path.is_file():
+        other = json.loads(meta_path.read_text(encoding="utf-8")).get("run_id")
+        if other != spec["run_id"]:
+            msg = (f"run folder {final} holds run {other}, not {spec['run_id']} ({spec['where']}); two runs of "
+                   f"the job map to one folder: give them distinct solver labels or outputs")
+            raise JobError(msg)
+    meta = {"run_id": spec["run_id"], "job": job, "spec": dict(spec), "started_utc": started,
+            "host": platform.node(), "versions": package_versions()}
+    with staged_dir(final) as d:
+        atomic_write_json(d / "summary.json", record.summary)
+        if record.plan is not None:
+            record.plan.write(d)
+        meta["finished_utc"] = _now()
+        atomic_write_json(d / "run.json", meta)
+    return {**meta, "out_dir": str(final.resolve()), "summary": record.summary}
+
+
+# ---------------------------------------------------------------------------- the client side
+def _check_output(output: Path) -> None:
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=output)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        msg = f"output folder {str(output)!r} is not writable ({exc.strerror or exc}); set 'output' in the job file"
+        raise JobError(msg) from exc
+
+
+def _scan_finished(output: Path) -> dict[str, dict[str, Any]]:
+    """Run folders already written (``run.json`` beside ``summary.json``), by run id."""
+    found: dict[str, dict[str, Any]] = {}
+    for meta_path in output.glob("*/*/*/run.json"):
+        summary_path = meta_path.with_name("summary.json")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta["summary"] = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        meta["out_dir"] = str(meta_path.parent.resolve())
+        found[meta.get("run_id", "")] = meta
+    return found
+
+
+def _row(result: Mapping[str, Any], job: str) -> dict[str, Any]:
+    from optimizer.bench import make_row
+
+    return make_row(result["summary"], run_id=result["run_id"], job=job, started_utc=result.get("started_utc"),
+                    finished_utc=result.get("finished_utc"), versions=result.get("versions"),
+                    out_dir=result.get("out_dir"))
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, *, timeout_s: float, n_workers: int | None) -> Iterator[Client]:
+    """A Dask client on ``scheduler``, or on a LocalCluster of processes with one thread each."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout_s}s"}):
+                client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            msg = (f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout_s:g} s ({exc}); "
+                   f"check the address (tcp://HOST:PORT) and that `dask scheduler` runs there, or leave "
+                   f"--scheduler out to use a local cluster")
+            raise SchedulerUnreachableError(msg) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    # loopback only; the scheduler's HTTP server on a free port (its default, 8787, may be taken)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING)
+    try:
+        client = Client(cluster, set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def _progress(total: int, enabled: bool | None) -> Callable[[str], None]:
+    """A callback per finished run: a tqdm bar on a terminal, else a log line."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if enabled and total:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="run", desc="batch", file=sys.stderr)
+
+        def tick(text: str) -> None:
+            bar.set_postfix_str(text[:60], refresh=False)
+            bar.update(1)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+    count = [0]
+
+    def line(text: str) -> None:
+        count[0] += 1
+        log.info("run %d/%d done: %s", count[0], total, text)
+
+    return line
+
+
+def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: float = 10.0,
+            n_workers: int | None = None, progress: bool | None = None) -> BatchResult:
+    """Run every run of ``job`` not yet in its database, on Dask; add each row as it finishes.
+
+    Parameters
+    ----------
+    job : Job
+        From :func:`load_job`.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://HOST:PORT``); default a LocalCluster.
+    scheduler_timeout_s : float
+        How long to wait for the scheduler to answer.
+    n_workers : int, optional
+        LocalCluster workers (default: the machine's cores, at most 8), one thread each.
+    progress : bool, optional
+        A progress bar (default: when stderr is a terminal; log lines otherwise).
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    ResultsDatabaseError, JobError
+        The database or the output folder cannot be written (checked before any run starts).
+    SchedulerUnreachableError
+        No scheduler answered at ``scheduler``.
+    """
+    from distributed import as_completed
+
+    from optimizer.bench import ResultsDB
+
+    t0 = time.perf_counter()
+    db = ResultsDB(job.database)
+    db.check_writable()
+    _check_output(job.output)
+    done = db.run_ids()
+    result = BatchResult(job=job.name, database=job.database, total=len(job.runs))
+    todo = [r for r in job.runs if r.run_id not in done]
+    result.skipped = len(job.runs) - len(todo)
+    if todo:  # runs whose folder was written but whose row was not (a batch killed in between)
+        written = _scan_finished(job.output)
+        adopt = [written[r.run_id] for r in todo if r.run_id in written]
+        if adopt:
+            result.recovered = db.add([_row(m, job.name) for m in adopt])
+            log.info("took %d finished run(s) from their folders", len(adopt))
+            ids = {m["run_id"] for m in adopt}
+            todo = [r for r in todo if r.run_id not in ids]
+    log.info("job %s: %d runs, %d already done, %d to run", job.name, len(job.runs),
+             len(job.runs) - len(todo), len(todo))
+    if not todo:
+        result.wall_time_s = time.perf_counter() - t0
+        return result
+    tick = _progress(len(todo), progress)
+    by_key: dict[str, RunSpec] = {}
+    with _client(scheduler, timeout_s=scheduler_timeout_s, n_workers=n_workers) as client:
+        futures = []
+        for spec in todo:
+            key = f"cityopt-run-{spec.run_id}"
+            by_key[key] = spec
+            futures.append(client.submit(execute_run, spec.to_dict(), str(job.output.resolve()), job.name,
+                                         key=key, retries=job.retries, pure=False))
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                spec = by_key[fut.key]
+                try:
+                    res = fut.result()
+                except Exception as exc:  # the task failed on every try: report it, keep the rest going
+                    result.failed[spec.run_id] = f"{spec.where}: {type(exc).__name__}: {exc}"
+                    log.error("run %s (%s) failed: %s", spec.run_id, spec.where, exc)
+                    tick(f"{spec.label} FAILED")
+                    continue
+                db.add([_row(res, job.name)])
+                result.ran.append(spec.run_id)
+                s = res["summary"]
+                tick(f"{s['problem']} {s['instance']['name']} {spec.label}: {s['status']} "
+                     f"objective={s['objective']}")
+        except BaseException:
+            client.cancel(futures)
+            raise
+    _write_comparisons(job)
+    result.wall_time_s = time.perf_counter() - t0
+    return result
+
+
+def _write_comparisons(job: Job) -> None:
+    """``comparison.csv`` and ``verdict.json`` of every instance the job touched, over all its solvers."""
+    import pandas as pd
+
+    from optimizer.io import atomic_write_json, atomic_write_text
+    from optimizer.runner import RunRecord, SolverRequest, comparison_rows, verdict
+
+    groups: dict[Path, list[Any]] = {}
+    for meta in _scan_finished(job.output).values():
+        s = meta["summary"]
+        req = SolverRequest(s["solver"], s.get("options") or {}, label=s.get("label") or s["solver"])
+        groups.setdefault(Path(meta["out_dir"]).parent, []).append(RunRecord(req, None, s))  # type: ignore[arg-type]
+    for inst_dir, records in groups.items():
+        records.sort(key=lambda r: r.request.folder)
+        atomic_write_json(inst_dir / "verdict.json", verdict(records))
+        atomic_write_text(inst_dir / "comparison.csv", pd.DataFrame(comparison_rows(records)).to_csv(index=False))

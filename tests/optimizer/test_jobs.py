@@ -1,0 +1,338 @@
+"""Batch jobs on Dask and the results database: rows equal their summaries, resume after a
+real kill, worker loss, an external scheduler, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from optimizer.bench import ResultsDatabaseError, ResultsDB
+from optimizer.jobs import FAULT_ENV_VAR, JobError, SchedulerUnreachableError, load_job, run_job
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: 3 scenarios x 3 solvers x 2 seeds = 18 tiny runs (well under a second each).
+JOB18: dict[str, Any] = {
+    "name": "t18",
+    "output": "out",
+    "solvers": [{"name": "shortest"}, {"name": "cpsat"}, {"name": "exact"}],
+    "scenarios": [
+        {"problem": "traffic", "city": "helsinki", "trips": 3, "routes": 2, "seeds": [1, 2]},
+        {"problem": "traffic", "city": "helsinki", "trips": 4, "routes": 2, "seeds": [1, 2]},
+        {"problem": "dispatch", "grid": "case9", "units": 3, "periods": 4, "levels": 1, "seeds": [1, 2],
+         "solvers": [{"name": "milp"}, {"name": "cpsat"}, {"name": "exact"}]},
+    ],
+}
+
+#: Compared column by column with summary.json.
+FIELDS = ("problem", "solver", "label", "seed", "status", "objective", "objective_units", "qubo_energy", "feasible",
+          "best_bound", "gap", "wall_time_s", "host", "cityopt_version")
+
+
+def write_job(folder: Path, data: dict[str, Any], name: str = "job.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def db_rows(path: Path) -> dict[str, dict[str, Any]]:
+    df = ResultsDB(path).frame()
+    return {r["run_id"]: r for r in df.to_dict("records")}
+
+
+def same(a: Any, b: Any) -> bool:
+    if a is None or (isinstance(a, float) and a != a):
+        return b is None
+    if isinstance(b, bool) or isinstance(a, bool):
+        return bool(a) == bool(b)
+    if isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def batch18(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    folder = tmp_path_factory.mktemp("batch18")
+    job = load_job(write_job(folder, JOB18))
+    result = run_job(job, n_workers=2, progress=False)
+    return job, result
+
+
+def test_batch_fills_the_database_with_rows_equal_to_their_summaries(batch18: tuple[Any, Any]) -> None:
+    job, result = batch18
+    assert result.ok, result.failed
+    assert len(job.runs) == 18 and len(result.ran) == 18 and result.skipped == 0
+    rows = db_rows(job.database)
+    assert set(rows) == {r.run_id for r in job.runs}
+    for rid, row in rows.items():
+        out = Path(row["out_dir"])
+        summary = json.loads((out / "summary.json").read_text())
+        meta = json.loads((out / "run.json").read_text())
+        assert meta["run_id"] == rid
+        for f in FIELDS:
+            assert same(row[f], summary[f]), (rid, f, row[f], summary[f])
+        assert row["instance_name"] == summary["instance"]["name"]
+        assert json.loads(row["summary"]) == summary
+        assert row["job"] == "t18" and row["finished_utc"] >= row["started_utc"]
+        assert json.loads(row["versions"])["cityopt"] == summary["cityopt_version"]
+        assert out.parts[-3:] == (summary["problem"], summary["instance"]["name"], summary["label"])
+        if summary["problem"] == "traffic" and summary["feasible"]:
+            assert (out / "segment_loads.geojson").is_file() and (out / "plan.geojson").is_file()
+        if summary["problem"] == "dispatch" and summary["feasible"]:
+            assert (out / "dispatch.csv").is_file() and (out / "powerflow.json").is_file()
+    # flattened instance columns
+    df = ResultsDB(job.database).frame()
+    assert set(df.loc[df["problem"] == "traffic", "instance_trips"]) == {3.0, 4.0}
+    # each instance's comparison over all of its solvers
+    comparisons = sorted(job.output.glob("*/*/comparison.csv"))
+    assert len(comparisons) == 6
+    assert all(len(p.read_text().strip().splitlines()) == 4 for p in comparisons)
+
+
+def test_rerun_skips_every_finished_run(batch18: tuple[Any, Any]) -> None:
+    job, _ = batch18
+    before = db_rows(job.database)
+    again = run_job(job, progress=False)  # no cluster is started: nothing to do
+    assert again.skipped == 18 and again.ran == [] and again.recovered == 0
+    after = db_rows(job.database)
+    assert {k: (v["finished_utc"], v["objective"]) for k, v in before.items()} == \
+           {k: (v["finished_utc"], v["objective"]) for k, v in after.items()}
+
+
+def test_run_ids_are_stable_and_distinct(batch18: tuple[Any, Any]) -> None:
+    job, _ = batch18
+    again = load_job(job.path)
+    assert [r.run_id for r in again.runs] == [r.run_id for r in job.runs]
+    assert len({r.run_id for r in job.runs}) == 18
+
+
+def _finished_folders(out: Path) -> dict[str, str]:
+    found = {}
+    for meta in out.glob("*/*/*/run.json"):
+        m = json.loads(meta.read_text())
+        found[m["run_id"]] = m["finished_utc"]
+    return found
+
+
+def test_batch_killed_part_way_resumes_without_redoing_any_run(tmp_path: Path) -> None:
+    data = {"name": "killme", "output": "out",
+            "solvers": [{"name": "shortest"}, {"name": "exact"},
+                        {"name": "anneal", "options": {"sweeps": 4000, "reads": 32}}],
+            "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2, "seeds": [1, 2, 3, 4]},
+                          {"problem": "traffic", "trips": 4, "routes": 2, "seeds": [1, 2]}]}
+    path = write_job(tmp_path, data)
+    job = load_job(path)
+    total = len(job.runs)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optimizer._cli_batch", "batch", str(path), "--workers", "1",
+                             "--no-progress"], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while len(_finished_folders(job.output)) < 4:
+            assert proc.poll() is None, f"the batch ended before it could be killed: {proc.stderr.read()!r}"
+            assert time.monotonic() < deadline, "no run finished in 120 s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the client, its scheduler and its worker processes
+        proc.wait(timeout=30)
+    for _ in range(200):  # every process of the group gone (the DB lock goes with them)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    folders = _finished_folders(job.output)
+    in_db = db_rows(job.database) if job.database.exists() else {}
+    assert 4 <= len(folders) < total, "kill the batch part-way"
+    assert set(in_db) <= set(folders)
+
+    result = run_job(job, n_workers=1, progress=False)
+    assert result.ok, result.failed
+    after = db_rows(job.database)
+    assert set(after) == {r.run_id for r in job.runs} and len(after) == total
+    for rid, row in in_db.items():  # rows written before the kill are untouched
+        assert after[rid]["finished_utc"] == row["finished_utc"]
+        assert after[rid]["started_utc"] == row["started_utc"]
+    # no finished run was done again: their folders keep their times, and they were not re-run
+    assert len(result.ran) == total - len(folders)
+    assert result.recovered == len(folders) - len(in_db)
+    assert result.skipped == len(in_db)
+    again = _finished_folders(job.output)
+    assert all(again[rid] == t for rid, t in folders.items())
+
+
+def test_worker_killed_mid_task_gets_the_task_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv(FAULT_ENV_VAR, str(marker))  # the first task to start kills its worker process
+    data = {"output": "out", "solvers": [{"name": "shortest"}, {"name": "cpsat"}],
+            "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2, "seeds": [1, 2]}]}
+    job = load_job(write_job(tmp_path, data))
+    result = run_job(job, n_workers=2, progress=False)
+    assert marker.is_file(), "no worker was killed"
+    killed = marker.read_text().split()[0]
+    assert result.ok, result.failed
+    rows = db_rows(job.database)
+    assert set(rows) == {r.run_id for r in job.runs} and killed in rows
+    assert sorted(result.ran) == sorted(rows)  # each once
+
+
+def test_failed_run_leaves_the_database_whole_and_the_rest_done(tmp_path: Path) -> None:
+    first = load_job(write_job(tmp_path, {"output": "out", "solvers": [{"name": "shortest"}],
+                                          "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2}]}, "a.yaml"))
+    assert run_job(first, n_workers=1, progress=False).ok
+    before = db_rows(first.database)
+    # exact cannot take 20 trips x 3 routes = 60 variables: that run fails on every try
+    bad = load_job(write_job(tmp_path, {"output": "out", "retries": 0,
+                                        "solvers": [{"name": "cpsat"}, {"name": "exact"}],
+                                        "scenarios": [{"problem": "traffic", "trips": 20, "routes": 3}]}, "b.yaml"))
+    result = run_job(bad, n_workers=1, progress=False)
+    assert len(result.failed) == 1 and "exact" in next(iter(result.failed.values()))
+    after = db_rows(first.database)
+    assert len(after) == 2
+    for rid, row in before.items():
+        assert after[rid]["finished_utc"] == row["finished_utc"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask_cli() -> list[str]:
+    exe = Path(sys.executable).with_name("dask")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+
+
+def test_job_on_an_external_scheduler_runs_and_shuts_down_clean(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    sched = subprocess.Popen([*_dask_cli(), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=(tmp_path / "scheduler.log").open("w"))
+    worker = None
+    try:
+        worker = subprocess.Popen([*_dask_cli(), "worker", address, "--nthreads", "1", "--nworkers", "1",
+                                   "--no-dashboard", "--host", "127.0.0.1"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"))
+        data = {"output": "out", "solvers": [{"name": "shortest"}, {"name": "cpsat"}],
+                "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2, "seeds": [1]}]}
+        job = load_job(write_job(tmp_path, data))
+        result = run_job(job, scheduler=address, scheduler_timeout_s=30, progress=False)
+        assert result.ok and len(result.ran) == 2
+        assert len(db_rows(job.database)) == 2
+        assert sched.poll() is None and worker.poll() is None  # the batch leaves the cluster running
+    finally:
+        codes = []
+        for p in (worker, sched):  # the worker first, then its scheduler: the order of a clean stop
+            if p is None:
+                continue
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+            codes.append(p.wait(timeout=30))
+    assert codes == [0, 0], (tmp_path / "scheduler.log").read_text()[-2000:]
+    for log_name in ("scheduler.log", "worker.log"):
+        text = (tmp_path / log_name).read_text()
+        assert "Traceback" not in text, text[-3000:]
+
+
+# ---------------------------------------------------------------------------- bad input
+BASE: dict[str, Any] = {"output": "out", "solvers": [{"name": "cpsat"}],
+                        "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2}]}
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(BASE))
+    for path, value in changes.items():
+        target = data
+        *head, last = path.split("__")
+        for part in head:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[int(last) if last.isdigit() else last] = value
+    return data
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (_with(scenarios__0__solverz=[{"name": "cpsat"}]),
+     "unknown key 'solverz' at scenarios[0]; did you mean 'solvers'?"),
+    (_with(solverz=[]), "unknown key 'solverz' at the job file; did you mean 'solvers'?"),
+    (_with(solvers__0__optoins={}), "unknown key 'optoins' at solvers[0]; did you mean 'options'?"),
+    (_with(scenarios__0__trips="three"), "scenarios[0].trips: Input should be a valid integer"),
+    (_with(scenarios__0__seeds=1), "scenarios[0].seeds: Input should be a valid list"),
+    (_with(scenarios__0__routes=0), "scenarios[0].routes: Input should be greater than 0"),
+    (_with(scenarios__0__problem="trafic"), "scenarios[0].problem: unknown problem 'trafic'"),
+    (_with(solvers__0__name="cpsta"), "solvers[0].name: unknown solver 'cpsta'; did you mean 'cpsat'?"),
+    (_with(solvers__0__options={"depth": 2}), "solvers[0].options:"),
+    (_with(solvers__0__name="milp"), "solvers[0].name: solver 'milp' does not apply to traffic problems"),
+    (_with(scenarios__0__city="helsinkki"), "scenarios[0].city: unknown city 'helsinkki'; did you mean 'helsinki'?"),
+    ({**BASE, "scenarios": [{"problem": "dispatch", "grid": "case99"}]}, "scenarios[0].grid: unknown grid 'case99'"),
+    ({**BASE, "solvers": [{"name": "cpsat"}, {"name": "cpsat"}]}, "solvers[1]: label 'cpsat' is used by solvers[0]"),
+])
+def test_bad_job_gives_one_clear_error_naming_the_field(tmp_path: Path, data: dict[str, Any], expected: str) -> None:
+    path = write_job(tmp_path, data)
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)  # one error, one line
+
+
+def test_bad_job_through_the_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from optimizer._cli_batch import main
+
+    path = write_job(tmp_path, _with(scenarios__0__solverz=[]))
+    assert main(["batch", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key 'solverz' at scenarios[0]; did you mean 'solvers'?" in err[0]
+
+
+def test_unwritable_database_fails_before_any_run(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    job = load_job(write_job(tmp_path, {**BASE, "database": "afile/results.duckdb"}))
+    with pytest.raises(ResultsDatabaseError, match="database path .*afile/results.duckdb.* is not writable"):
+        run_job(job, progress=False)
+    assert not job.output.exists()
+
+
+def test_corrupt_database_file_is_refused_and_kept(tmp_path: Path) -> None:
+    db = tmp_path / "results.duckdb"
+    db.write_bytes(b"this is not a duckdb file" * 100)
+    job = load_job(write_job(tmp_path, BASE), database=db)
+    with pytest.raises(ResultsDatabaseError, match="cannot be opened as a DuckDB database"):
+        run_job(job, progress=False)
+    assert db.read_bytes() == b"this is not a duckdb file" * 100
+
+
+def test_scheduler_that_does_not_answer_gives_one_clear_error(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path, BASE))
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(SchedulerUnreachableError, match=r"--scheduler 'tcp://127\.0\.0\.1:\d+': no Dask scheduler "
+                                                        r"answered within 2 s"):
+        run_job(job, scheduler=address, scheduler_timeout_s=2, progress=False)
+    assert time.monotonic() - t0 < 30
+    assert ResultsDB(job.database).run_ids() == set()  # the database exists (checked first) and is empty
+
+
+def test_missing_job_file(tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="no job file at"):
+        load_job(tmp_path / "nope.yaml")
+
+
+def test_example_job_loads() -> None:
+    job = load_job(REPO / "examples" / "city_day.yaml")
+    assert len(job.runs) >= 12
+    assert {r.problem for r in job.runs} == {"traffic", "dispatch"}
+
