@@ -33,7 +33,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "slow or not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/cityopt bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check optimizer solvers city_data tests benchmarks

@@ -104,13 +104,13 @@ def bench_demo() -> dict:
     return {"stages_s": st, "shares": {k: v / st["total"] for k, v in st.items() if k != "total"}}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
     ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"],
                     default=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"], help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results: dict = {}
     if "core" in args.only:
         core(args, results)
@@ -126,6 +126,7 @@ def main() -> None:
 
         print("\n== what noise costs: qsim vs each QVM", flush=True)
         bench_qvm.main(["--out", str(out.with_name("bench_qvm.json"))])
+        results["qvm"] = _read(out.with_name("bench_qvm.json"))
     if "dispatch" in args.only:
         try:
             from benchmarks import bench_dispatch
@@ -138,7 +139,8 @@ def main() -> None:
         from benchmarks import bench_fleet
 
         print("\n== fleet routing and decompose", flush=True)
-        results["fleet"] = bench_fleet.main(["--json", str(out.with_name("bench_fleet.json"))])
+        bench_fleet.main(["--json", str(out.with_name("bench_fleet.json"))])
+        results["fleet"] = _read(out.with_name("bench_fleet.json"))
     if "batch" in args.only:
         from benchmarks import bench_batch
 
@@ -146,6 +148,12 @@ def main() -> None:
         results["batch"] = bench_batch.main(["--out", str(out.with_name("bench_batch.json"))])
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"figures written to {out}")
+    return results
+
+
+def _read(path: Path) -> dict:
+    """A group's figures from the JSON file it wrote (empty if it wrote none)."""
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def core(args: argparse.Namespace, results: dict) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -373,6 +374,56 @@ class ResultsDB:
             return con.execute(sql + " ORDER BY problem, scenario, seed, label, run_id").df()
         finally:
             con.close()
+
+
+def flatten_figures(results: Mapping[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    """Every numeric leaf of a nested benchmark result as ``(dotted.path, value)``.
+
+    Examples
+    --------
+    >>> flatten_figures({"exact": {"n": 20, "speedup": 160.5, "name": "x"}, "ok": True})
+    [('exact.n', 20.0), ('exact.speedup', 160.5)]
+    """
+    out: list[tuple[str, float]] = []
+    for k, v in results.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out += flatten_figures(v, key)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
+            out.append((key, float(v)))
+    return out
+
+
+def record_benchmarks(db_path: str | os.PathLike[str], results: Mapping[str, Any], *,
+                      label: str = "cityopt bench") -> int:
+    """Append a benchmark run's figures to table ``benchmarks`` of the results database.
+
+    One row per figure: ``bench_id, label, recorded_utc, host, versions, metric, value``,
+    written in one transaction (a failure leaves the database as it was).
+    """
+    import platform
+    import uuid
+
+    db = ResultsDB(db_path)
+    db.check_writable()
+    rows = flatten_figures(results)
+    now = datetime.now(UTC)
+    bench_id = uuid.uuid4().hex[:16]
+    versions = json.dumps(package_versions())
+    con = db._connect(read_only=False)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR, label VARCHAR, "
+                    "recorded_utc TIMESTAMPTZ, host VARCHAR, versions VARCHAR, metric VARCHAR, value DOUBLE)")
+        con.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(bench_id, label, now, platform.node(), versions, m, v) for m, v in rows])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+    return len(rows)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:

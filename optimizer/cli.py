@@ -144,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch_parser(sub)
     add_report_parser(sub)
+
+    bench = sub.add_parser("bench", help="run the benchmark suite (speed as ratios) into a results database",
+                           description="Run the project's benchmarks (benchmarks/ in the source checkout): "
+                                       "ratios measured in one process, printed, written as JSON, and appended "
+                                       "to table 'benchmarks' of the results database.",
+                           epilog="examples:\n  cityopt bench --only core qaoa --db outputs/results.duckdb\n"
+                                  "  cityopt bench            # everything: several minutes on 2 cores\n",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"],
+                       help="benchmark groups to run (default: all)")
+    bench.add_argument("--db", default="outputs/results.duckdb", help="results database (default outputs/results.duckdb)")
+    bench.add_argument("--out", default="outputs/bench.json", help="figures as JSON (default outputs/bench.json)")
+    bench.add_argument("--skip-demo", action="store_true", help="do not time the whole demo")
     return parser
 
 
@@ -233,6 +246,29 @@ def _print_results(records: list[Any], args: argparse.Namespace) -> None:
         print("outputs:", records[0].out_dir.parent)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+    import sys as _sys
+
+    from optimizer.bench import ResultsDB, record_benchmarks
+    from optimizer.errors import InvalidInputError
+
+    ResultsDB(args.db).check_writable()  # a bad database path fails before minutes of benchmarks
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "__main__.py").exists():
+        msg = "cityopt bench needs the source checkout (its benchmarks/ folder); run it from a clone of cityopt"
+        raise InvalidInputError(msg)
+    if str(root) not in _sys.path:
+        _sys.path.insert(0, str(root))
+    bench_main = importlib.import_module("benchmarks.__main__")
+    argv = ["--out", args.out] + (["--only", *args.only] if args.only else []) + (
+        ["--skip-demo"] if args.skip_demo else [])
+    results = bench_main.main(argv)
+    n = record_benchmarks(args.db, results or {})
+    print(f"{n} figures appended to table 'benchmarks' of {args.db}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from optimizer.demo import run_demo
 
@@ -259,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from optimizer._cli_batch import cmd_batch, cmd_report
 
-        return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report}[args.command](args)
+        return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report,
+                "bench": cmd_bench}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2

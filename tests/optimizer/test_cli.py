@@ -139,3 +139,25 @@ def test_engine_without_credentials_is_a_clear_exit_2(tmp_path, capsys, monkeypa
                "--backend", "engine:rainbow", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "GOOGLE_CLOUD_PROJECT" in err and "Traceback" not in err
+
+
+def test_record_benchmarks_appends_rows(tmp_path):
+    import duckdb
+
+    from optimizer.bench import record_benchmarks
+
+    db = tmp_path / "r.duckdb"
+    n = record_benchmarks(db, {"exact": {"speedup": 12.5, "n": 20, "note": "x"}, "bad": float("nan")})
+    assert n == 2
+    record_benchmarks(db, {"exact": {"speedup": 13.0}})
+    rows = duckdb.connect(str(db), read_only=True).execute(
+        "select metric, value from benchmarks order by recorded_utc, metric").fetchall()
+    assert rows == [("exact.n", 20.0), ("exact.speedup", 12.5), ("exact.speedup", 13.0)]
+
+
+def test_bench_refuses_an_unwritable_db_before_running(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = main(["bench", "--only", "core", "--db", str(blocker / "r.duckdb"), "--out", str(tmp_path / "b.json")])
+    assert rc == 2 and "cityopt: error:" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
