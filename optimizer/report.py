@@ -143,8 +143,10 @@ def _scenario_verdict(stats: list[dict[str, Any]], verdicts: list[dict[str, Any]
         for w in v.get("winners", []):
             wins[w] = wins.get(w, 0) + 1
     n = len(verdicts)
-    ranked = sorted((s for s in stats if s["objective_mean"] is not None and s["feasible"] == s["runs"]),
-                    key=lambda s: s["objective_mean"])
+    from optimizer.runner import BOUND_LABELS
+
+    ranked = sorted((s for s in stats if s["objective_mean"] is not None and s["feasible"] == s["runs"]
+                     and s["label"] not in BOUND_LABELS), key=lambda s: s["objective_mean"])
     if not ranked:
         return "no solver found a feasible plan on every seed", False
     best = ranked[0]

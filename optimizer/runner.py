@@ -30,6 +30,8 @@ __all__ = ["RunRecord", "SolverRequest", "comparison_rows", "run_problem", "summ
 log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA_VERSION = 1
+#: Run labels that are relaxations (bounds), not plans: never a winner.
+BOUND_LABELS = frozenset({"milp-continuous"})
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def verdict(records: list[RunRecord], *, baseline: str = "shortest", reference: 
     against the ``baseline``.  Honest both ways: QAOA losing is reported as such.
     """
     by = {r.request.folder: r.summary for r in records}
-    feas = {k: s["objective"] for k, s in by.items() if s["feasible"]}
+    feas = {k: s["objective"] for k, s in by.items() if s["feasible"] and k not in BOUND_LABELS}
     out: dict[str, Any] = {"instance": records[0].summary["instance"]["name"] if records else None}
     if not feas:
         out["text"] = "no solver found a feasible plan"
