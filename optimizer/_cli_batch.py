@@ -89,7 +89,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         write_report(job.database, args.report)
     if getattr(args, "json", False):
         print(json.dumps(result.to_dict()))
-    elif not getattr(args, "quiet", False):
+    else:  # the result line: printed with --quiet too (quiet silences the logs)
         print(f"job {result.job}: {result.total} runs: {len(result.ran)} ran, {result.skipped} already done, "
               f"{result.recovered} taken from their folders, {len(result.failed)} failed "
               f"({result.wall_time_s:.1f} s); results in {result.database}")
@@ -103,8 +103,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from optimizer.report import write_report
 
     out = write_report(Path(args.db), Path(args.out), title=args.title)
-    if not getattr(args, "quiet", False):
-        print(f"report: {out}")
+    print(f"report: {out}")  # the result: printed with --quiet too
     return 0
 
 
