@@ -5,14 +5,13 @@ the bundled Helsinki city (loaded once per worker), and small synthetic graphs.
 - Every test runs with outbound network connections refused: ``socket.connect``
   and name lookups fail for any host that is not this machine.  Loopback stays
   open because local services (a local Dask cluster) talk over it.
-- Tests marked ``@pytest.mark.network`` are skipped unless ``CITYOPT_ONLINE=1``;
-  when they do run, the network is open for them.
+- The online place path is tested against a loopback OpenStreetMap service
+  (``tests/optimizer/test_city_online.py``), so no test needs the internet.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,25 +20,9 @@ import pytest
 
 from tests.helpers import grid_graph as _grid_graph
 
-ONLINE_ENV_VAR = "CITYOPT_ONLINE"
 _LOCAL_NAMES = frozenset(
     {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
 )
-
-
-def _online() -> bool:
-    return os.environ.get(ONLINE_ENV_VAR, "").strip() == "1"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _online():
-        return
-    skip = pytest.mark.skip(
-        reason=f"needs the internet; tests never touch the network unless {ONLINE_ENV_VAR}=1"
-    )
-    for item in items:
-        if "network" in item.keywords:
-            item.add_marker(skip)
 
 
 # ------------------------------------------------------------------ network guard
@@ -95,15 +78,10 @@ def _block_network(patcher: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[None]:
-    """Own cache folder per test; no network unless marked ``network`` and online."""
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Own cache folder per test; no network beyond this machine."""
     monkeypatch.setenv("CITYOPT_CACHE_DIR", str(tmp_path_factory.mktemp("cityopt-cache")))
-    if not (request.node.get_closest_marker("network") and _online()):
-        _block_network(monkeypatch)
+    _block_network(monkeypatch)
     yield
 
 

@@ -258,18 +258,6 @@ def test_place_cache_path_is_a_safe_slug_per_query_and_network() -> None:
     assert a.name.startswith("zurich-switzerland-driving-") and a.suffix == ".graphml"
 
 
-@pytest.mark.network
-def test_online_place_query_is_fetched_once_then_cached() -> None:
-    query = "Piedmont, California, USA"
-    city = City.load(query)
-    assert city.graph.number_of_nodes() > 100
-    _assert_osmnx_conventions(city.graph)
-    assert place_cache_path(query).is_file()
-    again = City.load(query)
-    assert set(again.graph.nodes) == set(city.graph.nodes)
-    assert len(city.pois) > 0
-
-
 def test_tests_cannot_reach_the_network() -> None:
     import socket
 
