@@ -2,8 +2,7 @@
 
 ``optimizer/cli.py`` calls :func:`add_batch_parser` and :func:`add_report_parser`
 on its subparsers and dispatches ``batch`` / ``report`` to :func:`cmd_batch` and
-:func:`cmd_report`.  Run as ``python -m optimizer._cli_batch batch JOB.yaml`` it
-works on its own too (the tests start batches that way, to kill them).
+:func:`cmd_report` (its error handling and exit codes serve every command).
 
 Exit codes: 0 ok, 2 bad input (an :class:`optimizer.errors.InvalidInputError`,
 printed as one line naming the field and the fix), 1 a failure (some run failed
@@ -19,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_batch_parser", "add_report_parser", "cmd_batch", "cmd_report", "main"]
+__all__ = ["add_batch_parser", "add_report_parser", "cmd_batch", "cmd_report"]
 
 log = logging.getLogger("cityopt")
 
@@ -105,32 +104,3 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = write_report(Path(args.db), Path(args.out), title=args.title)
     print(f"report: {out}")  # the result: printed with --quiet too
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry: ``python -m optimizer._cli_batch {batch,report} ...`` (same exit codes as cityopt)."""
-    parser = argparse.ArgumentParser(prog="cityopt")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_batch_parser(sub)
-    add_report_parser(sub)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from optimizer.errors import CityoptError, InvalidInputError
-
-    try:
-        return {"batch": cmd_batch, "report": cmd_report}[args.command](args)
-    except InvalidInputError as e:
-        print(f"cityopt: error: {e}", file=sys.stderr)
-        return 2
-    except CityoptError as e:
-        print(f"cityopt: failed: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cityopt: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

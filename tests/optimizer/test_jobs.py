@@ -135,7 +135,7 @@ def test_batch_killed_part_way_resumes_without_redoing_any_run(tmp_path: Path) -
     job = load_job(path)
     total = len(job.runs)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optimizer._cli_batch", "batch", str(path), "--workers", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "optimizer.cli", "batch", str(path), "--workers", "1",
                              "--no-progress"], cwd=tmp_path, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -290,7 +290,7 @@ def test_bad_job_gives_one_clear_error_naming_the_field(tmp_path: Path, data: di
 
 
 def test_bad_job_through_the_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from optimizer._cli_batch import main
+    from optimizer.cli import main
 
     path = write_job(tmp_path, _with(scenarios__0__solverz=[]))
     assert main(["batch", str(path)]) == 2
