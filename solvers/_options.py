@@ -10,7 +10,7 @@ from solvers.errors import InvalidOptionError
 
 T = TypeVar("T")
 
-__all__ = ["build_options", "check_range", "options_dict"]
+__all__ = ["build_options", "check_call", "check_range", "options_dict"]
 
 
 def build_options(cls: type[T], solver: str, kwargs: Mapping[str, Any]) -> T:
@@ -56,3 +56,19 @@ def check_range(
 def options_dict(opts: Any) -> dict[str, Any]:
     """The options as a plain JSON-friendly dict."""
     return dataclasses.asdict(opts)
+
+
+def check_call(seed: int | None, time_limit_s: float | None) -> None:
+    """Validate the ``seed`` and ``time_limit_s`` every solve takes (raises InvalidOptionError)."""
+    if seed is not None and not (
+        isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0
+    ):
+        msg = f"seed must be a non-negative integer, got {seed!r}"
+        raise InvalidOptionError(msg)
+    if time_limit_s is not None and not (
+        isinstance(time_limit_s, (int, float))
+        and not isinstance(time_limit_s, bool)
+        and time_limit_s > 0
+    ):
+        msg = f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}"
+        raise InvalidOptionError(msg)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from solvers.errors import InvalidOptionError, UnknownSolverError
+from solvers.errors import UnknownSolverError
 
 if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
@@ -123,12 +123,9 @@ def solve_qubo(
     -------
     Solution
     """
-    if time_limit_s is not None and not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
-        msg = f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}"
-        raise InvalidOptionError(msg)
-    if seed is not None and not (isinstance(seed, int) and seed >= 0):
-        msg = f"seed must be a non-negative integer, got {seed!r}"
-        raise InvalidOptionError(msg)
+    from solvers._options import check_call
+
+    check_call(seed, time_limit_s)
     func = get_solver(solver).load()
     t0 = time.perf_counter()
     sol = func(qubo, seed=seed, time_limit_s=time_limit_s, **options)

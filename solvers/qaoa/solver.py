@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_range
+from solvers._options import build_options, check_call, check_range
 from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
 from solvers.qaoa.backends import split_backend_name
 
@@ -285,21 +285,6 @@ def _minimize(fun: Callable[[np.ndarray], Any], x0: np.ndarray, method: str, max
     return minimize(fun, x0, method=method, options=options)
 
 
-def _check_call(seed: int | None, time_limit_s: float | None) -> None:
-    if seed is not None and not (
-        isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0
-    ):
-        msg = f"seed must be a non-negative integer, got {seed!r}"
-        raise InvalidOptionError(msg)
-    if time_limit_s is not None and not (
-        isinstance(time_limit_s, (int, float))
-        and not isinstance(time_limit_s, bool)
-        and time_limit_s > 0
-    ):
-        msg = f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}"
-        raise InvalidOptionError(msg)
-
-
 def _stderr_is_tty() -> bool:
     try:
         return bool(sys.stderr.isatty())
@@ -367,7 +352,7 @@ def solve_qaoa(
     from solvers.solution import Solution, Status
 
     t0 = time.perf_counter()
-    _check_call(seed, time_limit_s)
+    check_call(seed, time_limit_s)
     opts = build_options(QAOAOptions, _SOLVER, options)
     n = qubo.num_variables
     if n == 0:
