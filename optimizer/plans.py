@@ -18,6 +18,7 @@ import numpy as np
 
 from optimizer.errors import PlanValidationError
 from optimizer.io import atomic_write_text, json_default
+from optimizer.problems.traffic import fastest_edge, segment_weight_s
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -69,20 +70,13 @@ def _edge_line(G: nx.MultiDiGraph, u: Any, v: Any, key: Any):
     return LineString(coords)
 
 
-def _fastest_key(G: nx.MultiDiGraph, u: Any, v: Any) -> Any:
-    data = G.get_edge_data(u, v)
-    if not data:
-        return None
-    return min(data, key=lambda k: (float(data[k]["travel_time"]), str(k)))
-
-
 def _route_line(G: nx.MultiDiGraph, nodes: list[Any], transformer=None):
     from shapely.geometry import LineString
     from shapely.ops import transform
 
     coords: list[tuple[float, float]] = []
     for u, v in zip(nodes[:-1], nodes[1:]):
-        seg = list(_edge_line(G, u, v, _fastest_key(G, u, v)).coords)
+        seg = list(_edge_line(G, u, v, fastest_edge(G, u, v)[2]).coords)
         coords.extend(seg if not coords else seg[1:])
     line = LineString(coords)
     if transformer is not None:
@@ -125,7 +119,7 @@ class RoutingPlan:
         tr = _graph_to_wgs84(graph)
         rows = []
         for i, (trip, nodes) in enumerate(zip(trips.itertuples(index=False), node_lists)):
-            keys = [_fastest_key(graph, u, v) for u, v in zip(nodes[:-1], nodes[1:])]
+            keys = [fastest_edge(graph, u, v)[2] for u, v in zip(nodes[:-1], nodes[1:])]
             rows.append({
                 "trip_id": trip.trip_id,
                 "origin": trip.origin,
@@ -151,14 +145,12 @@ class RoutingPlan:
         loads: dict[tuple[Any, Any, Any], int] = {}
         for nodes in self.routes["nodes"]:
             for u, v in zip(nodes[:-1], nodes[1:]):
-                key = _fastest_key(self.graph, u, v)
+                key = fastest_edge(self.graph, u, v)[2]
                 loads[(u, v, key)] = loads.get((u, v, key), 0) + 1
         return loads
 
     def recompute_objective(self) -> float:
         """Congestion ``sum_e w_e load_e**2`` from the routes alone."""
-        from optimizer.problems.traffic import segment_weight_s
-
         return round(float(sum(segment_weight_s(self.graph.edges[s]["travel_time"]) * n * n
                                for s, n in self._segment_table().items())), 6)
 
@@ -166,8 +158,6 @@ class RoutingPlan:
         """Per used segment: ``u, v, key, name, load, weight_s, contribution`` and geometry (WGS84)."""
         import geopandas as gpd
         from shapely.ops import transform
-
-        from optimizer.problems.traffic import segment_weight_s
 
         tr = _graph_to_wgs84(self.graph)
         rows = []
@@ -195,7 +185,7 @@ class RoutingPlan:
             for step, node in enumerate(nodes):
                 if step:
                     u = nodes[step - 1]
-                    d = self.graph.edges[u, node, _fastest_key(self.graph, u, node)]
+                    d = self.graph.edges[u, node, fastest_edge(self.graph, u, node)[2]]
                     t += float(d["travel_time"])
                     dist += float(d["length"])
                 x, y = self.graph.nodes[node]["x"], self.graph.nodes[node]["y"]
@@ -236,7 +226,7 @@ class RoutingPlan:
             if missing:
                 problems.append(f"trip {row.trip_id}: no road segment {missing[0][0]} -> {missing[0][1]}")
                 continue
-            tt = sum(float(self.graph.edges[u, v, _fastest_key(self.graph, u, v)]["travel_time"])
+            tt = sum(float(self.graph.edges[u, v, fastest_edge(self.graph, u, v)[2]]["travel_time"])
                      for u, v in zip(nodes[:-1], nodes[1:]))
             if not np.isclose(tt, row.travel_time_s, rtol=1e-9, atol=1e-6):
                 problems.append(f"trip {row.trip_id}: travel_time_s {row.travel_time_s} != {tt} recomputed")
