@@ -30,14 +30,13 @@ __all__ = ["FleetPlan"]
 
 def _leg_totals(G: Any, nodes: list[Any]) -> tuple[float, float]:
     """Travel time and length of a node path, fastest parallel edge per step (raises KeyError)."""
+    from optimizer.problems.traffic import fastest_edge
+
     t = d = 0.0
     for u, v in zip(nodes[:-1], nodes[1:]):
-        data = G.get_edge_data(u, v)
-        if not data:
-            raise KeyError((u, v))
-        k = min(data, key=lambda k: (float(data[k]["travel_time"]), str(k)))
-        t += float(data[k]["travel_time"])
-        d += float(data[k]["length"])
+        edge = G.edges[fastest_edge(G, u, v)]
+        t += float(edge["travel_time"])
+        d += float(edge["length"])
     return t, d
 
 
