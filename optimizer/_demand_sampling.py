@@ -52,16 +52,10 @@ def _node_arrays(graph: nx.MultiDiGraph) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _haversine_m(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
-    """Great-circle distance in metres (broadcasting)."""
-    lon1, lat1, lon2, lat2 = (
-        np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2)
-    )
-    h = (
-        np.sin((lat2 - lat1) / 2.0) ** 2
-        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2
-    )
-    return 2.0 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    """Great-circle distance in metres (broadcasting; osmnx's formula and radius)."""
+    import osmnx as ox
 
+    return np.asarray(ox.distance.great_circle(lat1, lon1, lat2, lon2))
 
 def _eligible_pairs(
     lon: np.ndarray, lat: np.ndarray, min_d: float

@@ -45,7 +45,6 @@ DEFAULT_SPEEDS_KPH: dict[str, float] = {
 #: Speed (km/h) of a highway type that is neither tagged nor in the table above.
 FALLBACK_SPEED_KPH = 30.0
 
-_EARTH_RADIUS_M = 6_371_009.0  # osmnx's mean Earth radius
 
 # Node and edge attributes that readers leave behind and that osmnx's conventions
 # do not use (pyrosm's bookkeeping, its shapely node points, its raw tag JSON).
@@ -263,10 +262,7 @@ def _deg_dist(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance in metres between two (lon, lat) points."""
-    lon1, lat1, lon2, lat2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2.0 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    """Great-circle distance in metres between two (lon, lat) points (osmnx's formula and radius)."""
+    import osmnx as ox
+
+    return float(ox.distance.great_circle(a[1], a[0], b[1], b[0]))
