@@ -1,0 +1,423 @@
+"""The job file: its pydantic schema, :func:`load_job` checking it whole, and the runs it holds.
+
+Every error is one :class:`JobError` naming the field (``scenarios[0].solverz``)
+and the fix, with a did-you-mean for a typo'd key, problem, solver, city or
+grid.  Private to :mod:`optimizer.jobs`, which re-exports the public names
+(:class:`Job`, :class:`JobError`, :class:`RunSpec`, :func:`load_job`, :func:`run_id`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from optimizer.errors import InvalidInputError
+
+__all__ = ["Job", "JobError", "RunSpec", "load_job", "run_id"]
+
+
+class JobError(InvalidInputError):
+    """A job file is missing, not YAML, or has a field that is unknown, mistyped or out of range."""
+
+
+# ---------------------------------------------------------------------------- the schema
+def _models() -> dict[str, Any]:
+    """The pydantic models of a job file (built on first use: pydantic is not imported with optimizer)."""
+    return _build_models()
+
+
+@functools.cache
+def _build_models() -> dict[str, Any]:
+    from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+    strict = ConfigDict(extra="forbid", strict=True)
+
+    class SolverEntry(BaseModel):
+        """One solver: its registered name, its options, and the folder label of its runs."""
+
+        model_config = strict
+        name: str
+        label: str | None = None
+        options: dict[str, Any] = Field(default_factory=dict)
+        time_limit_s: PositiveFloat | None = None
+
+    class ScenarioBase(BaseModel):
+        model_config = strict
+        seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+        solvers: list[SolverEntry] | None = None
+
+    class TrafficScenario(ScenarioBase):
+        """Route assignment in a city: ``trips`` trips, ``routes`` candidate routes each."""
+
+        problem: Literal["traffic"]
+        city: str = "helsinki"
+        trips: PositiveInt = 12
+        routes: PositiveInt = 3
+        weight: Literal["pois", "buildings"] | None = None
+        min_distance_m: NonNegativeFloat = 300.0
+
+    class DispatchScenario(ScenarioBase):
+        """A day's unit commitment and dispatch on a grid."""
+
+        problem: Literal["dispatch"]
+        grid: str = "case9"
+        units: PositiveInt | None = None
+        periods: PositiveInt = 24
+        levels: PositiveInt = 1
+        quantum_mw: PositiveFloat | None = None
+        balancing: Literal["auto", "ext_grid", "spill"] = "auto"
+        day: PositiveInt | None = None
+        load_scale: NonNegativeFloat = 1.0
+
+    class JobFile(BaseModel):
+        """A batch job: scenarios x solvers x seeds."""
+
+        model_config = strict
+        name: str | None = None
+        output: str = "outputs/batch"
+        database: str | None = None
+        retries: Annotated[int, Field(ge=0, le=10)] = 2
+        time_limit_s: PositiveFloat | None = None
+        solvers: list[SolverEntry] = Field(default_factory=list)
+        scenarios: list[Annotated[TrafficScenario | DispatchScenario, Field(discriminator="problem")]] = Field(
+            min_length=1)
+
+    return {"JobFile": JobFile, "SolverEntry": SolverEntry, "traffic": TrafficScenario,
+            "dispatch": DispatchScenario}
+
+
+def _path_text(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the job file"
+
+
+def _model_at(loc: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    """Walk ``loc`` from the job's root model: the model holding the last key, and ``loc`` without union tags."""
+    models = _models()
+    model: Any = models["JobFile"]
+    clean: list[Any] = []
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        clean.append(part)
+        if model is None or isinstance(part, int):
+            i += 1
+            continue
+        if part == "scenarios":
+            if i + 2 < len(loc) and loc[i + 2] in ("traffic", "dispatch"):
+                clean.append(loc[i + 1])
+                model = models[loc[i + 2]]
+                i += 3
+                continue
+            model = None
+        elif part == "solvers":
+            model = models["SolverEntry"]
+        elif i < len(loc) - 1:
+            model = None
+        i += 1
+    return model, tuple(clean)
+
+
+def _format_error(err: Mapping[str, Any]) -> str:
+    """One line per pydantic error: the field's path, what is wrong, and the fix."""
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    model, clean = _model_at(loc)
+    if kind == "extra_forbidden":
+        key = clean[-1]
+        where = _path_text(clean[:-1])
+        allowed = sorted(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"unknown key {key!r} at {where}; {hint}"
+    where = _path_text(clean)
+    if kind == "union_tag_invalid":
+        given = (err.get("ctx") or {}).get("tag")
+        close = difflib.get_close_matches(str(given), ["traffic", "dispatch"], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}.problem: unknown problem {given!r}; use 'traffic' or 'dispatch'{hint}"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing key 'problem'; add problem: traffic or problem: dispatch"
+    if kind == "missing":
+        return f"{where}: required key missing; add it"
+    given = err.get("input")
+    shown = f"{given!r} ({type(given).__name__})" if not isinstance(given, (dict, list)) else type(given).__name__
+    return f"{where}: {err.get('msg', 'invalid value')}, got {shown}"
+
+
+# ---------------------------------------------------------------------------- runs and jobs
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a batch: a scenario at one seed, solved by one solver.
+
+    Attributes
+    ----------
+    run_id : str
+        Stable id (:func:`run_id`).
+    problem : {"traffic", "dispatch"}
+    params : dict
+        The scenario's parameters (city or grid, sizes), defaults filled in.
+    seed : int
+        Seed of the scenario and of the solver.
+    solver, label : str
+        Registered solver name; folder name of the run.
+    options : dict
+    time_limit_s : float or None
+    where : str
+        Where in the job file the run comes from (``scenarios[1] x solvers[0] seed 2``).
+    """
+
+    run_id: str
+    problem: str
+    params: Mapping[str, Any]
+    seed: int
+    solver: str
+    label: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    time_limit_s: float | None = None
+    where: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["params"], d["options"] = dict(self.params), dict(self.options)
+        return d
+
+
+@dataclass(frozen=True)
+class Job:
+    """A loaded, checked job: where it writes and every run it holds."""
+
+    name: str
+    path: Path | None
+    output: Path
+    database: Path
+    runs: tuple[RunSpec, ...]
+    retries: int = 2
+
+
+def run_id(problem: str, params: Mapping[str, Any], seed: int, solver: str, options: Mapping[str, Any],
+           time_limit_s: float | None = None) -> str:
+    """The stable id of a run: 16 hex digits of a SHA-256 over what makes the run, and the version.
+
+    Examples
+    --------
+    >>> a = run_id("traffic", {"city": "helsinki", "trips": 3}, 1, "cpsat", {})
+    >>> a == run_id("traffic", {"trips": 3, "city": "helsinki"}, 1, "cpsat", {})
+    True
+    >>> a == run_id("traffic", {"city": "helsinki", "trips": 3}, 2, "cpsat", {})
+    False
+    """
+    from optimizer import __version__
+
+    text = json.dumps({"problem": problem, "params": dict(params), "seed": seed, "solver": solver,
+                       "options": dict(options), "time_limit_s": time_limit_s, "cityopt": __version__},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _folder_label(name: str, options: Mapping[str, Any]) -> str:
+    if name == "cpsat" and options.get("on") == "qubo":
+        return "cpsat-qubo"
+    return name
+
+
+def _check_city(city: str, where: str, base: Path | None) -> None:
+    import city_data
+
+    if city_data.find_city(city) is not None or "," in city:
+        return
+    p = Path(city).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if p.exists():
+        return
+    names = ", ".join(city_data.available_cities())
+    close = difflib.get_close_matches(city.lower(), list(city_data.available_cities()), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    msg = (f"{where}.city: unknown city {city!r}; {hint}use a bundled city ({names}), an OSM file path, "
+           f"or a 'Place, Country' query")
+    raise JobError(msg)
+
+
+def _check_grid(grid: str, where: str, base: Path | None) -> None:
+    import city_data
+    from optimizer.grid import is_simbench_code
+
+    if city_data.find_grid(grid) is not None or is_simbench_code(grid):
+        return
+    p = Path(grid).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if p.exists():
+        return
+    names = list(city_data.available_grids())
+    close = difflib.get_close_matches(grid.lower(), names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    msg = (f"{where}.grid: unknown grid {grid!r}; {hint}use a bundled grid ({', '.join(names)}), a SimBench "
+           f"code, or a pandapower JSON / MATPOWER file path")
+    raise JobError(msg)
+
+
+def _resolve(base: Path | None, text: str) -> Path:
+    p = Path(text).expanduser()
+    return Path(os.path.normpath(p if p.is_absolute() or base is None else (base / p)))
+
+
+def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
+             database: str | os.PathLike[str] | None = None) -> Job:
+    """Read and check a job file (or a dict of one); every error names its field.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A YAML job file, or its content as a dict (paths then relative to the cwd).
+    database : path, optional
+        Overrides the file's ``database`` (``cityopt batch --db``); relative to the cwd.
+
+    Returns
+    -------
+    Job
+
+    Raises
+    ------
+    JobError
+        The file is missing or not YAML, or a field is unknown, mistyped or out of range,
+        or names an unknown solver, solver option, city or grid.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from optimizer.errors import InvalidOptionError, UnknownSolverError
+    from optimizer.solve import PROBLEM_SOLVERS, check_request, solver_names
+
+    path: Path | None = None
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        base = None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            msg = f"no job file at {str(path)!r}; give the path of a YAML job file (see examples/city_day.yaml)"
+            raise JobError(msg)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            msg = f"{path} is not valid YAML: {exc}"
+            raise JobError(msg) from exc
+        base = path.parent
+    if not isinstance(data, Mapping):
+        msg = f"{path or 'the job'} must be a YAML mapping with 'scenarios' and 'solvers', got {type(data).__name__}"
+        raise JobError(msg)
+    try:
+        model = _models()["JobFile"].model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        head = f"{path}: " if path else ""
+        msg = head + lines[0] + (("\n  " + "\n  ".join(lines[1:])) if len(lines) > 1 else "")
+        raise JobError(msg) from None
+
+    names = solver_names()
+    runs: list[RunSpec] = []
+    seen_ids: dict[str, str] = {}
+    folders: dict[tuple[Any, ...], str] = {}
+    for si, sc in enumerate(model.scenarios):
+        where_sc = f"scenarios[{si}]"
+        if sc.problem == "traffic":
+            _check_city(sc.city, where_sc, base)
+        else:
+            _check_grid(sc.grid, where_sc, base)
+        if len(set(sc.seeds)) != len(sc.seeds):
+            msg = f"{where_sc}.seeds: repeated seed in {sc.seeds}; list each seed once"
+            raise JobError(msg)
+        entries = sc.solvers if sc.solvers is not None else model.solvers
+        src = f"{where_sc}.solvers" if sc.solvers is not None else "solvers"
+        if not entries:
+            msg = f"{where_sc}: no solvers; add a top-level 'solvers' list or {where_sc}.solvers"
+            raise JobError(msg)
+        params = sc.model_dump(exclude={"seeds", "solvers", "problem"})
+        if sc.problem == "traffic" and not _is_registered_city(sc.city) and "," not in sc.city:
+            params["city"] = str(_resolve(base, sc.city).resolve())  # a file: relative to the job file
+        if sc.problem == "dispatch" and not _is_registered_grid(sc.grid):
+            params["grid"] = str(_resolve(base, sc.grid).resolve())
+        labels: dict[str, int] = {}
+        for vi, entry in enumerate(entries):
+            where = f"{src}[{vi}]"
+            if entry.name not in names:
+                close = difflib.get_close_matches(entry.name, list(names), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                msg = f"{where}.name: unknown solver {entry.name!r}; {hint}choose from {', '.join(sorted(names))}"
+                raise JobError(msg)
+            if entry.name in PROBLEM_SOLVERS and not _applies(entry.name, sc.problem):
+                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems "
+                       f"({where_sc}); give {where_sc} its own 'solvers' list")
+                raise JobError(msg)
+            try:
+                check_request(entry.name, dict(entry.options))
+            except (InvalidOptionError, UnknownSolverError) as exc:
+                msg = f"{where}.options: {exc}"
+                raise JobError(msg) from None
+            label = entry.label or _folder_label(entry.name, entry.options)
+            if label in labels:
+                msg = (f"{where}: label {label!r} is used by {src}[{labels[label]}] too; give each a distinct "
+                       f"'label' (it names the run folder)")
+                raise JobError(msg)
+            labels[label] = vi
+            limit = entry.time_limit_s if entry.time_limit_s is not None else model.time_limit_s
+            for seed in sc.seeds:
+                rid = run_id(sc.problem, params, seed, entry.name, entry.options, limit)
+                here = f"{where_sc} x {where} seed {seed}"
+                if rid in seen_ids:
+                    msg = f"{here} repeats {seen_ids[rid]} (same scenario, seed, solver and options); drop one"
+                    raise JobError(msg)
+                seen_ids[rid] = here
+                fkey = (sc.problem, _instance_key(sc.problem, params), seed, label)
+                if fkey in folders and folders[fkey] != rid:
+                    msg = (f"{where_sc} and another scenario would write the same run folders (they differ only "
+                           f"in parameters the instance name does not show); split them into jobs with "
+                           f"different 'output' folders")
+                    raise JobError(msg)
+                folders[fkey] = rid
+                runs.append(RunSpec(rid, sc.problem, params, seed, entry.name, label, dict(entry.options), limit,
+                                    here))
+    output = _resolve(base, model.output)
+    if database is not None:
+        db = Path(database)
+    elif model.database is not None:
+        db = _resolve(base, model.database)
+    else:
+        db = output / "results.duckdb"
+    name = model.name or (path.stem if path else "batch")
+    return Job(name=name, path=path, output=output, database=db, runs=tuple(runs), retries=model.retries)
+
+
+def _is_registered_city(name: str) -> bool:
+    import city_data
+
+    return city_data.find_city(name) is not None
+
+
+def _is_registered_grid(name: str) -> bool:
+    import city_data
+    from optimizer.grid import is_simbench_code
+
+    return city_data.find_grid(name) is not None or is_simbench_code(name)
+
+
+def _applies(solver: str, problem: str) -> bool:
+    return {"shortest": "traffic", "milp": "dispatch"}.get(solver, problem) == problem
+
+
+def _instance_key(problem: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parameters that a run folder's instance name shows."""
+    if problem == "traffic":
+        return (str(params["city"]).lower(), params["trips"], params["routes"])
+    return (str(params["grid"]).lower(), params["units"], params["periods"], params["levels"], params["quantum_mw"])
