@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer.demand import _graph_of
 from optimizer.errors import DemandError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,11 +151,6 @@ def read_instance(path: str | Path) -> dict[str, Any]:
             "type": str(raw.get("type", ""))}
 
 
-def _graph_of(city: Any) -> Any:
-    """The road graph of a City, or the graph itself (a networkx graph has its own ``.graph`` dict)."""
-    return city if hasattr(city, "edges") and hasattr(city, "nodes") and not hasattr(city, "source") else city.graph
-
-
 def _check_int(name: str, value: Any, low: int) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
         msg = f"{name} must be an integer >= {low}, got {value!r}"
@@ -171,7 +167,7 @@ def fleet_from_city(cls: type[Fleet], city: City | nx.MultiDiGraph, stops: int =
 
     stops = _check_int("stops", stops, 1)
     _check_int("vehicles", vehicles, 1)
-    graph = _graph_of(city)
+    graph = _graph_of(city)[0]
     cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
     rng = np.random.default_rng(seed)
     xs = np.array([graph.nodes[v]["x"] for v in graph.nodes])
@@ -230,7 +226,7 @@ def fleet_from_csv(cls: type[Fleet], city: City | nx.MultiDiGraph, path: str | P
     import osmnx as ox
     import pandas as pd
 
-    graph = _graph_of(city)
+    graph = _graph_of(city)[0]
     cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
     file = Path(path)
     if not file.is_file():
