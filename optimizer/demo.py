@@ -167,7 +167,8 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
             opts = dict(opts)
             limit = opts.pop("_time_limit_s", spec["time_limit_s"])  # a per-solver limit where one is set
             req = SolverRequest(name, opts, label=label[0] if label else "", time_limit_s=limit)
-            records += run_problem(prob, [req], out=out, seed=spec.get("seed", seed), progress=not quiet)
+            records += run_problem(prob, [req], out=out, seed=spec.get("seed", seed), progress=not quiet,
+                                   compare=False)
             stages[f"{spec['label']}: {req.folder}"] = time.perf_counter() - t0
         # the comparison over all solvers of this instance
         from optimizer.runner import write_comparison

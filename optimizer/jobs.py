@@ -364,10 +364,7 @@ def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: floa
 
 def _write_comparisons(job: Job) -> None:
     """``comparison.csv`` and ``verdict.json`` of every instance the job touched, over all its solvers."""
-    import pandas as pd
-
-    from optimizer.io import atomic_write_json, atomic_write_text
-    from optimizer.runner import RunRecord, SolverRequest, comparison_rows, verdict
+    from optimizer.runner import RunRecord, SolverRequest, write_comparison_in
 
     groups: dict[Path, list[Any]] = {}
     for meta in _scan_finished(job.output).values():
@@ -376,5 +373,4 @@ def _write_comparisons(job: Job) -> None:
         groups.setdefault(Path(meta["out_dir"]).parent, []).append(RunRecord(req, None, s))  # type: ignore[arg-type]
     for inst_dir, records in groups.items():
         records.sort(key=lambda r: r.request.folder)
-        atomic_write_json(inst_dir / "verdict.json", verdict(records))
-        atomic_write_text(inst_dir / "comparison.csv", pd.DataFrame(comparison_rows(records)).to_csv(index=False))
+        write_comparison_in(inst_dir, records)

@@ -122,7 +122,7 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
 
 
 def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str | Path | None,
-                seed: int | None = None, progress: bool = False) -> list[RunRecord]:
+                seed: int | None = None, progress: bool = False, compare: bool = True) -> list[RunRecord]:
     """Solve ``problem`` with each request, validate each plan, write outputs under ``out``.
 
     Parameters
@@ -135,6 +135,9 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
         Seed passed to every solver.
     progress : bool
         Log each run as it finishes.
+    compare : bool
+        Write the instance's ``comparison.csv`` and ``verdict.json`` over these
+        runs (off when the caller compares more runs than it passes here).
 
     Returns
     -------
@@ -168,7 +171,7 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
         if progress:
             log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
                      summary["status"], summary["objective"], time.perf_counter() - t0)
-    if out is not None and records:
+    if compare and out is not None and records:
         write_comparison(problem, records, Path(out))
     return records
 
@@ -250,9 +253,13 @@ def verdict(records: list[RunRecord], *, baseline: str = "shortest", reference: 
 
 def write_comparison(problem: Problem, records: list[RunRecord], out: Path) -> Path:
     """``comparison.csv`` and ``verdict.json`` of an instance (atomically)."""
+    return write_comparison_in(out / problem.kind / problem.instance_name, records)
+
+
+def write_comparison_in(inst_dir: Path, records: list[RunRecord]) -> Path:
+    """``comparison.csv`` and ``verdict.json`` of the records, in the instance folder ``inst_dir``."""
     import pandas as pd
 
-    inst_dir = out / problem.kind / problem.instance_name
     rows = comparison_rows(records)
     atomic_write_json(inst_dir / "verdict.json", verdict(records))
     return atomic_write_text(inst_dir / "comparison.csv", pd.DataFrame(rows).to_csv(index=False))
