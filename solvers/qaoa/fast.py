@@ -55,16 +55,34 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import math
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers.errors import BackendUnavailableError, InvalidInputError, InvalidOptionError
+# The module-level helpers live in _fast_kernels; every name stays importable from here.
+from solvers.errors import InvalidInputError, InvalidOptionError
+from solvers.qaoa._fast_kernels import (  # noqa: F401 - re-exported
+    _INSTALL_HINT,
+    _POOLS,
+    _POOLS_LOCK,
+    DEVICES,
+    PRECISIONS,
+    _array_module,
+    _blas_controller,
+    _block_matrix,
+    _check_angles,
+    _kron_power,
+    _pool,
+    _runs,
+    _single_threaded_blas,
+    _tiles,
+    _to_host,
+    gpu_status,
+)
+from solvers.qaoa._fast_passes import _TilePasses
 from solvers.qaoa.backends import QAOABackend
 from solvers.qaoa.mixers import Mixer, make_mixer
 from solvers.qubo import index_bits
@@ -74,13 +92,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DEVICES", "PRECISIONS", "FastBackend", "FastSimulator", "gpu_status"]
 
-#: Working precision name -> (complex dtype, real dtype).
-PRECISIONS: dict[str, tuple[type, type]] = {
-    "complex64": (np.complex64, np.float32),
-    "complex128": (np.complex128, np.float64),
-}
-#: Values of the ``device`` option.
-DEVICES = ("cpu", "gpu")
 #: Amplitudes per tile of a pass over the state vector.
 TILE = 1 << 16
 #: Largest vector (amplitudes) kept as a workspace between calls (32 MiB in complex64).
@@ -94,163 +105,8 @@ REAL_BLOCK = 3
 #: (measured 5-10% on a whole evaluation at 16-24 qubits).
 FIRST_REAL_BLOCK = 4
 
-_INSTALL_HINT = "pip install cupy-cuda12x on a machine with an NVIDIA GPU and a CUDA 12 driver"
 
-
-def gpu_status() -> str:
-    """Whether ``device="gpu"`` can run here: ``"available"`` or why not."""
-    try:
-        _array_module("gpu")
-    except BackendUnavailableError as exc:
-        return str(exc)
-    return "available"
-
-
-def _array_module(device: str) -> Any:
-    if device == "cpu":
-        return np
-    if device != "gpu":
-        msg = f"option 'device' of backend 'fast' must be one of: {', '.join(DEVICES)}; got {device!r}"
-        raise InvalidOptionError(msg)
-    try:
-        import cupy
-    except ImportError as exc:
-        msg = f"backend 'fast' with device='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
-        raise BackendUnavailableError(msg) from exc
-    try:
-        count = int(cupy.cuda.runtime.getDeviceCount())
-        detail = f"{count} CUDA devices"
-    except Exception as exc:  # CUDARuntimeError and friends: no driver, no device
-        count, detail = 0, str(exc)
-    if count < 1:
-        msg = (
-            f"backend 'fast' with device='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
-            f"no CUDA device ({detail}); {_INSTALL_HINT}"
-        )
-        raise BackendUnavailableError(msg)
-    return cupy
-
-
-def _to_host(a: Any) -> np.ndarray:
-    return a if isinstance(a, np.ndarray) else a.get()
-
-
-# ----------------------------------------------------------------- threads
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``threads`` workers (created on first use, then shared)."""
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="qaoa-fast")
-        return _POOLS[threads]
-
-
-@functools.cache
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return None
-    return ThreadpoolController()
-
-
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
-    """Hold BLAS to one thread: the tiles are the unit of parallelism."""
-    controller = _blas_controller()
-    if controller is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
-
-
-# ---------------------------------------------------------------- helpers
-def _tiles(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
-    """Index tuples cutting an array of ``shape`` (powers of two) into pieces of about
-    ``target`` elements, innermost axes kept whole first."""
-    sizes: list[int] = []
-    left = max(1, int(target))
-    for d in reversed(shape):
-        s = min(int(d), left)
-        sizes.append(s)
-        left = max(1, left // s)
-    sizes.reverse()
-    starts = itertools.product(*(range(0, d, s) for d, s in zip(shape, sizes)))
-    return [tuple(slice(i, i + s) for i, s in zip(start, sizes)) for start in starts]
-
-
-def _kron_power(m: np.ndarray, k: int) -> np.ndarray:
-    """``m (x) m (x) ... (x) m``, ``k`` factors (outer products: np.kron is slow for tiny ones)."""
-    out = m
-    for _ in range(k - 1):
-        out = (out[:, None, :, None] * m[None, :, None, :]).reshape(2 * out.shape[0], -1)
-    return out
-
-
-@functools.lru_cache(maxsize=512)
-def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
-    """The ``2**k x 2**k`` matrices of a mixer block (read-only, cached).
-
-    ``"rx_t"``: ``(rx(2 beta)^{(x)k})^T``; ``"rx_gen_t"``: ``D^T`` with
-    ``D = -i sum_j X_j``; ``"real"``: ``R(beta)^{(x)k}`` with
-    ``R = [[cos, sin], [-sin, cos]]``; ``"real_gen"``: ``D = sum_j [[0, 1], [-1, 0]]_j``
-    (``dR/dbeta = D R``).  ``beta`` is ignored by the generators.
-    """
-    c, s = math.cos(beta), math.sin(beta)
-    if kind == "rx_t":
-        out = _kron_power(np.array([[c, -1j * s], [-1j * s, c]]), k).T
-    elif kind == "real":
-        out = _kron_power(np.array([[c, s], [-s, c]]), k)
-    else:
-        g = (
-            np.array([[0.0, 1.0], [1.0, 0.0]])
-            if kind == "rx_gen_t"
-            else np.array([[0.0, 1.0], [-1.0, 0.0]])
-        )
-        eye = np.eye(2)
-        out = sum(
-            functools.reduce(np.kron, [g if i == j else eye for i in range(k)]) for j in range(k)
-        )
-        out = (-1j * out).T if kind == "rx_gen_t" else out
-    out = np.ascontiguousarray(out, dtype=dtype)
-    out.setflags(write=False)
-    return out
-
-
-def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
-    """Consecutive runs of ``qubits`` as ``(lo, k)`` blocks.
-
-    Each run is cut from its high-index (low-order bit) end: ``first`` qubits,
-    then ``size`` at a time, so a shorter remainder block sits at the run's top,
-    where its matrix product is one large one rather than many tiny batched ones.
-    """
-    blocks: list[tuple[int, int]] = []
-    limit = first
-    for q in sorted(qubits, reverse=True):
-        if blocks and blocks[-1][0] - 1 == q and blocks[-1][1] < limit:
-            blocks[-1] = (q, blocks[-1][1] + 1)
-        else:
-            limit = first if not blocks or blocks[-1][0] - 1 != q else size
-            blocks.append((q, 1))
-    return blocks
-
-
-def _check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    g = np.asarray(gammas, dtype=np.float64).reshape(-1)
-    b = np.asarray(betas, dtype=np.float64).reshape(-1)
-    if g.size != b.size or g.size == 0:
-        msg = (
-            f"gammas and betas must be non-empty and of the same length, got {g.size} and {b.size}"
-        )
-        raise InvalidInputError(msg)
-    if not (np.isfinite(g).all() and np.isfinite(b).all()):
-        msg = f"angles must be finite, got gammas={g.tolist()} betas={b.tolist()}"
-        raise InvalidInputError(msg)
-    return g, b
-
-
-class FastSimulator:
+class FastSimulator(_TilePasses):
     """QAOA state vectors from a cost diagonal, with adjoint gradients.
 
     Parameters
@@ -378,33 +234,8 @@ class FastSimulator:
         final = 2 * size * cplx if self.frame_qubits else 0
         return size * cplx + depth * layer + final
 
-    def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
-        """Run independent tile jobs; on the pool, as one contiguous chunk per thread."""
-        if self._pool is None or len(jobs) < 2:
-            return [job() for job in jobs]
-        per = -(-len(jobs) // self.threads)
-        chunks = [jobs[i : i + per] for i in range(0, len(jobs), per)]
-        done = self._pool.map(lambda chunk: [job() for job in chunk], chunks)
-        return [r for part in done for r in part]
-
     def _context(self) -> contextlib.AbstractContextManager:
         return _single_threaded_blas() if self._xp is np else contextlib.nullcontext()
-
-    def _phase(self, start: int, stop: int, gamma: float) -> Any:
-        """``exp(-i gamma d)`` on ``d[start:stop]``, in the working precision."""
-        d = self._d[start:stop]
-        if self._xp is np:
-            x = np.multiply(d, -gamma)
-            out = np.empty(x.shape, self._cdtype)
-            np.cos(x, out=out.real)
-            np.sin(x, out=out.imag)
-            return out
-        return self._xp.exp((-1j * gamma) * d).astype(self._cdtype, copy=False)
-
-    def _matrix(self, kind: str, k: int, beta: float = 0.0) -> Any:
-        dtype = self._rdtype if kind.startswith("real") else self._cdtype
-        m = _block_matrix(kind, k, float(beta), np.dtype(dtype).name)
-        return m if self._xp is np else self._xp.asarray(m)
 
     # ---------------------------------------------------------- the state
     def _factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
@@ -508,131 +339,6 @@ class FastSimulator:
         if self.frame_qubits:
             self._fill_product(psi, self._frame_plan, multiply=True)
         return psi
-
-    # ------------------------------------------------------------- passes
-    def _tile_pass(self, psi: Any, gamma: float, beta: float) -> None:
-        """One pass of tiles: ``exp(-i gamma C)``, the low block's ``rx(2 beta)``, then the
-        real blocks whose qubits lie inside a tile, while the tile is in cache."""
-        tile, size, rdt = self._tile, 1 << self.n, self._rdtype
-        ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
-        k_low = 1 << self._low[1] if self._low else 1
-        blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
-
-        def job(s: int) -> None:
-            seg = psi[s : s + tile]
-            seg *= self._phase(s, s + tile, gamma)
-            if ut is not None:
-                rows = seg.reshape(-1, k_low)
-                rows[...] = rows @ ut
-            flat = seg.view(rdt)
-            for (lo, k), (u, big_k) in zip(self._tile_blocks, blocks):
-                t = flat.reshape(-1, big_k, 2 << (self.n - lo - k))
-                t[...] = u @ t
-
-        self._run([functools.partial(job, s) for s in range(0, size, tile)])
-
-    def _tile_pass_back(self, psi: Any, lam: Any, gamma: float, beta: float) -> tuple[float, float]:
-        """Backward through :meth:`_tile_pass` on ``psi`` and the co-state ``lam``, in one
-        pass of tiles: returns ``Re <lam|D|psi>`` of its mixer blocks and of the phase
-        layer, each taken just after its gate."""
-        xp, tile, rdt, n = self._xp, self._tile, self._rdtype, self.n
-        if self._low:
-            ut = self._matrix("rx_t", self._low[1], -beta)
-            dt = self._matrix("rx_gen_t", self._low[1])
-            k_low = 1 << self._low[1]
-        blocks = [
-            (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
-            for _, k in self._tile_blocks
-        ]
-
-        def job(s: int) -> tuple[float, float]:
-            ps, ls = psi[s : s + tile], lam[s : s + tile]
-            mixer = 0.0
-            pf, lf = ps.view(rdt), ls.view(rdt)
-            for (lo, k), (u, d, big_k) in zip(self._tile_blocks, blocks):
-                shape = (-1, big_k, 2 << (n - lo - k))
-                pt, lt = pf.reshape(shape), lf.reshape(shape)
-                mixer += float(xp.vdot(lt.ravel(), (d @ pt).ravel()))
-                pt[...] = u @ pt
-                lt[...] = u @ lt
-            if self._low:
-                pr, lr = ps.reshape(-1, k_low), ls.reshape(-1, k_low)
-                mixer += float(xp.vdot(lr, pr @ dt).real)
-                pr[...] = pr @ ut
-                lr[...] = lr @ ut
-            phase = float(xp.vdot(ls, self._d[s : s + tile] * ps).imag)  # Re <lam|-iC|psi>
-            f = self._phase(s, s + tile, -gamma)
-            ps *= f
-            ls *= f
-            return mixer, phase
-
-        parts = self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)])
-        return sum(x[0] for x in parts), sum(x[1] for x in parts)
-
-    def _real_block(self, lo: int, k: int, beta: float, psi: Any, lam: Any = None) -> float:
-        """``R(beta)^{(x)k}`` on qubits ``lo..lo+k-1`` of ``psi`` (and ``lam``).
-
-        With ``lam``, first returns ``Re <lam|D|psi>`` of the block (before applying).
-        """
-        n, xp = self.n, self._xp
-        big_k = 1 << k
-        rdt = self._rdtype
-        u = self._matrix("real", k, beta)
-        d = self._matrix("real_gen", k) if lam is not None else None
-        a_dim, b_dim = 1 << lo, 2 << (n - lo - k)  # float view: 2 floats per amplitude
-        views = [x.view(rdt).reshape(a_dim, big_k, b_dim) for x in (psi, lam) if x is not None]
-
-        def job(ix: tuple[slice, slice]) -> float:
-            value = 0.0
-            tiles = [v[ix[0], :, ix[1]] for v in views]
-            if lam is not None:
-                value = float(xp.vdot(tiles[1].ravel(), (d @ tiles[0]).ravel()))
-            for t in tiles:
-                t[...] = u @ t
-            return value
-
-        return sum(
-            self._run(
-                [
-                    functools.partial(job, ix)
-                    for ix in _tiles((a_dim, b_dim), 2 * self._tile // big_k)
-                ]
-            )
-        )
-
-    def _xy_edge(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:
-        """``exp(-i beta (XX + YY)/2)`` on qubits ``a, b`` (with ``lam``: ``Re <lam|D|psi>`` first)."""
-        n, xp = self.n, self._xp
-        a, b = min(a, b), max(a, b)
-        shape = (1 << a, 2, 1 << (b - a - 1), 2, 1 << (n - b - 1))
-        views = [x.reshape(shape) for x in (psi, lam) if x is not None]
-        c, ms = math.cos(beta), -1j * math.sin(beta)
-
-        def job(ix: tuple[slice, slice, slice]) -> float:
-            value = 0.0
-            pairs = [(v[ix[0], 0, ix[1], 1, ix[2]], v[ix[0], 1, ix[1], 0, ix[2]]) for v in views]
-            if lam is not None:
-                (px, py), (lx, ly) = pairs
-                z = xp.vdot(lx.ravel(), py.ravel()) + xp.vdot(ly.ravel(), px.ravel())
-                value = float(z.imag)  # Re <lam| -i (XX+YY)/2 |psi>
-            for x, y in pairs:
-                old = x.copy()
-                x *= c
-                x += ms * y
-                y *= c
-                y += ms * old
-            return value
-
-        return sum(
-            self._run([functools.partial(job, ix) for ix in _tiles(shape[::2], self._tile // 2)])
-        )
-
-    def _mixer_rest(self, psi: Any, beta: float) -> None:
-        """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""
-        for lo, k in self._pass_blocks:
-            self._real_block(lo, k, beta, psi)
-        for a, b in self.mixer.edges:
-            self._xy_edge(a, b, beta, psi)
 
     def _evolve(self, gammas: np.ndarray, betas: np.ndarray, psi: Any = None) -> Any:
         psi = self._initial(psi)

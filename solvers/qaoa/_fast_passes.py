@@ -1,0 +1,189 @@
+"""The passes over the state vector of :class:`solvers.qaoa.fast.FastSimulator`.
+
+:class:`_TilePasses` holds the simulator's gate kernels, forward and backward:
+the tile pass (phase layer, low complex block, real blocks inside a tile), the
+real blocks outside a tile and the XY edges, each also run backward on the
+co-state of the adjoint gradient; with the job runner and the phase and matrix
+factories they share.  It is a mixin: the attributes below are set by
+:meth:`FastSimulator.__init__ <solvers.qaoa.fast.FastSimulator>`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from solvers.qaoa._fast_kernels import _block_matrix, _tiles
+from solvers.qaoa.mixers import Mixer
+
+
+class _TilePasses:
+    """Gate kernels of :class:`~solvers.qaoa.fast.FastSimulator` (a mixin)."""
+
+    n: int
+    mixer: Mixer
+    threads: int
+    _xp: Any
+    _d: Any
+    _cdtype: type
+    _rdtype: type
+    _tile: int
+    _pool: ThreadPoolExecutor | None
+    _low: tuple[int, int] | None
+    _tile_blocks: list[tuple[int, int]]
+    _pass_blocks: list[tuple[int, int]]
+
+    def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
+        """Run independent tile jobs; on the pool, as one contiguous chunk per thread."""
+        if self._pool is None or len(jobs) < 2:
+            return [job() for job in jobs]
+        per = -(-len(jobs) // self.threads)
+        chunks = [jobs[i : i + per] for i in range(0, len(jobs), per)]
+        done = self._pool.map(lambda chunk: [job() for job in chunk], chunks)
+        return [r for part in done for r in part]
+
+    def _phase(self, start: int, stop: int, gamma: float) -> Any:
+        """``exp(-i gamma d)`` on ``d[start:stop]``, in the working precision."""
+        d = self._d[start:stop]
+        if self._xp is np:
+            x = np.multiply(d, -gamma)
+            out = np.empty(x.shape, self._cdtype)
+            np.cos(x, out=out.real)
+            np.sin(x, out=out.imag)
+            return out
+        return self._xp.exp((-1j * gamma) * d).astype(self._cdtype, copy=False)
+
+    def _matrix(self, kind: str, k: int, beta: float = 0.0) -> Any:
+        dtype = self._rdtype if kind.startswith("real") else self._cdtype
+        m = _block_matrix(kind, k, float(beta), np.dtype(dtype).name)
+        return m if self._xp is np else self._xp.asarray(m)
+
+    # ------------------------------------------------------------- passes
+    def _tile_pass(self, psi: Any, gamma: float, beta: float) -> None:
+        """One pass of tiles: ``exp(-i gamma C)``, the low block's ``rx(2 beta)``, then the
+        real blocks whose qubits lie inside a tile, while the tile is in cache."""
+        tile, size, rdt = self._tile, 1 << self.n, self._rdtype
+        ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
+        k_low = 1 << self._low[1] if self._low else 1
+        blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
+
+        def job(s: int) -> None:
+            seg = psi[s : s + tile]
+            seg *= self._phase(s, s + tile, gamma)
+            if ut is not None:
+                rows = seg.reshape(-1, k_low)
+                rows[...] = rows @ ut
+            flat = seg.view(rdt)
+            for (lo, k), (u, big_k) in zip(self._tile_blocks, blocks):
+                t = flat.reshape(-1, big_k, 2 << (self.n - lo - k))
+                t[...] = u @ t
+
+        self._run([functools.partial(job, s) for s in range(0, size, tile)])
+
+    def _tile_pass_back(self, psi: Any, lam: Any, gamma: float, beta: float) -> tuple[float, float]:
+        """Backward through :meth:`_tile_pass` on ``psi`` and the co-state ``lam``, in one
+        pass of tiles: returns ``Re <lam|D|psi>`` of its mixer blocks and of the phase
+        layer, each taken just after its gate."""
+        xp, tile, rdt, n = self._xp, self._tile, self._rdtype, self.n
+        if self._low:
+            ut = self._matrix("rx_t", self._low[1], -beta)
+            dt = self._matrix("rx_gen_t", self._low[1])
+            k_low = 1 << self._low[1]
+        blocks = [
+            (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
+            for _, k in self._tile_blocks
+        ]
+
+        def job(s: int) -> tuple[float, float]:
+            ps, ls = psi[s : s + tile], lam[s : s + tile]
+            mixer = 0.0
+            pf, lf = ps.view(rdt), ls.view(rdt)
+            for (lo, k), (u, d, big_k) in zip(self._tile_blocks, blocks):
+                shape = (-1, big_k, 2 << (n - lo - k))
+                pt, lt = pf.reshape(shape), lf.reshape(shape)
+                mixer += float(xp.vdot(lt.ravel(), (d @ pt).ravel()))
+                pt[...] = u @ pt
+                lt[...] = u @ lt
+            if self._low:
+                pr, lr = ps.reshape(-1, k_low), ls.reshape(-1, k_low)
+                mixer += float(xp.vdot(lr, pr @ dt).real)
+                pr[...] = pr @ ut
+                lr[...] = lr @ ut
+            phase = float(xp.vdot(ls, self._d[s : s + tile] * ps).imag)  # Re <lam|-iC|psi>
+            f = self._phase(s, s + tile, -gamma)
+            ps *= f
+            ls *= f
+            return mixer, phase
+
+        parts = self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)])
+        return sum(x[0] for x in parts), sum(x[1] for x in parts)
+
+    def _real_block(self, lo: int, k: int, beta: float, psi: Any, lam: Any = None) -> float:
+        """``R(beta)^{(x)k}`` on qubits ``lo..lo+k-1`` of ``psi`` (and ``lam``).
+
+        With ``lam``, first returns ``Re <lam|D|psi>`` of the block (before applying).
+        """
+        n, xp = self.n, self._xp
+        big_k = 1 << k
+        rdt = self._rdtype
+        u = self._matrix("real", k, beta)
+        d = self._matrix("real_gen", k) if lam is not None else None
+        a_dim, b_dim = 1 << lo, 2 << (n - lo - k)  # float view: 2 floats per amplitude
+        views = [x.view(rdt).reshape(a_dim, big_k, b_dim) for x in (psi, lam) if x is not None]
+
+        def job(ix: tuple[slice, slice]) -> float:
+            value = 0.0
+            tiles = [v[ix[0], :, ix[1]] for v in views]
+            if lam is not None:
+                value = float(xp.vdot(tiles[1].ravel(), (d @ tiles[0]).ravel()))
+            for t in tiles:
+                t[...] = u @ t
+            return value
+
+        return sum(
+            self._run(
+                [
+                    functools.partial(job, ix)
+                    for ix in _tiles((a_dim, b_dim), 2 * self._tile // big_k)
+                ]
+            )
+        )
+
+    def _xy_edge(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:
+        """``exp(-i beta (XX + YY)/2)`` on qubits ``a, b`` (with ``lam``: ``Re <lam|D|psi>`` first)."""
+        n, xp = self.n, self._xp
+        a, b = min(a, b), max(a, b)
+        shape = (1 << a, 2, 1 << (b - a - 1), 2, 1 << (n - b - 1))
+        views = [x.reshape(shape) for x in (psi, lam) if x is not None]
+        c, ms = math.cos(beta), -1j * math.sin(beta)
+
+        def job(ix: tuple[slice, slice, slice]) -> float:
+            value = 0.0
+            pairs = [(v[ix[0], 0, ix[1], 1, ix[2]], v[ix[0], 1, ix[1], 0, ix[2]]) for v in views]
+            if lam is not None:
+                (px, py), (lx, ly) = pairs
+                z = xp.vdot(lx.ravel(), py.ravel()) + xp.vdot(ly.ravel(), px.ravel())
+                value = float(z.imag)  # Re <lam| -i (XX+YY)/2 |psi>
+            for x, y in pairs:
+                old = x.copy()
+                x *= c
+                x += ms * y
+                y *= c
+                y += ms * old
+            return value
+
+        return sum(
+            self._run([functools.partial(job, ix) for ix in _tiles(shape[::2], self._tile // 2)])
+        )
+
+    def _mixer_rest(self, psi: Any, beta: float) -> None:
+        """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""
+        for lo, k in self._pass_blocks:
+            self._real_block(lo, k, beta, psi)
+        for a, b in self.mixer.edges:
+            self._xy_edge(a, b, beta, psi)
