@@ -4,9 +4,11 @@ with no console errors and a screenshot that shows the plots."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -169,14 +171,44 @@ def test_report_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- a real browser
+def _stop_group(proc: subprocess.Popen) -> None:
+    """End Chromium and every process it started (renderer, GPU, crashpad), which share its session."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # children that outlived the browser process
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def chromium_profile():
+    """A fresh ``--user-data-dir``, removed afterwards even while a dying child still writes into it."""
+    profile = Path(tempfile.mkdtemp(prefix="chromium-"))
+    try:
+        yield profile
+    finally:
+        deadline = time.monotonic() + 10
+        while True:
+            shutil.rmtree(profile, ignore_errors=True)
+            if not profile.exists() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+
+
 def console_errors(exe: str, url: str, *, timeout_s: float = 60.0) -> list[str]:
     """Load ``url`` in headless Chromium; every console error, uncaught exception, failed load (DevTools protocol)."""
     from tornado.websocket import websocket_connect
 
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        log = open(Path(profile).parent / f"{Path(profile).name}.log", "w")  # noqa: SIM115
+    with chromium_profile() as profile:
+        log = open(profile / "chromium.log", "w")  # noqa: SIM115
         proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                 "--remote-allow-origins=*", "about:blank"], stdout=subprocess.DEVNULL, stderr=log)
+                                 "--remote-allow-origins=*", "about:blank"], stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True)
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + timeout_s
@@ -228,22 +260,22 @@ def console_errors(exe: str, url: str, *, timeout_s: float = 60.0) -> list[str]:
 
             return asyncio.run(run())
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
             log.close()
 
 
 def screenshot(exe: str, url: str, png: Path) -> np.ndarray:
     from PIL import Image
 
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
-                        "--window-size=1280,2000", "--hide-scrollbars", url],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=True)
+    with chromium_profile() as profile:
+        proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
+                                 "--window-size=1280,2000", "--hide-scrollbars", url],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=120)
+        finally:
+            _stop_group(proc)
+        assert rc == 0, f"chromium --screenshot exited with {rc}"
     return np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
 
 
