@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from solvers.qaoa._fast_jit import rotate, rotate_back
 from solvers.qaoa._fast_kernels import _block_matrix, _tiles
 from solvers.qaoa.mixers import Mixer
 
@@ -36,6 +37,7 @@ class _TilePasses:
     _pool: ThreadPoolExecutor | None
     _low: tuple[int, int] | None
     _tile_blocks: list[tuple[int, int]]
+    _tile_strides: np.ndarray
     _pass_blocks: list[tuple[int, int]]
 
     def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
@@ -71,6 +73,8 @@ class _TilePasses:
         ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
         k_low = 1 << self._low[1] if self._low else 1
         blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
+        strides = self._tile_strides
+        cos, sin = rdt(math.cos(beta)), rdt(math.sin(beta))
 
         def job(s: int) -> None:
             seg = psi[s : s + tile]
@@ -79,6 +83,8 @@ class _TilePasses:
                 rows = seg.reshape(-1, k_low)
                 rows[...] = rows @ ut
             flat = seg.view(rdt)
+            if strides.size:
+                rotate(flat, strides, cos, sin)
             for (lo, k), (u, big_k) in zip(self._tile_blocks, blocks):
                 t = flat.reshape(-1, big_k, 2 << (self.n - lo - k))
                 t[...] = u @ t
@@ -98,11 +104,15 @@ class _TilePasses:
             (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
             for _, k in self._tile_blocks
         ]
+        strides = self._tile_strides
+        cos, msin = rdt(math.cos(beta)), rdt(-math.sin(beta))
 
         def job(s: int) -> tuple[float, float]:
             ps, ls = psi[s : s + tile], lam[s : s + tile]
             mixer = 0.0
             pf, lf = ps.view(rdt), ls.view(rdt)
+            if strides.size:
+                mixer += rotate_back(pf, lf, strides, cos, msin)
             for (lo, k), (u, d, big_k) in zip(self._tile_blocks, blocks):
                 shape = (-1, big_k, 2 << (n - lo - k))
                 pt, lt = pf.reshape(shape), lf.reshape(shape)

@@ -13,33 +13,41 @@ The state is big-endian like Cirq's (qubit 0 the most significant index bit), an
 equals the circuit of :func:`solvers.qaoa.circuit.qaoa_circuit` amplitude for
 amplitude, global phase included.
 
-How the X mixer runs fast.  Single-qubit butterflies in numpy are bound by
-memory passes and call overhead, so consecutive qubits are fused into blocks of
-3-4 and each block is one matrix product (BLAS) with the Kronecker product of the
-2x2 rotations.  ``rx(2 beta) = S R(beta) S^dagger`` with ``S = diag(1, i)`` and
-the *real* rotation ``R(beta) = [[cos, sin], [-sin, cos]]``; the ``S`` factors
-are diagonal, so they commute with the phase layers and cancel between layers.
-The simulator therefore works in the frame ``psi_frame = S_F^dagger psi`` on the
-qubits ``F`` of the real blocks: their initial ``|+>`` becomes
-``(|0> - i|1>)/sqrt(2)``, their mixer is a real matrix product on the state's
+How the X mixer runs fast.  ``rx(2 beta) = S R(beta) S^dagger`` with
+``S = diag(1, i)`` and the *real* rotation ``R(beta) = [[cos, sin], [-sin, cos]]``;
+the ``S`` factors are diagonal, so they commute with the phase layers and cancel
+between layers.  The simulator therefore works in the frame
+``psi_frame = S_F^dagger psi`` on the free qubits ``F``: their initial ``|+>``
+becomes ``(|0> - i|1>)/sqrt(2)``, their mixer is a real rotation on the state's
 float view (half the flops of a complex one), and ``S_F`` is applied once, when
 :meth:`FastSimulator.state` hands the state out.  Probabilities, expectations and
-gradients do not see the frame.  The block on the lowest qubits (contiguous rows)
-stays complex.
+gradients do not see the frame.
+
+Two sets of kernels apply the rotations (option ``kernels``):
+
+- ``"jit"``, the CPU default: the compiled radix-4 butterflies of
+  :mod:`solvers.qaoa._fast_jit`, two qubits per sweep of a tile held in cache,
+  2 multiply-adds per float and qubit;
+- ``"blas"``, the GPU's (and numpy's when asked): single-qubit butterflies in
+  numpy are bound by passes and call overhead, so consecutive qubits are fused
+  into blocks of 3-4 and each block is one matrix product with the Kronecker
+  product of the 2x2 rotations (``2**k`` multiply-adds per float for ``k``
+  qubits); the block on the lowest qubits (contiguous rows) stays complex.
+
+On this 2-core machine ``jit`` runs the 16-qubit, depth-3 optimiser loop 1.7x
+as fast as ``blas`` (``python -m benchmarks.bench_qaoa``).
 
 Work is cut into tiles of :data:`TILE` contiguous amplitudes (half a megabyte in
 complex64).  One pass over the tiles applies, while each tile is in cache, the
-phase layer, the low complex block and every real block whose qubits lie inside
-a tile (all of them up to 16 qubits); the remaining real blocks (the
-high-order qubits) and the XY edges take a pass each.  With ``threads > 1`` each
-pass's tiles are shared out to a thread pool (numpy and BLAS release the GIL),
-BLAS's own threads held to one meanwhile.  Measured on a 2-core machine at 24
-qubits (``python -m benchmarks.bench_qaoa``): 0.38 s on two threads against 0.64 s
-on one while the machine was otherwise idle, no gain while other processes kept
-a core busy.  The passes are bound by BLAS arithmetic, at about a third of the
-memory bandwidth.  Work vectors of up to :data:`WORKSPACE_MAX` amplitudes are
-kept between calls (a fresh one costs more in page faults than a 16-qubit layer
-costs in arithmetic).
+phase layer and the rotations of every qubit that lies inside a tile (all of
+them up to 16 qubits); the high-order qubits (as Kronecker blocks) and the XY
+edges take a pass each.  With ``threads > 1`` each pass's tiles are shared out
+to a thread pool (numpy, BLAS and the compiled kernels release the GIL), BLAS's
+own threads held to one meanwhile.  Measured on a 2-core machine at 24 qubits
+and depth 4: 0.26 s on two threads against 0.47 s on one, about half the
+machine's memory bandwidth.  Work vectors of up to :data:`WORKSPACE_MAX`
+amplitudes are kept between calls (a fresh one costs more in page faults than a
+16-qubit layer costs in arithmetic).
 
 Gradients use the adjoint method: one forward pass, then one backward pass
 carrying the state ``psi`` and the co-state ``lambda = C' psi`` through the
@@ -64,6 +72,7 @@ import numpy as np
 
 # The module-level helpers live in _fast_kernels; every name stays importable from here.
 from solvers.errors import InvalidInputError, InvalidOptionError
+from solvers.qaoa._fast_jit import float_strides
 from solvers.qaoa._fast_kernels import (  # noqa: F401 - re-exported
     _INSTALL_HINT,
     _POOLS,
@@ -90,7 +99,10 @@ from solvers.qubo import index_bits
 if TYPE_CHECKING:  # pragma: no cover
     from solvers.qaoa.cost import IsingCost
 
-__all__ = ["DEVICES", "PRECISIONS", "FastBackend", "FastSimulator", "gpu_status"]
+__all__ = ["DEVICES", "KERNELS", "PRECISIONS", "FastBackend", "FastSimulator", "gpu_status"]
+
+#: Values of the ``kernels`` option: ``auto`` is ``jit`` on the CPU and ``blas`` on the GPU.
+KERNELS = ("auto", "jit", "blas")
 
 #: Amplitudes per tile of a pass over the state vector.
 TILE = 1 << 16
@@ -145,7 +157,14 @@ class FastSimulator(_TilePasses):
         precision: str = "complex64",
         device: str = "cpu",
         threads: int = 1,
+        kernels: str = "auto",
     ) -> None:
+        if kernels not in KERNELS:
+            msg = f"option 'kernels' of backend 'fast' must be one of: {', '.join(KERNELS)}; got {kernels!r}"
+            raise InvalidOptionError(msg)
+        if kernels == "jit" and device != "cpu":
+            msg = "option kernels='jit' of backend 'fast' runs on the CPU only; use kernels='auto' on the GPU"
+            raise InvalidOptionError(msg)
         if precision not in PRECISIONS:
             msg = (
                 f"option 'precision' of backend 'fast' must be one of: {', '.join(PRECISIONS)}; "
@@ -169,6 +188,8 @@ class FastSimulator(_TilePasses):
         self.precision = precision
         self.device = device
         self.threads = threads
+        #: "jit" (compiled butterflies, the CPU default) or "blas" (matrix products, the GPU's)
+        self.kernels = "jit" if kernels == "jit" or (kernels == "auto" and xp is np) else "blas"
         self._xp = xp
         self._work: list[Any] = []
         self._work_lock = threading.Lock()
@@ -180,20 +201,31 @@ class FastSimulator(_TilePasses):
         self._pool = _pool(threads) if (xp is np and threads > 1 and size > self._tile) else None
 
         free = set(mixer.free_qubits)
+        # On the CPU the compiled butterflies (:mod:`._fast_jit`) take every free qubit in the
+        # frame; on the GPU the lowest ones form a complex block for one matrix product.
+        low_block = 0 if self.kernels == "jit" else LOW_BLOCK
         low: list[int] = []
         q = n - 1
-        while q in free and len(low) < LOW_BLOCK:
+        while q in free and len(low) < low_block:
             low.insert(0, q)
             q -= 1
         #: the complex block on the lowest qubits, ``(lo, k)``, or None
         self._low = (low[0], len(low)) if low else None
         #: qubits in the frame ``S^dagger`` (the real-rotation blocks)
         self.frame_qubits = tuple(sorted(free - set(low)))
-        self._real_blocks = _runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
-        # blocks on the low-order bits of a tile run inside the tile pass, the rest alone
+        # qubits on the low-order bits of a tile run inside the tile pass, the rest alone
         inside = n - (self._tile.bit_length() - 1)
-        self._tile_blocks = [blk for blk in self._real_blocks if blk[0] >= inside]
-        self._pass_blocks = [blk for blk in self._real_blocks if blk[0] < inside]
+        if self.kernels == "jit":  # compiled butterflies inside a tile; matrix products outside
+            self._tile_strides = float_strides([q for q in self.frame_qubits if q >= inside], n)
+            self._tile_blocks: list[tuple[int, int]] = []
+            self._pass_blocks = _runs(
+                [q for q in self.frame_qubits if q < inside], REAL_BLOCK, FIRST_REAL_BLOCK
+            )
+        else:
+            self._tile_strides = np.zeros(0, dtype=np.int64)
+            blocks = _runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
+            self._tile_blocks = [blk for blk in blocks if blk[0] >= inside]
+            self._pass_blocks = [blk for blk in blocks if blk[0] < inside]
         self._initial_plan = self._product_plan(self._factors())
         s_gate = np.array([1.0, 1j])
         self._frame_plan = self._product_plan([((q,), s_gate) for q in self.frame_qubits])
@@ -454,7 +486,10 @@ class FastBackend(QAOABackend):
     - ``device``: ``"cpu"`` (default) or ``"gpu"`` (CuPy; raises
       :class:`~solvers.errors.BackendUnavailableError` where it cannot run);
     - ``init_state``: ``"auto"`` (default), ``"plus"``, ``"w"`` or ``"basis"``
-      (see :mod:`solvers.qaoa.mixers`).
+      (see :mod:`solvers.qaoa.mixers`);
+    - ``kernels``: ``"auto"`` (default: ``"jit"`` on the CPU, ``"blas"`` on the
+      GPU), ``"jit"`` (the compiled butterflies of :mod:`._fast_jit`) or
+      ``"blas"`` (Kronecker-block matrix products, the GPU's code run on numpy).
 
     Sampling draws from the exact probabilities with ``numpy.random.default_rng(seed)``.
     ``resources()`` are those of the equivalent Cirq circuit, counted from
@@ -482,6 +517,7 @@ class FastBackend(QAOABackend):
         precision: str = "complex64",
         device: str = "cpu",
         init_state: str = "auto",
+        kernels: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(cost, depth, **kwargs)
@@ -490,7 +526,12 @@ class FastBackend(QAOABackend):
             self.mixer, cost.num_qubits, groups=self.groups, init_state=init_state
         )
         self.simulator = FastSimulator(
-            cost.diag, self.mixer_spec, precision=precision, device=device, threads=self.threads
+            cost.diag,
+            self.mixer_spec,
+            precision=precision,
+            device=device,
+            threads=self.threads,
+            kernels=kernels,
         )
         self.precision = precision
         self.device = device

@@ -78,6 +78,10 @@ def test_fast_equals_qsim_amplitude_for_amplitude(config) -> None:
     np.testing.assert_allclose(f64, ref, rtol=0, atol=1e-5)
     np.testing.assert_allclose(f128, ref, rtol=0, atol=1e-5)
     np.testing.assert_allclose(f64, f128, rtol=0, atol=2e-6)
+    # the matrix-product kernels (the GPU's code, here on numpy) give the same state
+    blas = FastBackend(cost, p, kernels="blas", **kw)
+    assert blas.simulator.kernels == "blas" and FastBackend(cost, p, **kw).simulator.kernels == "jit"
+    np.testing.assert_allclose(blas.state(g, b), ref, rtol=0, atol=1e-5)
 
 
 def test_fast_equals_qsim_at_16_qubits() -> None:
@@ -153,6 +157,12 @@ def test_adjoint_gradient_equals_central_differences(config) -> None:
         cost, p, mixer=mixer, groups=groups, init_state=init_state
     ).expectation_and_gradient(g, b)
     np.testing.assert_allclose(grad32, grad, rtol=0, atol=2e-4)
+    # the matrix-product kernels' gradient is the same
+    value_b, grad_b = FastBackend(
+        cost, p, mixer=mixer, groups=groups, init_state=init_state, precision="complex128", kernels="blas"
+    ).expectation_and_gradient(g, b)
+    assert value_b == pytest.approx(value, abs=1e-12)
+    np.testing.assert_allclose(grad_b, grad, rtol=0, atol=1e-12)
 
 
 def test_gradient_flags() -> None:
@@ -226,12 +236,14 @@ def test_zero_probability_states_are_never_sampled() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS[2::2], ids=_ids)
 @pytest.mark.parametrize("threads", [1, 2])
-def test_tiled_passes_equal_one_tile(config, threads, monkeypatch) -> None:
+@pytest.mark.parametrize("kernels", ["jit", "blas"])
+def test_tiled_passes_equal_one_tile(config, threads, kernels, monkeypatch) -> None:
     """At these sizes one tile holds the vector; tiny tiles exercise the tiled code paths."""
     n, mixer, groups, init_state, p = config
     cost = random_cost(n, seed=5)
     g, b = angles(p, seed=6)
-    kw = {"mixer": mixer, "groups": groups, "init_state": init_state, "precision": "complex128"}
+    kw = {"mixer": mixer, "groups": groups, "init_state": init_state, "precision": "complex128",
+          "kernels": kernels}
     whole = FastBackend(cost, p, threads=1, **kw)
     monkeypatch.setattr(fast, "TILE", 16)
     tiled = FastBackend(cost, p, threads=threads, **kw)
@@ -295,6 +307,8 @@ def test_resources_equal_the_qsim_circuit(mixer, groups, init_state) -> None:
         ({"mixer": "xy-ring", "groups": [(0, 1), (1, 2)]}, InvalidOptionError, "disjoint"),
         ({"shots_per_call": 3}, InvalidOptionError, "shots_per_call"),
         ({"threads": 0}, InvalidOptionError, "threads"),
+        ({"kernels": "avx"}, InvalidOptionError, "kernels"),
+        ({"kernels": "jit", "device": "gpu"}, InvalidOptionError, "CPU only"),
     ],
 )
 def test_bad_options(kwargs, error, match) -> None:
