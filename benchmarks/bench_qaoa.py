@@ -7,7 +7,8 @@ Run: ``python -m benchmarks.bench_qaoa [--skip-28] [--out FILE.json]``.
     simulated each time, as :class:`~solvers.qaoa.backends.QsimBackend` does),
     one thread each (the default below 20 qubits).  Target: ``fast`` >= 10x.  Also
     ``fast`` with ``kernels="blas"`` (its matrix-product kernels) against its
-    default compiled butterflies, the reason they are written here.
+    default compiled butterflies, the reason they are written here.  (a') the
+    same with the XY-ring mixer on one-hot groups of 4 qubits.
 (b) One final state, 24 qubits, depth 4, about 100 ZZ terms, two threads each.
     Target: ``fast`` >= 3x.  ``fast``'s achieved memory bandwidth (the bytes of
     :meth:`FastSimulator.bytes_moved` over its time) is reported as a share of the
@@ -66,12 +67,15 @@ def machine_bandwidth(nbytes: int = GIB, repeats: int = 3) -> float:
     return 2 * nbytes / t
 
 
-def bench_loop(n: int = 16, depth: int = 3, rounds: int = 5, seed: int = 0) -> dict:
+def bench_loop(
+    n: int = 16, depth: int = 3, rounds: int = 5, seed: int = 0, mixer: str = "x"
+) -> dict:
     """(a): evaluations per second along the same random-walk sequence of angles.
 
     The backends take turns, ``rounds`` times (qsim 8 evaluations, fast 80 a turn),
     and each keeps its best turn, so load from other processes that comes and
-    goes does not tilt the ratio.
+    goes does not tilt the ratio.  An XY ``mixer`` acts on one-hot groups of 4
+    consecutive qubits (the traffic and dispatch QUBOs' kind of ansatz).
     """
     from solvers.qaoa.backends import QsimBackend
     from solvers.qaoa.fast import FastBackend
@@ -80,10 +84,13 @@ def bench_loop(n: int = 16, depth: int = 3, rounds: int = 5, seed: int = 0) -> d
     rng = np.random.default_rng(seed)
     start = np.concatenate([np.linspace(0.1, 0.7, depth), -np.linspace(0.7, 0.1, depth)])
     xs = start + np.cumsum(rng.normal(scale=0.05, size=(80, 2 * depth)), axis=0)
+    kw: dict = {"mixer": mixer}
+    if mixer != "x":
+        kw["groups"] = [tuple(range(i, min(i + 4, n))) for i in range(0, n, 4)]
     backends = {
-        "qsim": QsimBackend(cost, depth),
-        "fast": FastBackend(cost, depth),
-        "fast_blas": FastBackend(cost, depth, kernels="blas"),  # the matrix-product kernels
+        "qsim": QsimBackend(cost, depth, **kw),
+        "fast": FastBackend(cost, depth, **kw),
+        "fast_blas": FastBackend(cost, depth, kernels="blas", **kw),  # the matrix-product kernels
     }
     turn = {"qsim": 8, "fast": 80, "fast_blas": 80}
     rates = dict.fromkeys(backends, 0.0)
@@ -103,6 +110,7 @@ def bench_loop(n: int = 16, depth: int = 3, rounds: int = 5, seed: int = 0) -> d
     return {
         "n": n,
         "depth": depth,
+        "mixer": mixer,
         "qsim_evals_per_s": rates["qsim"],
         "fast_evals_per_s": rates["fast"],
         "speedup": rates["fast"] / rates["qsim"],
@@ -240,6 +248,13 @@ def main(argv: list[str] | None = None) -> dict:
         f"value+gradient: fast (adjoint) {r['fast_value_and_gradient_per_s']:.0f}/s vs qsim "
         f"(central differences, {1 + 4 * r['depth']} evaluations) "
         f"{r['qsim_value_and_gradient_per_s']:.1f}/s"
+    )
+
+    results["loop_xy"] = r = bench_loop(mixer="xy-ring")
+    print(
+        f"(a') the same loop with the XY-ring mixer on 4 groups of 4: fast {r['fast_evals_per_s']:.0f} evals/s "
+        f"vs qsim {r['qsim_evals_per_s']:.1f} evals/s -> {r['speedup']:.1f}x; compiled kernels "
+        f"{r['jit_over_blas']:.1f}x the matrix-product ones"
     )
 
     results["state"] = r = bench_state()

@@ -13,7 +13,11 @@ multiply-adds that LLVM vectorises.  This replaces the Kronecker-block matrix
 products of the numpy path, which cost ``2**k`` multiply-adds per float for a
 block of ``k`` qubits where the butterflies cost 2 per qubit.
 
-``rotate`` is the forward mixer; ``rotate_back`` is one step of the adjoint
+The XY mixer's edges ``exp(-i beta (XX + YY)/2)`` (on qubits of one-hot groups,
+outside the frame) run in the same tile pass, one sweep per edge in their order
+(:func:`xy_edges`, backward :func:`xy_edges_back`).
+
+``rotate`` is the forward X mixer; ``rotate_back`` is one step of the adjoint
 gradient: it returns ``sum_q <lam|A_q|psi>`` (``A = [[0, 1], [-1, 0]]``, the
 generator, ``dR/dbeta = A R``) and applies ``R(-beta)`` to both vectors.  The
 ``A_q`` commute with every ``R`` of the layer and ``R`` is orthogonal, so each
@@ -28,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["rotate", "rotate_back", "float_strides"]
+__all__ = ["float_strides", "rotate", "rotate_back", "xy_edges", "xy_edges_back"]
 
 
 def float_strides(qubits: list[int] | tuple[int, ...], n: int) -> np.ndarray:
@@ -107,4 +111,62 @@ def rotate_back(p, lam, strides, c, s):  # pragma: no cover - compiled
         acc += _dot_generator(p, lam, strides[k])
     rotate(p, strides, c, s)
     rotate(lam, strides, c, s)
+    return acc
+
+
+# ------------------------------------------------------------------ XY edges
+@njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
+def _xy(x, fa, fb, c, s):  # pragma: no cover - compiled
+    # amplitudes |..0_a..1_b..> (X) and |..1_a..0_b..> (Y); floats re, im interleaved
+    for i0 in range(0, x.size, 2 * fa):
+        for i1 in range(i0, i0 + fa, 2 * fb):
+            xs = x[i1 + fb : i1 + 2 * fb]
+            ys = x[i1 + fa : i1 + fa + fb]
+            for j in range(0, fb, 2):
+                xr, xi, yr, yi = xs[j], xs[j + 1], ys[j], ys[j + 1]
+                xs[j] = c * xr + s * yi
+                xs[j + 1] = c * xi - s * yr
+                ys[j] = c * yr + s * xi
+                ys[j + 1] = c * yi - s * xr
+
+
+@njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
+def xy_edges(x, edges, c, s):  # pragma: no cover - compiled
+    """``exp(-i beta (XX + YY)/2)`` on each edge in order, in place, on the float view ``x``.
+
+    ``edges`` is ``(E, 2)`` int64 of float strides ``(f_a, f_b)``, ``f_a > f_b`` (the
+    qubit with the larger stride first); ``c = cos beta``, ``s = sin beta``.
+    """
+    for e in range(edges.shape[0]):
+        _xy(x, edges[e, 0], edges[e, 1], c, s)
+
+
+@njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
+def _xy_dot(p, lam, fa, fb):  # pragma: no cover - compiled
+    # Re <lam| -i (XX + YY)/2 |p> = Im(conj(lam_X) p_Y + conj(lam_Y) p_X)
+    acc = 0.0
+    for i0 in range(0, p.size, 2 * fa):
+        for i1 in range(i0, i0 + fa, 2 * fb):
+            px = p[i1 + fb : i1 + 2 * fb]
+            py = p[i1 + fa : i1 + fa + fb]
+            lx = lam[i1 + fb : i1 + 2 * fb]
+            ly = lam[i1 + fa : i1 + fa + fb]
+            part = 0.0
+            for j in range(0, fb, 2):
+                part += lx[j] * py[j + 1] - lx[j + 1] * py[j] + ly[j] * px[j + 1] - ly[j + 1] * px[j]
+            acc += part
+    return acc
+
+
+@njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
+def xy_edges_back(p, lam, edges, c, s):  # pragma: no cover - compiled
+    """Backward through :func:`xy_edges`: for each edge in reverse order, its
+    ``Re <lam|D|p>`` (summed, float64), then the edge with ``(c, s)`` (pass
+    ``s = -sin beta``) on ``p`` and ``lam``."""
+    acc = 0.0
+    for e in range(edges.shape[0] - 1, -1, -1):
+        fa, fb = edges[e, 0], edges[e, 1]
+        acc += _xy_dot(p, lam, fa, fb)
+        _xy(p, fa, fb, c, s)
+        _xy(lam, fa, fb, c, s)
     return acc

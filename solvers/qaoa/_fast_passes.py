@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.qaoa._fast_jit import rotate, rotate_back
+from solvers.qaoa._fast_jit import rotate, rotate_back, xy_edges, xy_edges_back
 from solvers.qaoa._fast_kernels import _block_matrix, _tiles
 from solvers.qaoa.mixers import Mixer
 
@@ -38,6 +38,8 @@ class _TilePasses:
     _low: tuple[int, int] | None
     _tile_blocks: list[tuple[int, int]]
     _tile_strides: np.ndarray
+    _tile_edges: np.ndarray
+    _pass_edges: tuple[tuple[int, int], ...]
     _pass_blocks: list[tuple[int, int]]
 
     def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
@@ -73,7 +75,7 @@ class _TilePasses:
         ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
         k_low = 1 << self._low[1] if self._low else 1
         blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
-        strides = self._tile_strides
+        strides, edges = self._tile_strides, self._tile_edges
         cos, sin = rdt(math.cos(beta)), rdt(math.sin(beta))
 
         def job(s: int) -> None:
@@ -85,6 +87,8 @@ class _TilePasses:
             flat = seg.view(rdt)
             if strides.size:
                 rotate(flat, strides, cos, sin)
+            if edges.size:
+                xy_edges(flat, edges, cos, sin)
             for (lo, k), (u, big_k) in zip(self._tile_blocks, blocks):
                 t = flat.reshape(-1, big_k, 2 << (self.n - lo - k))
                 t[...] = u @ t
@@ -104,13 +108,15 @@ class _TilePasses:
             (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
             for _, k in self._tile_blocks
         ]
-        strides = self._tile_strides
+        strides, edges = self._tile_strides, self._tile_edges
         cos, msin = rdt(math.cos(beta)), rdt(-math.sin(beta))
 
         def job(s: int) -> tuple[float, float]:
             ps, ls = psi[s : s + tile], lam[s : s + tile]
             mixer = 0.0
             pf, lf = ps.view(rdt), ls.view(rdt)
+            if edges.size:
+                mixer += xy_edges_back(pf, lf, edges, cos, msin)
             if strides.size:
                 mixer += rotate_back(pf, lf, strides, cos, msin)
             for (lo, k), (u, d, big_k) in zip(self._tile_blocks, blocks):
@@ -195,5 +201,5 @@ class _TilePasses:
         """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""
         for lo, k in self._pass_blocks:
             self._real_block(lo, k, beta, psi)
-        for a, b in self.mixer.edges:
+        for a, b in self._pass_edges:
             self._xy_edge(a, b, beta, psi)

@@ -221,8 +221,23 @@ class FastSimulator(_TilePasses):
             self._pass_blocks = _runs(
                 [q for q in self.frame_qubits if q < inside], REAL_BLOCK, FIRST_REAL_BLOCK
             )
+            # XY edges of the groups inside a tile run in the tile pass (groups commute, so
+            # only the order within a group matters); the other groups' edges a pass each
+            inner = [es for g, es in zip(mixer.groups, mixer.group_edges) if min(g) >= inside]
+            self._tile_edges = np.array(
+                [sorted(float_strides(e, n).tolist(), reverse=True) for es in inner for e in es],
+                dtype=np.int64,
+            ).reshape(-1, 2)
+            self._pass_edges = tuple(
+                e
+                for g, es in zip(mixer.groups, mixer.group_edges)
+                if min(g) < inside
+                for e in es
+            )
         else:
             self._tile_strides = np.zeros(0, dtype=np.int64)
+            self._tile_edges = np.zeros((0, 2), dtype=np.int64)
+            self._pass_edges = mixer.edges
             blocks = _runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
             self._tile_blocks = [blk for blk in blocks if blk[0] >= inside]
             self._pass_blocks = [blk for blk in blocks if blk[0] < inside]
@@ -261,7 +276,7 @@ class FastSimulator(_TilePasses):
         size = 1 << self.n
         real, cplx = np.dtype(self._rdtype).itemsize, np.dtype(self._cdtype).itemsize
         layer = size * (real + 2 * cplx) + size * cplx * (
-            2 * len(self._pass_blocks) + len(self.mixer.edges)
+            2 * len(self._pass_blocks) + len(self._pass_edges)
         )
         final = 2 * size * cplx if self.frame_qubits else 0
         return size * cplx + depth * layer + final
@@ -446,7 +461,7 @@ class FastSimulator(_TilePasses):
                 acc = 0.0
                 for lo, k in self._pass_blocks:
                     acc += self._real_block(lo, k, -beta, psi, lam)
-                for a, c in reversed(self.mixer.edges):
+                for a, c in reversed(self._pass_edges):
                     acc += self._xy_edge(a, c, -beta, psi, lam)
                 low, phase = self._tile_pass_back(psi, lam, gamma, beta)
                 grad[p + layer] = 2.0 * (acc + low)
