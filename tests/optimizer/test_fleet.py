@@ -111,6 +111,21 @@ def test_routing_equals_brute_force_on_instances(name: str) -> None:
     prob.decode(sol).validate()
 
 
+def test_published_optimum_of_a_literature_instance_is_reproduced() -> None:
+    """A-n32-k5 (Augerat et al., optimum 784), bundled with the benchmarks: its published optimal
+    routes cost exactly 784 through our reader, TSPLIB rounding and objective, and pass validate()."""
+    prob = Fleet.from_instance(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "A-n32-k5.vrp")
+    assert prob.num_vehicles == 5 and prob.n == 31
+    routes = [[21, 31, 19, 17, 13, 7, 26], [12, 1, 16, 30], [27, 24],
+              [29, 18, 8, 9, 22, 15, 10, 25, 5, 20], [14, 28, 11, 4, 23, 3, 2, 6]]
+    bits = prob.bits_for(routes)
+    assert prob.objective(bits) == 784
+    prob.decode(bits).validate()
+    # one stop moved to another route breaks a capacity (100): the check sees it
+    with pytest.raises(InvalidInputError, match="capacity"):
+        prob.bits_for([routes[0] + [12], routes[1][1:], *routes[2:]])
+
+
 def test_instance_reading_uses_tsplib_rounding() -> None:
     d = read_instance(DATA / "tiny6.tsp")
     xy = np.array([[0, 0], [10, 3], [14, 12], [6, 17], [-4, 11], [3, 6]], dtype=float)
