@@ -225,8 +225,16 @@ def _objective_figure(rows: pd.DataFrame, stats: list[dict[str, Any]], units: st
     ax2.set_title("mean gap to the best bound (%)", fontsize=9)
     walls = [s["wall_time_s_mean"] or np.nan for s in stats]
     ax3.bar(x, walls, color="#a9d8a0", edgecolor="#3a8a2e")
-    ax3.set_yscale("log")
-    ax3.set_title("mean wall time (s, log)", fontsize=9)
+    positive = [w for w in walls if np.isfinite(w) and w > 0]
+    if positive and max(positive) > 20 * min(positive):  # a log axis only where the range needs one
+        from matplotlib.ticker import LogLocator, ScalarFormatter
+
+        ax3.set_yscale("log")
+        ax3.yaxis.set_major_locator(LogLocator(base=10))
+        ax3.yaxis.set_major_formatter(ScalarFormatter())
+        ax3.set_title("mean wall time (s, log scale)", fontsize=9)
+    else:
+        ax3.set_title("mean wall time (s)", fontsize=9)
     for ax in (ax1, ax2, ax3):
         ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
@@ -344,6 +352,31 @@ def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] 
     return _png(fig)
 
 
+#: Units drawn one by one in a dispatch chart; the rest are summed into one band.
+TOP_UNITS = 10
+
+
+def _top_units(table: Any, top: int = TOP_UNITS) -> Any:
+    """The ``top`` units with the most energy (and any that ever draw power, e.g. storage)
+    as their own columns, largest first; the others summed into ``"other N units"``.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"a": [1.0, 1.0], "b": [5.0, 5.0], "c": [2.0, 0.0], "s": [-1.0, 1.0]})
+    >>> list(_top_units(t, top=1).columns)
+    ['b', 's', 'other 2 units']
+    """
+    if table.shape[1] <= top + 1:
+        return table[table.abs().sum().sort_values(ascending=False).index]
+    signed = [c for c in table.columns if (table[c] < 0).any()]
+    rest = [c for c in table.columns if c not in signed]
+    order = table[rest].sum().sort_values(ascending=False).index.tolist()
+    keep, other = order[:top], order[top:]
+    out = table[keep + signed].copy()
+    if other:
+        out[f"other {len(other)} units"] = table[other].sum(axis=1)
+    return out
+
+
 def _dispatch_chart(run_dir: Path, label: str) -> str | None:
     """Stacked area of output by unit, demand line, and the power-flow check below."""
     import numpy as np
@@ -361,19 +394,25 @@ def _dispatch_chart(run_dir: Path, label: str) -> str | None:
         pf = json.loads((run_dir / "powerflow.json").read_text(encoding="utf-8")).get("periods", [])
     except (OSError, ValueError):
         pf = []
-    table = disp.pivot_table(index="hour_start", columns="unit", values="p_mw", aggfunc="sum").fillna(0.0)
+    table = _top_units(disp.pivot_table(index="hour_start", columns="unit", values="p_mw", aggfunc="sum").fillna(0.0))
     hours = table.index.to_numpy(dtype=float)
     step = float(np.diff(hours).min()) if len(hours) > 1 else 1.0
     edges = np.append(hours, hours[-1] + step)
     fig = _fig(10, 5.2, f"dispatch and power flow: {label}")
+    from matplotlib import colormaps
+
+    plt_colors = [colormaps["tab20"](i) for i in range(20)]
     ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
     ys = [np.append(table[c].to_numpy(), table[c].to_numpy()[-1]) for c in table.columns]
-    ax.stackplot(edges, *ys, labels=list(table.columns), step="post", alpha=0.85)
+    palette = [plt_colors[i % len(plt_colors)] for i in range(table.shape[1])]
+    if str(table.columns[-1]).startswith("other "):
+        palette[-1] = "#b8b8b8"  # the summed band is grey, never a unit's colour again
+    ax.stackplot(edges, *ys, labels=list(table.columns), colors=palette, step="post", alpha=0.85)
     if demand is not None and "load_mw" in demand:
         ld = demand["load_mw"].to_numpy(dtype=float)
         ax.step(edges, np.append(ld, ld[-1]), where="post", color="k", lw=1.5, label="load")
     ax.set_ylabel("MW")
-    ax.legend(fontsize=7, ncol=4, loc="upper left")
+    ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     ax.set_title(f"{label}: output by unit (stacked) against load", fontsize=10)
     if pf:
@@ -385,9 +424,9 @@ def _dispatch_chart(run_dir: Path, label: str) -> str | None:
         ax2.axhline(100, color="#d8553b", ls="--", lw=1)
         for xi, v, lo in zip(x, viol, loading):
             if v:
-                ax2.text(xi + step / 2, lo, f"{v} viol.", ha="center", va="bottom", fontsize=7, color="#a0301b")
+                ax2.text(xi + step / 2, lo, str(v), ha="center", va="bottom", fontsize=7, color="#a0301b")
         ax2.set_ylabel("max line loading %")
-        ax2.set_title("AC power flow per period (red: limits broken)", fontsize=9)
+        ax2.set_title("AC power flow per period (red: limits broken, with how many)", fontsize=9)
     ax2.set_xlabel("hour of the day")
     ax2.grid(alpha=0.3)
     return _png(fig)
