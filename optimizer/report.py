@@ -82,6 +82,8 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """
     import numpy as np
 
+    from optimizer.runner import relative_gap
+
     bounds = {}
     for inst, g in rows.groupby("instance_name"):
         b = [_num(v) for v in g["best_bound"]]
@@ -95,7 +97,7 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
         for inst, obj, f in zip(g["instance_name"], g["objective"], g["feasible"]):
             o, b = _num(obj), bounds.get(inst)
             if bool(f) and o is not None and b is not None:
-                gaps.append(max(0.0, (o - b) / max(abs(o), 1e-9)))
+                gaps.append(relative_gap(o, b, o))
         walls = [v for v in (_num(w) for w in g["wall_time_s"]) if v is not None]
         out.append({
             "label": label,

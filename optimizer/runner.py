@@ -176,6 +176,16 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     return records
 
 
+def relative_gap(value: float, reference: float, scale: float) -> float:
+    """``(value - reference) / |scale|``, never below 0, and 0 where it is rounding noise (< 1e-9).
+
+    >>> relative_gap(101.0, 100.0, 100.0), relative_gap(1e15 + 0.1, 1e15, 1e15), relative_gap(99.0, 100.0, 99.0)
+    (0.01, 0.0, 0.0)
+    """
+    gap = (value - reference) / max(abs(scale), 1e-9)
+    return gap if gap >= 1e-9 else 0.0
+
+
 def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per run: solver, status, objective, gap to the best bound and to the best found."""
     feas = [r.summary["objective"] for r in records if r.summary["feasible"]]
@@ -194,8 +204,8 @@ def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             "objective": obj,
             "objective_units": s["objective_units"],
             "best_bound": s["best_bound"],
-            "gap_to_bound": (None if obj is None or bound is None else max(0.0, (obj - bound) / max(abs(obj), 1e-9))),
-            "gap_to_best": (None if obj is None or best is None else (obj - best) / max(abs(best), 1e-9)),
+            "gap_to_bound": None if obj is None or bound is None else relative_gap(obj, bound, obj),
+            "gap_to_best": None if obj is None or best is None else relative_gap(obj, best, best),
             "wall_time_s": s["wall_time_s"],
             "qubits": (s.get("qaoa") or {}).get("qubits"),
         })
