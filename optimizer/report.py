@@ -17,9 +17,10 @@ problem and scenario (an instance over its seeds), shows:
 
 and a table of every run.  Plots are PNG images inlined as base64 and the page
 carries no script and loads nothing from the network, so it opens offline with
-no console errors.  (Maps are drawn with matplotlib rather than folium: a folium
-map needs Leaflet from a CDN, which fails offline; ``RoutingPlan.explore()``
-gives the interactive map in a notebook.)
+no console errors.  Traffic plans are drawn twice: as a matplotlib image (it
+prints) and as an interactive folium map (:mod:`optimizer.report_map`) in an
+``<iframe srcdoc>`` with Leaflet inlined, no CDN and no tiles, so it too works
+offline; the page itself carries no script.
 
 Every figure in the tables carries its exact value in a ``data-value``
 attribute, so tests compare the page with the database.
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.io import atomic_write_text
+from optimizer.report_map import traffic_map_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -341,7 +343,7 @@ def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] 
         if seg:
             loads = [float(p.get("load", 1) or 1) for _, p in seg]
             ax.add_collection(LineCollection([c for c, _ in seg], colors=[cmap(norm(v)) for v in loads],
-                                             linewidths=[1.5 + 1.2 * v for v in loads]))
+                                             linewidths=[1.0 + 4.0 * v / norm.vmax for v in loads]))
         ax.autoscale()
         ax.set_aspect(1 / math.cos(math.radians(60.17)))
         ax.set_title(lab, fontsize=10)
@@ -544,6 +546,10 @@ def _scenario_section(problem: str, scenario: str, rows: pd.DataFrame) -> tuple[
         img = _route_map(shown, first_inst, others)
         parts.append(f"<h4>Routes and segment loads, {html.escape(first_inst)}</h4>")
         parts.append(img or '<p class="muted">No plan files beside these runs.</p>')
+        live = traffic_map_html(shown, background=others) if img else None
+        if live:
+            parts.append('<p class="muted">The same plans on an interactive map (works offline: pan, zoom, '
+                         "hover a segment for its load; the box at the top right switches plans):</p>" + live)
     elif problem == "dispatch":
         wdir = _run_dir(one, winner)
         parts.append(f"<h4>Dispatch of the best plan ({html.escape(str(winner))}), {html.escape(first_inst)}</h4>")

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,6 +83,7 @@ class _Cells(HTMLParser):
         self._stat: tuple[str, str] | None = None
         self.scripts = 0
         self.external: list[str] = []
+        self.frames: list[str] = []  # srcdoc of each iframe
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -104,6 +106,8 @@ class _Cells(HTMLParser):
             self.images.append(a.get("src") or "")
         elif tag == "script":
             self.scripts += 1
+        elif tag == "iframe":
+            self.frames.append(a.get("srcdoc") or "")
         for k in ("src", "href"):
             v = a.get(k) or ""
             if v.startswith(("http:", "https:", "//")):
@@ -146,6 +150,43 @@ def test_report_is_self_contained_with_maps_dispatch_and_verdicts(report_db: tup
     assert "QAOA quality against depth and backend" in alts
     assert "Verdict over seeds" in text and "Power flow:" in text
     assert "helsinki-t4-k2-s1" in text and "case9-u3-p4-l1-s1" in text
+    # one interactive map per traffic scenario: Leaflet inlined, nothing linked from the network
+    assert len(page.frames) == 1
+    inner = _Cells()
+    inner.feed(page.frames[0])
+    assert inner.external == [] and inner.scripts >= 2  # leaflet.js and the map's own script
+    assert "L.map(" in page.frames[0] and "shortest paths (baseline)" in page.frames[0]
+
+
+def test_traffic_map_layers_and_styles(tmp_path: Path) -> None:
+    """One overlay per run, the last shown first; segment colours by load (the heaviest the
+    darkest); no tiles; the street background under every overlay."""
+    from matplotlib.colors import to_rgb
+
+    from optimizer.report_map import traffic_map
+
+    def line(coords, **props):
+        return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": props}
+
+    runs = []
+    for label, loads in (("shortest", [1, 5]), ("cpsat", [2, 3])):
+        d = tmp_path / label
+        d.mkdir()
+        seg = [line([[24.94, 60.17], [24.95, 60.17]], load=loads[0]), line([[24.95, 60.17], [24.95, 60.18]], load=loads[1])]
+        (d / "segment_loads.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": seg}))
+        plan = [line([[24.94, 60.17], [24.95, 60.17], [24.95, 60.18]], trip=0)]
+        (d / "plan.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": plan}))
+        runs.append((label, d))
+    m = traffic_map(runs, background=[d for _, d in runs])
+    kids = list(m._children.values())
+    groups = [c for c in kids if type(c).__name__ == "FeatureGroup"]
+    assert [g.layer_name for g in groups] == ["shortest", "cpsat"] and [g.show for g in groups] == [False, True]
+    assert not any(type(c).__name__ == "TileLayer" for c in kids)
+    assert any(getattr(c, "layer_name", "") == "streets of the plans" for c in kids)
+    seg = [f for c in groups[0]._children.values() if c.layer_name.endswith("segment loads") for f in c.data["features"]]
+    light, dark = (sum(to_rgb(f["properties"]["_style"]["color"])) for f in seg)
+    assert dark < light and seg[1]["properties"]["_style"]["weight"] > seg[0]["properties"]["_style"]["weight"]
+    assert traffic_map([("none", tmp_path / "missing")]) is None
 
 
 def test_scenario_verdict_says_when_qaoa_loses() -> None:
@@ -202,6 +243,11 @@ def chromium_profile():
 
 def console_errors(exe: str, url: str, *, timeout_s: float = 60.0) -> list[str]:
     """Load ``url`` in headless Chromium; every console error, uncaught exception, failed load (DevTools protocol)."""
+    return load_page(exe, url, timeout_s=timeout_s)[0]
+
+
+def load_page(exe: str, url: str, *, expression: str | None = None, timeout_s: float = 60.0) -> tuple[list[str], Any]:
+    """:func:`console_errors`, and the value of the JavaScript ``expression`` evaluated in the loaded page."""
     from tornado.websocket import websocket_connect
 
     with chromium_profile() as profile:
@@ -221,7 +267,7 @@ def console_errors(exe: str, url: str, *, timeout_s: float = 60.0) -> list[str]:
                 targets = json.load(r)
             ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
 
-            async def run() -> list[str]:
+            async def run() -> tuple[list[str], Any]:
                 inbox: asyncio.Queue[str | None] = asyncio.Queue()
                 # a callback, not read_message(): a read cancelled by a timeout could drop a message
                 ws = await websocket_connect(ws_url, max_message_size=256 << 20, on_message_callback=inbox.put_nowait)
@@ -254,9 +300,19 @@ def console_errors(exe: str, url: str, *, timeout_s: float = 60.0) -> list[str]:
                         loaded_at = time.monotonic()
                     elif m.get("id") == 10 and "error" in m:
                         errors.append(f"navigate: {m['error']}")
+                value = None
+                if expression is not None and loaded_at is not None:
+                    ws.write_message(json.dumps({"id": 20, "method": "Runtime.evaluate",
+                                                 "params": {"expression": expression, "returnByValue": True}}))
+                    while time.monotonic() < end:
+                        msg = await asyncio.wait_for(inbox.get(), timeout_s)
+                        m = json.loads(msg) if msg else {}
+                        if m.get("id") == 20:
+                            value = m.get("result", {}).get("result", {}).get("value")
+                            break
                 ws.close()
                 assert loaded_at is not None, "the page never fired its load event"
-                return errors
+                return errors, value
 
             return asyncio.run(run())
         finally:
@@ -287,12 +343,23 @@ def test_console_check_catches_errors(chromium: str, tmp_path: Path) -> None:
     errors = console_errors(chromium, bad.as_uri())
     text = "\n".join(errors)
     assert "boom" in text and "notAFunction" in text and ("missing.png" in text or "ERR_FILE_NOT_FOUND" in text), text
+    # and errors inside an iframe's srcdoc, where the report's maps live
+    framed = tmp_path / "framed.html"
+    framed.write_text('<!DOCTYPE html><html><body><iframe srcdoc="&lt;script&gt;console.error(&quot;inner boom&quot;);'
+                      ' missingFn();&lt;/script&gt;"></iframe></body></html>')
+    text = "\n".join(console_errors(chromium, framed.as_uri()))
+    assert "inner boom" in text and "missingFn" in text, text
 
 
 def test_report_loads_in_chromium_without_console_errors_and_shows_plots(
         chromium: str, report_db: tuple[Path, Path], tmp_path: Path) -> None:
     _, html_path = report_db
-    assert console_errors(chromium, html_path.as_uri()) == []
+    # every interactive map drew its segments (SVG paths inside its iframe), with no console error
+    errors, paths = load_page(chromium, html_path.as_uri(), expression=(
+        "Array.from(document.querySelectorAll('iframe.route-map')).map(f => f.contentDocument ? "
+        "f.contentDocument.querySelectorAll('path.leaflet-interactive').length : -1)"))
+    assert errors == []
+    assert len(paths) == 1 and paths[0] > 20, paths
     img = screenshot(chromium, html_path.as_uri(), tmp_path / "report.png")
     assert img.shape[0] >= 1900 and img.shape[1] >= 1200
     assert img.std() > 20, "the screenshot is blank"

@@ -1,0 +1,150 @@
+"""Interactive, offline route maps for the HTML report: folium with Leaflet inlined.
+
+A folium map loads Leaflet (and jQuery, Bootstrap, Font Awesome) from CDNs and its
+base map from a tile server, so in a report opened offline it is an empty box
+with console errors.  :func:`traffic_map_html` builds the map with folium, drops
+every CDN asset folium would link, inlines the Leaflet 1.9.3 that the
+``xstatic-leaflet`` package ships (the version folium 0.20 links), and draws no
+tiles: the streets themselves are the map, each segment coloured by its load.
+The result is one ``<iframe srcdoc=...>``, isolated from the page's styles,
+that works with no network.
+
+One overlay per plan (e.g. the shortest-path baseline and the best plan), each
+with its segment loads and routes, switched in the layer control; segments show
+their load on hover.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["leaflet_assets", "traffic_map", "traffic_map_html"]
+
+
+@functools.cache
+def leaflet_assets() -> tuple[str, str]:
+    """``(leaflet.js, leaflet.css)`` as text, from the ``xstatic-leaflet`` package.
+
+    >>> js, css = leaflet_assets()
+    >>> "Leaflet" in js[:400] and ".leaflet-container" in css
+    True
+    """
+    from xstatic.pkg import leaflet
+
+    base = Path(leaflet.BASE_DIR)
+    return (base / "leaflet.js").read_text(encoding="utf-8"), (base / "leaflet.css").read_text(encoding="utf-8")
+
+
+def _features(path: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("features", [])
+    except (OSError, ValueError):
+        return []
+
+
+def _strip_cdn_assets(element: Any) -> None:
+    """Drop the CDN scripts and stylesheets of ``element`` and its children (instance attributes)."""
+    if hasattr(element, "default_js"):
+        element.default_js = []
+    if hasattr(element, "default_css"):
+        element.default_css = []
+    for child in getattr(element, "_children", {}).values():
+        _strip_cdn_assets(child)
+
+
+def traffic_map(runs: list[tuple[str, Path]], *, show: str | None = None,
+                background: list[Path] = ()) -> Any | None:
+    """A folium map of each run folder's ``segment_loads.geojson`` and ``plan.geojson``.
+
+    Parameters
+    ----------
+    runs : list of (label, folder)
+        One overlay per run, named by its label.
+    show : str, optional
+        The label whose overlay is visible at first (default: the last run).
+    background : list of folder
+        Run folders whose segments, drawn in light grey under every overlay, show each
+        street the instance's plans use.
+
+    Returns
+    -------
+    folium.Map or None
+        None where no run has plan files.
+    """
+    import folium
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize, to_hex
+
+    layers = [(lab, _features(d / "segment_loads.geojson"), _features(d / "plan.geojson")) for lab, d in runs]
+    layers = [layer for layer in layers if layer[1] or layer[2]]
+    if not layers:
+        return None
+    loads = [float((f.get("properties") or {}).get("load", 1) or 1) for _, seg, _ in layers for f in seg]
+    norm = Normalize(vmin=0.5, vmax=max(max(loads, default=1.0), 1.5))
+    cmap = colormaps["YlOrRd"]
+    coords = [c for _, seg, routes in layers for f in seg + routes for c in _coordinates(f.get("geometry") or {})]
+    lons, lats = [c[0] for c in coords], [c[1] for c in coords]
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+    show = show or layers[-1][0]
+    streets = [f for d in background for f in _features(d / "segment_loads.geojson")]
+    if streets:
+        folium.GeoJson({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": f.get("geometry"), "properties": {}} for f in streets]},
+            name="streets of the plans", control=False,
+            style_function=lambda _f: {"color": "#c8c8c8", "weight": 4, "opacity": 1.0}).add_to(m)
+    for lab, seg, routes in layers:
+        group = folium.FeatureGroup(name=lab, overlay=True, show=lab == show)
+        if routes:
+            folium.GeoJson({"type": "FeatureCollection", "features": routes}, name=f"{lab} routes",
+                           style_function=lambda _f: {"color": "#4a6fa5", "weight": 1, "opacity": 0.5}
+                           ).add_to(group)
+        if seg:
+            for f in seg:
+                load = float((f.get("properties") or {}).get("load", 1) or 1)
+                f.setdefault("properties", {})["_style"] = {"color": to_hex(cmap(norm(load))),
+                                                            "weight": 2 + 8 * load / norm.vmax, "opacity": 0.9}
+            tooltip_fields = [k for k in ("load", "name", "length") if k in (seg[0].get("properties") or {})]
+            folium.GeoJson({"type": "FeatureCollection", "features": seg}, name=f"{lab} segment loads",
+                           style_function=lambda f: f["properties"]["_style"],
+                           tooltip=folium.GeoJsonTooltip(tooltip_fields) if tooltip_fields else None,
+                           ).add_to(group)
+        group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def _coordinates(geometry: dict[str, Any]) -> list[tuple[float, float]]:
+    kind, c = geometry.get("type"), geometry.get("coordinates") or []
+    if kind == "LineString":
+        return [tuple(p[:2]) for p in c]
+    if kind == "MultiLineString":
+        return [tuple(p[:2]) for part in c for p in part]
+    return []
+
+
+def standalone_html(m: Any) -> str:
+    """The whole HTML document of folium map ``m``, Leaflet inlined, no CDN asset linked."""
+    _strip_cdn_assets(m)
+    root = m.get_root()
+    _strip_cdn_assets(root)
+    js, css = leaflet_assets()
+    page = root.render()
+    inline = f"<style>{css}</style>\n<script>{js}</script>\n"
+    return page.replace("<head>", "<head>\n" + inline, 1)
+
+
+def traffic_map_html(runs: list[tuple[str, Path]], *, height_px: int = 480, show: str | None = None,
+                     background: list[Path] = ()) -> str | None:
+    """:func:`traffic_map` as an ``<iframe srcdoc>`` for the report (None without plan files)."""
+    m = traffic_map(runs, show=show, background=background)
+    if m is None:
+        return None
+    doc = standalone_html(m)
+    return (f'<iframe class="route-map" title="interactive map of routes and segment loads" '
+            f'style="width:100%;height:{int(height_px)}px;border:1px solid #ccc" '
+            f'srcdoc="{html.escape(doc, quote=True)}"></iframe>')
