@@ -40,6 +40,7 @@ class _TilePasses:
     _tile_strides: np.ndarray
     _tile_edges: np.ndarray
     _pass_edges: tuple[tuple[int, int], ...]
+    kernels: str
     _pass_blocks: list[tuple[int, int]]
 
     def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
@@ -174,6 +175,8 @@ class _TilePasses:
         """``exp(-i beta (XX + YY)/2)`` on qubits ``a, b`` (with ``lam``: ``Re <lam|D|psi>`` first)."""
         n, xp = self.n, self._xp
         a, b = min(a, b), max(a, b)
+        if self.kernels == "jit":
+            return self._xy_edge_jit(a, b, beta, psi, lam)
         shape = (1 << a, 2, 1 << (b - a - 1), 2, 1 << (n - b - 1))
         views = [x.reshape(shape) for x in (psi, lam) if x is not None]
         c, ms = math.cos(beta), -1j * math.sin(beta)
@@ -196,6 +199,26 @@ class _TilePasses:
         return sum(
             self._run([functools.partial(job, ix) for ix in _tiles(shape[::2], self._tile // 2)])
         )
+
+    def _xy_edge_jit(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:
+        """:meth:`_xy_edge` by the compiled sweep, the ``2**a`` independent blocks of the
+        index above qubit ``a`` shared out to the threads."""
+        n, rdt = self.n, self._rdtype
+        edge = np.array([[2 << (n - 1 - a), 2 << (n - 1 - b)]], dtype=np.int64)
+        c = rdt(math.cos(beta))
+        rows = 1 << a
+        per = max(1, min(rows, (2 * self._tile) // int(2 * edge[0, 0])))
+        views = [x.view(rdt).reshape(rows, -1) for x in (psi, lam) if x is not None]
+
+        def job(r0: int) -> float:
+            parts = [v[r0 : r0 + per].reshape(-1) for v in views]
+            if lam is None:
+                xy_edges(parts[0], edge, c, rdt(math.sin(beta)))
+                return 0.0
+            # backward: ``beta`` is already the inverse angle (the caller passes -beta)
+            return float(xy_edges_back(parts[0], parts[1], edge, c, rdt(math.sin(beta))))
+
+        return sum(self._run([functools.partial(job, r0) for r0 in range(0, rows, per)]))
 
     def _mixer_rest(self, psi: Any, beta: float) -> None:
         """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""

@@ -255,6 +255,22 @@ def test_tiled_passes_equal_one_tile(config, threads, kernels, monkeypatch) -> N
     np.testing.assert_allclose(g2, g1, atol=1e-12)
 
 
+def test_xy_groups_across_the_default_tile_equal_qsim() -> None:
+    """17 qubits: the group on the top qubits runs as whole-vector passes, the other in the
+    tile pass; state against qsim, gradient against the matrix-product kernels."""
+    n, p = 17, 2
+    cost = random_cost(n, seed=17)
+    g, b = angles(p, seed=17)
+    kw = {"mixer": "xy-ring", "groups": [(0, 1, 9), (12, 14, 15, 16)], "threads": 2}
+    jit = FastBackend(cost, p, **kw)
+    assert jit.simulator._pass_edges and jit.simulator._tile_edges.size
+    np.testing.assert_allclose(jit.state(g, b), QsimBackend(cost, p, **kw).state(g, b), rtol=0, atol=1e-5)
+    v1, g1 = FastBackend(cost, p, precision="complex128", **kw).expectation_and_gradient(g, b)
+    v2, g2 = FastBackend(cost, p, precision="complex128", kernels="blas", **kw).expectation_and_gradient(g, b)
+    assert v1 == pytest.approx(v2, abs=1e-10)
+    np.testing.assert_allclose(g1, g2, atol=1e-10)
+
+
 @pytest.mark.slow
 def test_fast_equals_qsim_at_20_qubits_with_threads() -> None:
     n, p = 20, 2
