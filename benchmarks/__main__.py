@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"dispatch benchmark unavailable: {e}")
         else:
             print("\n== dispatch", flush=True)
-            results["dispatch"] = bench_dispatch.main([])
+            results["dispatch"] = bench_dispatch.main(["--out", str(out.with_name("bench_dispatch.json"))])
     if "fleet" in args.only:
         from benchmarks import bench_fleet
 
