@@ -259,10 +259,22 @@ class RoutingPlan:
             "segment_loads": atomic_write_text(out / "segment_loads.geojson", seg.to_json(default=json_default)),
         }
 
-    def explore(self, *, tiles: str | None = "OpenStreetMap") -> folium.Map:
-        """A folium map: segment loads coloured, routes on top, one layer per trip."""
+    def explore(self, *, tiles: str | None = "OpenStreetMap", offline: bool = False) -> folium.Map:
+        """A folium map: segment loads coloured, routes on top, one layer per trip.
+
+        With ``offline=True`` the map needs no network (Leaflet inlined, no tiles, no
+        CDN: :mod:`optimizer.report_map`): segment loads coloured and widened by load,
+        routes on top, the load shown on hover.
+        """
         import folium
 
+        if offline:
+            from optimizer.report_map import map_of_layers
+            from optimizer.report_map import offline as make_offline
+
+            seg_features = json.loads(self.segment_loads().to_json(default=json_default))["features"]
+            m = map_of_layers([("plan", seg_features, json.loads(self.to_geojson())["features"])])
+            return make_offline(m if m is not None else folium.Map(tiles=None))
         seg = self.segment_loads()
         m = seg.explore(column="load", cmap="YlOrRd", tiles=tiles, style_kwds={"weight": 6},
                         name="segment load", legend=True) if len(seg) else folium.Map(tiles=tiles)

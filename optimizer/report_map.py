@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["leaflet_assets", "traffic_map", "traffic_map_html"]
+__all__ = ["leaflet_assets", "map_of_layers", "offline", "standalone_html", "traffic_map", "traffic_map_html"]
 
 
 @functools.cache
@@ -75,11 +75,23 @@ def traffic_map(runs: list[tuple[str, Path]], *, show: str | None = None,
     folium.Map or None
         None where no run has plan files.
     """
+    layers = [(lab, _features(d / "segment_loads.geojson"), _features(d / "plan.geojson")) for lab, d in runs]
+    streets = [f for d in background for f in _features(d / "segment_loads.geojson")]
+    return map_of_layers(layers, show=show, streets=streets)
+
+
+def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]], *,
+                  show: str | None = None, streets: list[dict[str, Any]] = ()) -> Any | None:
+    """A folium map (no tiles) of ``(label, segment-load features, route features)`` overlays.
+
+    Segments are coloured and widened by their ``load`` property (YlOrRd, shared scale),
+    routes drawn thin on top; ``streets`` (features) in grey under everything.  None where
+    every layer is empty.
+    """
     import folium
     from matplotlib import colormaps
     from matplotlib.colors import Normalize, to_hex
 
-    layers = [(lab, _features(d / "segment_loads.geojson"), _features(d / "plan.geojson")) for lab, d in runs]
     layers = [layer for layer in layers if layer[1] or layer[2]]
     if not layers:
         return None
@@ -88,10 +100,9 @@ def traffic_map(runs: list[tuple[str, Path]], *, show: str | None = None,
     cmap = colormaps["YlOrRd"]
     coords = [c for _, seg, routes in layers for f in seg + routes for c in _coordinates(f.get("geometry") or {})]
     lons, lats = [c[0] for c in coords], [c[1] for c in coords]
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    m = folium.Map(tiles=None, control_scale=True)
     m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
     show = show or layers[-1][0]
-    streets = [f for d in background for f in _features(d / "segment_loads.geojson")]
     if streets:
         folium.GeoJson({"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": f.get("geometry"), "properties": {}} for f in streets]},
@@ -127,15 +138,27 @@ def _coordinates(geometry: dict[str, Any]) -> list[tuple[float, float]]:
     return []
 
 
-def standalone_html(m: Any) -> str:
-    """The whole HTML document of folium map ``m``, Leaflet inlined, no CDN asset linked."""
+def offline(m: Any) -> Any:
+    """Make folium map ``m`` work with no network, in place: every CDN script and stylesheet of
+    its elements dropped, Leaflet inlined at the top of its header.  Returns ``m``.
+
+    Call it once the map is complete (an element added later links its own CDN assets), and
+    only on maps that need nothing beyond Leaflet (no branca colour-map legends, which need
+    d3, nor awesome-markers icons).
+    """
+    from branca.element import Element
+
     _strip_cdn_assets(m)
     root = m.get_root()
     _strip_cdn_assets(root)
     js, css = leaflet_assets()
-    page = root.render()
-    inline = f"<style>{css}</style>\n<script>{js}</script>\n"
-    return page.replace("<head>", "<head>\n" + inline, 1)
+    root.header.add_child(Element(f"<style>{css}</style>\n<script>{js}</script>\n"), name="leaflet_inline", index=0)
+    return m
+
+
+def standalone_html(m: Any) -> str:
+    """The whole HTML document of folium map ``m`` (made :func:`offline` first)."""
+    return offline(m).get_root().render()
 
 
 def traffic_map_html(runs: list[tuple[str, Path]], *, height_px: int = 480, show: str | None = None,

@@ -135,6 +135,11 @@ def test_plan_validates_and_writes(small, tmp_path):
     last = it.groupby("trip_id").elapsed_s.max()
     assert last.to_numpy() == pytest.approx(plan.routes.travel_time_s.to_numpy(), abs=1e-3)
     assert plan.explore() is not None
+    # offline: Leaflet inlined, nothing linked from the network, every segment drawn
+    page = plan.explore(offline=True).get_root().render()
+    assert "<script src=" not in page and "<link " not in page
+    assert "L.map(" in page and "leaflet-container" in page
+    assert page.count('"_style"') == len(seg["features"])
 
 
 def test_validate_rejects_broken_plans(small):
