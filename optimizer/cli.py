@@ -21,11 +21,12 @@ log = logging.getLogger("cityopt")
 EPILOG_RUN = """examples:
   cityopt run --problem traffic --trips 6 --routes 3 --solver qaoa cpsat exact --depth 2
   cityopt run --problem traffic --trips 3 --routes 2 --solver qaoa --backend qvm:rainbow --shots 1000
+  cityopt run --problem traffic --trips 6 --solver qaoa --backend fast --backend-option precision=complex128
   cityopt run --problem traffic --city helsinki --trips 200 --solver cpsat anneal shortest
   cityopt run --problem traffic --city map.osm.pbf --trips-csv trips.csv --solver cpsat --on qubo
   cityopt run --problem fleet --stops 4 --vehicles 1 --solver qaoa routing exact --backend fast
   cityopt run --problem fleet --stops 8 --vehicles 2 --capacity 4 --solver routing decompose
-  cityopt run --problem fleet --instance P-n16-k8.vrp --solver routing --time-limit 5
+  cityopt run --problem fleet --instance benchmarks/data/A-n32-k5.vrp --solver routing --time-limit 10
   cityopt run --problem dispatch --grid case9 --units 3 --periods 4 --levels 1 --solver qaoa cpsat milp exact
   cityopt run --problem dispatch --grid case118 --periods 24 --levels 3 --solver milp cpsat --time-limit 30
 """
@@ -66,6 +67,9 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--restarts", type=int, help="QAOA multistart runs")
     g.add_argument("--shots-per-eval", type=int, help="QAOA samples per evaluation on shot-based backends")
     g.add_argument("--project-id", help="engine backends: Google Cloud project (else $GOOGLE_CLOUD_PROJECT)")
+    g.add_argument("--backend-option", action="append", metavar="KEY=VALUE", default=None,
+                   help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "
+                        "threads=2 (fast); values are read as JSON where they parse, else as text")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
     g.add_argument("--optimizer", help="QAOA classical optimiser: COBYLA, Nelder-Mead, L-BFGS-B")
@@ -160,6 +164,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["precision=complex128", "threads=2"]`` -> ``{"precision": "complex128", "threads": 2}``.
+
+    >>> _backend_options(["threads=2", "kernels=blas", "flag=true"])
+    {'threads': 2, 'kernels': 'blas', 'flag': True}
+    """
+    from optimizer.errors import InvalidOptionError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            msg = f"--backend-option takes KEY=VALUE, got {pair!r}; e.g. --backend-option precision=complex128"
+            raise InvalidOptionError(msg)
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
 def _requests(args: argparse.Namespace) -> list[Any]:
     from optimizer.errors import UnknownSolverError
     from optimizer.runner import SolverRequest
@@ -176,8 +201,12 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             continue
         seen.add(name)
         opts = {k: getattr(args, k) for k in SOLVER_FLAGS.get(name, ()) if getattr(args, k, None) is not None}
-        if name == "qaoa" and getattr(args, "project_id", None):
-            opts["backend_options"] = {"project_id": args.project_id}
+        if name == "qaoa":
+            backend_options = _backend_options(getattr(args, "backend_option", None))
+            if getattr(args, "project_id", None):
+                backend_options["project_id"] = args.project_id
+            if backend_options:
+                opts["backend_options"] = backend_options
         check_request(name, opts)
         reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
     return reqs

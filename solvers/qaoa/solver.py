@@ -163,6 +163,12 @@ class QAOAOptions:
         if self.backend_options is not None and not isinstance(self.backend_options, dict):
             msg = f"option 'backend_options' of solver {_SOLVER!r} must be a dict, got {self.backend_options!r}"
             raise InvalidOptionError(msg)
+        taken = sorted(set(self.backend_options or {}) & {"mixer", "groups", "threads"})
+        if taken:
+            msg = (f"backend_options of solver {_SOLVER!r} may not set {', '.join(map(repr, taken))}: "
+                   f"{'it is' if len(taken) == 1 else 'they are'} the solver's own option(s); pass "
+                   f"{', '.join(f'{k}=...' for k in taken)} to the solver instead")
+            raise InvalidOptionError(msg)
 
 
 def _stderr_is_tty() -> bool:

@@ -161,3 +161,24 @@ def test_bench_refuses_an_unwritable_db_before_running(tmp_path, capsys):
     rc = main(["bench", "--only", "core", "--db", str(blocker / "r.duckdb"), "--out", str(tmp_path / "b.json")])
     assert rc == 2 and "cityopt: error:" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_backend_options_reach_the_backend(tmp_path, capsys):
+    """--backend-option KEY=VALUE goes to the QAOA backend (JSON values parsed); a malformed pair or a
+    value the backend refuses is one clear error, exit 2, nothing written."""
+    out = tmp_path / "out"
+    args = ["-q", "run", "--problem", "traffic", "--trips", "3", "--routes", "2", "--solver", "qaoa",
+            "--backend", "fast", "--maxiter", "5"]
+    rc = main([*args, "--backend-option", "precision=complex128", "--backend-option", 'kernels="blas"',
+               "--out", str(out)])
+    assert rc == 0
+    s = json.loads(next(out.rglob("qaoa/summary.json")).read_text())
+    assert s["options"]["backend_options"] == {"precision": "complex128", "kernels": "blas"}
+    bad = tmp_path / "bad"
+    for pair, match in (("precision", "KEY=VALUE"), ("kernels=avx", "option 'kernels' of backend 'fast'"),
+                        ("threads=2", "the solver's own option")):
+        capsys.readouterr()
+        assert main([*args, "--backend-option", pair, "--out", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err
+        assert not bad.exists()
