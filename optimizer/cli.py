@@ -72,7 +72,8 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                         "threads=2 (fast); values are read as JSON where they parse, else as text")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
-    g.add_argument("--optimizer", help="QAOA classical optimiser: COBYLA, Nelder-Mead, L-BFGS-B")
+    g.add_argument("--optimizer", help="QAOA classical optimiser: auto (default: L-BFGS-B with the adjoint "
+                                       "gradient on fast, else COBYLA), COBYLA, Nelder-Mead, L-BFGS-B")
     g.add_argument("--sweeps", type=int, help="anneal: sweeps per read")
     g.add_argument("--reads", type=int, help="anneal: independent reads")
     g.add_argument("--on", choices=["native", "qubo"], help="cpsat: native model (default) or the QUBO")

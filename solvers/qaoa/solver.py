@@ -47,8 +47,10 @@ logger = logging.getLogger(__name__)
 
 _SOLVER = "qaoa"
 
-#: Optimiser names accepted by the ``optimizer`` option (matched case-insensitively).
-OPTIMIZERS = ("COBYLA", "Nelder-Mead", "L-BFGS-B")
+#: Optimiser names accepted by the ``optimizer`` option (matched case-insensitively);
+#: ``auto`` is L-BFGS-B with the adjoint gradient where the backend gives one (``fast``)
+#: and the objective is the expectation, else COBYLA.
+OPTIMIZERS = ("auto", "COBYLA", "Nelder-Mead", "L-BFGS-B")
 #: Initial-angle strategies accepted by the ``init`` option.
 INITS = ("ramp", "interp", "table")
 #: Mixers accepted by the ``mixer`` option (``auto``: XY ring on one-hot groups, else X).
@@ -74,9 +76,11 @@ class QAOAOptions:
         optimiser and qsim sampling for the answer.
     shots : int
         Bitstrings sampled at the optimised angles (at least 1).
-    optimizer : {"COBYLA", "Nelder-Mead", "L-BFGS-B"}
-        scipy method minimising the expectation; L-BFGS-B uses finite
-        differences (step ``LBFGSB_EPS``).  Matched case-insensitively.
+    optimizer : {"auto", "COBYLA", "Nelder-Mead", "L-BFGS-B"}
+        scipy method minimising the objective; L-BFGS-B uses the backend's adjoint
+        gradient where it has one, else finite differences (step ``LBFGSB_EPS``).
+        ``auto`` (default): L-BFGS-B with the adjoint gradient on gradient backends
+        (``fast``) for the expectation, else COBYLA.  Matched case-insensitively.
     maxiter : int
         Most objective evaluations (simulations) the optimiser may spend (at least 1);
         when not given, ``SHOT_BACKEND_MAXITER`` (40) on shot-based backends.
@@ -122,7 +126,7 @@ class QAOAOptions:
     depth: int = 1
     backend: str = "qsim"
     shots: int = 4096
-    optimizer: str = "COBYLA"
+    optimizer: str = "auto"
     maxiter: int = 300
     init: str = "ramp"
     mixer: str = "auto"
@@ -264,6 +268,11 @@ def solve_qaoa(
         # each evaluation on a shot-based backend is a noisy sampling run (seconds, not ms)
         opts = dataclasses.replace(opts, maxiter=SHOT_BACKEND_MAXITER)
         logger.info("qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend, SHOT_BACKEND_MAXITER)
+    if opts.optimizer == "auto":
+        import dataclasses
+
+        gradient = backend.supports_gradient and opts.objective == "expectation"
+        opts = dataclasses.replace(opts, optimizer="L-BFGS-B" if gradient else "COBYLA")
     p = opts.depth
     use_jac = (opts.optimizer == "L-BFGS-B" and backend.supports_gradient and opts.objective == "expectation")
     logger.info(
