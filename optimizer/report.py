@@ -15,7 +15,7 @@ problem and scenario (an instance over its seeds), shows:
   check (max line loading per period, violations marked), from ``dispatch.csv``,
   ``demand.csv`` and ``powerflow.json``;
 
-and a table of every run.  Plots are PNG images inlined as base64 and the page
+and a table of every run.  Plots are PNG images (:mod:`optimizer._report_charts`) inlined as base64 and the page
 carries no script and loads nothing from the network, so it opens offline with
 no console errors.  Traffic plans are drawn twice: as a matplotlib image (it
 prints) and as an interactive folium map (:mod:`optimizer.report_map`) in an
@@ -28,9 +28,7 @@ attribute, so tests compare the page with the database.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 import math
@@ -39,12 +37,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimizer._report_charts import (
+    _dispatch_chart,
+    _fig,
+    _num,
+    _objective_figure,
+    _png,
+    _route_map,
+)
 from optimizer.io import atomic_write_text
 from optimizer.report_map import traffic_map_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    from matplotlib.figure import Figure
 
 __all__ = ["instance_verdicts", "solver_stats", "write_report"]
 
@@ -66,16 +71,6 @@ details{margin:.5em 0}summary{cursor:pointer}
 
 
 # ---------------------------------------------------------------------------- numbers
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """Per solver label of one scenario: objective mean / std / min / max over seeds, gap, wall time.
 
@@ -186,66 +181,6 @@ def _scenario_verdict(stats: list[dict[str, Any]], verdicts: list[dict[str, Any]
 
 
 # ---------------------------------------------------------------------------- figures
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    return f'<img alt="{html.escape(fig.get_label() or "figure")}" src="data:image/png;base64,' \
-           f'{base64.b64encode(buf.getvalue()).decode()}">'
-
-
-def _fig(w: float, h: float, label: str) -> Figure:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), layout="constrained")
-    fig.set_label(label)
-    return fig
-
-
-def _objective_figure(rows: pd.DataFrame, stats: list[dict[str, Any]], units: str, title: str) -> str:
-    import numpy as np
-
-    fig = _fig(11, 3.4, f"objective, gap and wall time: {title}")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    labels = [s["label"] for s in stats]
-    x = np.arange(len(labels))
-    means = [s["objective_mean"] if s["objective_mean"] is not None else np.nan for s in stats]
-    stds = [s["objective_std"] or 0.0 for s in stats]
-    ax1.bar(x, means, yerr=stds, capsize=4, color="#9db8e8", edgecolor="#3b6fd8")
-    for i, lab in enumerate(labels):
-        ys = [_num(v) for v, f in zip(rows.loc[rows["label"] == lab, "objective"],
-                                      rows.loc[rows["label"] == lab, "feasible"]) if bool(f)]
-        ys = [y for y in ys if y is not None]
-        ax1.scatter([i] * len(ys), ys, color="#222", s=14, zorder=3)
-    finite = [m for m in means if np.isfinite(m)]
-    finite += [m + k * sd for m, sd in zip(means, stds) if np.isfinite(m) for k in (-1, 1)]
-    finite += [v for v in (_num(o) for o, f in zip(rows["objective"], rows["feasible"]) if bool(f)) if v is not None]
-    if finite:
-        lo, hi = min(finite), max(finite)
-        pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
-        ax1.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
-    ax1.set_title(f"objective ({units}), mean +- sd; dots: seeds", fontsize=9)
-    gaps = [100 * (s["gap_to_bound_mean"] if s["gap_to_bound_mean"] is not None else np.nan) for s in stats]
-    ax2.bar(x, gaps, color="#f0b27a", edgecolor="#c0651b")
-    ax2.set_title("mean gap to the best bound (%)", fontsize=9)
-    walls = [s["wall_time_s_mean"] or np.nan for s in stats]
-    ax3.bar(x, walls, color="#a9d8a0", edgecolor="#3a8a2e")
-    positive = [w for w in walls if np.isfinite(w) and w > 0]
-    if positive and max(positive) > 20 * min(positive):  # a log axis only where the range needs one
-        from matplotlib.ticker import LogLocator, ScalarFormatter
-
-        ax3.set_yscale("log")
-        ax3.yaxis.set_major_locator(LogLocator(base=10))
-        ax3.yaxis.set_major_formatter(ScalarFormatter())
-        ax3.set_title("mean wall time (s, log scale)", fontsize=9)
-    else:
-        ax3.set_title("mean wall time (s)", fontsize=9)
-    for ax in (ax1, ax2, ax3):
-        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-        ax.tick_params(axis="y", labelsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
-
-
 def _qaoa_section(rows: pd.DataFrame) -> str:
     """QAOA objective over the instance's best, against depth, one line per backend."""
     q = rows[rows["solver"] == "qaoa"]
@@ -293,147 +228,6 @@ def _qaoa_section(rows: pd.DataFrame) -> str:
         return _png(fig) + "".join(body)
     return "".join(body)
 
-
-def _read_geojson(path: Path) -> list[dict[str, Any]]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("features", [])
-    except (OSError, ValueError):
-        return []
-
-
-def _lines(features: list[dict[str, Any]]) -> list[tuple[list[tuple[float, float]], dict[str, Any]]]:
-    out = []
-    for f in features:
-        g = f.get("geometry") or {}
-        if g.get("type") == "LineString":
-            out.append(([tuple(c[:2]) for c in g["coordinates"]], f.get("properties") or {}))
-        elif g.get("type") == "MultiLineString":
-            out += [([tuple(c[:2]) for c in part], f.get("properties") or {}) for part in g["coordinates"]]
-    return out
-
-
-def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] = ()) -> str | None:
-    """Side-by-side maps of segment loads (coloured) and routes, one panel per run folder.
-
-    ``background``: run folders whose plans, drawn in light grey under each panel, show every
-    street the instance's candidate routes use.
-    """
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import Normalize
-    from matplotlib.ticker import MaxNLocator
-
-    panels = [(lab, _lines(_read_geojson(d / "segment_loads.geojson")), _lines(_read_geojson(d / "plan.geojson")))
-              for lab, d in runs]
-    panels = [p for p in panels if p[1] or p[2]]
-    if not panels:
-        return None
-    vmax = max((float(p.get("load", 1) or 1) for _, seg, _ in panels for _, p in seg), default=1.0)
-    norm = Normalize(vmin=0.5, vmax=max(vmax, 1.5))
-    cmap = colormaps["YlOrRd"]
-    fig = _fig(5.2 * len(panels), 4.6, f"routes and segment loads: {title}")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    streets = [c for d in background for c, _ in _lines(_read_geojson(d / "segment_loads.geojson"))]
-    for ax, (lab, seg, routes) in zip(axes, panels):
-        if streets:
-            ax.add_collection(LineCollection(streets, colors="#d0d0d0", linewidths=3.0, zorder=0))
-        if routes:
-            ax.add_collection(LineCollection([c for c, _ in routes], colors="#4a6fa5", linewidths=0.8, alpha=0.5))
-        if seg:
-            loads = [float(p.get("load", 1) or 1) for _, p in seg]
-            ax.add_collection(LineCollection([c for c, _ in seg], colors=[cmap(norm(v)) for v in loads],
-                                             linewidths=[1.0 + 4.0 * v / norm.vmax for v in loads]))
-        ax.autoscale()
-        ax.set_aspect(1 / math.cos(math.radians(60.17)))
-        ax.set_title(lab, fontsize=10)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.set_xlabel("longitude", fontsize=8)
-    axes[0].set_ylabel("latitude", fontsize=8)
-    sm = ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=list(axes), label="trips on the segment", shrink=0.8)
-    return _png(fig)
-
-
-#: Units drawn one by one in a dispatch chart; the rest are summed into one band.
-TOP_UNITS = 10
-
-
-def _top_units(table: Any, top: int = TOP_UNITS) -> Any:
-    """The ``top`` units with the most energy (and any that ever draw power, e.g. storage)
-    as their own columns, largest first; the others summed into ``"other N units"``.
-
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({"a": [1.0, 1.0], "b": [5.0, 5.0], "c": [2.0, 0.0], "s": [-1.0, 1.0]})
-    >>> list(_top_units(t, top=1).columns)
-    ['b', 's', 'other 2 units']
-    """
-    if table.shape[1] <= top + 1:
-        return table[table.abs().sum().sort_values(ascending=False).index]
-    signed = [c for c in table.columns if (table[c] < 0).any()]
-    rest = [c for c in table.columns if c not in signed]
-    order = table[rest].sum().sort_values(ascending=False).index.tolist()
-    keep, other = order[:top], order[top:]
-    out = table[keep + signed].copy()
-    if other:
-        out[f"other {len(other)} units"] = table[other].sum(axis=1)
-    return out
-
-
-def _dispatch_chart(run_dir: Path, label: str) -> str | None:
-    """Stacked area of output by unit, demand line, and the power-flow check below."""
-    import numpy as np
-    import pandas as pd
-
-    try:
-        disp = pd.read_csv(run_dir / "dispatch.csv")
-    except (OSError, ValueError):
-        return None
-    try:
-        demand = pd.read_csv(run_dir / "demand.csv")
-    except (OSError, ValueError):
-        demand = None
-    try:
-        pf = json.loads((run_dir / "powerflow.json").read_text(encoding="utf-8")).get("periods", [])
-    except (OSError, ValueError):
-        pf = []
-    table = _top_units(disp.pivot_table(index="hour_start", columns="unit", values="p_mw", aggfunc="sum").fillna(0.0))
-    hours = table.index.to_numpy(dtype=float)
-    step = float(np.diff(hours).min()) if len(hours) > 1 else 1.0
-    edges = np.append(hours, hours[-1] + step)
-    fig = _fig(10, 5.2, f"dispatch and power flow: {label}")
-    from matplotlib import colormaps
-
-    plt_colors = [colormaps["tab20"](i) for i in range(20)]
-    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
-    ys = [np.append(table[c].to_numpy(), table[c].to_numpy()[-1]) for c in table.columns]
-    palette = [plt_colors[i % len(plt_colors)] for i in range(table.shape[1])]
-    if str(table.columns[-1]).startswith("other "):
-        palette[-1] = "#b8b8b8"  # the summed band is grey, never a unit's colour again
-    ax.stackplot(edges, *ys, labels=list(table.columns), colors=palette, step="post", alpha=0.85)
-    if demand is not None and "load_mw" in demand:
-        ld = demand["load_mw"].to_numpy(dtype=float)
-        ax.step(edges, np.append(ld, ld[-1]), where="post", color="k", lw=1.5, label="load")
-    ax.set_ylabel("MW")
-    ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.grid(alpha=0.3)
-    ax.set_title(f"{label}: output by unit (stacked) against load", fontsize=10)
-    if pf:
-        loading = [_num(p.get("max_line_loading_percent")) or 0.0 for p in pf]
-        viol = [len(p.get("violations") or []) + (0 if p.get("converged", True) else 1) for p in pf]
-        x = edges[: len(loading)]
-        ax2.bar(x, loading, width=step * 0.9, align="edge",
-                color=["#d8553b" if v else "#7fb77e" for v in viol])
-        ax2.axhline(100, color="#d8553b", ls="--", lw=1)
-        for xi, v, lo in zip(x, viol, loading):
-            if v:
-                ax2.text(xi + step / 2, lo, str(v), ha="center", va="bottom", fontsize=7, color="#a0301b")
-        ax2.set_ylabel("max line loading %")
-        ax2.set_title("AC power flow per period (red: limits broken, with how many)", fontsize=9)
-    ax2.set_xlabel("hour of the day")
-    ax2.grid(alpha=0.3)
-    return _png(fig)
 
 
 def _violations_text(run_dir: Path) -> str:

@@ -46,6 +46,17 @@ def _features(path: Path) -> list[dict[str, Any]]:
         return []
 
 
+def _lines(features: list[dict[str, Any]]) -> list[tuple[list[tuple[float, float]], dict[str, Any]]]:
+    out = []
+    for f in features:
+        g = f.get("geometry") or {}
+        if g.get("type") == "LineString":
+            out.append(([tuple(c[:2]) for c in g["coordinates"]], f.get("properties") or {}))
+        elif g.get("type") == "MultiLineString":
+            out += [([tuple(c[:2]) for c in part], f.get("properties") or {}) for part in g["coordinates"]]
+    return out
+
+
 def _strip_cdn_assets(element: Any) -> None:
     """Drop the CDN scripts and stylesheets of ``element`` and its children (instance attributes)."""
     if hasattr(element, "default_js"):
@@ -98,7 +109,7 @@ def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, A
     loads = [float((f.get("properties") or {}).get("load", 1) or 1) for _, seg, _ in layers for f in seg]
     norm = Normalize(vmin=0.5, vmax=max(max(loads, default=1.0), 1.5))
     cmap = colormaps["YlOrRd"]
-    coords = [c for _, seg, routes in layers for f in seg + routes for c in _coordinates(f.get("geometry") or {})]
+    coords = [c for _, seg, routes in layers for line, _ in _lines(seg + routes) for c in line]
     lons, lats = [c[0] for c in coords], [c[1] for c in coords]
     m = folium.Map(tiles=None, control_scale=True)
     m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
@@ -127,15 +138,6 @@ def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, A
         group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
-
-
-def _coordinates(geometry: dict[str, Any]) -> list[tuple[float, float]]:
-    kind, c = geometry.get("type"), geometry.get("coordinates") or []
-    if kind == "LineString":
-        return [tuple(p[:2]) for p in c]
-    if kind == "MultiLineString":
-        return [tuple(p[:2]) for part in c for p in part]
-    return []
 
 
 def offline(m: Any) -> Any:
