@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_strides", "rotate", "rotate_back", "xy_edges", "xy_edges_back"]
+__all__ = ["edge_strides", "float_strides", "rotate", "rotate_back", "xy_edges", "xy_edges_back"]
 
 
 def float_strides(qubits: list[int] | tuple[int, ...], n: int) -> np.ndarray:
@@ -42,6 +42,15 @@ def float_strides(qubits: list[int] | tuple[int, ...], n: int) -> np.ndarray:
     [2, 4, 8]
     """
     return np.array(sorted(2 << (n - 1 - q) for q in qubits), dtype=np.int64)
+
+
+def edge_strides(edges: list[tuple[int, int]] | tuple[tuple[int, int], ...], n: int) -> np.ndarray:
+    """``(E, 2)`` float-view strides of XY ``edges``, the larger stride first, for :func:`xy_edges`.
+
+    >>> edge_strides([(0, 2), (3, 1)], 4).tolist()
+    [[16, 4], [8, 2]]
+    """
+    return np.array([float_strides(e, n)[::-1] for e in edges], dtype=np.int64).reshape(-1, 2)
 
 
 @njit(cache=True, fastmath=True, nogil=True, boundscheck=False)

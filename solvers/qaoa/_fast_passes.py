@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.qaoa._fast_jit import rotate, rotate_back, xy_edges, xy_edges_back
+from solvers.qaoa._fast_jit import edge_strides, rotate, rotate_back, xy_edges, xy_edges_back
 from solvers.qaoa._fast_kernels import _block_matrix, _tiles
 from solvers.qaoa.mixers import Mixer
 
@@ -203,9 +203,9 @@ class _TilePasses:
     def _xy_edge_jit(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:
         """:meth:`_xy_edge` by the compiled sweep, the ``2**a`` independent blocks of the
         index above qubit ``a`` shared out to the threads."""
-        n, rdt = self.n, self._rdtype
-        edge = np.array([[2 << (n - 1 - a), 2 << (n - 1 - b)]], dtype=np.int64)
-        c = rdt(math.cos(beta))
+        rdt = self._rdtype
+        edge = edge_strides([(a, b)], self.n)
+        c, s = rdt(math.cos(beta)), rdt(math.sin(beta))
         rows = 1 << a
         per = max(1, min(rows, (2 * self._tile) // int(2 * edge[0, 0])))
         views = [x.view(rdt).reshape(rows, -1) for x in (psi, lam) if x is not None]
@@ -213,10 +213,10 @@ class _TilePasses:
         def job(r0: int) -> float:
             parts = [v[r0 : r0 + per].reshape(-1) for v in views]
             if lam is None:
-                xy_edges(parts[0], edge, c, rdt(math.sin(beta)))
+                xy_edges(parts[0], edge, c, s)
                 return 0.0
             # backward: ``beta`` is already the inverse angle (the caller passes -beta)
-            return float(xy_edges_back(parts[0], parts[1], edge, c, rdt(math.sin(beta))))
+            return float(xy_edges_back(parts[0], parts[1], edge, c, s))
 
         return sum(self._run([functools.partial(job, r0) for r0 in range(0, rows, per)]))
 

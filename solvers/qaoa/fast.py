@@ -72,7 +72,7 @@ import numpy as np
 
 # The module-level helpers live in _fast_kernels; every name stays importable from here.
 from solvers.errors import InvalidInputError, InvalidOptionError
-from solvers.qaoa._fast_jit import float_strides
+from solvers.qaoa._fast_jit import edge_strides, float_strides
 from solvers.qaoa._fast_kernels import (  # noqa: F401 - re-exported
     _INSTALL_HINT,
     _POOLS,
@@ -223,17 +223,12 @@ class FastSimulator(_TilePasses):
             )
             # XY edges of the groups inside a tile run in the tile pass (groups commute, so
             # only the order within a group matters); the other groups' edges a pass each
-            inner = [es for g, es in zip(mixer.groups, mixer.group_edges) if min(g) >= inside]
-            self._tile_edges = np.array(
-                [sorted(float_strides(e, n).tolist(), reverse=True) for es in inner for e in es],
-                dtype=np.int64,
-            ).reshape(-1, 2)
-            self._pass_edges = tuple(
-                e
-                for g, es in zip(mixer.groups, mixer.group_edges)
-                if min(g) < inside
-                for e in es
-            )
+            tile_edges: list[tuple[int, int]] = []
+            pass_edges: list[tuple[int, int]] = []
+            for g, es in zip(mixer.groups, mixer.group_edges):
+                (tile_edges if min(g) >= inside else pass_edges).extend(es)
+            self._tile_edges = edge_strides(tile_edges, n)
+            self._pass_edges = tuple(pass_edges)
         else:
             self._tile_strides = np.zeros(0, dtype=np.int64)
             self._tile_edges = np.zeros((0, 2), dtype=np.int64)

@@ -268,13 +268,13 @@ def solve_qaoa(
         # each evaluation on a shot-based backend is a noisy sampling run (seconds, not ms)
         opts = dataclasses.replace(opts, maxiter=SHOT_BACKEND_MAXITER)
         logger.info("qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend, SHOT_BACKEND_MAXITER)
+    gradient = backend.supports_gradient and opts.objective == "expectation"
     if opts.optimizer == "auto":
         import dataclasses
 
-        gradient = backend.supports_gradient and opts.objective == "expectation"
         opts = dataclasses.replace(opts, optimizer="L-BFGS-B" if gradient else "COBYLA")
     p = opts.depth
-    use_jac = (opts.optimizer == "L-BFGS-B" and backend.supports_gradient and opts.objective == "expectation")
+    use_jac = opts.optimizer == "L-BFGS-B" and gradient
     logger.info(
         "qaoa: %d qubits, depth %d, mixer %s, backend %s, optimizer %s%s, objective %s, maxiter %d",
         n, p, mixer, opts.backend, opts.optimizer, " (adjoint gradient)" if use_jac else "",
