@@ -4,10 +4,10 @@ throughput with 1 and 2 local workers.
 The runs: traffic in central Helsinki, 4 trips x 2 routes, seeds 1..S, each solved by
 ``shortest``, ``cpsat``, ``exact`` and ``anneal`` (small runs, so the overhead shows).
 
-* loop: :func:`optimizer.jobs.execute_run` called in this process, one run after the other
+* loop: :func:`optimizer.runs.jobs.execute_run` called in this process, one run after the other
   (writing the same run folders; the city loaded once, as a worker does), rows added to a
   database one transaction per run, as the batch's client does;
-* Dask: :func:`optimizer.jobs.run_job` on a LocalCluster of 1 and of 2 worker processes
+* Dask: :func:`optimizer.runs.jobs.run_job` on a LocalCluster of 1 and of 2 worker processes
   (one thread each), from an empty database; the cluster's start and stop are timed apart.
 
 Overhead per run = (Dask wall, 1 worker, less the cluster's start and stop - loop wall) / runs.
@@ -31,7 +31,7 @@ SOLVERS = [{"name": "shortest"}, {"name": "cpsat"}, {"name": "exact"},
 
 
 def _job(folder: Path, seeds: int) -> Any:
-    from optimizer.jobs import load_job
+    from optimizer.runs.jobs import load_job
 
     return load_job({"name": "bench", "output": str(folder / "runs"), "database": str(folder / "results.duckdb"),
                      "solvers": SOLVERS,
@@ -41,7 +41,7 @@ def _job(folder: Path, seeds: int) -> Any:
 
 def bench_loop(seeds: int) -> dict[str, Any]:
     from optimizer import jobs
-    from optimizer.bench import ResultsDB
+    from optimizer.runs.results import ResultsDB
 
     jobs._city.cache_clear()
     jobs._problem.cache_clear()
@@ -58,7 +58,7 @@ def bench_loop(seeds: int) -> dict[str, Any]:
 
 
 def bench_cluster_start(workers: int) -> float:
-    from optimizer.jobs import _client
+    from optimizer.runs.jobs import _client
 
     t0 = time.perf_counter()
     with _client(None, timeout_s=30, n_workers=workers) as client:
@@ -67,7 +67,7 @@ def bench_cluster_start(workers: int) -> float:
 
 
 def bench_dask(seeds: int, workers: int) -> dict[str, Any]:
-    from optimizer.jobs import run_job
+    from optimizer.runs.jobs import run_job
 
     with tempfile.TemporaryDirectory() as d:
         job = _job(Path(d), seeds)

@@ -18,7 +18,7 @@ from typing import Any
 def bench_full_day(grid: str = "case118", *, periods: int = 24, levels: int = 3, seed: int = 1,
                    time_limit_s: float = 60.0) -> dict[str, Any]:
     """Continuous MILP and discrete models on a full day, with the QUBO size of the discrete model."""
-    from optimizer.problems.dispatch import Dispatch
+    from optimizer.problems.dispatch.problem import Dispatch
     from optimizer.solve import solve
 
     t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def bench_full_day(grid: str = "case118", *, periods: int = 24, levels: int = 3,
 def bench_power_flow(grids: tuple[str, ...] = ("case118", "mv_oberrhein", "cigre_mv_der"), *,
                      periods: int = 24) -> dict[str, Any]:
     """Power-flow check time per period, on the continuous MILP's plan of each grid."""
-    from optimizer.problems.dispatch import Dispatch
+    from optimizer.problems.dispatch.problem import Dispatch
 
     out = {}
     for g in grids:
@@ -70,7 +70,7 @@ def bench_power_flow(grids: tuple[str, ...] = ("case118", "mv_oberrhein", "cigre
 
 def bench_qaoa_demo(depth: int = 2, seed: int = 1) -> dict[str, Any]:
     """QAOA on the demo instance against CP-SAT's proven optimum and the continuous bound."""
-    from optimizer.problems.dispatch import QAOA_DEMO, Dispatch
+    from optimizer.problems.dispatch.problem import QAOA_DEMO, Dispatch
     from optimizer.solve import solve
 
     prob = Dispatch.from_grid(**QAOA_DEMO)

@@ -57,7 +57,7 @@ def bench_traffic_decompose(city: Any, *, trips: int = 200, routes: int = 3, see
 def bench_routing_instances(*, time_limits_s: tuple[float, ...] = (1.0, 10.0)) -> list[dict[str, Any]]:
     """Routing's gap to each published optimum at each fixed time limit."""
     from optimizer import solve
-    from optimizer.problems.fleet import Fleet
+    from optimizer.problems.fleet.problem import Fleet
 
     out = []
     for name, opt in INSTANCES.items():
@@ -74,7 +74,7 @@ def bench_fleet_qaoa(city: Any, *, stops: int = 8, vehicles: int = 2, capacity: 
                      ) -> dict[str, Any]:
     """QAOA-based fleet solve (cluster first, route second with QAOA) against Routing on Helsinki."""
     from optimizer import solve
-    from optimizer.problems.fleet import Fleet
+    from optimizer.problems.fleet.problem import Fleet
 
     prob = Fleet.from_city(city, stops=stops, vehicles=vehicles, capacity=capacity, seed=seed)
     r = solve(prob, "routing", time_limit_s=2.0)
@@ -88,7 +88,7 @@ def bench_fleet_qaoa(city: Any, *, stops: int = 8, vehicles: int = 2, capacity: 
 def bench_matrix(city: Any, *, stops: int = 20, seed: int = 1) -> dict[str, Any]:
     import networkx as nx
 
-    from optimizer.problems.fleet import _fastest_digraph, distance_matrices
+    from optimizer.inputs.roads import _fastest_digraph, distance_matrices
 
     G = city.graph
     import numpy as np
@@ -107,7 +107,7 @@ def bench_matrix(city: Any, *, stops: int = 20, seed: int = 1) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from optimizer.city import City
+    from optimizer.inputs.city import City
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="60 trips instead of 200, one round")

@@ -6,7 +6,7 @@ anything else it is given is a file path or an online place query.
 
 A named grid is a :class:`GridSpec` in :data:`GRIDS`: a network that pandapower
 ships (built by a function of ``pandapower.networks``) or a SimBench grid (the
-``simbench`` package ships its data); :func:`optimizer.grid.Grid.load` looks names
+``simbench`` package ships its data); :func:`optimizer.inputs.grid.Grid.load` looks names
 up here.
 
 This module is light on purpose: it imports nothing heavier than the standard

@@ -38,10 +38,11 @@ from optimizer.errors import (
 from optimizer.solve import solve, solver_names
 
 if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.city import City
-    from optimizer.dispatch_plan import DispatchPlan
-    from optimizer.grid import Grid
-    from optimizer.plans import RoutingPlan
+    from optimizer.inputs.city import City
+    from optimizer.inputs.grid import Grid
+    from optimizer.plans.dispatch import DispatchPlan
+    from optimizer.plans.fleet import FleetPlan
+    from optimizer.plans.routing import RoutingPlan
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "CityoptError",
     "DemandError",
     "DispatchPlan",
+    "FleetPlan",
     "Grid",
     "GridError",
     "GridNotFoundError",
@@ -72,8 +74,9 @@ __all__ = [
     "solver_names",
 ]
 
-_LAZY = {"City": "optimizer.city", "RoutingPlan": "optimizer.plans", "Grid": "optimizer.grid",
-         "DispatchPlan": "optimizer.dispatch_plan"}
+_LAZY = {"City": "optimizer.inputs.city", "Grid": "optimizer.inputs.grid",
+         "RoutingPlan": "optimizer.plans.routing", "FleetPlan": "optimizer.plans.fleet",
+         "DispatchPlan": "optimizer.plans.dispatch"}
 
 
 def __getattr__(name: str) -> Any:

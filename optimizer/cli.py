@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["main"]
 
-log = logging.getLogger("cityopt")
+log = logging.getLogger(__name__)
 
 EPILOG_RUN = """examples:
   cityopt run --problem traffic --trips 6 --routes 3 --solver qaoa cpsat exact --depth 2
@@ -145,8 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     demo.add_argument("--json", action="store_true", help="also print the summaries as JSON lines")
 
-    from optimizer._cli_batch import add_batch_parser, add_report_parser
-
     add_batch_parser(sub)
     add_report_parser(sub)
 
@@ -188,7 +186,7 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def _requests(args: argparse.Namespace) -> list[Any]:
     from optimizer.errors import UnknownSolverError
-    from optimizer.runner import SolverRequest
+    from optimizer.runs.runner import SolverRequest
     from optimizer.solve import check_request, solver_names
 
     names = solver_names()
@@ -214,9 +212,9 @@ def _requests(args: argparse.Namespace) -> list[Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from optimizer.city import City
+    from optimizer.inputs.city import City
     from optimizer.problems.traffic import Traffic
-    from optimizer.runner import run_problem
+    from optimizer.runs.runner import run_problem
 
     requests = _requests(args)  # validate every option before any work
     if args.time_limit is not None and args.time_limit <= 0:
@@ -225,14 +223,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
         raise InvalidOptionError(msg)
     if args.problem == "fleet" and args.instance:
-        from optimizer.problems.fleet import Fleet
+        from optimizer.problems.fleet.problem import Fleet
 
         prob = Fleet.from_instance(args.instance, vehicles=args.vehicles if args.vehicles != 1 else None)
         records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
         _print_results(records, args)
         return 0
     if args.problem == "dispatch":
-        from optimizer.problems.dispatch import Dispatch
+        from optimizer.problems.dispatch.problem import Dispatch
 
         prob = Dispatch.from_grid(args.grid, units=args.units, periods=args.periods, levels=args.levels,
                                   seed=args.seed, day=args.day, quantum_mw=args.quantum_mw,
@@ -245,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     city = City.load(args.city)
     log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)
     if args.problem == "fleet":
-        from optimizer.problems.fleet import Fleet
+        from optimizer.problems.fleet.problem import Fleet
 
         if args.stops_csv:
             prob = Fleet.from_csv(city, args.stops_csv, vehicles=args.vehicles, capacity=args.capacity)
@@ -264,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_results(records: list[Any], args: argparse.Namespace) -> None:
-    from optimizer.runner import comparison_rows, format_table, verdict
+    from optimizer.runs.runner import comparison_rows, format_table, verdict
 
     if getattr(args, "json", False):
         for r in records:
@@ -280,8 +278,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
     import sys as _sys
 
-    from optimizer.bench import ResultsDB, record_benchmarks
     from optimizer.errors import InvalidInputError
+    from optimizer.runs.results import ResultsDB, record_benchmarks
 
     ResultsDB(args.db).check_writable()  # a bad database path fails before minutes of benchmarks
     root = Path(__file__).resolve().parent.parent
@@ -306,6 +304,91 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------ batch and report
+EPILOG_BATCH = """examples:
+  cityopt batch examples/city_day.yaml                       # a local Dask cluster, one worker per core
+  cityopt batch examples/city_day.yaml --db results.duckdb   # another results database
+  cityopt batch job.yaml --scheduler tcp://10.0.0.5:8786     # an existing Dask scheduler
+re-running a job skips every run already in its database.
+"""
+
+EPILOG_REPORT = """example:
+  cityopt report outputs/city_day/results.duckdb --out outputs/city_day/report.html
+"""
+
+
+def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``batch`` to ``cityopt``'s subparsers."""
+    p = subparsers.add_parser(
+        "batch", help="run a YAML job (scenarios x solvers x seeds) on Dask; re-running resumes",
+        description="Run every scenario x solver x seed of a YAML job file on Dask (a local cluster by default), "
+                    "writing each run's folder and one row per finished run to a DuckDB results database. "
+                    "Runs already in the database are skipped, so a re-run resumes.",
+        epilog=EPILOG_BATCH, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job", metavar="JOB.yaml", help="the job file")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="address of a running Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
+    p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for --scheduler to answer (default 10)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local cluster workers, one thread each (default: one per core)")
+    p.add_argument("--db", metavar="PATH", help="results database (default: the job's `database`)")
+    p.add_argument("--report", metavar="HTML", help="also write the HTML report of the database here")
+    p.add_argument("--json", action="store_true", help="print the batch's outcome as one JSON line")
+    p.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    return p
+
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``report`` to ``cityopt``'s subparsers."""
+    p = subparsers.add_parser(
+        "report", help="write the HTML solver-comparison report of a results database",
+        description="Write one self-contained HTML file from a results database: objective by solver over seeds, "
+                    "gap to the best bound, wall time, QAOA quality by depth and backend, route maps, dispatch "
+                    "charts and a verdict per instance.",
+        epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("db", metavar="DB", help="the results database (.duckdb)")
+    p.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--title", help="the report's title")
+    return p
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``cityopt batch``: load and check the job, run it, optionally write the report."""
+    from optimizer.runs.jobs import load_job, run_job
+
+    if not getattr(args, "verbose", False):  # Dask logs every cluster start and stop at INFO
+        import distributed  # noqa: F401  (its import sets its loggers' levels: set ours after)
+
+        for name in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    job = load_job(args.job, database=args.db)
+    result = run_job(job, scheduler=args.scheduler, scheduler_timeout_s=args.scheduler_timeout,
+                     n_workers=args.workers, progress=False if args.no_progress else None)
+    if args.report:
+        from optimizer.report.html import write_report
+
+        write_report(job.database, args.report)
+    if getattr(args, "json", False):
+        print(json.dumps(result.to_dict()))
+    else:  # the result line: printed with --quiet too (quiet silences the logs)
+        print(f"job {result.job}: {result.total} runs: {len(result.ran)} ran, {result.skipped} already done, "
+              f"{result.recovered} taken from their folders, {len(result.failed)} failed "
+              f"({result.wall_time_s:.1f} s); results in {result.database}")
+    for rid, why in result.failed.items():
+        print(f"cityopt: run {rid} failed: {why}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``cityopt report``: the HTML report of a results database."""
+    from optimizer.report.html import write_report
+
+    out = write_report(Path(args.db), Path(args.out), title=args.title)
+    print(f"report: {out}")  # the result: printed with --quiet too
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cityopt`` console script."""
     parser = build_parser()
@@ -323,8 +406,6 @@ def main(argv: list[str] | None = None) -> int:
     from optimizer.errors import BackendUnavailableError, CityoptError, InvalidInputError
 
     try:
-        from optimizer._cli_batch import cmd_batch, cmd_report
-
         return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report,
                 "bench": cmd_bench}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both

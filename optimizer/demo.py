@@ -106,14 +106,14 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
 
 def _build(spec: dict[str, Any], city: Any, seed: int) -> Any:
     if spec.get("problem") == "fleet":
-        from optimizer.problems.fleet import Fleet
+        from optimizer.problems.fleet.problem import Fleet
 
         return Fleet.from_city(city, **spec["params"])
     if spec.get("problem", "traffic") == "traffic":
         from optimizer.problems.traffic import Traffic
 
         return Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=spec.get("seed", seed))
-    from optimizer.problems.dispatch import QAOA_DEMO, Dispatch
+    from optimizer.problems.dispatch.problem import QAOA_DEMO, Dispatch
 
     params = dict(QAOA_DEMO if spec["params"] == "QAOA_DEMO" else spec["params"])
     grid = params.pop("grid")
@@ -146,8 +146,14 @@ def _write_continuous(prob: Any, out: Path) -> None:
 
 def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = False) -> dict[str, Any]:
     """Run every demo instance, print the comparison tables, write ``OUT/demo.json``."""
-    from optimizer.city import City
-    from optimizer.runner import SolverRequest, comparison_rows, format_table, run_problem, verdict
+    from optimizer.inputs.city import City
+    from optimizer.runs.runner import (
+        SolverRequest,
+        comparison_rows,
+        format_table,
+        run_problem,
+        verdict,
+    )
 
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -171,7 +177,7 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
                                    compare=False)
             stages[f"{spec['label']}: {req.folder}"] = time.perf_counter() - t0
         # the comparison over all solvers of this instance
-        from optimizer.runner import write_comparison
+        from optimizer.runs.runner import write_comparison
 
         write_comparison(prob, records, out)
         rows = comparison_rows(records)
@@ -188,8 +194,8 @@ def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = F
         print(format_table(rows))
         print("verdict:", v["text"])
     t0 = time.perf_counter()
-    from optimizer.bench import ingest_outputs
-    from optimizer.report import write_report
+    from optimizer.report.html import write_report
+    from optimizer.runs.results import ingest_outputs
 
     ingest_outputs(out, out / "results.duckdb", job="demo")
     write_report(out / "results.duckdb", out / "report.html")

@@ -89,7 +89,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 @pytest.fixture(scope="session")
 def helsinki() -> Any:
     """The bundled Helsinki city, loaded offline once per test process (read-only!)."""
-    from optimizer.city import City
+    from optimizer.inputs.city import City
 
     with pytest.MonkeyPatch.context() as patcher:
         _block_network(patcher)

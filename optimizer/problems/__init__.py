@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.base import Problem
-    from optimizer.problems.dispatch import Dispatch
-    from optimizer.problems.fleet import Fleet
+    from optimizer.problems.dispatch.problem import Dispatch
+    from optimizer.problems.fleet.problem import Fleet
     from optimizer.problems.traffic import Traffic
 
 __all__ = ["Dispatch", "Fleet", "Problem", "Traffic"]
 
 _LAZY = {"Traffic": "optimizer.problems.traffic", "Problem": "optimizer.problems.base",
-         "Dispatch": "optimizer.problems.dispatch", "Fleet": "optimizer.problems.fleet"}
+         "Dispatch": "optimizer.problems.dispatch.problem", "Fleet": "optimizer.problems.fleet.problem"}
 
 
 def __getattr__(name: str) -> Any:

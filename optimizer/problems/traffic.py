@@ -54,40 +54,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
+from optimizer.inputs.roads import fastest_edge, graph_of, round_time_s
 from optimizer.problems.base import Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
-    from optimizer.city import City
-    from optimizer.plans import RoutingPlan
+    from optimizer.inputs.city import City
+    from optimizer.plans.routing import RoutingPlan
     from solvers.ortools import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["Route", "Traffic", "segment_weight_s"]
+__all__ = ["Route", "Traffic"]
 
 log = logging.getLogger(__name__)
-
-#: Segment weights are travel times rounded to this many decimals (milliseconds).
-WEIGHT_DECIMALS = 3
-
-
-def segment_weight_s(travel_time_s: float) -> float:
-    """The congestion weight of a segment: its free-flow travel time, rounded to ms."""
-    return round(float(travel_time_s), WEIGHT_DECIMALS)
-
-
-def fastest_edge(G: nx.MultiDiGraph, u: Any, v: Any) -> tuple[Any, Any, Any]:
-    """The parallel edge ``(u, v, key)`` with the least travel time (ties: smallest key)."""
-    data = G.get_edge_data(u, v)
-    if not data:
-        msg = f"no road segment from node {u} to node {v}"
-        raise KeyError(msg)
-    key = min(data, key=lambda k: (float(data[k]["travel_time"]), str(k)))
-    return (u, v, key)
-
 
 @dataclass(frozen=True)
 class Route:
@@ -167,12 +149,12 @@ class Traffic(Problem):
         min_distance_m : float
             Least straight-line distance between a trip's ends.
         """
-        from optimizer.demand import _graph_of, sample_trips
+        from optimizer.inputs.demand import sample_trips
 
         if not isinstance(routes, int) or isinstance(routes, bool) or routes < 1:
             msg = f"routes must be an integer >= 1 (candidate routes per trip), got {routes!r}"
             raise InvalidInputError(msg)
-        graph, city_obj = _graph_of(city)
+        graph, city_obj = graph_of(city)
         name = getattr(city_obj, "name", None) or graph.graph.get("name") or "graph"
         df = sample_trips(city, trips, seed=seed, weight=weight, min_distance_m=min_distance_m)
         demand = "sampled" if weight is None else f"sampled-{weight}"
@@ -181,9 +163,9 @@ class Traffic(Problem):
     @classmethod
     def from_csv(cls, city: City | nx.MultiDiGraph, path: str, routes: int = 3) -> Traffic:
         """Trips from a CSV of ``origin_lon, origin_lat, dest_lon, dest_lat`` rows."""
-        from optimizer.demand import _graph_of, trips_from_csv
+        from optimizer.inputs.demand import trips_from_csv
 
-        graph, city_obj = _graph_of(city)
+        graph, city_obj = graph_of(city)
         name = getattr(city_obj, "name", None) or graph.graph.get("name") or "graph"
         df = trips_from_csv(city, path)
         return cls(graph, df, routes=routes, city=str(name), seed=None, demand="csv")
@@ -232,7 +214,7 @@ class Traffic(Problem):
             var_segments.append(ids)
         self.segments: tuple[tuple[Any, Any, Any], ...] = tuple(seg_index)
         self.segment_weights = np.array(
-            [segment_weight_s(self.graph.edges[s]["travel_time"]) for s in self.segments], dtype=np.float64
+            [round_time_s(self.graph.edges[s]["travel_time"]) for s in self.segments], dtype=np.float64
         )
         self.var_segments: tuple[tuple[int, ...], ...] = tuple(tuple(v) for v in var_segments)
         # V_e: variables using each segment; N_e: trips that can use it
@@ -422,7 +404,7 @@ class Traffic(Problem):
     # ------------------------------------------------------------------ decode
     def decode(self, solution: Solution | np.ndarray) -> RoutingPlan:
         """The routing plan of a feasible solution (one route per trip)."""
-        from optimizer.plans import RoutingPlan
+        from optimizer.plans.routing import RoutingPlan
 
         bits = np.asarray(getattr(solution, "bits", solution))
         choice = self.route_choice(bits)

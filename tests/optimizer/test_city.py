@@ -1,4 +1,4 @@
-"""optimizer.city: loading cities offline, the graph conventions, and the errors."""
+"""optimizer.inputs.city: loading cities offline, the graph conventions, and the errors."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from shapely.geometry import LineString
 
 import city_data
-from optimizer.city import City, CitySource, normalize_graph, place_cache_path
 from optimizer.errors import CityError, CityNotFoundError, InvalidCityFileError
+from optimizer.inputs.city import City, CitySource, normalize_graph, place_cache_path
 from tests.helpers import grid_graph, haversine_m
 
 # A 3 x 3 block of streets about 100 m apart.  Row 4-5-6 is one-way eastwards;
@@ -78,7 +78,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _assert_osmnx_conventions(graph: nx.MultiDiGraph) -> None:
-    """What every City graph promises (the module docstring of optimizer.city)."""
+    """What every City graph promises (the module docstring of optimizer.inputs.city)."""
     assert isinstance(graph, nx.MultiDiGraph)
     assert graph.graph["crs"] == "EPSG:4326"
     assert nx.is_strongly_connected(graph)

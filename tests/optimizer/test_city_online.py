@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from optimizer.city import City, place_cache_path
+from optimizer.inputs.city import City, place_cache_path
 
 LON0, LAT0, STEP = 24.940, 60.170, 0.002
 

@@ -144,7 +144,7 @@ def test_engine_without_credentials_is_a_clear_exit_2(tmp_path, capsys, monkeypa
 def test_record_benchmarks_appends_rows(tmp_path):
     import duckdb
 
-    from optimizer.bench import record_benchmarks
+    from optimizer.runs.results import record_benchmarks
 
     db = tmp_path / "r.duckdb"
     n = record_benchmarks(db, {"exact": {"speedup": 12.5, "n": 20, "note": "x"}, "bad": float("nan")})

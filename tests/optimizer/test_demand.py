@@ -1,4 +1,4 @@
-"""optimizer.demand: sampled and CSV trips, their guarantees, and their errors."""
+"""optimizer.inputs.demand: sampled and CSV trips, their guarantees, and their errors."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.city import City
-from optimizer.demand import (
+from optimizer.errors import DemandError
+from optimizer.inputs.city import City
+from optimizer.inputs.demand import (
     TRIP_COLUMNS,
     max_trips,
     node_weights,
     sample_trips,
     trips_from_csv,
 )
-from optimizer.errors import DemandError
 from tests.helpers import haversine_m
 
 
@@ -85,7 +85,7 @@ def test_large_graphs_sample_without_enumerating_pairs(make_grid_graph) -> None:
     trips = sample_trips(graph, 40, seed=2, min_distance_m=310.0)
     _assert_valid_trips(trips, graph, 40, 310.0)
     xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)])
-    from optimizer.demand import _eligible_pairs
+    from optimizer.inputs.demand import _eligible_pairs
 
     assert max_trips(graph, min_distance_m=310.0) == len(
         _eligible_pairs(xy[:, 0], xy[:, 1], 310.0)[0]

@@ -16,9 +16,9 @@ from optimizer.errors import (
     InvalidInputError,
     PlanValidationError,
 )
-from optimizer.grid import CostCurve, Grid, Unit
-from optimizer.problems.dispatch import QAOA_DEMO, Dispatch, slack_coefficients
-from optimizer.profiles import DayProfile
+from optimizer.inputs.grid import CostCurve, Grid, Unit
+from optimizer.inputs.profiles import DayProfile
+from optimizer.problems.dispatch.problem import QAOA_DEMO, Dispatch, slack_coefficients
 from optimizer.solve import solve
 
 
@@ -317,7 +317,7 @@ def test_validate_rejects_a_tampered_cost(demo_plan) -> None:
 
 
 def test_validate_rejects_a_broken_ramp(case9: Grid) -> None:
-    from optimizer.dispatch_plan import DispatchPlan
+    from optimizer.plans.dispatch import DispatchPlan
 
     u = _units(case9)
     slow = replace(u["gen 0"], ramp_mw_per_h=5.0)
@@ -332,7 +332,7 @@ def test_validate_rejects_a_broken_ramp(case9: Grid) -> None:
 
 
 def test_validate_rejects_storage_out_of_energy(instances: dict[str, Dispatch]) -> None:
-    from optimizer.dispatch_plan import DispatchPlan
+    from optimizer.plans.dispatch import DispatchPlan
 
     prob = instances["storage"]
     plan = prob.decode(solve(prob, "cpsat", seed=1)).validate()
@@ -415,7 +415,7 @@ def test_continuous_milp_matches_pandapower_dc_opf(name: str) -> None:
     ("mv_oberrhein", {"periods": 4, "levels": 2}),
 ])
 def test_bundled_grids_dispatch_end_to_end(grid: str, kw: dict, tmp_path) -> None:
-    from optimizer.runner import SolverRequest, run_problem
+    from optimizer.runs.runner import SolverRequest, run_problem
 
     prob = Dispatch.from_grid(grid, seed=2, **kw)
     recs = run_problem(prob, [SolverRequest("cpsat", time_limit_s=20), SolverRequest("milp", time_limit_s=20)],

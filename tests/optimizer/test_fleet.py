@@ -12,13 +12,9 @@ import pytest
 
 from optimizer import solve
 from optimizer.errors import DemandError, InvalidInputError, PlanValidationError
-from optimizer.problems.fleet import (
-    Fleet,
-    InstanceFileError,
-    brute_force,
-    distance_matrices,
-    read_instance,
-)
+from optimizer.inputs.instances import InstanceFileError, read_instance
+from optimizer.inputs.roads import distance_matrices
+from optimizer.problems.fleet.problem import Fleet, brute_force
 from solvers.qubo import index_bits
 
 DATA = Path(__file__).resolve().parents[1] / "data"

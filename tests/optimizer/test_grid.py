@@ -14,8 +14,8 @@ from optimizer.errors import (
     InvalidGridFileError,
     InvalidInputError,
 )
-from optimizer.grid import Grid, is_simbench_code
-from optimizer.profiles import MIXED_LOAD, DayProfile, check_periods, day_profile
+from optimizer.inputs.grid import Grid, is_simbench_code
+from optimizer.inputs.profiles import MIXED_LOAD, DayProfile, check_periods, day_profile
 
 CASE5_M = """function mpc = case5
 mpc.version = '2';
@@ -129,7 +129,7 @@ def test_grid_without_controllable_unit(tmp_path) -> None:
     assert g.source == "json"
     with pytest.raises(GridError, match="no controllable unit"):
         g.units()
-    from optimizer.problems.dispatch import Dispatch
+    from optimizer.problems.dispatch.problem import Dispatch
 
     with pytest.raises(GridError, match="no controllable unit"):
         Dispatch.from_grid(g, periods=4)

@@ -40,7 +40,7 @@ def test_staged_dir_rolls_back(tmp_path):
 
 def test_failing_solver_leaves_no_run_folder(tmp_path, helsinki):
     from optimizer.problems.traffic import Traffic
-    from optimizer.runner import SolverRequest, run_problem
+    from optimizer.runs.runner import SolverRequest, run_problem
     from solvers import ProblemTooLargeError
 
     prob = Traffic.from_city(helsinki, trips=10, routes=3, seed=1)  # 30 variables: too many for exact

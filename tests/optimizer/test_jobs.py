@@ -16,8 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from optimizer.bench import ResultsDatabaseError, ResultsDB
-from optimizer.jobs import FAULT_ENV_VAR, JobError, SchedulerUnreachableError, load_job, run_job
+from optimizer.runs.jobs import (
+    FAULT_ENV_VAR,
+    JobError,
+    SchedulerUnreachableError,
+    load_job,
+    run_job,
+)
+from optimizer.runs.results import ResultsDatabaseError, ResultsDB
 
 REPO = Path(__file__).resolve().parents[2]
 

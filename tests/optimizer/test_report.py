@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from optimizer.bench import ResultsDB, ingest_outputs
-from optimizer.report import _scenario_verdict, write_report
+from optimizer.report.html import _scenario_verdict, write_report
+from optimizer.runs.results import ResultsDB, ingest_outputs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -49,10 +49,10 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Traffic (2 seeds) and dispatch (1 seed) runs, QAOA at two depths among them, ingested into a DB."""
-    from optimizer.city import City
-    from optimizer.problems.dispatch import Dispatch
+    from optimizer.inputs.city import City
+    from optimizer.problems.dispatch.problem import Dispatch
     from optimizer.problems.traffic import Traffic
-    from optimizer.runner import SolverRequest, run_problem
+    from optimizer.runs.runner import SolverRequest, run_problem
 
     out = tmp_path_factory.mktemp("report")
     city = City.load("helsinki")
@@ -163,7 +163,7 @@ def test_traffic_map_layers_and_styles(tmp_path: Path) -> None:
     darkest); no tiles; the street background under every overlay."""
     from matplotlib.colors import to_rgb
 
-    from optimizer.report_map import traffic_map
+    from optimizer.maps import traffic_map
 
     def line(coords, **props):
         return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": props}
@@ -205,7 +205,7 @@ def test_scenario_verdict_says_when_qaoa_loses() -> None:
 
 
 def test_report_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
-    from optimizer.bench import ResultsDatabaseError
+    from optimizer.runs.results import ResultsDatabaseError
 
     with pytest.raises(ResultsDatabaseError, match="no results database at"):
         write_report(tmp_path / "none.duckdb", tmp_path / "r.html")

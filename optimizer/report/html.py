@@ -1,6 +1,6 @@
 """The solver-comparison report: one self-contained HTML file from a results database.
 
-:func:`write_report` reads the ``runs`` table (:mod:`optimizer.bench`) and, per
+:func:`write_report` reads the ``runs`` table (:mod:`optimizer.runs.results`) and, per
 problem and scenario (an instance over its seeds), shows:
 
 - a plain verdict per instance (which solver won and by how much; QAOA's gap to
@@ -15,10 +15,10 @@ problem and scenario (an instance over its seeds), shows:
   check (max line loading per period, violations marked), from ``dispatch.csv``,
   ``demand.csv`` and ``powerflow.json``;
 
-and a table of every run.  Plots are PNG images (:mod:`optimizer._report_charts`) inlined as base64 and the page
+and a table of every run.  Plots are PNG images (:mod:`optimizer.report.charts`) inlined as base64 and the page
 carries no script and loads nothing from the network, so it opens offline with
 no console errors.  Traffic plans are drawn twice: as a matplotlib image (it
-prints) and as an interactive folium map (:mod:`optimizer.report_map`) in an
+prints) and as an interactive folium map (:mod:`optimizer.maps`) in an
 ``<iframe srcdoc>`` with Leaflet inlined, no CDN and no tiles, so it too works
 offline; the page itself carries no script.
 
@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer._report_charts import (
+from optimizer.io import atomic_write_text
+from optimizer.maps import traffic_map_html
+from optimizer.report.charts import (
     _dispatch_chart,
     _fig,
     _num,
@@ -45,8 +47,6 @@ from optimizer._report_charts import (
     _png,
     _route_map,
 )
-from optimizer.io import atomic_write_text
-from optimizer.report_map import traffic_map_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -79,7 +79,7 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """
     import numpy as np
 
-    from optimizer.runner import relative_gap
+    from optimizer.runs.runner import relative_gap
 
     bounds = {}
     for inst, g in rows.groupby("instance_name"):
@@ -112,7 +112,7 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _records(rows: pd.DataFrame) -> list[Any]:
-    from optimizer.runner import RunRecord, SolverRequest
+    from optimizer.runs.runner import RunRecord, SolverRequest
 
     recs = []
     for _, r in rows.iterrows():
@@ -123,8 +123,8 @@ def _records(rows: pd.DataFrame) -> list[Any]:
 
 
 def instance_verdicts(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """:func:`optimizer.runner.verdict` of every instance (seed) in ``rows``."""
-    from optimizer.runner import verdict
+    """:func:`optimizer.runs.runner.verdict` of every instance (seed) in ``rows``."""
+    from optimizer.runs.runner import verdict
 
     out = []
     for inst, g in rows.groupby("instance_name", sort=True):
@@ -142,7 +142,7 @@ def _scenario_verdict(stats: list[dict[str, Any]], verdicts: list[dict[str, Any]
         for w in v.get("winners", []):
             wins[w] = wins.get(w, 0) + 1
     n = len(verdicts)
-    from optimizer.runner import BOUND_LABELS
+    from optimizer.runs.runner import BOUND_LABELS
 
     ranked = sorted((s for s in stats if s["objective_mean"] is not None and s["feasible"] == s["runs"]
                      and s["label"] not in BOUND_LABELS), key=lambda s: s["objective_mean"])
@@ -363,7 +363,7 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
     Parameters
     ----------
     db_path : path
-        A DuckDB results database (:class:`optimizer.bench.ResultsDB`).
+        A DuckDB results database (:class:`optimizer.runs.results.ResultsDB`).
     out_html : path
         The HTML file to write.
     title : str, optional
@@ -378,7 +378,7 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
     ResultsDatabaseError
         No database at ``db_path``.
     """
-    from optimizer.bench import ResultsDB
+    from optimizer.runs.results import ResultsDB
 
     df = ResultsDB(db_path).frame()
     jobs = sorted({str(j) for j in df["job"].dropna()}) if len(df) else []

@@ -25,9 +25,10 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -38,11 +39,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from optimizer.grid import Grid, Unit
-    from optimizer.problems.dispatch import Dispatch
-    from optimizer.profiles import DayProfile
+    from optimizer.inputs.grid import Grid, Unit
+    from optimizer.inputs.profiles import DayProfile
 
-__all__ = ["POWERFLOW_SCHEMA_VERSION", "DispatchPlan"]
+__all__ = ["POWERFLOW_SCHEMA_VERSION", "DispatchPlan", "DispatchSource"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,16 @@ TABLE_COLUMNS = ("period", "hour_start", "unit", "kind", "on", "p_mw", "cost_eur
 
 def _tol(x: float, rel: float = 1e-9, abs_: float = 1e-6) -> float:
     return abs_ + rel * abs(x)
+
+
+class DispatchSource(Protocol):
+    """What a dispatch plan is built from: the units, the day, the grid and its balancing rules."""
+
+    units: Sequence[Unit]
+    profile: DayProfile
+    grid: Grid
+    balancing: str
+    spill_max_mw: float | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,9 +105,14 @@ class DispatchPlan:
 
     # ---------------------------------------------------------------- build
     @classmethod
-    def from_outputs(cls, problem: Dispatch, p_mw: np.ndarray, on: np.ndarray, *, source: str = "",
+    def from_outputs(cls, problem: DispatchSource, p_mw: np.ndarray, on: np.ndarray, *, source: str = "",
                      objective: float | None = None) -> DispatchPlan:
-        """A plan from outputs (periods x ``problem.units``; storage discharge positive)."""
+        """A plan from outputs (periods x ``problem.units``; storage discharge positive).
+
+        ``problem`` is anything with the :class:`DispatchSource` attributes (a
+        :class:`~optimizer.problems.dispatch.problem.Dispatch` has them); the
+        plan keeps those, not the problem, and re-checks itself from them.
+        """
         import pandas as pd
 
         prof = problem.profile

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import PlanValidationError
+from optimizer.inputs.roads import (
+    WGS84,
+    edge_line,
+    fastest_edge,
+    graph_to_wgs84,
+    round_time_s,
+    route_line,
+)
 from optimizer.io import atomic_write_text, json_default
-from optimizer.problems.traffic import fastest_edge, segment_weight_s
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -26,62 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
-    from optimizer.dispatch_plan import DispatchPlan
-
-__all__ = ["DispatchPlan", "RoutingPlan"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "DispatchPlan":  # lives in its own module; re-exported here (pandapower loads lazily)
-        from optimizer.dispatch_plan import DispatchPlan
-
-        return DispatchPlan
-    msg = f"module 'optimizer.plans' has no attribute {name!r}"
-    raise AttributeError(msg)
+__all__ = ["RoutingPlan"]
 
 log = logging.getLogger(__name__)
-
-WGS84 = "EPSG:4326"
-
-
-def _graph_to_wgs84(G: nx.MultiDiGraph):
-    """A transformer from the graph's CRS to WGS84 (identity when already WGS84)."""
-    from pyproj import CRS, Transformer
-
-    crs = CRS.from_user_input(G.graph.get("crs", WGS84))
-    if crs.equals(CRS.from_epsg(4326)):
-        return None
-    return Transformer.from_crs(crs, WGS84, always_xy=True)
-
-
-def _edge_line(G: nx.MultiDiGraph, u: Any, v: Any, key: Any):
-    """The segment's geometry from u to v (straight if the graph has none)."""
-    from shapely.geometry import LineString, Point
-
-    data = G.edges[u, v, key]
-    geom = data.get("geometry")
-    pu = (G.nodes[u]["x"], G.nodes[u]["y"])
-    pv = (G.nodes[v]["x"], G.nodes[v]["y"])
-    if geom is None:
-        return LineString([pu, pv])
-    coords = list(geom.coords)
-    if Point(coords[0]).distance(Point(pu)) > Point(coords[-1]).distance(Point(pu)):
-        coords.reverse()
-    return LineString(coords)
-
-
-def _route_line(G: nx.MultiDiGraph, nodes: list[Any], transformer=None):
-    from shapely.geometry import LineString
-    from shapely.ops import transform
-
-    coords: list[tuple[float, float]] = []
-    for u, v in zip(nodes[:-1], nodes[1:]):
-        seg = list(_edge_line(G, u, v, fastest_edge(G, u, v)[2]).coords)
-        coords.extend(seg if not coords else seg[1:])
-    line = LineString(coords)
-    if transformer is not None:
-        line = transform(transformer.transform, line)
-    return line
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +70,7 @@ class RoutingPlan:
         """Build a plan from one node list per trip (in ``trips`` order)."""
         import geopandas as gpd
 
-        tr = _graph_to_wgs84(graph)
+        tr = graph_to_wgs84(graph)
         rows = []
         for i, (trip, nodes) in enumerate(zip(trips.itertuples(index=False), node_lists)):
             keys = [fastest_edge(graph, u, v)[2] for u, v in zip(nodes[:-1], nodes[1:])]
@@ -130,7 +84,7 @@ class RoutingPlan:
                                            for (u, v), k in zip(zip(nodes[:-1], nodes[1:]), keys))),
                 "length_m": float(sum(graph.edges[u, v, k]["length"]
                                       for (u, v), k in zip(zip(nodes[:-1], nodes[1:]), keys))),
-                "geometry": _route_line(graph, nodes, tr),
+                "geometry": route_line(graph, nodes, tr),
             })
         gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         gdf.index = gdf["trip_id"].to_numpy()
@@ -151,7 +105,7 @@ class RoutingPlan:
 
     def recompute_objective(self) -> float:
         """Congestion ``sum_e w_e load_e**2`` from the routes alone."""
-        return round(float(sum(segment_weight_s(self.graph.edges[s]["travel_time"]) * n * n
+        return round(float(sum(round_time_s(self.graph.edges[s]["travel_time"]) * n * n
                                for s, n in self._segment_table().items())), 6)
 
     def segment_loads(self) -> gpd.GeoDataFrame:
@@ -159,12 +113,12 @@ class RoutingPlan:
         import geopandas as gpd
         from shapely.ops import transform
 
-        tr = _graph_to_wgs84(self.graph)
+        tr = graph_to_wgs84(self.graph)
         rows = []
         for (u, v, k), n in self._segment_table().items():
             d = self.graph.edges[u, v, k]
-            w = segment_weight_s(d["travel_time"])
-            line = _edge_line(self.graph, u, v, k)
+            w = round_time_s(d["travel_time"])
+            line = edge_line(self.graph, u, v, k)
             rows.append({"u": u, "v": v, "key": k, "name": _as_text(d.get("name")),
                          "highway": _as_text(d.get("highway")), "length_m": float(d["length"]),
                          "load": int(n), "weight_s": w, "contribution": w * n * n,
@@ -178,7 +132,7 @@ class RoutingPlan:
         """One row per trip and node: ``trip_id, step, node, lon, lat, elapsed_s, distance_m``."""
         import pandas as pd
 
-        tr = _graph_to_wgs84(self.graph)
+        tr = graph_to_wgs84(self.graph)
         rows = []
         for trip_id, nodes in zip(self.routes["trip_id"], self.routes["nodes"]):
             t = dist = 0.0
@@ -263,14 +217,14 @@ class RoutingPlan:
         """A folium map: segment loads coloured, routes on top, one layer per trip.
 
         With ``offline=True`` the map needs no network (Leaflet inlined, no tiles, no
-        CDN: :mod:`optimizer.report_map`): segment loads coloured and widened by load,
+        CDN: :mod:`optimizer.maps`): segment loads coloured and widened by load,
         routes on top, the load shown on hover.
         """
         import folium
 
         if offline:
-            from optimizer.report_map import map_of_layers
-            from optimizer.report_map import offline as make_offline
+            from optimizer.maps import map_of_layers
+            from optimizer.maps import offline as make_offline
 
             seg_features = json.loads(self.segment_loads().to_json(default=json_default))["features"]
             m = map_of_layers([("plan", seg_features, json.loads(self.to_geojson())["features"])])

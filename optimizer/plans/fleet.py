@@ -17,27 +17,61 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import PlanValidationError
+from optimizer.inputs.roads import TIME_DECIMALS, graph_to_wgs84, path_totals, route_line
 from optimizer.io import atomic_write_json, atomic_write_text, json_default
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
     import geopandas as gpd
 
-    from optimizer.problems.fleet import Fleet
 
-__all__ = ["FleetPlan"]
+__all__ = ["FleetPlan", "FleetSites"]
 
 
-def _leg_totals(G: Any, nodes: list[Any]) -> tuple[float, float]:
-    """Travel time and length of a node path, fastest parallel edge per step (raises KeyError)."""
-    from optimizer.problems.traffic import fastest_edge
+@dataclass(frozen=True, eq=False)
+class FleetSites:
+    """What a fleet plan is re-checked against: the locations (depot first), their costs, the vehicles.
 
-    t = d = 0.0
-    for u, v in zip(nodes[:-1], nodes[1:]):
-        edge = G.edges[fastest_edge(G, u, v)]
-        t += float(edge["travel_time"])
-        d += float(edge["length"])
-    return t, d
+    Attributes
+    ----------
+    names : tuple of str
+        One per location, the depot first.
+    cost : ndarray
+        Cost between locations (``objective_units``; seconds on a road graph).
+    demands : ndarray
+        Demand of each stop (the depot excluded).
+    capacities : ndarray or None
+        One per vehicle; None for an uncapacitated fleet.
+    num_vehicles : int
+    objective_units : str
+    graph : networkx.MultiDiGraph or None
+        The road graph (None for a literature instance).
+    nodes : list or None
+        Graph node of each location.
+    paths : list or None
+        ``paths[a][b]``: the node path from location a to b on the graph.
+    dist_m : ndarray or None
+        Lengths of those paths, metres.
+    coords : ndarray or None
+        ``(lon, lat)`` (or the instance's own x, y) of each location.
+    """
+
+    names: tuple[str, ...]
+    cost: np.ndarray
+    demands: np.ndarray
+    capacities: np.ndarray | None
+    num_vehicles: int
+    objective_units: str
+    graph: Any = None
+    nodes: list[Any] | None = None
+    paths: list[list[list[Any]]] | None = None
+    dist_m: np.ndarray | None = None
+    coords: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of stops (the depot excluded)."""
+        return len(self.names) - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,50 +86,49 @@ class FleetPlan:
         path per leg, road graph only), ``load``, ``capacity``, ``time_s``
         (seconds, road graph) / ``cost`` (objective units), ``dist_m`` and
         ``geometry`` (LineString, WGS84 on a road graph).
-    problem : Fleet
+    sites : FleetSites
+        The locations, costs and vehicles the plan serves.
     objective : float
         Total cost reported by the solver side (re-checked by :meth:`validate`).
     """
 
     routes: gpd.GeoDataFrame
-    problem: Fleet
+    sites: FleetSites
     objective: float
 
     @classmethod
-    def from_routes(cls, problem: Fleet, routes: list[list[int]], *, objective: float | None = None) -> FleetPlan:
+    def from_routes(cls, sites: FleetSites, routes: list[list[int]], *, objective: float | None = None) -> FleetPlan:
         import geopandas as gpd
         from shapely.geometry import LineString
 
-        from optimizer.plans import _graph_to_wgs84, _route_line
-
-        G = problem.graph
-        tr = _graph_to_wgs84(G) if G is not None else None
+        G = sites.graph
+        tr = graph_to_wgs84(G) if G is not None else None
         rows = []
         for v, r in enumerate(routes):
             seq = [0, *r, 0] if r else []
-            legs = [problem.paths[a][b] for a, b in zip(seq[:-1], seq[1:])] if G is not None else []
+            legs = [sites.paths[a][b] for a, b in zip(seq[:-1], seq[1:])] if G is not None else []
             nodes: list[Any] = []
             for leg in legs:
                 nodes.extend(leg if not nodes else leg[1:])
-            cost = sum(problem.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
-            dist = (sum(problem.dist_m[a, b] for a, b in zip(seq[:-1], seq[1:]))
-                    if problem.dist_m is not None else None)
+            cost = sum(sites.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
+            dist = (sum(sites.dist_m[a, b] for a, b in zip(seq[:-1], seq[1:]))
+                    if sites.dist_m is not None else None)
             if G is not None and len(nodes) > 1:
-                geom = _route_line(G, nodes, tr)
-            elif problem.coords is not None and len(seq) > 1:
-                geom = LineString([tuple(problem.coords[i]) for i in seq])
+                geom = route_line(G, nodes, tr)
+            elif sites.coords is not None and len(seq) > 1:
+                geom = LineString([tuple(sites.coords[i]) for i in seq])
             else:
                 geom = None
             rows.append({"vehicle": v, "stops": list(r), "legs": legs, "nodes": nodes,
-                         "load": float(sum(problem.demands[s - 1] for s in r if s)),
-                         "capacity": None if problem.capacities is None else float(problem.capacities[v]),
+                         "load": float(sum(sites.demands[s - 1] for s in r if s)),
+                         "capacity": None if sites.capacities is None else float(sites.capacities[v]),
                          "cost": round(float(cost), 6), "dist_m": None if dist is None else float(dist),
                          "geometry": geom})
         crs = "EPSG:4326" if G is not None else None
         gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
         gdf.index = gdf["vehicle"].to_numpy()
         gdf.index.name = "vehicle_index"
-        plan = cls(gdf, problem, float("nan"))
+        plan = cls(gdf, sites, float("nan"))
         obj = plan.recompute_objective() if objective is None else float(objective)
         object.__setattr__(plan, "objective", obj)
         return plan
@@ -103,18 +136,16 @@ class FleetPlan:
     # ------------------------------------------------------------- scoring
     @property
     def objective_units(self) -> str:
-        return self.problem.objective_units
+        return self.sites.objective_units
 
     def recompute_objective(self) -> float:
         """Total cost from the plan alone: road legs re-walked on the graph, else the instance costs."""
-        from optimizer.problems.fleet import COST_DECIMALS
-
-        p = self.problem
+        p = self.sites
         total = 0.0
         for row in self.routes.itertuples(index=False):
             seq = [0, *row.stops, 0] if row.stops else []
             if p.graph is not None:
-                total += sum(round(_leg_totals(p.graph, leg)[0], COST_DECIMALS) for leg in row.legs)
+                total += sum(round(path_totals(p.graph, leg)[0], TIME_DECIMALS) for leg in row.legs)
             else:
                 total += sum(p.cost[a, b] for a, b in zip(seq[:-1], seq[1:]))
         return round(float(total), 6)
@@ -128,7 +159,7 @@ class FleetPlan:
         to the next, and every route's time and distance recomputed from the
         graph's edges; the total equals ``objective``.  Returns the plan.
         """
-        p = self.problem
+        p = self.sites
         faults: list[str] = []
         visits = [s for r in self.routes["stops"] for s in r if s != 0]
         for s in range(1, p.n + 1):
@@ -161,11 +192,11 @@ class FleetPlan:
                                       f"not {p.nodes[a]}..{p.nodes[b]}")
                         continue
                     try:
-                        lt, ld = _leg_totals(p.graph, leg)
+                        lt, ld = path_totals(p.graph, leg)
                     except KeyError as exc:
                         faults.append(f"vehicle {row.vehicle}: leg {a}->{b} uses no road segment {exc.args[0]}")
                         continue
-                    t += round(lt, 3)
+                    t += round(lt, TIME_DECIMALS)
                     d += ld
                 if not np.isclose(t, row.cost, atol=atol):
                     faults.append(f"vehicle {row.vehicle}: time {row.cost} s != {t} recomputed")
@@ -190,8 +221,8 @@ class FleetPlan:
         r = self.routes
         return {"objective": self.objective, "objective_units": self.objective_units,
                 "vehicles": int(len(r)), "vehicles_used": int(sum(1 for s in r["stops"] if s)),
-                "stops": int(self.problem.n),
-                "time_s": float(r["cost"].sum()) if self.problem.graph is not None else None,
+                "stops": int(self.sites.n),
+                "time_s": float(r["cost"].sum()) if self.sites.graph is not None else None,
                 "dist_m": float(r["dist_m"].sum()) if r["dist_m"].notna().all() else None,
                 "load": float(r["load"].sum())}
 
@@ -199,7 +230,7 @@ class FleetPlan:
         """One row per vehicle and visit: ``vehicle, seq, location, name, node, lon, lat, arrival_s, distance_m, load``."""
         import pandas as pd
 
-        p = self.problem
+        p = self.sites
         rows = []
         for row in self.routes.itertuples(index=False):
             seq = [0, *row.stops, 0] if row.stops else []
@@ -226,7 +257,7 @@ class FleetPlan:
             if row.geometry is None:
                 continue
             props = {"vehicle": row.vehicle, "stops": row.stops, "load": row.load, "capacity": row.capacity,
-                     "time_s" if self.problem.graph is not None else "cost": row.cost, "dist_m": row.dist_m}
+                     "time_s" if self.sites.graph is not None else "cost": row.cost, "dist_m": row.dist_m}
             feats.append({"type": "Feature", "properties": props,
                           "geometry": json.loads(shapely.to_geojson(row.geometry))})
         return json.dumps({"type": "FeatureCollection", "features": feats}, default=json_default)
@@ -242,7 +273,7 @@ class FleetPlan:
         """A folium map: one coloured route per vehicle, stops and depot as markers."""
         import folium
 
-        if self.problem.graph is None:
+        if self.sites.graph is None:
             msg = "explore() needs a road graph; a literature instance has no map"
             raise PlanValidationError(msg)
         gdf = self.routes[self.routes.geometry.notna()].drop(columns=["legs", "nodes", "stops"])

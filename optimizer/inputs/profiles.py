@@ -1,12 +1,12 @@
 """A day of demand and renewable output for a grid: per-period loads and sgen outputs.
 
-(The issue names ``optimizer/demand.py``; the grid profiles live here so that the
+(The issue names ``optimizer/inputs/demand.py``; the grid profiles live here so that the
 travel-demand module keeps one owner.)
 
 A :class:`DayProfile` holds, for ``T`` periods covering one day (``T`` divides 96,
 so periods are whole quarter-hours: 24 hourly, 96 quarter-hourly, 4 six-hour
 blocks ...), the active and reactive power of every in-service load and the
-output of every renewable sgen (the sgens :meth:`optimizer.grid.Grid.units` does
+output of every renewable sgen (the sgens :meth:`optimizer.inputs.grid.Grid.units` does
 not dispatch).  Where they come from:
 
 * SimBench grids: their own quarter-hour profiles (``simbench.get_absolute_values``)
@@ -25,8 +25,8 @@ little stronger at night).
 
 Examples
 --------
->>> from optimizer.grid import Grid
->>> from optimizer.profiles import day_profile
+>>> from optimizer.inputs.grid import Grid
+>>> from optimizer.inputs.profiles import day_profile
 >>> prof = day_profile(Grid.load("case9"), periods=24, seed=1, noise=False)
 >>> prof.periods, prof.dt_h, round(float(prof.load_mw.max()), 1)
 (24, 1.0, 315.0)
@@ -45,7 +45,7 @@ from optimizer.errors import DemandError, InvalidInputError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from optimizer.grid import Grid
+    from optimizer.inputs.grid import Grid
 
 __all__ = [
     "COMMERCIAL",

@@ -177,7 +177,7 @@ def make_row(summary: Mapping[str, Any], *, run_id: str, job: str | None = None,
     summary : mapping
         The run's ``summary.json``.
     run_id : str
-        The run's stable id (:func:`optimizer.jobs.run_id`).
+        The run's stable id (:func:`optimizer.runs.jobs.run_id`).
     job : str, optional
     started_utc, finished_utc : datetime or ISO string, optional
         When the run began and ended (UTC).

@@ -1,4 +1,4 @@
-"""Interactive, offline route maps for the HTML report: folium with Leaflet inlined.
+"""Interactive, offline route maps (folium with Leaflet inlined) for plans, notebooks and the report.
 
 A folium map loads Leaflet (and jQuery, Bootstrap, Font Awesome) from CDNs and its
 base map from a tile server, so in a report opened offline it is an empty box
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["leaflet_assets", "map_of_layers", "offline", "standalone_html", "traffic_map", "traffic_map_html"]
+__all__ = ["feature_lines", "leaflet_assets", "map_of_layers", "offline", "read_features", "standalone_html", "traffic_map", "traffic_map_html"]
 
 
 @functools.cache
@@ -39,14 +39,14 @@ def leaflet_assets() -> tuple[str, str]:
     return (base / "leaflet.js").read_text(encoding="utf-8"), (base / "leaflet.css").read_text(encoding="utf-8")
 
 
-def _features(path: Path) -> list[dict[str, Any]]:
+def read_features(path: Path) -> list[dict[str, Any]]:
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("features", [])
     except (OSError, ValueError):
         return []
 
 
-def _lines(features: list[dict[str, Any]]) -> list[tuple[list[tuple[float, float]], dict[str, Any]]]:
+def feature_lines(features: list[dict[str, Any]]) -> list[tuple[list[tuple[float, float]], dict[str, Any]]]:
     out = []
     for f in features:
         g = f.get("geometry") or {}
@@ -86,8 +86,8 @@ def traffic_map(runs: list[tuple[str, Path]], *, show: str | None = None,
     folium.Map or None
         None where no run has plan files.
     """
-    layers = [(lab, _features(d / "segment_loads.geojson"), _features(d / "plan.geojson")) for lab, d in runs]
-    streets = [f for d in background for f in _features(d / "segment_loads.geojson")]
+    layers = [(lab, read_features(d / "segment_loads.geojson"), read_features(d / "plan.geojson")) for lab, d in runs]
+    streets = [f for d in background for f in read_features(d / "segment_loads.geojson")]
     return map_of_layers(layers, show=show, streets=streets)
 
 
@@ -109,7 +109,7 @@ def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, A
     loads = [float((f.get("properties") or {}).get("load", 1) or 1) for _, seg, _ in layers for f in seg]
     norm = Normalize(vmin=0.5, vmax=max(max(loads, default=1.0), 1.5))
     cmap = colormaps["YlOrRd"]
-    coords = [c for _, seg, routes in layers for line, _ in _lines(seg + routes) for c in line]
+    coords = [c for _, seg, routes in layers for line, _ in feature_lines(seg + routes) for c in line]
     lons, lats = [c[0] for c in coords], [c[1] for c in coords]
     m = folium.Map(tiles=None, control_scale=True)
     m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])

@@ -23,7 +23,7 @@ functions that use them, so ``import optimizer`` stays light.
 
 Examples
 --------
->>> from optimizer.city import City
+>>> from optimizer.inputs.city import City
 >>> city = City.load("helsinki")
 >>> city.name
 'helsinki'
@@ -46,7 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from optimizer._city_readers import (
+from optimizer.errors import CityError, CityNotFoundError, InvalidCityFileError
+from optimizer.inputs.normalize import (
+    DEFAULT_SPEEDS_KPH,  # noqa: F401  (re-exported: optimizer.inputs.city.DEFAULT_SPEEDS_KPH)
+    FALLBACK_SPEED_KPH,  # noqa: F401  (re-exported)
+    normalize_graph,
+)
+from optimizer.inputs.osm import (
     NETWORK_TYPES,
     OSM_SUFFIXES,
     _fetch_place,
@@ -60,12 +66,6 @@ from optimizer._city_readers import (
     _reader_for,
     _stem,
 )
-from optimizer._graph_norm import (
-    DEFAULT_SPEEDS_KPH,  # noqa: F401  (re-exported: optimizer.city.DEFAULT_SPEEDS_KPH)
-    FALLBACK_SPEED_KPH,  # noqa: F401  (re-exported)
-    normalize_graph,
-)
-from optimizer.errors import CityError, CityNotFoundError, InvalidCityFileError
 
 if TYPE_CHECKING:
     import folium

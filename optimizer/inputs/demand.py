@@ -14,13 +14,18 @@ straight_m great-circle distance from origin to destination, metres
 :func:`sample_trips` draws trips at random (reproducibly, from a seed), uniform
 over nodes or weighted by the points of interest or buildings near each node;
 :func:`trips_from_csv` reads them from coordinates in a file.  Both take a
-:class:`~optimizer.city.City` or a bare ``networkx.MultiDiGraph`` in osmnx's
+:class:`~optimizer.inputs.city.City` or a bare ``networkx.MultiDiGraph`` in osmnx's
 conventions (nodes with ``x`` = lon and ``y`` = lat, WGS84).
+
+Sampling: the ordered node pairs far enough apart to be trips are enumerated
+for small graphs (:func:`_eligible_pairs`) or counted with a ball tree for large
+ones (:func:`_count_pairs_balltree`); weighted pairs are drawn by rejection
+(:func:`_rejection_sample`).
 
 Examples
 --------
->>> from optimizer.city import City
->>> from optimizer.demand import sample_trips
+>>> from optimizer.inputs.city import City
+>>> from optimizer.inputs.demand import sample_trips
 >>> trips = sample_trips(City.load("helsinki"), 5, seed=1)
 >>> list(trips.columns) == list(TRIP_COLUMNS)
 True
@@ -40,21 +45,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer._demand_sampling import (
-    _count_pairs_balltree,
-    _eligible_pairs,
-    _feature_points,
-    _haversine_m,
-    _node_arrays,
-    _rejection_sample,
-)
 from optimizer.errors import DemandError
+from optimizer.inputs.roads import graph_of, haversine_m
 
 if TYPE_CHECKING:
     import networkx as nx
     import pandas as pd
 
-    from optimizer.city import City
+    from optimizer.inputs.city import City
 
 __all__ = [
     "CSV_COLUMNS",
@@ -142,7 +140,7 @@ def sample_trips(
 
     Examples
     --------
-    >>> from optimizer.city import City
+    >>> from optimizer.inputs.city import City
     >>> city = City.load("helsinki")
     >>> a = sample_trips(city, 10, seed=7, weight="pois")
     >>> b = sample_trips(city, 10, seed=7, weight="pois")
@@ -151,7 +149,7 @@ def sample_trips(
     >>> bool((a["origin"] != a["destination"]).all())
     True
     """
-    graph, _ = _graph_of(city_or_graph)
+    graph, _ = graph_of(city_or_graph)
     trips = _check_trips(n)
     min_d = _check_min_distance(min_distance_m)
     if weight is None and pois is not None:
@@ -219,7 +217,7 @@ def trips_from_csv(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from optimizer.city import City
+    >>> from optimizer.inputs.city import City
     >>> city = City.load("helsinki")
     >>> csv = pathlib.Path(tempfile.mkdtemp()) / "trips.csv"
     >>> _ = csv.write_text("origin_lon,origin_lat,dest_lon,dest_lat\\n24.940,60.166,24.950,60.170\\n")
@@ -230,7 +228,7 @@ def trips_from_csv(
     import osmnx as ox
     import pandas as pd
 
-    graph, _ = _graph_of(city_or_graph)
+    graph, _ = graph_of(city_or_graph)
     file = Path(path)
     if not file.is_file():
         msg = f"no trips CSV at {str(file)!r}; check the path"
@@ -347,14 +345,14 @@ def node_weights(
 
     Examples
     --------
-    >>> from optimizer.city import City
+    >>> from optimizer.inputs.city import City
     >>> w = node_weights(City.load("helsinki"), "pois")
     >>> float(w.min()) >= 1.0
     True
     """
     import pandas as pd
 
-    graph, city = _graph_of(city_or_graph)
+    graph, city = graph_of(city_or_graph)
     if weight not in WEIGHTS:
         msg = f"weight={weight!r} is not a known node weighting; use one of {list(WEIGHTS)}"
         raise DemandError(msg)
@@ -396,11 +394,11 @@ def max_trips(city_or_graph: City | nx.MultiDiGraph, *, min_distance_m: float = 
 
     Examples
     --------
-    >>> from optimizer.city import City
+    >>> from optimizer.inputs.city import City
     >>> max_trips(City.load("helsinki")) > 10_000
     True
     """
-    graph, _ = _graph_of(city_or_graph)
+    graph, _ = graph_of(city_or_graph)
     min_d = _check_min_distance(min_distance_m)
     _, lon, lat = _node_arrays(graph)
     if len(lon) <= _DENSE_MAX_NODES:
@@ -408,23 +406,109 @@ def max_trips(city_or_graph: City | nx.MultiDiGraph, *, min_distance_m: float = 
     return _count_pairs_balltree(lon, lat, min_d)
 
 
-# ---------------------------------------------------------------- checks
-def _graph_of(city_or_graph: Any) -> tuple[nx.MultiDiGraph, Any]:
-    """``(graph, city)``; ``city`` is None for a bare graph."""
-    import networkx as nx
+# ------------------------------------------------------- node pair sampling
+_EARTH_RADIUS_M = 6_371_009.0  # osmnx's mean Earth radius
 
-    if isinstance(city_or_graph, nx.MultiDiGraph):
-        return city_or_graph, None
-    graph = getattr(city_or_graph, "graph", None)
-    if isinstance(graph, nx.MultiDiGraph):
-        return graph, city_or_graph
+
+# ---------------------------------------------------------------- geometry
+def _node_arrays(graph: nx.MultiDiGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node ids, lons and lats in graph order."""
+    ids, xs, ys = [], [], []
+    for node, data in graph.nodes(data=True):
+        x, y = data.get("x"), data.get("y")
+        if x is None or y is None:
+            msg = f"node {node!r} has no 'x'/'y' coordinates; trips need nodes placed in WGS84 lon/lat"
+            raise DemandError(msg)
+        ids.append(node)
+        xs.append(x)
+        ys.append(y)
+    nodes = np.empty(len(ids), dtype=object)
+    nodes[:] = ids
+    if all(isinstance(i, numbers.Integral) for i in ids):
+        nodes = nodes.astype(np.int64)
+    return nodes, np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+def _eligible_pairs(
+    lon: np.ndarray, lat: np.ndarray, min_d: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-major ``(o, d)`` index arrays of all ordered pairs, o != d, >= min_d apart."""
+    dist = haversine_m(lon[:, None], lat[:, None], lon[None, :], lat[None, :])
+    ok = dist >= min_d
+    np.fill_diagonal(ok, False)
+    o_idx, d_idx = np.nonzero(ok)
+    return o_idx, d_idx
+
+
+def _count_pairs_balltree(lon: np.ndarray, lat: np.ndarray, min_d: float) -> int:
+    """Ordered pairs o != d at least ``min_d`` apart, for graphs too large to enumerate."""
+    from sklearn.neighbors import BallTree
+
+    n = len(lon)
+    if min_d <= 0.0:
+        return n * (n - 1)
+    points = np.radians(np.column_stack([lat, lon]))
+    tree = BallTree(points, metric="haversine")
+    # strictly closer than min_d: the radius is nudged down so pairs exactly min_d apart count.
+    close = tree.query_radius(points, r=np.nextafter(min_d / _EARTH_RADIUS_M, 0.0), count_only=True)
+    return int(n * (n - 1) - (np.asarray(close) - 1).sum())
+
+
+def _rejection_sample(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    weights: np.ndarray,
+    trips: int,
+    min_d: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct weighted pairs by drawing ends independently and rejecting misfits."""
+    p = weights / weights.sum()
+    seen: set[tuple[int, int]] = set()
+    origins: list[int] = []
+    dests: list[int] = []
+    batch = max(4 * trips, 1024)
+    for _ in range(1000):
+        o = rng.choice(len(p), size=batch, p=p)
+        d = rng.choice(len(p), size=batch, p=p)
+        ok = (o != d) & (haversine_m(lon[o], lat[o], lon[d], lat[d]) >= min_d)
+        for a, b in zip(o[ok].tolist(), d[ok].tolist(), strict=True):
+            if (a, b) not in seen:
+                seen.add((a, b))
+                origins.append(a)
+                dests.append(b)
+                if len(origins) == trips:
+                    return np.asarray(origins), np.asarray(dests)
     msg = (
-        f"expected an optimizer.City or a networkx.MultiDiGraph, not {type(city_or_graph).__name__}; "
-        f"load one with City.load('helsinki')"
+        f"found only {len(origins)} of trips={trips} distinct origin-destination pairs after "
+        f"1000 rounds of drawing; ask for fewer trips"
     )
-    raise TypeError(msg)
+    raise DemandError(msg)
 
 
+def _feature_points(features: Any) -> np.ndarray:
+    """``(k, 2)`` lon/lat of the features' centroids (points stay points)."""
+    import shapely
+
+    if hasattr(features, "geometry") or type(features).__name__ == "GeoSeries":
+        geoms = features.geometry if hasattr(features, "geometry") else features
+        crs = getattr(geoms, "crs", None)
+        if crs is not None and crs.to_epsg() != 4326:
+            geoms = geoms.to_crs("EPSG:4326")
+        arr = np.asarray(geoms.values, dtype=object)
+        arr = arr[~(shapely.is_missing(arr) | shapely.is_empty(arr))]
+        return shapely.get_coordinates(shapely.centroid(arr))
+    xy = np.asarray(features, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        msg = (
+            f"pois must be a GeoDataFrame, a GeoSeries or an array of (lon, lat) rows, "
+            f"got shape {xy.shape}"
+        )
+        raise DemandError(msg)
+    return xy
+
+
+# ---------------------------------------------------------------- checks
 def _check_trips(n: Any) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         msg = f"trips must be a whole number of trips, got {n!r} ({type(n).__name__}); pass e.g. 12"
@@ -477,7 +561,7 @@ def _trips_table(
             "origin_lat": lat[origins],
             "dest_lon": lon[dests],
             "dest_lat": lat[dests],
-            "straight_m": _haversine_m(lon[origins], lat[origins], lon[dests], lat[dests]),
+            "straight_m": haversine_m(lon[origins], lat[origins], lon[dests], lat[dests]),
         },
         columns=list(TRIP_COLUMNS),
     )

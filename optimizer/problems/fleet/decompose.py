@@ -30,7 +30,7 @@ import numpy as np
 from solvers.errors import InvalidOptionError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.problems.fleet import Fleet
+    from optimizer.problems.fleet.problem import Fleet
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 

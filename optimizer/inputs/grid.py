@@ -20,7 +20,7 @@ gen        a generator (``net.gen``, in service and not ``controllable=False``)
 sgen       a static generator of a dispatchable type (CHP, fuel cell, diesel,
            biomass, gas: :data:`DISPATCHABLE_SGEN_TYPES`) or marked
            ``controllable=True``; every other sgen is renewable output
-           (:mod:`optimizer.profiles`)
+           (:mod:`optimizer.inputs.profiles`)
 storage    a battery (``net.storage``): charge, discharge, state of charge
 ========== =====================================================================
 
@@ -35,7 +35,7 @@ full at the start.  Optional per-unit columns a user may add to ``net.gen`` /
 
 Examples
 --------
->>> from optimizer.grid import Grid
+>>> from optimizer.inputs.grid import Grid
 >>> g = Grid.load("case9")
 >>> [(u.kind, u.p_max_mw) for u in g.units()]
 [('ext_grid', 250.0), ('gen', 300.0), ('gen', 270.0)]
@@ -278,7 +278,7 @@ class Grid:
     source : {"pandapower", "simbench", "json", "matpower"}
     description : str
     simbench_code : str or None
-        Set for SimBench grids (their profiles are read by :mod:`optimizer.profiles`).
+        Set for SimBench grids (their profiles are read by :mod:`optimizer.inputs.profiles`).
     """
 
     name: str

@@ -1,6 +1,6 @@
-"""OpenStreetMap sources for :mod:`optimizer.city`: network kinds and file readers.
+"""OpenStreetMap sources for :mod:`optimizer.inputs.city`: network kinds and file readers.
 
-The road networks :meth:`~optimizer.city.City.load` knows (:data:`NETWORK_TYPES`,
+The road networks :meth:`~optimizer.inputs.city.City.load` knows (:data:`NETWORK_TYPES`,
 each with osmnx 2.1.1's Overpass way filter, applied to ``.osm`` files too), the
 file endings it reads (:data:`OSM_SUFFIXES`), and the readers behind it: pyrosm
 for ``.osm.pbf``, osmnx for ``.osm``/``.osm.bz2``/``.osm.gz`` and for online
@@ -8,7 +8,7 @@ place queries, with osmnx's settings changed only for the duration of a call.
 
 Heavy libraries (osmnx, pyrosm, requests) are imported inside the functions that
 use them, so ``import optimizer`` stays light.  The public names are re-exported
-by :mod:`optimizer.city`; import them from there.
+by :mod:`optimizer.inputs.city`; import them from there.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from optimizer.errors import CityError, CityNotFoundError, InvalidCityFileError
 if TYPE_CHECKING:
     import networkx as nx
 
-# Logged under optimizer.city, where these readers were born and are used.
-logger = logging.getLogger("optimizer.city")
+# Logged under optimizer.inputs.city, where these readers were born and are used.
+logger = logging.getLogger(__name__)
 
 #: File name endings :meth:`City.load` reads, and the library that reads each.
 OSM_SUFFIXES: dict[str, str] = {

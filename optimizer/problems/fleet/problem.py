@@ -75,35 +75,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
-from optimizer.problems._fleet_io import (
-    InstanceFileError,
-    _check_int,
-    _fastest_digraph,  # noqa: F401  (imported from here by benchmarks/bench_fleet.py)
-    distance_matrices,
-    fleet_from_city,
-    fleet_from_csv,
-    read_instance,
-)
-from optimizer.problems._fleet_qubo import build_qubo, greedy_routes
-from optimizer.problems._fleet_qubo import penalty as _penalty
+from optimizer.inputs.instances import read_instance
+from optimizer.inputs.roads import TIME_DECIMALS, distance_matrices, graph_of
 from optimizer.problems.base import Problem
+from optimizer.problems.fleet.qubo import build_qubo, greedy_routes
+from optimizer.problems.fleet.qubo import penalty as _penalty
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-    from optimizer.city import City
-    from optimizer.fleet_plan import FleetPlan
+    from optimizer.inputs.city import City
+    from optimizer.plans.fleet import FleetPlan
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["Fleet", "InstanceFileError", "distance_matrices", "read_instance"]
+__all__ = ["Fleet", "brute_force"]
 
 log = logging.getLogger(__name__)
 
-#: Costs are rounded to this many decimals (milliseconds on the road graph).
-COST_DECIMALS = 3
 #: Default time limit of the ``routing`` solver, seconds.
 ROUTING_TIME_LIMIT_S = 2.0
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        msg = f"{name} must be an integer >= {low}, got {value!r}"
+        raise InvalidInputError(msg)
+    return int(value)
+
 
 # ==================================================================== problem
 class Fleet(Problem):
@@ -113,7 +111,7 @@ class Fleet(Problem):
     ----------
     cost : array (n+1, n+1)
         Cost of driving from location i to j (row/column 0 the depot), in
-        :attr:`objective_units`; rounded to ``COST_DECIMALS``.
+        :attr:`objective_units`; rounded to ``TIME_DECIMALS``.
     vehicles : int
         Number of vehicles, >= 1.
     capacity : int, sequence of int, or None
@@ -148,7 +146,7 @@ class Fleet(Problem):
         if not np.all(np.isfinite(C)) or (C < 0).any():
             msg = "cost must hold finite, non-negative numbers (an unreachable stop?)"
             raise DemandError(msg)
-        self.cost = np.round(C, COST_DECIMALS)
+        self.cost = np.round(C, TIME_DECIMALS)
         np.fill_diagonal(self.cost, 0.0)
         self.n = C.shape[0] - 1
         self.num_vehicles = _check_int("vehicles", vehicles, 1)
@@ -227,14 +225,108 @@ class Fleet(Problem):
         depot : (lon, lat), optional
             Default: the graph node nearest the centre of the graph's bounding box.
         """
-        return fleet_from_city(cls, city, stops, vehicles, capacity, poi=poi, seed=seed, depot=depot,
-                               demand=demand)
+        import osmnx as ox
+
+        stops = _check_int("stops", stops, 1)
+        _check_int("vehicles", vehicles, 1)
+        graph = graph_of(city)[0]
+        cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
+        rng = np.random.default_rng(seed)
+        xs = np.array([graph.nodes[v]["x"] for v in graph.nodes])
+        ys = np.array([graph.nodes[v]["y"] for v in graph.nodes])
+        lon0, lat0 = depot if depot is not None else ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+        depot_node = ox.distance.nearest_nodes(graph, lon0, lat0)
+        pois = getattr(city, "pois", None) if (poi is not None or hasattr(city, "pois")) else None
+        if poi is not None:
+            if pois is None or len(pois) == 0:
+                msg = f"poi {poi!r}: the city has no points of interest; use poi=None to sample graph nodes"
+                raise DemandError(msg)
+            key, _, value = poi.partition("=")
+            if key not in pois.columns:
+                mask = np.zeros(len(pois), dtype=bool)
+            else:
+                col = pois[key]
+                mask = (col.notna() & (col.astype(str) == value)).to_numpy() if value else col.notna().to_numpy()
+            pois = pois[mask]
+            if len(pois) == 0:
+                msg = (f"poi {poi!r} matches no point of interest in {cname}; "
+                       f"try another kind, e.g. amenity=restaurant or shop=clothes")
+                raise DemandError(msg)
+        if pois is not None and len(pois) > 0:
+            pts = pois.geometry.representative_point()
+            snapped = ox.distance.nearest_nodes(graph, pts.x.to_numpy(), pts.y.to_numpy())
+            labels = pois["name"].astype(str).tolist() if "name" in pois.columns else [None] * len(pois)
+            kinds = (poi or "poi")
+            pool: dict[Any, str] = {}
+            for node, label in zip(np.asarray(snapped).tolist(), labels):
+                if node != depot_node and node not in pool:
+                    pool[node] = label if label not in (None, "None", "nan") else kinds
+        else:
+            pool = {v: "node" for v in graph.nodes if v != depot_node}
+        if len(pool) < stops:
+            msg = (f"stops={stops} but only {len(pool)} distinct road-graph nodes carry "
+                   f"{'POIs of kind ' + repr(poi) if poi else 'candidates'}; ask for fewer stops")
+            raise DemandError(msg)
+        cand = list(pool)
+        pick = [cand[i] for i in sorted(rng.choice(len(cand), size=stops, replace=False).tolist())]
+        nodes = [depot_node, *pick]
+        names = ["depot"] + [f"stop {i}: {pool[v]}" for i, v in enumerate(pick, start=1)]
+        T, L, paths = distance_matrices(graph, nodes, labels=names)
+        coords = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
+        slug = "".join(c if c.isalnum() else "-" for c in cname.lower()).strip("-") or "graph"
+        cap = "" if capacity is None else f"-c{capacity if np.isscalar(capacity) else max(capacity)}"
+        kind = "" if poi is None else "-" + "".join(c if c.isalnum() else "-" for c in poi.lower())
+        name = f"{slug}-n{stops}-v{vehicles}{cap}-s{seed}{kind}"
+        return cls(T, vehicles=vehicles, capacity=capacity, demands=[demand] * stops, dist_m=L, graph=graph,
+                   nodes=nodes, paths=paths, names=names, coords=coords, name=name,
+                   source={"city": cname, "poi": poi, "seed": seed, "demand": "sampled"})
 
     @classmethod
     def from_csv(cls, city: City | nx.MultiDiGraph, path: str | Path, vehicles: int = 1,
                  capacity: int | Sequence[int] | None = None) -> Fleet:
         """Stops from a CSV of ``lon, lat`` (optional ``demand``, ``name``); the first row is the depot."""
-        return fleet_from_csv(cls, city, path, vehicles, capacity)
+        import osmnx as ox
+        import pandas as pd
+
+        graph = graph_of(city)[0]
+        cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
+        file = Path(path)
+        if not file.is_file():
+            msg = f"no stops CSV at {str(file)!r}; check the path"
+            raise DemandError(msg)
+        try:
+            raw = pd.read_csv(file)
+        except Exception as exc:
+            msg = f"cannot read stops CSV {str(file)!r} ({exc})"
+            raise DemandError(msg) from exc
+        raw.columns = [str(c).strip() for c in raw.columns]
+        missing = [c for c in ("lon", "lat") if c not in raw.columns]
+        if missing or len(raw) < 2:
+            msg = (f"stops CSV {str(file)!r} needs columns lon, lat (demand, name optional) and at least two "
+                   f"rows (the depot, then stops); missing {missing or 'rows'}")
+            raise DemandError(msg)
+        lon = pd.to_numeric(raw["lon"], errors="coerce").to_numpy()
+        lat = pd.to_numeric(raw["lat"], errors="coerce").to_numpy()
+        if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+            msg = f"stops CSV {str(file)!r}: lon/lat must be numbers in every row"
+            raise DemandError(msg)
+        dem = pd.to_numeric(raw["demand"], errors="coerce").to_numpy()[1:] if "demand" in raw else None
+        if dem is not None and not np.isfinite(dem).all():
+            msg = f"stops CSV {str(file)!r}: demand must be a number in every stop row"
+            raise DemandError(msg)
+        nodes = list(np.asarray(ox.distance.nearest_nodes(graph, lon, lat)).tolist())
+        dup = [i for i, v in enumerate(nodes) if nodes.index(v) != i]
+        if dup:
+            msg = f"stops CSV {str(file)!r}: row {dup[0] + 1} snaps to the same road node as an earlier row"
+            raise DemandError(msg)
+        names = ["depot"] + [f"stop {i}" + (f": {raw['name'][i]}" if "name" in raw else "")
+                             for i in range(1, len(raw))]
+        T, L, paths = distance_matrices(graph, nodes, labels=names)
+        coords = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
+        slug = "".join(c if c.isalnum() else "-" for c in cname.lower()).strip("-") or "graph"
+        return cls(T, vehicles=vehicles, capacity=capacity, demands=dem, dist_m=L, graph=graph, nodes=nodes,
+                   paths=paths, names=names, coords=coords, name=f"{slug}-csv{len(raw) - 1}-v{vehicles}",
+                   source={"city": cname, "csv": str(file), "demand": "csv"})
 
     @classmethod
     def from_instance(cls, path: str | Path, *, vehicles: int | None = None) -> Fleet:
@@ -431,7 +523,7 @@ class Fleet(Problem):
         n, V = self.n, self.num_vehicles
         manager = pywrapcp.RoutingIndexManager(n + 1, V, 0)
         routing = pywrapcp.RoutingModel(manager)
-        scale = 10**COST_DECIMALS
+        scale = 10**TIME_DECIMALS
         C = np.rint(self.cost * scale).astype(np.int64)
 
         def transit(i: int, j: int) -> int:
@@ -488,17 +580,19 @@ class Fleet(Problem):
 
     def _solve_cluster_route(self, *, seed: int | None = None, time_limit_s: float | None = None,
                              **options: Any) -> Solution:
-        from optimizer.problems._fleet_decompose import cluster_route_solve
+        from optimizer.problems.fleet.decompose import cluster_route_solve
 
         return cluster_route_solve(self, seed=seed, time_limit_s=time_limit_s, **options)
 
     # ---------------------------------------------------------------- decode
     def decode(self, solution: Solution | np.ndarray) -> FleetPlan:
         """The fleet plan of a feasible solution (one route per vehicle, legs on the road graph)."""
-        from optimizer.fleet_plan import FleetPlan
+        from optimizer.plans.fleet import FleetPlan, FleetSites
 
         bits = np.asarray(getattr(solution, "bits", solution))
-        return FleetPlan.from_routes(self, self.routes(bits), objective=self.objective(bits))
+        sites = FleetSites(tuple(self.names), self.cost, self.demands, self.capacities, self.num_vehicles,
+                           self.objective_units, self.graph, self.nodes, self.paths, self.dist_m, self.coords)
+        return FleetPlan.from_routes(sites, self.routes(bits), objective=self.objective(bits))
 
 
 def brute_force(prob: Fleet) -> tuple[float, list[list[int]]]:

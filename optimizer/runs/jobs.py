@@ -57,8 +57,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer._job_schema import Job, JobError, RunSpec, load_job, run_id
 from optimizer.errors import InvalidInputError
+from optimizer.runs.job_file import Job, JobError, RunSpec, load_job, run_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -113,7 +113,7 @@ class BatchResult:
 # ---------------------------------------------------------------------------- the worker side
 @functools.lru_cache(maxsize=4)
 def _city(spec: str) -> Any:
-    from optimizer.city import City
+    from optimizer.inputs.city import City
 
     return City.load(spec)
 
@@ -126,7 +126,7 @@ def _problem(problem: str, params_json: str, seed: int) -> Any:
 
         return Traffic.from_city(_city(params["city"]), trips=params["trips"], routes=params["routes"], seed=seed,
                                  weight=params.get("weight"), min_distance_m=params.get("min_distance_m", 300.0))
-    from optimizer.problems.dispatch import Dispatch
+    from optimizer.problems.dispatch.problem import Dispatch
 
     return Dispatch.from_grid(params["grid"], units=params.get("units"), periods=params["periods"],
                               levels=params["levels"], seed=seed, day=params.get("day"),
@@ -149,9 +149,9 @@ def execute_run(spec: Mapping[str, Any], output: str, job: str = "") -> dict[str
     """
     import platform
 
-    from optimizer.bench import package_versions
     from optimizer.io import atomic_write_json, staged_dir
-    from optimizer.runner import SolverRequest, run_problem
+    from optimizer.runs.results import package_versions
+    from optimizer.runs.runner import SolverRequest, run_problem
 
     fault = os.environ.get(FAULT_ENV_VAR)
     if fault:
@@ -211,7 +211,7 @@ def _scan_finished(output: Path) -> dict[str, dict[str, Any]]:
 
 
 def _row(result: Mapping[str, Any], job: str) -> dict[str, Any]:
-    from optimizer.bench import make_row
+    from optimizer.runs.results import make_row
 
     return make_row(result["summary"], run_id=result["run_id"], job=job, started_utc=result.get("started_utc"),
                     finished_utc=result.get("finished_utc"), versions=result.get("versions"),
@@ -307,7 +307,7 @@ def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: floa
     """
     from distributed import as_completed
 
-    from optimizer.bench import ResultsDB
+    from optimizer.runs.results import ResultsDB
 
     t0 = time.perf_counter()
     db = ResultsDB(job.database)
@@ -364,7 +364,7 @@ def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: floa
 
 def _write_comparisons(job: Job) -> None:
     """``comparison.csv`` and ``verdict.json`` of every instance the job touched, over all its solvers."""
-    from optimizer.runner import RunRecord, SolverRequest, write_comparison_in
+    from optimizer.runs.runner import RunRecord, SolverRequest, write_comparison_in
 
     groups: dict[Path, list[Any]] = {}
     for meta in _scan_finished(job.output).values():

@@ -2,7 +2,7 @@
 
 Every error is one :class:`JobError` naming the field (``scenarios[0].solverz``)
 and the fix, with a did-you-mean for a typo'd key, problem, solver, city or
-grid.  Private to :mod:`optimizer.jobs`, which re-exports the public names
+grid.  Private to :mod:`optimizer.runs.jobs`, which re-exports the public names
 (:class:`Job`, :class:`JobError`, :class:`RunSpec`, :func:`load_job`, :func:`run_id`).
 """
 
@@ -250,7 +250,7 @@ def _check_city(city: str, where: str, base: Path | None) -> None:
 
 def _check_grid(grid: str, where: str, base: Path | None) -> None:
     import city_data
-    from optimizer.grid import is_simbench_code
+    from optimizer.inputs.grid import is_simbench_code
 
     if city_data.find_grid(grid) is not None or is_simbench_code(grid):
         return
@@ -407,7 +407,7 @@ def _is_registered_city(name: str) -> bool:
 
 def _is_registered_grid(name: str) -> bool:
     import city_data
-    from optimizer.grid import is_simbench_code
+    from optimizer.inputs.grid import is_simbench_code
 
     return city_data.find_grid(name) is not None or is_simbench_code(name)
 

@@ -1,8 +1,8 @@
-"""The position-encoding QUBO of a fleet problem (see :mod:`optimizer.problems.fleet`).
+"""The position-encoding QUBO of a fleet problem (see :mod:`optimizer.problems.fleet.problem`).
 
 The greedy feasible plan that sets the penalty ``P``, the penalty itself, and
 the QUBO's terms: route costs, row and column one-hot penalties, and capacity
-penalties with binary slack.  Private helpers of :class:`~optimizer.problems.fleet.Fleet`.
+penalties with binary slack.  Private helpers of :class:`~optimizer.problems.fleet.problem.Fleet`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.problems.fleet import Fleet
+    from optimizer.problems.fleet.problem import Fleet
     from solvers.qubo import QUBO
 
 __all__ = ["build_qubo", "greedy_routes", "penalty"]
@@ -46,7 +46,7 @@ def greedy_routes(prob: Fleet) -> list[list[int]] | None:
 
 
 def penalty(prob: Fleet) -> float:
-    """The penalty P = (cost of a feasible plan) + 0.001 (see :mod:`optimizer.problems.fleet`)."""
+    """The penalty P = (cost of a feasible plan) + 0.001 (see :mod:`optimizer.problems.fleet.problem`)."""
     greedy = prob._greedy_routes()
     ub = sum(prob.route_cost(r) for r in greedy) if greedy is not None else 2 * prob.n * float(prob.cost.max())
     return math.ceil(ub * 1000.0) / 1000.0 + 0.001

@@ -1,8 +1,8 @@
-"""The matplotlib figures of the HTML report (:mod:`optimizer.report`), as inline PNG ``<img>`` tags.
+"""The matplotlib figures of the HTML report (:mod:`optimizer.report.html`), as inline PNG ``<img>`` tags.
 
 The objective / gap / wall-time panels of a scenario, the static route map of
 traffic plans (segment loads coloured; the interactive one is
-:mod:`optimizer.report_map`), and the day's dispatch stacked by unit with the
+:mod:`optimizer.maps`), and the day's dispatch stacked by unit with the
 power-flow check per period.  Each function returns HTML, or None where the run
 folders hold no files to draw.
 """
@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer.report_map import _features, _lines
+from optimizer.maps import feature_lines, read_features
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -108,7 +108,7 @@ def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] 
     from matplotlib.colors import Normalize
     from matplotlib.ticker import MaxNLocator
 
-    panels = [(lab, _lines(_features(d / "segment_loads.geojson")), _lines(_features(d / "plan.geojson")))
+    panels = [(lab, feature_lines(read_features(d / "segment_loads.geojson")), feature_lines(read_features(d / "plan.geojson")))
               for lab, d in runs]
     panels = [p for p in panels if p[1] or p[2]]
     if not panels:
@@ -118,7 +118,7 @@ def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] 
     cmap = colormaps["YlOrRd"]
     fig = _fig(5.2 * len(panels), 4.6, f"routes and segment loads: {title}")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    streets = [c for d in background for c, _ in _lines(_features(d / "segment_loads.geojson"))]
+    streets = [c for d in background for c, _ in feature_lines(read_features(d / "segment_loads.geojson"))]
     for ax, (lab, seg, routes) in zip(axes, panels):
         if streets:
             ax.add_collection(LineCollection(streets, colors="#d0d0d0", linewidths=3.0, zorder=0))

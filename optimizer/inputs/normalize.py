@@ -1,11 +1,11 @@
-"""Graph normalisation for :mod:`optimizer.city`: any road graph to osmnx's conventions.
+"""Graph normalisation for :mod:`optimizer.inputs.city`: any road graph to osmnx's conventions.
 
-:func:`normalize_graph` is what every :class:`~optimizer.city.City` graph goes
-through (see the module docstring of :mod:`optimizer.city` for the result's
+:func:`normalize_graph` is what every :class:`~optimizer.inputs.city.City` graph goes
+through (see the module docstring of :mod:`optimizer.inputs.city` for the result's
 promises); :data:`DEFAULT_SPEEDS_KPH` and :data:`FALLBACK_SPEED_KPH` give the
 speeds of untagged roads.  Heavy libraries (networkx, osmnx, shapely, pyproj) are
 imported inside the functions that use them, so ``import optimizer`` stays light.
-The names are re-exported by :mod:`optimizer.city`; import them from there.
+The names are re-exported by :mod:`optimizer.inputs.city`; import them from there.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import CityError
+from optimizer.inputs.roads import haversine_m
 
 if TYPE_CHECKING:
     import networkx as nx
 
-# Logged under optimizer.city, where normalisation was born and is used.
-logger = logging.getLogger("optimizer.city")
+# Logged under optimizer.inputs.city, where normalisation was born and is used.
+logger = logging.getLogger(__name__)
 
 #: Speeds (km/h) for edges whose OSM way has no usable ``maxspeed`` tag, by
 #: ``highway`` type: typical European urban limits.
@@ -186,7 +187,7 @@ def normalize_graph(
         length = data.get("length")
         length = float(length) if _finite(length) else float("nan")
         if not length > 0.0:
-            length = sum(_haversine_m(a, b) for a, b in zip(coords, coords[1:], strict=False))
+            length = sum(haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(coords, coords[1:], strict=False))
         data["length"] = length
         if not length > 0.0:
             zero.append((u, v, k))
@@ -259,10 +260,3 @@ def _deg_dist(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Squared distance in degrees, longitude scaled by cos(latitude): only for comparing."""
     scale = math.cos(math.radians((a[1] + b[1]) / 2.0))
     return ((a[0] - b[0]) * scale) ** 2 + (a[1] - b[1]) ** 2
-
-
-def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance in metres between two (lon, lat) points (osmnx's formula and radius)."""
-    import osmnx as ox
-
-    return float(ox.distance.great_circle(a[1], a[0], b[1], b[0]))

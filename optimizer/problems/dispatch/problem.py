@@ -1,0 +1,1119 @@
+r"""Unit commitment and economic dispatch on a pandapower grid, over one day.
+
+Units (:class:`optimizer.inputs.grid.Unit`) are generators, dispatchable sgens, storage
+and the external grid.  In each of ``T`` periods (:mod:`optimizer.inputs.profiles`)
+every *discrete* unit is off or at one of its output levels; the objective is
+the day's cost in euros: running costs (``poly_cost`` / ``pwl_cost`` or the
+defaults of :mod:`optimizer.inputs.grid`) times the period length, start-up costs,
+storage wear, and the external grid's import cost.
+
+The discrete model
+------------------
+* **Power quantum** ``q`` (``quantum_mw``, default: a round number near a quarter
+  of the smallest level step).  Every level is a whole number of quanta, so the
+  balance is an integer equation.  A generator's ``L`` levels are
+  ``p_lo + (p_max - p_lo) k / L`` for ``k = 1..L`` (``p_lo`` = its ``p_min``),
+  rounded to the quantum inside ``[p_min, p_max]`` (duplicates merged).  A
+  battery has ``L`` discharge and ``L`` charge levels ``+-p_max k / L``.
+* **Balancing** (``balancing``).  ``"ext_grid"`` (the default when the grid has an
+  external grid and some other unit): the external grid is the slack bus and
+  imports exactly what the discrete units leave, ``import_t = net_load_t - q S_t``
+  (``S_t`` the discrete units' output in quanta, net load = load - renewables),
+  within its limits ``[import_min, import_max]``, at its cost curve; its import
+  is continuous, so demand is met exactly.  Several external grids share the
+  import in proportion to their capacity.  ``"spill"``: every unit (external
+  grids included) is discrete and the supply must cover the net load, at most
+  ``spill_max_mw`` above it (the surplus is curtailed renewables or goes to the
+  slack bus).  Either way the balance is a *window* ``lo_t <= S_t <= hi_t``.
+* **Ramps**: ``|p_t - p_{t-1}| <= ramp_mw_per_h * dt`` when a unit runs in both
+  periods (starts and stops are free to jump).  **Minimum up/down** times where
+  a unit has them.  **Storage**: the state of charge ``E_t = E_0 - dt sum p``
+  (lossless; wear is priced per MWh discharged), ``E_min <= E_t <= E_max`` and
+  ``E_T >= E_0``; energies are rounded to the energy quantum ``q dt`` (``E_min``
+  up, ``E_max`` down, ``E_0`` to the nearest) so the continuous model below uses
+  the very same numbers.  Start-ups cost ``startup_eur`` (units that are not
+  ``initial_on`` start in period 0 if they run).
+
+The QUBO
+--------
+Encoding: one bit ``x[u, t, k]`` per unit, period and level; "off" is all bits
+zero, so a 1-level unit is one bit per period (3 units x 4 periods on/off = 12
+qubits).  An explicit "off" bit would make each group one-hot (and let the XY
+mixer keep it feasible) but costs a qubit per unit-period, which is what a
+20-qubit budget cannot spare; so the QUBO has no one-hot groups and sets no
+``onehot_penalty``.  ``E(x) = C(x) + P V(x)`` where ``C`` is the cost (equal to
+the objective on feasible plans) and ``V`` counts violations, each term an
+integer that is 0 exactly when its constraint holds:
+
+* at most one level per unit-period: ``w sum_{k<l} x_k x_l`` (``w`` = the
+  largest minimum-up time in periods, 1 without);
+* each binding window: ``(S_t - lo_t - z_t)^2`` with a slack ``z_t`` in
+  ``0..hi_t-lo_t`` as bounded-coefficient bits (1, 2, 4, ..., remainder), none
+  where the window cannot bind, and the same for each storage's cumulative
+  discharge;
+* ramps: ``x[u,t-1,k] x[u,t,l]`` for every level pair too far apart;
+* minimum up/down: start and stop bits ``y_t, s_t`` with
+  ``(on_t - on_{t-1} - y_t + s_t)^2 + y_t s_t``, then ``y_t (1 - on_tau)`` and
+  ``s_t on_tau`` for the periods ``tau`` the unit must stay on / off.
+
+**The penalty** ``P = ceil(UB - LB) + 1``: ``UB`` bounds the cost of any feasible
+plan (each unit-period at its dearest level, every start-up paid, the import at
+its dearest end), ``LB`` bounds ``C`` from below over *all* assignments (each
+term of ``C`` bounded separately: negative level costs summed, start-up products
+at their worst, the convex import cost at its minimum over every reachable
+``S``).  ``V`` is an integer, 0 on feasible plans with their slack set right and
+>= 1 on every other assignment (the only negative terms, ``y_t (1 - on_tau)``
+with ``on_tau >= 2``, are outweighed by ``w`` times the at-most-one term on that
+same unit-period).  So an infeasible ``x`` has ``E(x) >= LB + P > UB >= OPT``
+and the QUBO minimum is the discrete optimum; the tests check it assignment by
+assignment on small instances.
+
+Native models (OR-Tools)
+------------------------
+* :meth:`native_cpsat`: CP-SAT on the discrete model, its bits the QUBO's
+  variables (costs in milli-euros; the import cost as an element table).
+* the ``milp`` solver (:meth:`native_solvers`): the same discrete model as a
+  MathOpt MILP on HiGHS (the convex import cost exact at whole quanta by secants).
+* :meth:`solve_continuous` / :meth:`continuous_bound`: the MILP with continuous
+  levels (on/off binaries, output anywhere in ``[p_min, p_max]``, the same ramps,
+  minimum times, storage and balance): a relaxation of the discrete model, with
+  quadratic costs under-estimated by tangents, so its dual bound is a true lower
+  bound on the discrete optimum.
+
+Examples
+--------
+>>> from optimizer.problems.dispatch.problem import Dispatch, QAOA_DEMO
+>>> prob = Dispatch.from_grid(**QAOA_DEMO)
+>>> prob.to_qubo().num_variables <= 20
+True
+>>> from optimizer import solve
+>>> sol = solve(prob, "cpsat", seed=1)
+>>> plan = prob.decode(sol).validate()
+>>> prob.continuous_bound() <= plan.objective + 1e-6
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optimizer.errors import InfeasibleSolutionError, InvalidInputError, InvalidOptionError
+from optimizer.problems.base import Problem
+from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.inputs.grid import Grid, Unit
+    from optimizer.inputs.profiles import DayProfile
+    from optimizer.plans.dispatch import DispatchPlan
+    from solvers.ortools import CpSatModel
+    from solvers.qubo import QUBO
+    from solvers.solution import Solution
+
+__all__ = ["QAOA_DEMO", "ContinuousResult", "Dispatch", "nice_quantum", "slack_coefficients"]
+
+log = logging.getLogger(__name__)
+
+#: The QAOA-sized demo instance: case9's two generators on/off in four six-hour
+#: periods, the external grid balancing (8 level bits + 8 slack bits = 16 qubits).
+QAOA_DEMO: dict[str, Any] = {"grid": "case9", "units": 3, "periods": 4, "levels": 1, "quantum_mw": 60.0,
+                             "seed": 1}
+
+
+_EPS = 1e-9
+
+
+def nice_quantum(x: float) -> float:
+    """The largest of ``{1, 2, 2.5, 5} x 10**k`` not above ``x``.
+
+    Examples
+    --------
+    >>> nice_quantum(8.3), nice_quantum(0.034), nice_quantum(60.0)
+    (5.0, 0.025, 50.0)
+    """
+    if not x > 0 or not math.isfinite(x):
+        msg = f"quantum must be a positive number, got {x!r}"
+        raise InvalidInputError(msg)
+    e = math.floor(math.log10(x))
+    best = 10.0**e
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if m * 10.0**e <= x * (1 + 1e-12):
+            best = m * 10.0**e
+    return float(f"{best:.12g}")
+
+
+def slack_coefficients(r: int) -> tuple[int, ...]:
+    """Bounded-coefficient binary encoding of an integer in ``0..r``: sums cover exactly ``0..r``.
+
+    Examples
+    --------
+    >>> slack_coefficients(0), slack_coefficients(3), slack_coefficients(5), slack_coefficients(8)
+    ((), (1, 2), (1, 2, 2), (1, 2, 4, 1))
+    """
+    out: list[int] = []
+    total, c = 0, 1
+    while total + c <= r:
+        out.append(c)
+        total += c
+        c *= 2
+    if r - total > 0:
+        out.append(r - total)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Window:
+    """``lo <= expr <= hi`` over an integer expression, with its slack bits (empty when it never binds)."""
+
+    lo: int
+    hi: int
+    slack: tuple[int, ...]  # coefficients
+    binding: bool
+
+
+#: Integer scale of CP-SAT's objective (milli-euros).
+CPSAT_SCALE = 1000.0
+
+
+class Dispatch(Problem):
+    """Unit commitment and economic dispatch over one day, in euros.
+
+    Parameters
+    ----------
+    grid : Grid
+    profile : DayProfile
+        Loads and renewable output per period.
+    units : sequence of Unit, optional
+        The units to dispatch (default: every unit of ``grid``).
+    levels : int
+        Output levels per unit besides off, ``L >= 1``.
+    quantum_mw : float, optional
+        Power quantum (see the module docstring); default from the data.
+    balancing : {"auto", "ext_grid", "spill"}
+    spill_max_mw : float, optional
+        ``"spill"`` balancing: the most the supply may exceed the net load
+        (default: no limit).
+    seed : int, optional
+        The profile's seed (for the instance name).
+
+    Use :meth:`from_grid` to build one from a grid name.
+    """
+
+    kind = "dispatch"
+    objective_units = "EUR"
+
+    def __init__(self, grid: Grid, profile: DayProfile, units: Sequence[Unit] | None = None, *,
+                 levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
+                 spill_max_mw: float | None = None, seed: int | None = None) -> None:
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
+            msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
+            raise InvalidInputError(msg)
+        if balancing not in ("auto", "ext_grid", "spill"):
+            msg = f"balancing must be 'auto', 'ext_grid' or 'spill', got {balancing!r}"
+            raise InvalidInputError(msg)
+        if spill_max_mw is not None and not (spill_max_mw >= 0 and math.isfinite(spill_max_mw)):
+            msg = f"spill_max_mw must be a finite number >= 0, got {spill_max_mw!r}"
+            raise InvalidInputError(msg)
+        if quantum_mw is not None and not (isinstance(quantum_mw, (int, float)) and quantum_mw > 0
+                                           and math.isfinite(quantum_mw)):
+            msg = f"quantum_mw must be a positive number of MW, got {quantum_mw!r}"
+            raise InvalidInputError(msg)
+        self.grid = grid
+        self.profile = profile
+        self.levels = int(levels)
+        self.seed = seed
+        self.periods = profile.periods
+        self.dt_h = profile.dt_h
+        all_units = tuple(grid.units() if units is None else units)
+        if not all_units:
+            msg = f"no controllable unit to dispatch on grid {grid.name!r}"
+            raise InvalidInputError(msg)
+        names = [u.name for u in all_units]
+        if len(set(names)) != len(names):
+            msg = f"unit names must be unique, got {names}"
+            raise InvalidInputError(msg)
+        for u in all_units:
+            self._check_unit(u)
+        has_ext = any(u.kind == "ext_grid" for u in all_units)
+        others = any(u.kind != "ext_grid" for u in all_units)
+        if balancing == "auto":
+            balancing = "ext_grid" if has_ext and others else "spill"
+        if balancing == "ext_grid" and not has_ext:
+            msg = "balancing='ext_grid' needs an external grid among the units; use balancing='spill'"
+            raise InvalidInputError(msg)
+        if balancing == "ext_grid" and not others:
+            msg = "balancing='ext_grid' leaves nothing to decide (only external grids); use balancing='spill'"
+            raise InvalidInputError(msg)
+        self.balancing = balancing
+        self.spill_max_mw = None if spill_max_mw is None else float(spill_max_mw)
+        self.ext_units: tuple[Unit, ...] = tuple(u for u in all_units if u.kind == "ext_grid") \
+            if balancing == "ext_grid" else ()
+        discrete = [u for u in all_units if u not in self.ext_units]
+        self.quantum_given = quantum_mw is not None
+        self.quantum_mw = float(quantum_mw) if quantum_mw is not None else self._default_quantum(discrete)
+        # storage energies on the energy quantum, used by every model
+        eq = self.quantum_mw * self.dt_h
+        snapped = []
+        for u in discrete:
+            if u.is_storage:
+                e_lo, e_hi = math.ceil(u.e_min_mwh / eq - _EPS), math.floor(u.e_max_mwh / eq + _EPS)
+                if e_hi < e_lo:
+                    msg = (f"storage {u.name!r}: energy range {u.e_min_mwh:g}..{u.e_max_mwh:g} MWh holds no whole "
+                           f"energy quantum of {eq:g} MWh; choose a smaller quantum_mw")
+                    raise InvalidInputError(msg)
+                e0 = min(max(round(u.e_init_mwh / eq), e_lo), e_hi)
+                u = replace(u, e_min_mwh=e_lo * eq, e_max_mwh=e_hi * eq, e_init_mwh=e0 * eq)
+            snapped.append(u)
+        self.discrete: tuple[Unit, ...] = tuple(snapped)
+        self.units: tuple[Unit, ...] = self.ext_units + self.discrete
+        self._build_levels()
+        self._build_windows()
+        self._build_variables()
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_grid(cls, grid: Grid | str, *, units: int | None = None, periods: int = 24, levels: int = 1,
+                  seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
+                  balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
+                  load_scale: float = 1.0) -> Dispatch:
+        """A dispatch of ``grid`` over one day of its profile.
+
+        Parameters
+        ----------
+        grid : Grid or str
+            A grid or anything :meth:`optimizer.inputs.grid.Grid.load` takes.
+        units : int, optional
+            Keep this many units: the external grid(s) first, then the largest by
+            capacity (default: all).
+        periods : int
+            Periods in the day (divides 96).
+        levels : int
+            Output levels per unit besides off.
+        seed : int, optional
+            Seed of the day's variation (:func:`optimizer.inputs.profiles.day_profile`).
+        day : int, optional
+            SimBench day of the year.
+        quantum_mw, balancing, spill_max_mw
+            See :class:`Dispatch`.
+        initial_on : bool
+            Generators run before the first period (no start-up then).
+        load_scale : float
+            Scale every load (stress tests).
+        """
+        from optimizer.inputs.grid import Grid
+        from optimizer.inputs.profiles import day_profile
+
+        g = grid if isinstance(grid, Grid) else Grid.load(grid)
+        profile = day_profile(g, periods, seed=seed, day=day)
+        if load_scale != 1.0:
+            if not (load_scale >= 0 and math.isfinite(load_scale)):
+                msg = f"load_scale must be a finite number >= 0, got {load_scale!r}"
+                raise InvalidInputError(msg)
+            profile = profile.scaled(load=load_scale)
+        us = list(g.units(initial_on=initial_on))
+        if units is not None:
+            if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+                msg = f"units must be an integer >= 1 (units to dispatch), got {units!r}"
+                raise InvalidInputError(msg)
+            order = sorted(range(len(us)), key=lambda i: (us[i].kind != "ext_grid", -us[i].p_max_mw, i))
+            keep = sorted(order[:units])
+            us = [us[i] for i in keep]
+        return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
+                   spill_max_mw=spill_max_mw, seed=seed)
+
+    def import_coefficients(self, t: int) -> tuple[float, float, float]:
+        """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
+        dt = self.dt_h
+        hours = self.profile.hours(t)
+        a0 = sum(u.cost.c0 for u in self.ext_units) * dt
+        a1 = sum(u.cost.c1_at(hours) * w for u, w in zip(self.ext_units, self.ext_share)) * dt
+        a2 = sum(u.cost.c2 * w * w for u, w in zip(self.ext_units, self.ext_share)) * dt
+        return float(a0), float(a1), float(a2)
+
+    def import_cost_eur(self, t: int, import_mw: float) -> float:
+        a0, a1, a2 = self.import_coefficients(t)
+        return a0 + a1 * import_mw + a2 * import_mw * import_mw
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def num_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def instance_name(self) -> str:
+        slug = "".join(c if c.isalnum() else "-" for c in self.grid.name.lower()).strip("-") or "grid"
+        name = f"{slug}-u{self.num_units}-p{self.periods}-l{self.levels}-s{self.seed}"
+        if self.quantum_given:
+            name += f"-q{self.quantum_mw:g}"
+        if self.spill_max_mw is not None:
+            name += f"-sp{self.spill_max_mw:g}"
+        return name
+
+    @property
+    def instance(self) -> dict[str, Any]:
+        return {
+            "name": self.instance_name,
+            "grid": self.grid.name,
+            "grid_source": self.grid.source,
+            "units": self.num_units,
+            "unit_names": [u.name for u in self.units],
+            "periods": self.periods,
+            "period_hours": self.dt_h,
+            "levels": self.levels,
+            "seed": self.seed,
+            "profile": self.profile.source,
+            "day": self.profile.day,
+            "quantum_mw": self.quantum_mw,
+            "balancing": self.balancing,
+            "spill_max_mw": self.spill_max_mw,
+            "variables": len(self.variables),
+            "level_bits": len(self.level_var),
+            "slack_bits": sum(len(v) for v in self.balance_slack.values()) + sum(len(v) for v in self.soc_slack.values()),
+            "aux_bits": len(self.start_var) + len(self.stop_var),
+            "load_mwh": float(self.profile.load_mw.sum() * self.dt_h),
+            "renewable_mwh": float(self.profile.renewable_mw.sum() * self.dt_h),
+        }
+
+    def __repr__(self) -> str:
+        return (f"Dispatch({self.instance_name!r}, units={self.num_units}, periods={self.periods}, "
+                f"variables={len(self.variables)}, balancing={self.balancing!r})")
+
+    # ------------------------------------------------------------------ levels
+    def level_choice(self, bits: np.ndarray) -> np.ndarray:
+        """Level index of each discrete unit and period, ``-1`` for off; shape (periods, units).
+
+        Raises InfeasibleSolutionError when a unit has two levels in one period.
+        """
+        bits = np.asarray(bits).reshape(-1)
+        if bits.shape[0] != len(self.variables):
+            msg = f"assignment has {bits.shape[0]} bits, the problem has {len(self.variables)} variables"
+            raise InvalidInputError(msg)
+        out = np.full((self.periods, len(self.discrete)), -1, dtype=np.int64)
+        for t in range(self.periods):
+            for i, u in enumerate(self.discrete):
+                on = [k for k in range(len(self.level_quanta[i])) if bits[self.level_var[(i, t, k)]]]
+                if len(on) > 1:
+                    msg = f"unit {u.name!r} has {len(on)} levels on in period {t}; at most one"
+                    raise InfeasibleSolutionError(msg)
+                if on:
+                    out[t, i] = on[0]
+        return out
+
+    def bits_for(self, choice: np.ndarray) -> np.ndarray:
+        """An assignment for a level choice (periods x discrete units, ``-1`` off), slack and aux bits set right."""
+        choice = np.asarray(choice, dtype=np.int64)
+        bits = np.zeros(len(self.variables), dtype=np.uint8)
+        for t in range(self.periods):
+            for i in range(len(self.discrete)):
+                k = int(choice[t, i])
+                if k >= 0:
+                    bits[self.level_var[(i, t, k)]] = 1
+        for t, w in enumerate(self.balance_windows):
+            if w.slack:
+                _set_slack(bits, self.balance_slack[t], w.slack, self._supply_q(choice, t) - w.lo)
+        for (i, t), idx in self.soc_slack.items():
+            w = self.soc_windows[i][t]
+            if w.slack:
+                _set_slack(bits, idx, w.slack, self._cum_discharge_q(choice, i, t) - w.lo)
+        for (i, t), v in self.start_var.items():
+            on_t = choice[t, i] >= 0
+            prev = choice[t - 1, i] >= 0 if t else self.discrete[i].initial_on
+            bits[v] = int(on_t and not prev)
+            bits[self.stop_var[(i, t)]] = int(prev and not on_t)
+        return bits
+
+    def _supply_q(self, choice: np.ndarray, t: int) -> int:
+        return int(sum(self.level_quanta[i][k] for i, k in enumerate(choice[t]) if k >= 0))
+
+    def _cum_discharge_q(self, choice: np.ndarray, i: int, t: int) -> int:
+        return int(sum(self.level_quanta[i][choice[tau, i]] for tau in range(t + 1) if choice[tau, i] >= 0))
+
+    def output_mw(self, choice: np.ndarray) -> np.ndarray:
+        """Output (MW) of each discrete unit per period for a level choice."""
+        out = np.zeros(choice.shape)
+        for (t, i), k in np.ndenumerate(choice):
+            if k >= 0:
+                out[t, i] = self.level_mw[i][k]
+        return out
+
+    def import_mw(self, choice: np.ndarray) -> np.ndarray:
+        """External grid import per period (``balancing='ext_grid'``; zeros otherwise)."""
+        if not self.ext_units:
+            return np.zeros(self.periods)
+        return self.profile.net_load_mw - self.quantum_mw * np.array(
+            [self._supply_q(choice, t) for t in range(self.periods)], dtype=np.float64)
+
+    def violations(self, choice: np.ndarray) -> list[str]:
+        """Every constraint a level choice breaks (empty when feasible)."""
+        out = []
+        for t, w in enumerate(self.balance_windows):
+            s = self._supply_q(choice, t)
+            if not w.lo <= s <= w.hi:
+                out.append(f"period {t}: discrete supply {s * self.quantum_mw:.6g} MW outside the balance window "
+                           f"{w.lo * self.quantum_mw:.6g}..{w.hi * self.quantum_mw:.6g} MW")
+        for i, ws in self.soc_windows.items():
+            for t, w in enumerate(ws):
+                c = self._cum_discharge_q(choice, i, t)
+                if not w.lo <= c <= w.hi:
+                    out.append(f"storage {self.discrete[i].name!r} period {t}: state of charge out of bounds")
+        for i, pairs in self.ramp_pairs.items():
+            ps = set(pairs)
+            for t in range(1, self.periods):
+                a, b = choice[t - 1, i], choice[t, i]
+                if a >= 0 and b >= 0 and (a, b) in ps:
+                    out.append(f"unit {self.discrete[i].name!r}: ramp limit broken from period {t - 1} to {t}")
+        for i, u in enumerate(self.discrete):
+            U, D = self.min_up[i], self.min_down[i]
+            if U <= 1 and D <= 1:
+                continue
+            on = [bool(u.initial_on)] + [bool(choice[t, i] >= 0) for t in range(self.periods)]
+            for t in range(self.periods):
+                if on[t + 1] and not on[t]:
+                    if not all(on[tau + 1] for tau in range(t + 1, min(t + U, self.periods))):
+                        out.append(f"unit {u.name!r}: started in period {t} but not on for {U} periods")
+                if on[t] and not on[t + 1]:
+                    if any(on[tau + 1] for tau in range(t + 1, min(t + D, self.periods))):
+                        out.append(f"unit {u.name!r}: stopped in period {t} but not off for {D} periods")
+        return out
+
+    def cost_eur(self, choice: np.ndarray) -> float:
+        """The objective of a level choice: running, start-up, wear and import costs (EUR)."""
+        total = 0.0
+        for t in range(self.periods):
+            for i, u in enumerate(self.discrete):
+                k = choice[t, i]
+                if k >= 0:
+                    total += float(self.level_cost[i][t, k])
+                    prev = choice[t - 1, i] >= 0 if t else u.initial_on
+                    if not prev and not u.is_storage:
+                        total += u.startup_eur
+        if self.ext_units:
+            imp = self.import_mw(choice)
+            total += sum(self.import_cost_eur(t, float(imp[t])) for t in range(self.periods))
+        return float(total)
+
+    # ------------------------------------------------------------------ scoring
+    def is_feasible(self, bits: np.ndarray) -> bool:
+        try:
+            choice = self.level_choice(bits)
+        except InfeasibleSolutionError:
+            return False
+        return not self.violations(choice)
+
+    def objective(self, bits: np.ndarray) -> float:
+        choice = self.level_choice(bits)
+        bad = self.violations(choice)
+        if bad:
+            raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
+        return self.cost_eur(choice)
+
+    # ------------------------------------------------------------------ decode
+    def decode(self, solution: Solution | np.ndarray) -> DispatchPlan:
+        """The dispatch plan of a feasible solution (slack and auxiliary bits are ignored)."""
+        from optimizer.plans.dispatch import DispatchPlan
+
+        bits = np.asarray(getattr(solution, "bits", solution))
+        choice = self.level_choice(bits)
+        bad = self.violations(choice)
+        if bad:
+            raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
+        T, ne = self.periods, len(self.ext_units)
+        p = np.zeros((T, len(self.units)))
+        on = np.zeros((T, len(self.units)), dtype=bool)
+        imp = self.import_mw(choice)
+        for t in range(T):
+            for e in range(ne):
+                p[t, e], on[t, e] = imp[t] * self.ext_share[e], True
+        p[:, ne:] = self.output_mw(choice)
+        on[:, ne:] = choice >= 0
+        solver = getattr(solution, "solver", None)
+        return DispatchPlan.from_outputs(self, p, on, source=solver or "bits",
+                                         objective=self.cost_eur(choice))
+
+    # ---------------------------------------------------------------- helpers
+    def enumerate_choices(self) -> Any:
+        """Every level choice (periods x discrete units), for brute force on tiny instances."""
+        opts = [range(-1, len(self.level_quanta[i])) for i in range(len(self.discrete))]
+        cells = [opts[i] for _ in range(self.periods) for i in range(len(self.discrete))]
+        for combo in itertools.product(*cells):
+            yield np.array(combo, dtype=np.int64).reshape(self.periods, len(self.discrete))
+
+    # ================================================= construction (levels, windows, variables)
+
+    @staticmethod
+    def _check_unit(u: Unit) -> None:
+        vals = {"p_min_mw": u.p_min_mw, "p_max_mw": u.p_max_mw, "startup_eur": u.startup_eur}
+        for k, v in vals.items():
+            if not math.isfinite(v):
+                msg = f"unit {u.name!r}: {k} must be finite, got {v!r}"
+                raise InvalidInputError(msg)
+        if u.p_max_mw < u.p_min_mw:
+            msg = f"unit {u.name!r}: p_max_mw {u.p_max_mw:g} is below p_min_mw {u.p_min_mw:g}"
+            raise InvalidInputError(msg)
+        if u.startup_eur < 0:
+            msg = f"unit {u.name!r}: startup_eur must be >= 0, got {u.startup_eur:g}"
+            raise InvalidInputError(msg)
+        if u.kind != "ext_grid" and u.p_max_mw <= 0:
+            msg = f"unit {u.name!r}: p_max_mw must be > 0, got {u.p_max_mw:g}"
+            raise InvalidInputError(msg)
+        if u.ramp_mw_per_h is not None and u.ramp_mw_per_h < 0:
+            msg = f"unit {u.name!r}: ramp_mw_per_h must be >= 0, got {u.ramp_mw_per_h:g}"
+            raise InvalidInputError(msg)
+        if u.cost.pwl and not u.cost.pwl_convex():
+            log.warning("unit %s has a non-convex pwl_cost: the continuous bound will refuse it", u.name)
+
+    def _default_quantum(self, discrete: Sequence[Unit]) -> float:
+        steps = []
+        for u in discrete:
+            lo = 0.0 if u.is_storage else max(0.0, u.p_min_mw)
+            span = u.p_max_mw - lo if lo > 0 else u.p_max_mw
+            steps.append(span / self.levels if span > 0 else u.p_max_mw)
+        return nice_quantum(min(steps) / 4.0)
+
+    def _build_levels(self) -> None:
+        q, L = self.quantum_mw, self.levels
+        level_q: list[tuple[int, ...]] = []
+        for u in self.discrete:
+            if u.is_storage:
+                top = math.floor(u.p_max_mw / q + _EPS)
+                if top < 1:
+                    msg = (f"storage {u.name!r} (p_max {u.p_max_mw:g} MW) is below one quantum_mw={q:g}; "
+                           "choose a smaller quantum_mw")
+                    raise InvalidInputError(msg)
+                ks = sorted({min(max(round(u.p_max_mw * k / L / q), 1), top) for k in range(1, L + 1)})
+                level_q.append(tuple(ks) + tuple(-k for k in ks))
+                continue
+            lo_mw = max(0.0, u.p_min_mw)
+            lo, hi = max(1, math.ceil(lo_mw / q - _EPS)), math.floor(u.p_max_mw / q + _EPS)
+            if hi < lo:
+                msg = (f"unit {u.name!r} ({u.p_min_mw:g}..{u.p_max_mw:g} MW) has no output level on the "
+                       f"quantum_mw={q:g} grid; choose a smaller quantum_mw")
+                raise InvalidInputError(msg)
+            ks = sorted({min(max(round((lo_mw + (u.p_max_mw - lo_mw) * k / L) / q), lo), hi) for k in range(1, L + 1)})
+            level_q.append(tuple(ks))
+        self.level_quanta: tuple[tuple[int, ...], ...] = tuple(level_q)
+        self.level_mw: tuple[tuple[float, ...], ...] = tuple(tuple(k * q for k in ks) for ks in level_q)
+        T = self.periods
+        # cost of each unit, period and level (EUR for the period), start-ups apart
+        self.level_cost: tuple[np.ndarray, ...] = tuple(
+            np.array([[u.period_cost_eur(p, self.profile.hours(t)) for p in self.level_mw[i]] for t in range(T)])
+            for i, u in enumerate(self.discrete))
+        # ext grid shares and limits
+        if self.ext_units:
+            caps = np.array([max(u.p_max_mw, 0.0) for u in self.ext_units])
+            if caps.sum() <= 0:
+                msg = "the external grid(s) have no import capacity (max_p_mw <= 0); use balancing='spill'"
+                raise InvalidInputError(msg)
+            self.ext_share = caps / caps.sum()
+            with np.errstate(divide="ignore"):
+                lows = [u.p_min_mw / w if w > 0 else -math.inf for u, w in zip(self.ext_units, self.ext_share)]
+                highs = [u.p_max_mw / w if w > 0 else math.inf for u, w in zip(self.ext_units, self.ext_share)]
+            self.import_min_mw, self.import_max_mw = float(max(lows)), float(min(highs))
+            for u in self.ext_units:
+                if u.cost.pwl:
+                    msg = (f"external grid {u.name!r} has a pwl_cost; the balancing import needs a polynomial "
+                           "cost: use balancing='spill' to dispatch it in levels")
+                    raise InvalidInputError(msg)
+                if u.cost.c2 < 0:
+                    msg = f"external grid {u.name!r} has a negative quadratic cost; it must be convex"
+                    raise InvalidInputError(msg)
+        else:
+            self.ext_share = np.zeros(0)
+            self.import_min_mw = self.import_max_mw = 0.0
+
+    def _window(self, lo: float, hi: float, reach_lo: int, reach_hi: int, what: str) -> Window:
+        ilo = -math.inf if lo == -math.inf else math.ceil(lo - _EPS)
+        ihi = math.inf if hi == math.inf else math.floor(hi + _EPS)
+        blo, bhi = max(ilo, reach_lo), min(ihi, reach_hi)
+        if blo > bhi:
+            raise InvalidInputError(what)
+        binding = blo > reach_lo or bhi < reach_hi
+        return Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)) if binding else (), binding)
+
+    def _build_windows(self) -> None:
+        q, T = self.quantum_mw, self.periods
+        net = self.profile.net_load_mw
+        reach_lo = sum(min(0, min(ks)) for ks in self.level_quanta)
+        reach_hi = sum(max(0, max(ks)) for ks in self.level_quanta)
+        self.supply_range_q = (reach_lo, reach_hi)
+        wins = []
+        for t in range(T):
+            d = float(net[t])
+            if self.balancing == "ext_grid":
+                lo, hi = (d - self.import_max_mw) / q, (d - self.import_min_mw) / q
+                what = (f"infeasible day: in period {t} the net load {d:.6g} MW is outside what the units "
+                        f"({reach_lo * q:.6g}..{reach_hi * q:.6g} MW) and the external grid's import limits "
+                        f"({self.import_min_mw:.6g}..{self.import_max_mw:.6g} MW) can balance; lower the demand "
+                        "(load_scale) or add units")
+            else:
+                lo = d / q
+                hi = math.inf if self.spill_max_mw is None else (d + self.spill_max_mw) / q
+                what = (f"infeasible day: in period {t} the net load {d:.6g} MW needs a supply the units cannot give "
+                        f"(they reach {reach_lo * q:.6g}..{reach_hi * q:.6g} MW in steps of {q:g} MW"
+                        + ("" if self.spill_max_mw is None else f", at most {self.spill_max_mw:g} MW above demand")
+                        + "); lower the demand (load_scale), add units, or raise spill_max_mw / levels")
+            wins.append(self._window(lo, hi, reach_lo, reach_hi, what))
+        self.balance_windows: tuple[Window, ...] = tuple(wins)
+        # storage: cumulative net discharge C_t in energy quanta
+        eq = q * self.dt_h
+        soc = {}
+        for i, u in enumerate(self.discrete):
+            if not u.is_storage:
+                continue
+            qmax = max(self.level_quanta[i])
+            e0 = round(u.e_init_mwh / eq)
+            e_lo, e_hi = round(u.e_min_mwh / eq), round(u.e_max_mwh / eq)
+            ws = []
+            for t in range(T):
+                lo = e0 - e_hi
+                hi = min(e0 - e_lo, 0) if t == T - 1 else e0 - e_lo
+                what = f"storage {u.name!r} cannot end the day at or above its initial energy"
+                ws.append(self._window(lo, hi, -(t + 1) * qmax, (t + 1) * qmax, what))
+            soc[i] = tuple(ws)
+        self.soc_windows: dict[int, tuple[Window, ...]] = soc
+        # minimum up/down (periods) and ramps (MW per period)
+        self.min_up = tuple(max(1, math.ceil((u.min_up_h or 0) / self.dt_h - _EPS)) if not u.is_storage else 1
+                            for u in self.discrete)
+        self.min_down = tuple(max(1, math.ceil((u.min_down_h or 0) / self.dt_h - _EPS)) if not u.is_storage else 1
+                              for u in self.discrete)
+
+    def _build_variables(self) -> None:
+        T = self.periods
+        labels: list[tuple[Any, ...]] = []
+        self.level_var: dict[tuple[int, int, int], int] = {}
+        for t in range(T):
+            for i, u in enumerate(self.discrete):
+                for k in range(len(self.level_quanta[i])):
+                    self.level_var[(i, t, k)] = len(labels)
+                    labels.append(("x", u.name, t, k))
+        self.balance_slack: dict[int, list[int]] = {}
+        for t, w in enumerate(self.balance_windows):
+            self.balance_slack[t] = []
+            for j in range(len(w.slack)):
+                self.balance_slack[t].append(len(labels))
+                labels.append(("zb", t, j))
+        self.soc_slack: dict[tuple[int, int], list[int]] = {}
+        for i, ws in self.soc_windows.items():
+            for t, w in enumerate(ws):
+                self.soc_slack[(i, t)] = []
+                for j in range(len(w.slack)):
+                    self.soc_slack[(i, t)].append(len(labels))
+                    labels.append(("zs", self.discrete[i].name, t, j))
+        self.start_var: dict[tuple[int, int], int] = {}
+        self.stop_var: dict[tuple[int, int], int] = {}
+        for i, u in enumerate(self.discrete):
+            if self.min_up[i] > 1 or self.min_down[i] > 1:
+                for t in range(T):
+                    self.start_var[(i, t)] = len(labels)
+                    labels.append(("up", u.name, t))
+                    self.stop_var[(i, t)] = len(labels)
+                    labels.append(("down", u.name, t))
+        self.variables: tuple[tuple[Any, ...], ...] = tuple(labels)
+        self.ramp_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
+        for i, u in enumerate(self.discrete):
+            if u.ramp_mw_per_h is None or u.is_storage:
+                continue
+            r = u.ramp_mw_per_h * self.dt_h
+            mw = self.level_mw[i]
+            pairs = tuple((a, b) for a in range(len(mw)) for b in range(len(mw)) if abs(mw[a] - mw[b]) > r + 1e-9)
+            if pairs:
+                self.ramp_pairs[i] = pairs
+
+    # =================================================================== QUBO
+
+    # ------------------------------------------------------------------- QUBO
+    def _on_terms(self, i: int, t: int) -> list[tuple[int, float]]:
+        """``on[i, t]`` as ``[(var, 1.0), ...]`` over the unit's level bits."""
+        return [(self.level_var[(i, t, k)], 1.0) for k in range(len(self.level_quanta[i]))]
+
+    def _supply_terms(self, t: int) -> list[tuple[int, float]]:
+        return [(self.level_var[(i, t, k)], float(qk)) for i in range(len(self.discrete))
+                for k, qk in enumerate(self.level_quanta[i])]
+
+    @cached_property
+    def _cost_parts(self) -> tuple[float, float]:
+        """``(UB, LB)`` of the penalty rule (see the module docstring)."""
+        T = self.periods
+        ub = lb = 0.0
+        for i, u in enumerate(self.discrete):
+            c = self.level_cost[i]
+            m = len(self.level_quanta[i])
+            ub += float(np.maximum(c.max(axis=1), 0.0).sum())
+            lb += float(np.minimum(c, 0.0).sum())
+            if u.startup_eur > 0 and not u.is_storage:
+                ub += u.startup_eur * T
+                lb -= u.startup_eur * m * (m - 1) * (T - 1)
+        if self.ext_units:
+            q = self.quantum_mw
+            all_lo = sum(min(0, k) for ks in self.level_quanta for k in ks)
+            all_hi = sum(max(0, k) for ks in self.level_quanta for k in ks)
+            net = self.profile.net_load_mw
+            for t, w in enumerate(self.balance_windows):
+                d = float(net[t])
+                f = lambda m, t=t: self.import_cost_eur(t, m)  # noqa: E731
+                ub += max(f(d - q * w.lo), f(d - q * w.hi))
+                lo_m, hi_m = d - q * all_hi, d - q * all_lo
+                cands = [lo_m, hi_m]
+                _, a1, a2 = self.import_coefficients(t)
+                if a2 > 0:
+                    cands.append(min(max(-a1 / (2 * a2), lo_m), hi_m))
+                lb += min(f(m) for m in cands)
+        return ub, lb
+
+    @cached_property
+    def penalty(self) -> float:
+        """The penalty weight ``P = ceil(UB - LB) + 1`` (see the module docstring for the proof)."""
+        ub, lb = self._cost_parts
+        return float(math.ceil(ub - lb) + 1.0)
+
+    @cached_property
+    def amo_weight(self) -> int:
+        """Weight of the at-most-one terms relative to the other penalties (largest minimum-up time)."""
+        return max([1, *(self.min_up[i] for i in range(len(self.discrete)))])
+
+    @cached_property
+    def _qubo(self) -> QUBO:
+        from solvers.qubo import QUBOBuilder
+
+        b = QUBOBuilder(self.variables)
+        lab = self.variables
+        P, T, q = self.penalty, self.periods, self.quantum_mw
+
+        def sq(terms: list[tuple[int, float]], const: float, w: float) -> None:
+            """Add ``w * (sum c x + const)**2`` (repeated variables summed first)."""
+            acc: dict[int, float] = {}
+            for v, c in terms:
+                acc[v] = acc.get(v, 0.0) + c
+            items = sorted(acc.items())
+            b.add_offset(w * const * const)
+            for a, (v, c) in enumerate(items):
+                b.add_linear(lab[v], w * (c * c + 2.0 * const * c))
+                for u2, c2 in items[a + 1:]:
+                    b.add_quadratic(lab[v], lab[u2], 2.0 * w * c * c2)
+
+        # --- cost: levels, start-ups, import
+        for i, u in enumerate(self.discrete):
+            for t in range(T):
+                for k in range(len(self.level_quanta[i])):
+                    b.add_linear(lab[self.level_var[(i, t, k)]], float(self.level_cost[i][t, k]))
+                S = u.startup_eur
+                if S > 0 and not u.is_storage:
+                    on_t = self._on_terms(i, t)
+                    for v, _ in on_t:
+                        b.add_linear(lab[v], S if (t or not u.initial_on) else 0.0)
+                    if t:
+                        for v, _ in on_t:
+                            for v2, _ in self._on_terms(i, t - 1):
+                                b.add_quadratic(lab[v], lab[v2], -S)
+        if self.ext_units:
+            net = self.profile.net_load_mw
+            for t in range(T):
+                a0, a1, a2 = self.import_coefficients(t)
+                d = float(net[t])
+                # a0 + a1 (d - q S) + a2 (d - q S)^2
+                terms = self._supply_terms(t)
+                b.add_offset(a0 + a1 * d)
+                for v, c in terms:
+                    b.add_linear(lab[v], -a1 * q * c)
+                if a2:
+                    sq([(v, -q * c) for v, c in terms], d, a2)
+        # --- penalties
+        wamo = P * self.amo_weight
+        for i in range(len(self.discrete)):
+            for t in range(T):
+                vs = [v for v, _ in self._on_terms(i, t)]
+                for a, v in enumerate(vs):
+                    for v2 in vs[a + 1:]:
+                        b.add_quadratic(lab[v], lab[v2], wamo)
+        for t, w in enumerate(self.balance_windows):
+            if w.binding:
+                terms = self._supply_terms(t) + [(v, -float(c)) for v, c in zip(self.balance_slack[t], w.slack)]
+                sq(terms, -float(w.lo), P)
+        for i, ws in self.soc_windows.items():
+            for t, w in enumerate(ws):
+                if w.binding:
+                    terms = [(self.level_var[(i, tau, k)], float(qk)) for tau in range(t + 1)
+                             for k, qk in enumerate(self.level_quanta[i])]
+                    terms += [(v, -float(c)) for v, c in zip(self.soc_slack[(i, t)], w.slack)]
+                    sq(terms, -float(w.lo), P)
+        for i, pairs in self.ramp_pairs.items():
+            for t in range(1, T):
+                for a, c in pairs:
+                    b.add_quadratic(lab[self.level_var[(i, t - 1, a)]], lab[self.level_var[(i, t, c)]], P)
+        for (i, t), y in self.start_var.items():
+            s = self.stop_var[(i, t)]
+            u = self.discrete[i]
+            terms = self._on_terms(i, t) + [(y, -1.0), (s, 1.0)]
+            const = 0.0
+            if t:
+                terms += [(v, -1.0) for v, _ in self._on_terms(i, t - 1)]
+            else:
+                const = -1.0 if u.initial_on else 0.0
+            sq(terms, const, P)
+            b.add_quadratic(lab[y], lab[s], P)
+            for tau in range(t + 1, min(t + self.min_up[i], T)):
+                b.add_linear(lab[y], P)  # y (1 - on_tau)
+                for v, _ in self._on_terms(i, tau):
+                    b.add_quadratic(lab[y], lab[v], -P)
+            for tau in range(t + 1, min(t + self.min_down[i], T)):
+                for v, _ in self._on_terms(i, tau):
+                    b.add_quadratic(lab[s], lab[v], P)  # s on_tau
+        ub, lb = self._cost_parts
+        return b.build(metadata={
+            "problem": "dispatch", "instance": self.instance_name, "penalty": P,
+            "penalty_rule": "P = ceil(UB - LB) + 1: UB >= any feasible cost, LB <= cost of any assignment",
+            "penalty_ub_eur": ub, "penalty_lb_eur": lb, "amo_weight": self.amo_weight,
+            "encoding": "L bits per unit-period (storage 2L), off = all zero, at most one",
+            "quantum_mw": self.quantum_mw, "balancing": self.balancing})
+
+    def to_qubo(self) -> QUBO:
+        return self._qubo
+
+    # ========================================================== native models
+
+    # ---------------------------------------------------------- CP-SAT model
+    def native_cpsat(self) -> CpSatModel:
+        """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order."""
+        from ortools.sat.python import cp_model
+
+        from solvers.ortools import CpSatModel
+
+        m = cp_model.CpModel()
+        x = [m.new_bool_var(f"v{j}") for j in range(len(self.variables))]
+        T, q = self.periods, self.quantum_mw
+        sc = CPSAT_SCALE
+        obj: list[Any] = []
+        offset = 0
+
+        def on(i: int, t: int) -> Any:
+            return sum(x[v] for v, _ in self._on_terms(i, t))
+
+        for i, u in enumerate(self.discrete):
+            for t in range(T):
+                vs = [x[v] for v, _ in self._on_terms(i, t)]
+                if len(vs) > 1:
+                    m.add_at_most_one(vs)
+                for k, v in enumerate(vs):
+                    c = int(round(float(self.level_cost[i][t, k]) * sc))
+                    if c:
+                        obj.append(c * v)
+                S = int(round(u.startup_eur * sc))
+                if S > 0 and not u.is_storage:
+                    st = m.new_bool_var(f"start[{i},{t}]")
+                    prev = on(i, t - 1) if t else int(u.initial_on)
+                    m.add(st >= on(i, t) - prev)
+                    obj.append(S * st)
+        for t, w in enumerate(self.balance_windows):
+            supply = sum(int(c) * x[v] for v, c in self._supply_terms(t))
+            if w.binding:
+                m.add(supply == w.lo + sum(int(c) * x[v] for v, c in zip(self.balance_slack[t], w.slack)))
+            if self.ext_units:
+                d = float(self.profile.net_load_mw[t])
+                dom = list(range(max(w.lo, self.supply_range_q[0]), min(w.hi, self.supply_range_q[1]) + 1))
+                costs = [int(round(self.import_cost_eur(t, d - q * s) * sc)) for s in dom]
+                base = min(costs)
+                offset += base
+                sv = m.new_int_var(dom[0], dom[-1], f"supply[{t}]")
+                m.add(sv == supply)
+                cv = m.new_int_var(0, max(costs) - base, f"import_cost[{t}]")
+                idx = m.new_int_var(0, len(dom) - 1, f"import_idx[{t}]")
+                m.add(idx == sv - dom[0])
+                m.add_element(idx, [c - base for c in costs], cv)
+                obj.append(cv)
+        for i, ws in self.soc_windows.items():
+            for t, w in enumerate(ws):
+                if not w.binding:
+                    continue
+                cum = sum(int(qk) * x[self.level_var[(i, tau, k)]] for tau in range(t + 1)
+                          for k, qk in enumerate(self.level_quanta[i]))
+                m.add(cum == w.lo + sum(int(c) * x[v] for v, c in zip(self.soc_slack[(i, t)], w.slack)))
+        for i, pairs in self.ramp_pairs.items():
+            for t in range(1, T):
+                for a, c in pairs:
+                    m.add_bool_or([x[self.level_var[(i, t - 1, a)]].Not(), x[self.level_var[(i, t, c)]].Not()])
+        for con in _min_up_down_constraints(self, x, on, int):
+            m.add(con)
+        m.minimize(sum(obj) + offset if obj else offset)
+        return CpSatModel(m, x, objective_scale=sc, info={"model": "dispatch-native"})
+
+    # ----------------------------------------------------------- MathOpt MILPs
+    def native_solvers(self) -> dict[str, Any]:
+        return {"milp": self._solve_milp}
+
+    def _solve_milp(self, *, seed: int | None = None, time_limit_s: float | None = None,
+                    **options: Any) -> Solution:
+        """The discrete model as a MathOpt MILP on HiGHS (bits aligned with the QUBO)."""
+        from ortools.math_opt.python import mathopt
+
+        from solvers.solution import Solution, Status
+
+        if options:
+            msg = f"solver 'milp' takes no options besides seed and time_limit_s, got {sorted(options)}"
+            raise InvalidOptionError(msg)
+        t0 = time.perf_counter()
+        mdl = mathopt.Model(name="dispatch-discrete")
+        x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.variables))]
+        T, q = self.periods, self.quantum_mw
+        obj: list[Any] = []
+
+        def on(i: int, t: int) -> Any:
+            return mathopt.fast_sum(x[v] for v, _ in self._on_terms(i, t))
+
+        const = 0.0
+        for i, u in enumerate(self.discrete):
+            for t in range(T):
+                vs = [x[v] for v, _ in self._on_terms(i, t)]
+                if len(vs) > 1:
+                    mdl.add_linear_constraint(mathopt.fast_sum(vs) <= 1)
+                obj.extend(float(self.level_cost[i][t, k]) * v for k, v in enumerate(vs))
+                if u.startup_eur > 0 and not u.is_storage:
+                    st = mdl.add_variable(lb=0.0, ub=1.0, name=f"start[{i},{t}]")
+                    prev = on(i, t - 1) if t else float(u.initial_on)
+                    mdl.add_linear_constraint(st >= on(i, t) - prev)
+                    obj.append(u.startup_eur * st)
+        for t, w in enumerate(self.balance_windows):
+            supply = mathopt.fast_sum(float(c) * x[v] for v, c in self._supply_terms(t))
+            if w.binding:
+                mdl.add_linear_constraint(supply == w.lo + mathopt.fast_sum(
+                    float(c) * x[v] for v, c in zip(self.balance_slack[t], w.slack)))
+            if self.ext_units:
+                d = float(self.profile.net_load_mw[t])
+                lo, hi = max(w.lo, self.supply_range_q[0]), min(w.hi, self.supply_range_q[1])
+                a0, a1, a2 = self.import_coefficients(t)
+                if a2 == 0 or lo == hi:
+                    const += a0 + a1 * d
+                    obj.append(-a1 * q * supply)
+                    if a2:
+                        const += a2 * (d - q * lo) ** 2
+                else:
+                    cv = mdl.add_variable(lb=-math.inf, name=f"import_cost[{t}]")
+                    for s in range(lo, hi):
+                        f0, f1 = self.import_cost_eur(t, d - q * s), self.import_cost_eur(t, d - q * (s + 1))
+                        mdl.add_linear_constraint(cv >= f0 + (f1 - f0) * (supply - s))
+                    obj.append(cv)
+        for i, ws in self.soc_windows.items():
+            for t, w in enumerate(ws):
+                if w.binding:
+                    cum = mathopt.fast_sum(float(qk) * x[self.level_var[(i, tau, k)]] for tau in range(t + 1)
+                                           for k, qk in enumerate(self.level_quanta[i]))
+                    mdl.add_linear_constraint(cum == w.lo + mathopt.fast_sum(
+                        float(c) * x[v] for v, c in zip(self.soc_slack[(i, t)], w.slack)))
+        for i, pairs in self.ramp_pairs.items():
+            for t in range(1, T):
+                for a, c in pairs:
+                    mdl.add_linear_constraint(x[self.level_var[(i, t - 1, a)]] + x[self.level_var[(i, t, c)]] <= 1)
+        for con in _min_up_down_constraints(self, x, on, float):
+            mdl.add_linear_constraint(con)
+        mdl.minimize(mathopt.fast_sum(obj) + const)
+        res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
+        reason = res.termination.reason.name
+        has = res.has_primal_feasible_solution()
+        qubo = self.to_qubo()
+        if has:
+            vals = res.variable_values()
+            bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
+            energy = qubo.energy(bits)
+            bound = float(res.termination.objective_bounds.dual_bound)
+            status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
+        else:
+            bits, energy, bound = np.zeros(len(x), dtype=np.uint8), float("nan"), None
+            status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
+        return Solution(bits, energy, status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
+                        {"solver": "HiGHS (MathOpt)"},
+                        info={"termination": reason, "objective": float(res.objective_value()) if has else None})
+
+    # ==================================================== continuous levels
+    def solve_continuous(self, *, commitment: str = "free", time_limit_s: float | None = None,
+                         tangents: int | None = None) -> ContinuousResult:
+        """The continuous-level MILP (:func:`~optimizer.problems.dispatch.continuous.solve_continuous`)."""
+        kw = {} if tangents is None else {"tangents": tangents}
+        return solve_continuous(self, commitment=commitment, time_limit_s=time_limit_s, **kw)
+
+
+    def continuous_bound(self, *, time_limit_s: float | None = None) -> float:
+        """A proven lower bound (EUR) on the day's cost with continuous levels: the discrete plan's yardstick."""
+        return self._continuous(time_limit_s).bound_eur
+
+    def summary_extras(self) -> dict[str, Any]:
+        """Extra ``summary.json`` fields: the continuous bound the discrete plan is compared with."""
+        try:
+            bound = self.continuous_bound(time_limit_s=60.0)
+        except Exception as e:  # noqa: BLE001 - a summary must not fail on the yardstick
+            log.warning("continuous bound unavailable: %s", e)
+            bound = None
+        return {"continuous_bound_eur": bound}
+
+    def _continuous(self, time_limit_s: float | None = None) -> ContinuousResult:
+        cache = self.__dict__.setdefault("_continuous_cache", {})
+        if time_limit_s not in cache:
+            cache[time_limit_s] = solve_continuous(self, time_limit_s=time_limit_s)
+        return cache[time_limit_s]
+
+    def evaluate_mw(self, p_mw: np.ndarray, on: np.ndarray) -> float:
+        """The exact cost of outputs ``p_mw`` (periods x :attr:`units`, storage discharge positive)."""
+        total = 0.0
+        ne = len(self.ext_units)
+        for t in range(self.periods):
+            hours = self.profile.hours(t)
+            for j, u in enumerate(self.units):
+                if j < ne:
+                    total += u.period_cost_eur(float(p_mw[t, j]), hours)
+                    continue
+                if u.is_storage:
+                    total += u.period_cost_eur(float(p_mw[t, j]), hours)
+                elif on[t, j]:
+                    total += u.period_cost_eur(float(p_mw[t, j]), hours)
+                    prev = on[t - 1, j] if t else u.initial_on
+                    if not prev:
+                        total += u.startup_eur
+        return float(total)
+
+    def plan_from_continuous(self, result: ContinuousResult | None = None) -> DispatchPlan:
+        """The plan of the continuous MILP's dispatch (default: solve it)."""
+        from optimizer.plans.dispatch import DispatchPlan
+
+        r = result or self._continuous()
+        if not np.isfinite(r.objective_eur):
+            msg = f"the continuous model found no dispatch ({r.status})"
+            raise InfeasibleSolutionError(msg)
+        return DispatchPlan.from_outputs(self, r.p_mw, r.on, source="milp-continuous", objective=r.objective_eur)
+
+
+def _min_up_down_constraints(prob: Any, x: Sequence[Any], on: Callable[[int, int], Any],
+                             initial: Callable[[bool], Any]) -> Iterator[Any]:
+    """The start/stop linking and minimum up/down constraints over the bits ``x``, in order.
+
+    ``on(i, t)`` is unit ``i``'s on-expression in period ``t``; ``initial`` turns
+    ``initial_on`` into the model's constant (``int`` for CP-SAT, ``float`` for MathOpt).
+    """
+    T = prob.periods
+    for (i, t), y in prob.start_var.items():
+        s = prob.stop_var[(i, t)]
+        prev = on(i, t - 1) if t else initial(prob.discrete[i].initial_on)
+        yield on(i, t) - prev == x[y] - x[s]
+        yield x[y] + x[s] <= 1
+        for tau in range(t + 1, min(t + prob.min_up[i], T)):
+            yield x[y] <= on(i, tau)
+        for tau in range(t + 1, min(t + prob.min_down[i], T)):
+            yield x[s] + on(i, tau) <= 1
+
+def _set_slack(bits: np.ndarray, idx: list[int], coefs: tuple[int, ...], value: int) -> None:
+    """Set slack bits to encode ``value`` (greedy from the largest coefficient)."""
+    rest = int(value)
+    for j in sorted(range(len(coefs)), key=lambda j: -coefs[j]):
+        if coefs[j] <= rest:
+            bits[idx[j]] = 1
+            rest -= coefs[j]
+    if rest != 0:
+        msg = f"slack value {value} is outside 0..{sum(coefs)}"
+        raise InfeasibleSolutionError(msg)
+
+
