@@ -26,6 +26,7 @@ CHROMIUM := command -v chromium >/dev/null 2>&1 || (apt-get update && DEBIAN_FRO
 test: $(STAMP)
 	@$(CHROMIUM)
 	$(BIN)/ruff check optimizer solvers city_data tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-all: $(STAMP)
@@ -37,6 +38,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check optimizer solvers city_data tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
