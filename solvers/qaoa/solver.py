@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_call, check_range
 from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
+from solvers.options import build_options, check_call, check_range
 from solvers.qaoa._optimise import (  # noqa: F401 - COBYLA_RHOBEG, LBFGSB_EPS re-exported
     COBYLA_RHOBEG,
     LBFGSB_EPS,
