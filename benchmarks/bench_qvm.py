@@ -80,7 +80,7 @@ def run(maxiter: int = 15, shots: int = 1000, fixed_shots: int = 2000) -> dict[s
     # exactly what noise breaks; that is another benchmark)
     from dataclasses import fields
 
-    from solvers.qaoa.solver import QAOAOptions
+    from solvers.qaoa.options import QAOAOptions
 
     extra = {"mixer": "x"} if "mixer" in {f.name for f in fields(QAOAOptions)} else {}
     angles = None

@@ -71,7 +71,7 @@ register_solver("cpsat", "solvers.cpsat:solve_qubo_cpsat",
                 "solvers.cpsat:CpSatOptions")
 register_solver("qaoa", "solvers.qaoa:solve_qaoa",
                 "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample",
-                "solvers.qaoa:QAOAOptions")
+                "solvers.qaoa.options:QAOAOptions")
 
 
 def check_options(solver: str, options: dict[str, Any]) -> Any:

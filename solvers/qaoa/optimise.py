@@ -2,7 +2,7 @@
 and the initial-angle strategies (ramp, INTERP, table transfer) with multistart.
 
 :func:`solvers.qaoa.solver.solve_qaoa` builds the backend and the options and
-calls :func:`_optimise`; the objective keeps the best point seen.
+calls :func:`optimise_angles`; the objective keeps the best point seen.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
     from solvers.qaoa.backends import QAOABackend
-    from solvers.qaoa.solver import QAOAOptions
+    from solvers.qaoa.options import QAOAOptions
     from solvers.qubo import QUBO
 
-__all__ = ["COBYLA_RHOBEG", "LBFGSB_EPS", "cvar_from_distribution"]
+__all__ = ["COBYLA_RHOBEG", "LBFGSB_EPS", "Objective", "cvar_from_distribution", "optimise_angles"]
 
-logger = logging.getLogger("solvers.qaoa.solver")
+logger = logging.getLogger(__name__)
 
 #: Initial trust-region radius of COBYLA, in radians on the normalised cost.
 COBYLA_RHOBEG = 0.2
@@ -57,7 +57,7 @@ def cvar_from_distribution(values: np.ndarray, probabilities: np.ndarray, alpha:
     return float(np.dot(take, v) / alpha)
 
 
-class _Objective:
+class Objective:
     """``x = (gammas, betas) -> objective``, counting evaluations and keeping the best point.
 
     Raises :class:`_Stop` (before simulating) once ``maxiter`` evaluations are
@@ -152,7 +152,7 @@ def _minimize(fun: Callable[[np.ndarray], Any], x0: np.ndarray, method: str, max
     return minimize(fun, x0, method=method, options=options)
 
 
-def _optimise(objective: _Objective, qubo: QUBO, mixer: str, opts: QAOAOptions, seed: int | None,
+def optimise_angles(objective: Objective, qubo: QUBO, mixer: str, opts: QAOAOptions, seed: int | None,
               use_jac: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the optimiser (per the init strategy and restarts); the objective keeps the best point."""
     from solvers.qaoa.angles import interp, linear_ramp, table_angles
@@ -235,7 +235,7 @@ def _project(x: np.ndarray, depth: int, p: int) -> np.ndarray:
 class _SubDepth:
     """The objective of a lower-depth ansatz: layers ``depth..p-1`` get zero angles (identity)."""
 
-    def __init__(self, objective: _Objective, depth: int, p: int) -> None:
+    def __init__(self, objective: Objective, depth: int, p: int) -> None:
         self.objective, self.depth, self.p = objective, depth, p
 
     def _full(self, x: np.ndarray) -> np.ndarray:
