@@ -9,7 +9,7 @@ import pytest
 cirq = pytest.importorskip("cirq")
 pytest.importorskip("qsimcirq")
 
-import solvers.qaoa.fast as fast  # noqa: E402
+import solvers.qaoa.fastsim.simulator as simulator  # noqa: E402
 from solvers import QUBO  # noqa: E402
 from solvers.errors import (  # noqa: E402
     BackendUnavailableError,
@@ -18,14 +18,15 @@ from solvers.errors import (  # noqa: E402
 )
 from solvers.qaoa import solve_qaoa  # noqa: E402
 from solvers.qaoa.backends import (  # noqa: E402
-    QsimBackend,
     available_backends,
     get_backend,
     make_backend,
 )
+from solvers.qaoa.backends.fast import FastBackend  # noqa: E402
+from solvers.qaoa.backends.qsim import QsimBackend  # noqa: E402
 from solvers.qaoa.circuit import qaoa_circuit  # noqa: E402
 from solvers.qaoa.cost import IsingCost  # noqa: E402
-from solvers.qaoa.fast import FastBackend, FastSimulator  # noqa: E402
+from solvers.qaoa.fastsim import FastSimulator, gpu_status  # noqa: E402
 from solvers.qaoa.mixers import make_mixer  # noqa: E402
 from solvers.qubo import index_bits  # noqa: E402
 
@@ -245,7 +246,7 @@ def test_tiled_passes_equal_one_tile(config, threads, kernels, monkeypatch) -> N
     kw = {"mixer": mixer, "groups": groups, "init_state": init_state, "precision": "complex128",
           "kernels": kernels}
     whole = FastBackend(cost, p, threads=1, **kw)
-    monkeypatch.setattr(fast, "TILE", 16)
+    monkeypatch.setattr(simulator, "TILE", 16)
     tiled = FastBackend(cost, p, threads=threads, **kw)
     assert tiled.simulator._tile == 16 and (threads == 1) == (tiled.simulator._pool is None)
     np.testing.assert_allclose(tiled.state(g, b), whole.state(g, b), atol=1e-13)
@@ -333,7 +334,7 @@ def test_bad_options(kwargs, error, match) -> None:
 
 
 def _gpu_available() -> bool:
-    return fast.gpu_status() == "available"
+    return gpu_status() == "available"
 
 
 @pytest.mark.skipif(_gpu_available(), reason="a GPU is available here")
@@ -375,7 +376,7 @@ def test_import_stays_light() -> None:
     import sys
 
     code = (
-        "import sys, solvers.qaoa.fast; "
+        "import sys, solvers.qaoa.backends.fast; "
         "heavy = [m for m in ('cirq', 'qsimcirq', 'sympy', 'cupy') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

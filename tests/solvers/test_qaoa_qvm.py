@@ -27,13 +27,14 @@ from solvers.errors import (  # noqa: E402
     InvalidOptionError,
     ProblemTooLargeError,
 )
-from solvers.qaoa import engine as engine_mod  # noqa: E402
-from solvers.qaoa.backends import QsimBackend, available_backends, make_backend  # noqa: E402
+from solvers.qaoa.backends import available_backends, make_backend  # noqa: E402
+from solvers.qaoa.backends import engine as engine_mod  # noqa: E402
+from solvers.qaoa.backends.device import choose_gateset, choose_qubits  # noqa: E402
+from solvers.qaoa.backends.engine import EngineBackend  # noqa: E402
+from solvers.qaoa.backends.qsim import QsimBackend  # noqa: E402
+from solvers.qaoa.backends.qvm import QVMBackend, virtual_processors  # noqa: E402
 from solvers.qaoa.circuit import qaoa_circuit  # noqa: E402
 from solvers.qaoa.cost import IsingCost  # noqa: E402
-from solvers.qaoa.device import choose_gateset, choose_qubits  # noqa: E402
-from solvers.qaoa.engine import EngineBackend  # noqa: E402
-from solvers.qaoa.qvm import QVMBackend, virtual_processors  # noqa: E402
 
 PROCESSORS = ["rainbow", "weber", "willow_pink"]
 RESOURCE_KEYS = {

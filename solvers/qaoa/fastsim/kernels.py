@@ -1,10 +1,9 @@
-"""Module-level helpers of :mod:`solvers.qaoa.fast`.
+"""The building blocks of :class:`~solvers.qaoa.fastsim.simulator.FastSimulator`.
 
 The array module (numpy, or CuPy for ``device="gpu"``, imported lazily), the
 process-wide thread pools and the hold on BLAS's own threads, and the small pure
 functions the simulator is built from: tiling an array, the mixer blocks'
-matrices, cutting qubits into blocks, checking angles.  Every name here is also
-importable from :mod:`solvers.qaoa.fast`.
+matrices, cutting qubits into blocks, checking angles.
 """
 
 from __future__ import annotations
@@ -22,6 +21,20 @@ import numpy as np
 
 from solvers.errors import BackendUnavailableError, InvalidInputError, InvalidOptionError
 
+__all__ = [
+    "DEVICES",
+    "PRECISIONS",
+    "array_module",
+    "block_matrix",
+    "check_angles",
+    "gpu_status",
+    "qubit_runs",
+    "single_threaded_blas",
+    "thread_pool",
+    "tile_slices",
+    "to_host",
+]
+
 #: Working precision name -> (complex dtype, real dtype).
 PRECISIONS: dict[str, tuple[type, type]] = {
     "complex64": (np.complex64, np.float32),
@@ -36,13 +49,13 @@ _INSTALL_HINT = "pip install cupy-cuda12x on a machine with an NVIDIA GPU and a 
 def gpu_status() -> str:
     """Whether ``device="gpu"`` can run here: ``"available"`` or why not."""
     try:
-        _array_module("gpu")
+        array_module("gpu")
     except BackendUnavailableError as exc:
         return str(exc)
     return "available"
 
 
-def _array_module(device: str) -> Any:
+def array_module(device: str) -> Any:
     if device == "cpu":
         return np
     if device != "gpu":
@@ -67,7 +80,7 @@ def _array_module(device: str) -> Any:
     return cupy
 
 
-def _to_host(a: Any) -> np.ndarray:
+def to_host(a: Any) -> np.ndarray:
     return a if isinstance(a, np.ndarray) else a.get()
 
 
@@ -76,7 +89,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def thread_pool(threads: int) -> ThreadPoolExecutor:
     """A process-wide pool of ``threads`` workers (created on first use, then shared)."""
     with _POOLS_LOCK:
         if threads not in _POOLS:
@@ -93,7 +106,7 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
+def single_threaded_blas() -> contextlib.AbstractContextManager:
     """Hold BLAS to one thread: the tiles are the unit of parallelism."""
     controller = _blas_controller()
     if controller is None:  # pragma: no cover
@@ -102,7 +115,7 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager:
 
 
 # ---------------------------------------------------------------- helpers
-def _tiles(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
+def tile_slices(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
     """Index tuples cutting an array of ``shape`` (powers of two) into pieces of about
     ``target`` elements, innermost axes kept whole first."""
     sizes: list[int] = []
@@ -125,7 +138,7 @@ def _kron_power(m: np.ndarray, k: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=512)
-def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
+def block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
     """The ``2**k x 2**k`` matrices of a mixer block (read-only, cached).
 
     ``"rx_t"``: ``(rx(2 beta)^{(x)k})^T``; ``"rx_gen_t"``: ``D^T`` with
@@ -154,7 +167,7 @@ def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
     return out
 
 
-def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
+def qubit_runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
     """Consecutive runs of ``qubits`` as ``(lo, k)`` blocks.
 
     Each run is cut from its high-index (low-order bit) end: ``first`` qubits,
@@ -172,7 +185,7 @@ def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]
     return blocks
 
 
-def _check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     g = np.asarray(gammas, dtype=np.float64).reshape(-1)
     b = np.asarray(betas, dtype=np.float64).reshape(-1)
     if g.size != b.size or g.size == 0:

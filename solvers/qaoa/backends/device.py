@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from solvers.errors import InvalidOptionError, ProblemTooLargeError, SolverError
-from solvers.qaoa.backends import QAOABackend
+from solvers.qaoa.backends.base import QAOABackend
 
 if TYPE_CHECKING:  # pragma: no cover
     import cirq
@@ -338,7 +338,7 @@ class DeviceBackend(QAOABackend):
     Parameters
     ----------
     cost, depth, mixer, groups, threads, processor
-        See :class:`~solvers.qaoa.backends.QAOABackend`.
+        See :class:`~solvers.qaoa.backends.base.QAOABackend`.
     shots_per_eval : int
         Shots behind one :meth:`expectation` estimate (default 1000).
     qubits : sequence of cirq.GridQubit, optional
