@@ -131,7 +131,7 @@ def test_compiled_circuit_is_valid_and_equals_the_logical_one(processor, n, dept
     res = backend.resources()
     assert RESOURCE_KEYS <= set(res)
     assert res["swaps_inserted"] > 0  # so the final qubit mapping is exercised below
-    assert backend.routed.initial != backend.routed.final
+    assert backend.mapped.initial != backend.mapped.final
     assert res["logical_qubits"] == res["physical_qubits"] == n
     assert res["device_qubits_available"] == len(device.metadata.qubit_set)
     assert res["processor"] == processor

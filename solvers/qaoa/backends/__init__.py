@@ -17,7 +17,7 @@ with :func:`make_backend`:
   :mod:`solvers.qaoa.fastsim`), checked
   amplitude for amplitude against qsim, with an adjoint gradient;
 - ``qvm:<processor>``: cirq_google's quantum virtual machine (qsim with the
-  processor's calibrated noise), after placement, routing and compilation
+  processor's calibrated noise), after placement, qubit mapping and compilation
   (:mod:`solvers.qaoa.backends.qvm`, :mod:`solvers.qaoa.backends.device`);
 - ``engine:<processor>``: a real processor through ``cirq_google.Engine``, or any
   ``cirq.Sampler`` given as ``backend_options={"sampler": ...}``

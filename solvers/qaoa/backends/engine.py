@@ -1,6 +1,6 @@
 """``engine:<processor>``: a real Google processor through ``cirq_google.Engine``, or any sampler.
 
-The circuit takes the same path as on the virtual machine (placement, routing,
+The circuit takes the same path as on the virtual machine (placement, qubit mapping,
 compilation, validation, measurement mapping: :mod:`solvers.qaoa.backends.device`); only
 the device and the sampler come from the Quantum Engine:
 ``cirq_google.Engine(project_id).get_processor(pid)`` with its

@@ -5,7 +5,7 @@ from the median calibration that cirq_google ships), its device graph and gate
 set, reached through the same Engine interface a real processor uses:
 ``engine.get_processor(pid).get_sampler()`` of the virtual engine that
 :func:`cirq_google.engine.create_default_noisy_quantum_virtual_machine` builds.
-Placement, routing, compilation and validation are those of every device
+Placement, qubit mapping, compilation and validation are those of every device
 backend (:mod:`solvers.qaoa.backends.device`); nothing here touches the network.
 
 Noise costs time: qsim simulates noisy circuits one trajectory per shot.
