@@ -318,14 +318,14 @@ def test_resources_equal_the_qsim_circuit(mixer, groups, init_state) -> None:
     ("kwargs", "error", "match"),
     [
         ({"precision": "complex32"}, InvalidOptionError, "precision"),
-        ({"device": "tpu"}, InvalidOptionError, "device"),
+        ({"platform": "tpu"}, InvalidOptionError, "platform"),
         ({"init_state": "ghz"}, InvalidOptionError, "init_state"),
         ({"mixer": "xy-ring"}, InvalidOptionError, "mixer.*groups"),
         ({"mixer": "xy-ring", "groups": [(0, 1), (1, 2)]}, InvalidOptionError, "disjoint"),
         ({"shots_per_call": 3}, InvalidOptionError, "shots_per_call"),
         ({"threads": 0}, InvalidOptionError, "threads"),
         ({"kernels": "avx"}, InvalidOptionError, "kernels"),
-        ({"kernels": "jit", "device": "gpu"}, InvalidOptionError, "CPU only"),
+        ({"kernels": "jit", "platform": "gpu"}, InvalidOptionError, "CPU only"),
     ],
 )
 def test_bad_options(kwargs, error, match) -> None:
@@ -340,18 +340,18 @@ def _gpu_available() -> bool:
 @pytest.mark.skipif(_gpu_available(), reason="a GPU is available here")
 def test_gpu_request_without_a_gpu_says_what_is_missing() -> None:
     with pytest.raises(BackendUnavailableError, match="pip install cupy-cuda12x") as info:
-        FastBackend(random_cost(3, seed=0), 1, device="gpu")
+        FastBackend(random_cost(3, seed=0), 1, platform="gpu")
     assert isinstance(info.value, ImportError)
     assert "CuPy" in str(info.value) and "NVIDIA GPU" in str(info.value)
 
 
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and an NVIDIA GPU")
 def test_gpu_equals_cpu() -> None:  # pragma: no cover - no GPU in CI
     cost = random_cost(12, seed=1)
     g, b = angles(3, seed=1)
     for mixer, groups in [("x", ()), ("xy-ring", [(0, 1, 2), (5, 6)])]:
         kw = {"mixer": mixer, "groups": groups, "precision": "complex128"}
-        gpu, cpu = FastBackend(cost, 3, device="gpu", **kw), FastBackend(cost, 3, **kw)
+        gpu, cpu = FastBackend(cost, 3, platform="gpu", **kw), FastBackend(cost, 3, **kw)
         np.testing.assert_allclose(gpu.state(g, b), cpu.state(g, b), atol=1e-12)
         v1, g1 = gpu.expectation_and_gradient(g, b)
         v2, g2 = cpu.expectation_and_gradient(g, b)

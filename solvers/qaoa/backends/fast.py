@@ -25,7 +25,7 @@ class FastBackend(QAOABackend):
     Options (keyword arguments of the constructor, besides the base class's):
 
     - ``precision``: ``"complex64"`` (default) or ``"complex128"``;
-    - ``device``: ``"cpu"`` (default) or ``"gpu"`` (CuPy; raises
+    - ``platform``: ``"cpu"`` (default) or ``"gpu"`` (CuPy; raises
       :class:`~solvers.errors.BackendUnavailableError` where it cannot run);
     - ``init_state``: ``"auto"`` (default), ``"plus"``, ``"w"`` or ``"basis"``
       (see :mod:`solvers.qaoa.mixers`);
@@ -57,7 +57,7 @@ class FastBackend(QAOABackend):
         depth: int,
         *,
         precision: str = "complex64",
-        device: str = "cpu",
+        platform: str = "cpu",
         init_state: str = "auto",
         kernels: str = "auto",
         **kwargs: Any,
@@ -71,12 +71,12 @@ class FastBackend(QAOABackend):
             cost.diag,
             self.mixer_spec,
             precision=precision,
-            device=device,
+            platform=platform,
             threads=self.threads,
             kernels=kernels,
         )
         self.precision = precision
-        self.device = device
+        self.platform = platform
         self._resources: dict[str, Any] | None = None
 
     def _angles(

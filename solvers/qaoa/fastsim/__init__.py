@@ -12,7 +12,7 @@ The simulator knows nothing of backends; :class:`solvers.qaoa.backends.fast.Fast
 wraps it.
 """
 
-from solvers.qaoa.fastsim.kernels import DEVICES, PRECISIONS, gpu_status
+from solvers.qaoa.fastsim.kernels import PLATFORMS, PRECISIONS, gpu_status
 from solvers.qaoa.fastsim.simulator import KERNELS, FastSimulator
 
-__all__ = ["DEVICES", "KERNELS", "PRECISIONS", "FastSimulator", "gpu_status"]
+__all__ = ["PLATFORMS", "KERNELS", "PRECISIONS", "FastSimulator", "gpu_status"]

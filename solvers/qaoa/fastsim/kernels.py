@@ -1,6 +1,6 @@
 """The building blocks of :class:`~solvers.qaoa.fastsim.simulator.FastSimulator`.
 
-The array module (numpy, or CuPy for ``device="gpu"``, imported lazily), the
+The array module (numpy, or CuPy for ``platform="gpu"``, imported lazily), the
 process-wide thread pools and the hold on BLAS's own threads, and the small pure
 functions the simulator is built from: tiling an array, the mixer blocks'
 matrices, cutting qubits into blocks, checking angles.
@@ -22,7 +22,7 @@ import numpy as np
 from solvers.errors import BackendUnavailableError, InvalidInputError, InvalidOptionError
 
 __all__ = [
-    "DEVICES",
+    "PLATFORMS",
     "PRECISIONS",
     "array_module",
     "block_matrix",
@@ -40,14 +40,14 @@ PRECISIONS: dict[str, tuple[type, type]] = {
     "complex64": (np.complex64, np.float32),
     "complex128": (np.complex128, np.float64),
 }
-#: Values of the ``device`` option.
-DEVICES = ("cpu", "gpu")
+#: Values of the ``platform`` option: where the simulator runs.
+PLATFORMS = ("cpu", "gpu")
 
 _INSTALL_HINT = "pip install cupy-cuda12x on a machine with an NVIDIA GPU and a CUDA 12 driver"
 
 
 def gpu_status() -> str:
-    """Whether ``device="gpu"`` can run here: ``"available"`` or why not."""
+    """Whether ``platform="gpu"`` can run here: ``"available"`` or why not."""
     try:
         array_module("gpu")
     except BackendUnavailableError as exc:
@@ -55,26 +55,27 @@ def gpu_status() -> str:
     return "available"
 
 
-def array_module(device: str) -> Any:
-    if device == "cpu":
+def array_module(platform: str) -> Any:
+    """numpy for ``"cpu"``, CuPy for ``"gpu"`` (raises where it cannot run)."""
+    if platform == "cpu":
         return np
-    if device != "gpu":
-        msg = f"option 'device' of backend 'fast' must be one of: {', '.join(DEVICES)}; got {device!r}"
+    if platform != "gpu":
+        msg = f"option 'platform' of backend 'fast' must be one of: {', '.join(PLATFORMS)}; got {platform!r}"
         raise InvalidOptionError(msg)
     try:
         import cupy
     except ImportError as exc:
-        msg = f"backend 'fast' with device='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
+        msg = f"backend 'fast' with platform='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
         raise BackendUnavailableError(msg) from exc
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
-        detail = f"{count} CUDA devices"
-    except Exception as exc:  # CUDARuntimeError and friends: no driver, no device
+        detail = f"{count} GPUs"
+    except Exception as exc:  # CUDARuntimeError and friends: no driver, no GPU
         count, detail = 0, str(exc)
     if count < 1:
         msg = (
-            f"backend 'fast' with device='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
-            f"no CUDA device ({detail}); {_INSTALL_HINT}"
+            f"backend 'fast' with platform='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
+            f"no GPU ({detail}); {_INSTALL_HINT}"
         )
         raise BackendUnavailableError(msg)
     return cupy

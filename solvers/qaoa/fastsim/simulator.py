@@ -55,7 +55,7 @@ inverse gates.  For a gate ``exp(-i theta H)`` the derivative of
 ``<psi|C'|psi>`` is ``2 Re <lambda|D|psi>`` with ``D = -i H``, both vectors taken
 just after the gate; a layer's angle collects it from each of its gates.
 
-A GPU path runs the same code with CuPy arrays (``device="gpu"``: one tile, no
+A GPU path runs the same code with CuPy arrays (``platform="gpu"``: one tile, no
 thread pool); it needs CuPy and an NVIDIA GPU.
 """
 
@@ -117,9 +117,9 @@ class FastSimulator(TilePasses):
         The mixer and initial state (:func:`solvers.qaoa.mixers.make_mixer`).
     precision : {"complex64", "complex128"}
         Working precision of the state.
-    device : {"cpu", "gpu"}
+    platform : {"cpu", "gpu"}
         ``"gpu"`` runs on CuPy (raises :class:`BackendUnavailableError` where
-        CuPy or a CUDA device is missing).
+        CuPy or a GPU is missing).
     threads : int
         Worker threads for the passes over the vector (CPU).
 
@@ -141,14 +141,14 @@ class FastSimulator(TilePasses):
         mixer: Mixer,
         *,
         precision: str = "complex64",
-        device: str = "cpu",
+        platform: str = "cpu",
         threads: int = 1,
         kernels: str = "auto",
     ) -> None:
         if kernels not in KERNELS:
             msg = f"option 'kernels' of backend 'fast' must be one of: {', '.join(KERNELS)}; got {kernels!r}"
             raise InvalidOptionError(msg)
-        if kernels == "jit" and device != "cpu":
+        if kernels == "jit" and platform != "cpu":
             msg = "option kernels='jit' of backend 'fast' runs on the CPU only; use kernels='auto' on the GPU"
             raise InvalidOptionError(msg)
         if precision not in PRECISIONS:
@@ -157,7 +157,7 @@ class FastSimulator(TilePasses):
                 f"got {precision!r}"
             )
             raise InvalidOptionError(msg)
-        xp = array_module(device)
+        xp = array_module(platform)
         diag = np.asarray(diag, dtype=np.float64).reshape(-1)
         n = int(diag.size).bit_length() - 1
         if diag.size < 2 or diag.size != 1 << n:
@@ -172,7 +172,7 @@ class FastSimulator(TilePasses):
         self.n = n
         self.mixer = mixer
         self.precision = precision
-        self.device = device
+        self.platform = platform
         self.threads = threads
         #: "jit" (compiled butterflies, the CPU default) or "blas" (matrix products, the GPU's)
         self.kernels = "jit" if kernels == "jit" or (kernels == "auto" and xp is np) else "blas"
