@@ -39,7 +39,7 @@ from solvers.errors import InvalidInputError, ProblemTooLargeError
 if TYPE_CHECKING:  # pragma: no cover
     import dimod
 
-__all__ = ["QUBO", "QUBOBuilder", "SCHEMA_VERSION", "index_bits"]
+__all__ = ["QUBO", "QUBOBuilder", "SCHEMA_VERSION", "bits_index", "index_bits"]
 
 SCHEMA_VERSION = 1
 #: Largest n whose full energy vector ``all_energies`` builds in one array.
@@ -501,3 +501,19 @@ def index_bits(indices: np.ndarray, n: int, *, order: str = "big") -> np.ndarray
     indices = np.asarray(indices, dtype=np.int64)
     shifts = np.arange(n - 1, -1, -1) if order == "big" else np.arange(n)
     return ((indices[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
+
+
+def bits_index(bits: np.ndarray, *, order: str = "big") -> np.ndarray:
+    """State indices of ``(m, n)`` bit rows, the inverse of :func:`index_bits`.
+
+    Examples
+    --------
+    >>> bits_index(np.array([[1, 0, 1], [0, 1, 1]])).tolist()
+    [5, 3]
+    >>> index_bits(bits_index(np.array([[0, 1, 1]]), order="little"), 3, order="little").tolist()
+    [[0, 1, 1]]
+    """
+    bits = np.asarray(bits)
+    n = bits.shape[-1]
+    shifts = np.arange(n - 1, -1, -1, dtype=np.int64) if order == "big" else np.arange(n, dtype=np.int64)
+    return bits.astype(np.int64) @ (1 << shifts)

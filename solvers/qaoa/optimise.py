@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import InvalidOptionError
+from solvers.qubo import bits_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -109,8 +110,7 @@ class Objective:
         # shot-based backend: estimate from samples
         seed = int(self._rng.integers(2**31))
         samples = be.sample(g, b, opts.shots_per_eval, seed=seed)
-        idx = samples.astype(np.int64) @ (1 << np.arange(samples.shape[1] - 1, -1, -1, dtype=np.int64))
-        vals = be.cost.diag[idx]
+        vals = be.cost.diag[bits_index(samples)]
         if opts.objective == "expectation":
             return float(vals.mean())
         return cvar_from_distribution(vals, np.full(vals.size, 1.0 / vals.size), opts.cvar_alpha)

@@ -45,6 +45,7 @@ import numpy as np
 
 from solvers.errors import InvalidOptionError, ProblemTooLargeError, SolverError
 from solvers.qaoa.backends.base import QAOABackend
+from solvers.qubo import bits_index
 
 if TYPE_CHECKING:  # pragma: no cover
     import cirq
@@ -524,9 +525,7 @@ class DeviceBackend(QAOABackend):
         """Mean normalised cost ``C'`` over ``shots_per_eval`` shots (an estimate)."""
         seed = int(self._seed_seq.spawn(1)[0].generate_state(1)[0] & 0x7FFFFFFF)
         bits = self._run(gammas, betas, self.shots_per_eval, seed)
-        n = self.num_qubits
-        idx = bits.astype(np.int64) @ (1 << np.arange(n - 1, -1, -1, dtype=np.int64))
-        return float(np.mean(self.cost.diag[idx]))
+        return float(np.mean(self.cost.diag[bits_index(bits)]))
 
     def sample(
         self,
