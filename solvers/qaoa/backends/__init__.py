@@ -1,12 +1,8 @@
 """QAOA backends: one small interface, one class per way of running the ansatz.
 
-A backend is built for one normalised cost (:class:`~solvers.qaoa.cost.IsingCost`)
-and one depth, and answers two questions about the angles ``(gammas, betas)``
-(on the normalised cost):
-
-- :meth:`QAOABackend.expectation`: ``<psi|C'|psi>``, what the optimiser minimises;
-- :meth:`QAOABackend.sample`: bitstrings drawn from ``|psi>``, what the answer is
-  picked from.
+A backend runs the depth-``p`` ansatz of one normalised cost: the expectation
+the optimiser minimises, and the samples the answer is picked from (the
+interface: :class:`~solvers.qaoa.backends.base.QAOABackend`).
 
 Backends are registered by name in :data:`BACKENDS`; the solver builds them
 with :func:`make_backend`:
@@ -14,8 +10,8 @@ with :func:`make_backend`:
 - ``qsim``: the Cirq circuit on qsim's exact state vector, qsim sampling
   (:mod:`solvers.qaoa.backends.qsim`);
 - ``fast``: the project's own QAOA simulator (:mod:`solvers.qaoa.backends.fast` on
-  :mod:`solvers.qaoa.fastsim`), checked
-  amplitude for amplitude against qsim, with an adjoint gradient;
+  :mod:`solvers.qaoa.fastsim`), checked amplitude for amplitude against qsim,
+  with an adjoint gradient;
 - ``qvm:<processor>``: cirq_google's quantum virtual machine (qsim with the
   processor's calibrated noise), after placement, qubit mapping and compilation
   (:mod:`solvers.qaoa.backends.qvm`, :mod:`solvers.qaoa.backends.device`);
@@ -23,9 +19,8 @@ with :func:`make_backend`:
   ``cirq.Sampler`` given as ``backend_options={"sampler": ...}``
   (:mod:`solvers.qaoa.backends.engine`).
 
-The interface is :class:`~solvers.qaoa.backends.base.QAOABackend`.  Heavy
-libraries (cirq, qsimcirq) are imported when a backend is built, not when this
-package is imported.
+Heavy libraries (cirq, qsimcirq) are imported when a backend is built, not when
+this package is imported.
 """
 
 from __future__ import annotations
