@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.bench_qaoa [--skip-28] [--out FILE.json]``.
 
 (a) An optimiser-like loop, 16 qubits, depth 3: expectation evaluations per second
     on ``fast`` (cost diagonal reused) and on ``qsim`` (the circuit resolved and
-    simulated each time, as :class:`~solvers.qaoa.backends.QsimBackend` does),
+    simulated each time, as :class:`~solvers.qaoa.backends.qsim.QsimBackend` does),
     one thread each (the default below 20 qubits).  Target: ``fast`` >= 10x.  Also
     ``fast`` with ``kernels="blas"`` (its matrix-product kernels) against its
     default compiled butterflies, the reason they are written here.  (a') the
@@ -77,8 +77,8 @@ def bench_loop(
     goes does not tilt the ratio.  An XY ``mixer`` acts on one-hot groups of 4
     consecutive qubits (the traffic and dispatch QUBOs' kind of ansatz).
     """
-    from solvers.qaoa.backends import QsimBackend
-    from solvers.qaoa.fast import FastBackend
+    from solvers.qaoa.backends.fast import FastBackend
+    from solvers.qaoa.backends.qsim import QsimBackend
 
     cost = _cost(n, couplings=3 * n, seed=seed)
     rng = np.random.default_rng(seed)
@@ -132,8 +132,8 @@ def bench_state(
 ) -> dict:
     """(b): one final state, qsim and fast with ``threads`` threads (and fast on one),
     taking turns ``rounds`` times, best time of each."""
-    from solvers.qaoa.backends import QsimBackend
-    from solvers.qaoa.fast import FastBackend
+    from solvers.qaoa.backends.fast import FastBackend
+    from solvers.qaoa.backends.qsim import QsimBackend
 
     cost = _cost(n, couplings, seed)
     g = np.linspace(0.1, 0.6, depth)
@@ -211,7 +211,7 @@ def _available_memory() -> int:
 
 def run_28(n: int = 28, depth: int = 1, threads: int = 2) -> dict:
     """``fast`` at ``n`` qubits in complex64: the cost diagonal, one state, its expectation."""
-    from solvers.qaoa.fast import FastBackend
+    from solvers.qaoa.backends.fast import FastBackend
 
     t0 = time.perf_counter()
     cost = _cost(n, couplings=3 * n, seed=28)

@@ -63,8 +63,8 @@ def _optimum(q: Any) -> tuple[float, np.ndarray]:
 def run(maxiter: int = 15, shots: int = 1000, fixed_shots: int = 2000) -> dict[str, Any]:
     from solvers import solve_qubo
     from solvers.qaoa.backends import make_backend
+    from solvers.qaoa.backends.qvm import virtual_processors
     from solvers.qaoa.cost import IsingCost
-    from solvers.qaoa.qvm import virtual_processors
 
     q = traffic_qubo()
     best_e, best_x = _optimum(q)
@@ -80,7 +80,7 @@ def run(maxiter: int = 15, shots: int = 1000, fixed_shots: int = 2000) -> dict[s
     # exactly what noise breaks; that is another benchmark)
     from dataclasses import fields
 
-    from solvers.qaoa.solver import QAOAOptions
+    from solvers.qaoa.options import QAOAOptions
 
     extra = {"mixer": "x"} if "mixer" in {f.name for f in fields(QAOAOptions)} else {}
     angles = None

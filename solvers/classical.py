@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers._options import build_options, check_range, options_dict
 from solvers.errors import InvalidOptionError, ProblemTooLargeError
+from solvers.options import build_options, check_range, options_dict
 from solvers.qubo import QUBO, _doubling_energies
 from solvers.solution import Solution, Status
 

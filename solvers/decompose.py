@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_range
 from solvers.errors import InvalidOptionError, ProblemTooLargeError
+from solvers.options import build_options, check_range
 from solvers.qubo import QUBO
 from solvers.solution import Solution, Status
 

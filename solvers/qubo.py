@@ -39,7 +39,7 @@ from solvers.errors import InvalidInputError, ProblemTooLargeError
 if TYPE_CHECKING:  # pragma: no cover
     import dimod
 
-__all__ = ["QUBO", "QUBOBuilder", "SCHEMA_VERSION", "index_bits"]
+__all__ = ["QUBO", "QUBOBuilder", "SCHEMA_VERSION", "bits_index", "index_bits"]
 
 SCHEMA_VERSION = 1
 #: Largest n whose full energy vector ``all_energies`` builds in one array.
@@ -75,8 +75,8 @@ class QUBO:
     metadata : dict
         Free-form facts about how the QUBO was made (e.g. penalty weights).
 
-    Use :meth:`from_terms`, :meth:`from_matrix` or :class:`QUBOBuilder` rather
-    than the raw constructor.
+    Use :meth:`from_terms`, :meth:`from_coo` (arrays), :meth:`from_matrix` or
+    :class:`QUBOBuilder` rather than the raw constructor.
     """
 
     linear: np.ndarray
@@ -151,6 +151,54 @@ class QUBO:
         for g in onehot:
             b.add_onehot(list(g), penalty=0.0)
         return b.build(metadata=metadata)
+
+    @classmethod
+    def from_coo(
+        cls,
+        num_variables: int,
+        linear: Sequence[float] | np.ndarray | None = None,
+        rows: Sequence[int] | np.ndarray = (),
+        cols: Sequence[int] | np.ndarray = (),
+        weights: Sequence[float] | np.ndarray = (),
+        offset: float = 0.0,
+        *,
+        labels: Sequence[Hashable] | None = None,
+        onehot: Iterable[Iterable[int]] = (),
+        metadata: Mapping[str, Any] | None = None,
+        drop_zeros: bool = True,
+    ) -> QUBO:
+        """Build from arrays in one call: ``linear`` (``num_variables`` values, or None)
+        and the quadratic terms ``weights[k] x[rows[k]] x[cols[k]]`` in coordinate form.
+
+        Pairs are summed as by :class:`QUBOBuilder` (either order, repeats, ``(i, i)``
+        folded into the linear term); ``onehot`` groups are variable indices.
+
+        Examples
+        --------
+        >>> q = QUBO.from_coo(3, [1.0, 0.0, -1.0], [0, 1, 2, 2], [1, 0, 2, 0], [2.0, 1.0, 4.0, -0.5])
+        >>> q.linear.tolist(), q.quad_i.tolist(), q.quad_j.tolist(), q.quad_w.tolist()
+        ([1.0, 0.0, 3.0], [0, 0], [1, 2], [3.0, -0.5])
+        """
+        n = int(num_variables)
+        names = list(range(n)) if labels is None else list(labels)
+        if len(names) != n:
+            msg = f"labels has {len(names)} entries for {n} variables"
+            raise InvalidInputError(msg)
+        b = QUBOBuilder(names)
+        if b.num_variables != n:
+            msg = "labels must be unique"
+            raise InvalidInputError(msg)
+        if linear is not None:
+            b.add_linear_array(np.arange(n), linear)
+        b.add_quadratic_array(rows, cols, weights)
+        b.add_offset(offset)
+        for g in onehot:
+            idx = [int(i) for i in g]
+            if any(i < 0 or i >= n for i in idx):
+                msg = f"one-hot group {idx} names variables outside [0, {n})"
+                raise InvalidInputError(msg)
+            b.add_onehot([names[i] for i in idx], penalty=0.0)
+        return b.build(metadata=metadata, drop_zeros=drop_zeros)
 
     @classmethod
     def from_matrix(cls, Q: np.ndarray, offset: float = 0.0, **kwargs: Any) -> QUBO:
@@ -409,7 +457,15 @@ class QUBO:
 
 
 class QUBOBuilder:
-    """Accumulates terms by label, then :meth:`build` an immutable :class:`QUBO`.
+    """Accumulates terms by label or index, then :meth:`build` an immutable :class:`QUBO`.
+
+    Terms come one at a time (:meth:`add_linear`, :meth:`add_quadratic`, by label)
+    or many at once (:meth:`add_linear_array`, :meth:`add_quadratic_array`, by
+    variable index).  Either way they are kept as coordinate lists in the order
+    they were added and summed once, in :meth:`build`: repeated pairs and both
+    orders ``(i, j)``, ``(j, i)`` add up, a pair ``(i, i)`` folds into the linear
+    term (``x**2 == x``), and the sums are taken term by term in the order added,
+    so the same terms give the same QUBO, to the last bit, by either path.
 
     Examples
     --------
@@ -418,35 +474,88 @@ class QUBOBuilder:
     >>> q = b.build()
     >>> [float(q.energy(v)) for v in ([0, 0, 0], [1, 0, 0], [1, 1, 0])]
     [5.0, 0.0, 5.0]
+    >>> b = QUBOBuilder(range(3))
+    >>> b.add_quadratic_array([0, 2, 1, 1], [1, 0, 0, 1], [1.0, 2.0, 0.5, -3.0])
+    >>> q = b.build()
+    >>> q.quad_i.tolist(), q.quad_j.tolist(), q.quad_w.tolist(), q.linear.tolist()
+    ([0, 0], [1, 2], [1.5, 2.0], [0.0, -3.0, 0.0])
     """
 
     def __init__(self, labels: Iterable[Hashable] = ()) -> None:
         self._index: dict[Hashable, int] = {}
-        self._lin: list[float] = []
-        self._quad: dict[tuple[int, int], float] = {}
+        self._labels: list[Hashable] = []
         self._offset = 0.0
         self._onehot: list[tuple[int, ...]] = []
+        # terms not yet in a chunk (scalar calls), then the chunks, in the order added
+        self._lin_idx: list[int] = []
+        self._lin_w: list[float] = []
+        self._quad_idx: list[tuple[int, int]] = []
+        self._quad_w: list[float] = []
+        self._lin_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._quad_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for v in labels:
             self.variable(v)
+
+    @property
+    def num_variables(self) -> int:
+        return len(self._labels)
 
     def variable(self, label: Hashable) -> int:
         """Index of ``label``, adding it if new."""
         i = self._index.get(label)
         if i is None:
-            i = self._index[label] = len(self._lin)
-            self._lin.append(0.0)
+            i = self._index[label] = len(self._labels)
+            self._labels.append(label)
         return i
 
+    def variables(self, labels: Iterable[Hashable]) -> np.ndarray:
+        """Indices of ``labels`` (int64 array), adding the new ones in order."""
+        return np.array([self.variable(v) for v in labels], dtype=np.int64)
+
     def add_linear(self, v: Hashable, w: float) -> None:
-        self._lin[self.variable(v)] += float(w)
+        self._lin_idx.append(self.variable(v))
+        self._lin_w.append(float(w))
 
     def add_quadratic(self, u: Hashable, v: Hashable, w: float) -> None:
         i, j = self.variable(u), self.variable(v)
         if i == j:
-            self._lin[i] += float(w)
+            self._lin_idx.append(i)
+            self._lin_w.append(float(w))
             return
-        key = (i, j) if i < j else (j, i)
-        self._quad[key] = self._quad.get(key, 0.0) + float(w)
+        self._quad_idx.append((i, j) if i < j else (j, i))
+        self._quad_w.append(float(w))
+
+    def add_linear_array(self, indices: Sequence[int] | np.ndarray, weights: Sequence[float] | np.ndarray) -> None:
+        """Add ``weights[k] * x[indices[k]]`` for every ``k`` (variable indices, repeats add up)."""
+        idx = self._check_indices(indices, "indices")
+        w = self._check_weights(weights, idx.shape)
+        self._flush()
+        self._lin_chunks.append((idx, w))
+
+    def add_quadratic_array(
+        self,
+        rows: Sequence[int] | np.ndarray,
+        cols: Sequence[int] | np.ndarray,
+        weights: Sequence[float] | np.ndarray,
+    ) -> None:
+        """Add ``weights[k] * x[rows[k]] * x[cols[k]]`` for every ``k`` (variable indices).
+
+        Either order of a pair, repeated pairs and pairs ``(i, i)`` (linear terms)
+        are accepted, exactly as by :meth:`add_quadratic`.
+        """
+        r = self._check_indices(rows, "rows")
+        c = self._check_indices(cols, "cols")
+        if r.shape != c.shape:
+            msg = f"rows and cols must have the same length, got {r.size} and {c.size}"
+            raise InvalidInputError(msg)
+        w = self._check_weights(weights, r.shape)
+        self._flush()
+        diag = r == c
+        if diag.any():
+            self._lin_chunks.append((r[diag], w[diag]))
+            off = ~diag
+            r, c, w = r[off], c[off], w[off]
+        self._quad_chunks.append((np.minimum(r, c), np.maximum(r, c), w))
 
     def add_offset(self, c: float) -> None:
         self._offset += float(c)
@@ -462,21 +571,87 @@ class QUBOBuilder:
                 for v in group[a + 1 :]:
                     self.add_quadratic(u, v, 2.0 * penalty)
 
+    def _check_indices(self, indices: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
+        a = np.asarray(indices)
+        if a.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+            msg = f"{name} must be a 1-d array of variable indices, got dtype {a.dtype} and shape {a.shape}"
+            raise InvalidInputError(msg)
+        a = a.astype(np.int64, copy=True)
+        if a.min() < 0 or a.max() >= self.num_variables:
+            msg = (f"{name} must be variable indices in [0, {self.num_variables}); add the variables "
+                   "first (QUBOBuilder(labels) or variables(labels))")
+            raise InvalidInputError(msg)
+        return a
+
+    @staticmethod
+    def _check_weights(weights: Sequence[float] | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        w = np.array(weights, dtype=np.float64).reshape(-1)
+        if w.shape != shape:
+            msg = f"weights must have one entry per index ({shape[0]}), got {w.size}"
+            raise InvalidInputError(msg)
+        return w
+
+    def _flush(self) -> None:
+        """Move the terms of scalar calls into chunks, keeping the order terms were added in."""
+        if self._lin_idx:
+            self._lin_chunks.append((np.array(self._lin_idx, dtype=np.int64), np.array(self._lin_w)))
+            self._lin_idx, self._lin_w = [], []
+        if self._quad_idx:
+            ij = np.array(self._quad_idx, dtype=np.int64).reshape(-1, 2)
+            self._quad_chunks.append((ij[:, 0], ij[:, 1], np.array(self._quad_w)))
+            self._quad_idx, self._quad_w = [], []
+
     def build(self, *, metadata: Mapping[str, Any] | None = None, drop_zeros: bool = True) -> QUBO:
-        keys = sorted(k for k, w in self._quad.items() if not (drop_zeros and w == 0.0))
-        labels = [None] * len(self._lin)
-        for v, i in self._index.items():
-            labels[i] = v
-        return QUBO(
-            np.array(self._lin, dtype=np.float64),
-            np.array([k[0] for k in keys], dtype=np.int64),
-            np.array([k[1] for k in keys], dtype=np.int64),
-            np.array([self._quad[k] for k in keys], dtype=np.float64),
-            self._offset,
-            tuple(labels),
-            tuple(self._onehot),
-            metadata or {},
+        """The QUBO of the terms so far (the builder may go on adding terms).
+
+        ``drop_zeros``: leave out the pairs whose weights sum to zero.
+        """
+        self._flush()
+        n = self.num_variables
+        lin, qi, qj, qw = _sum_terms(
+            n,
+            _concat([c[0] for c in self._lin_chunks], np.int64),
+            _concat([c[1] for c in self._lin_chunks], np.float64),
+            _concat([c[0] for c in self._quad_chunks], np.int64),
+            _concat([c[1] for c in self._quad_chunks], np.int64),
+            _concat([c[2] for c in self._quad_chunks], np.float64),
+            drop_zeros=drop_zeros,
         )
+        return QUBO(lin, qi, qj, qw, self._offset, tuple(self._labels), tuple(self._onehot), metadata or {})
+
+
+def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _sum_terms(
+    n: int,
+    lin_idx: np.ndarray,
+    lin_w: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    *,
+    drop_zeros: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinate-list terms summed into a QUBO's arrays ``(linear, quad_i, quad_j, quad_w)``.
+
+    Linear terms at ``lin_idx`` and pairs ``(rows, cols)`` with ``rows < cols``;
+    repeated entries are summed one by one in the order given (``np.bincount``),
+    as a running sum would, and the pairs come out sorted.
+    """
+    linear = np.bincount(lin_idx, weights=lin_w, minlength=n) if lin_idx.size else np.zeros(n)
+    if not rows.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return linear, empty, empty.copy(), np.zeros(0)
+    keys, inverse = np.unique(rows * np.int64(n) + cols, return_inverse=True)
+    w = np.bincount(inverse.reshape(-1), weights=weights, minlength=keys.size)
+    if drop_zeros:
+        keep = w != 0.0
+        keys, w = keys[keep], w[keep]
+    return linear, keys // n, keys % n, w
 
 
 def _doubling_energies(h: np.ndarray, W: np.ndarray, offset: float, dtype: Any) -> np.ndarray:
@@ -501,3 +676,19 @@ def index_bits(indices: np.ndarray, n: int, *, order: str = "big") -> np.ndarray
     indices = np.asarray(indices, dtype=np.int64)
     shifts = np.arange(n - 1, -1, -1) if order == "big" else np.arange(n)
     return ((indices[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
+
+
+def bits_index(bits: np.ndarray, *, order: str = "big") -> np.ndarray:
+    """State indices of ``(m, n)`` bit rows, the inverse of :func:`index_bits`.
+
+    Examples
+    --------
+    >>> bits_index(np.array([[1, 0, 1], [0, 1, 1]])).tolist()
+    [5, 3]
+    >>> index_bits(bits_index(np.array([[0, 1, 1]]), order="little"), 3, order="little").tolist()
+    [[0, 1, 1]]
+    """
+    bits = np.asarray(bits)
+    n = bits.shape[-1]
+    shifts = np.arange(n - 1, -1, -1, dtype=np.int64) if order == "big" else np.arange(n, dtype=np.int64)
+    return bits.astype(np.int64) @ (1 << shifts)

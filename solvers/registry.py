@@ -66,17 +66,17 @@ register_solver("exact", "solvers.classical:solve_exact",
 register_solver("anneal", "solvers.classical:solve_anneal",
                 "simulated annealing, vectorised over independent reads, seeded",
                 "solvers.classical:AnnealOptions")
-register_solver("cpsat", "solvers.ortools:solve_qubo_cpsat",
+register_solver("cpsat", "solvers.cpsat:solve_qubo_cpsat",
                 "OR-Tools CP-SAT on the QUBO (products linearised), with bound and gap",
-                "solvers.ortools:CpSatOptions")
+                "solvers.cpsat:CpSatOptions")
 register_solver("qaoa", "solvers.qaoa:solve_qaoa",
                 "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample",
-                "solvers.qaoa:QAOAOptions")
+                "solvers.qaoa.options:QAOAOptions")
 
 
 def check_options(solver: str, options: dict[str, Any]) -> Any:
     """Validate ``options`` for ``solver`` without solving (raises InvalidOptionError)."""
-    from solvers._options import build_options
+    from solvers.options import build_options
 
     cls = get_solver(solver).options_class()
     if cls is None:
@@ -123,7 +123,7 @@ def solve_qubo(
     -------
     Solution
     """
-    from solvers._options import check_call
+    from solvers.options import check_call
 
     check_call(seed, time_limit_s)
     func = get_solver(solver).load()

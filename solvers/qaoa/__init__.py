@@ -14,6 +14,7 @@ Examples
 """
 
 from solvers.qaoa.circuit import count_two_qubit_gates, qaoa_circuit
-from solvers.qaoa.solver import QAOAOptions, solve_qaoa
+from solvers.qaoa.options import QAOAOptions
+from solvers.qaoa.solver import solve_qaoa
 
 __all__ = ["QAOAOptions", "count_two_qubit_gates", "qaoa_circuit", "solve_qaoa"]

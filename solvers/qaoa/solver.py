@@ -21,158 +21,22 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_call, check_range
 from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
-from solvers.qaoa._optimise import (  # noqa: F401 - COBYLA_RHOBEG, LBFGSB_EPS re-exported
-    COBYLA_RHOBEG,
-    LBFGSB_EPS,
-    _Objective,
-    _optimise,
-    cvar_from_distribution,
-)
-from solvers.qaoa.backends import split_backend_name
+from solvers.options import build_options, check_call
+from solvers.qaoa.optimise import Objective, optimise_angles
+from solvers.qaoa.options import MAX_QUBITS_LIMIT, SHOT_BACKEND_MAXITER, SOLVER, QAOAOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["MIXERS", "OPTIMIZERS", "QAOAOptions", "cost_qubo_for", "cvar_from_distribution", "resolve_mixer", "solve_qaoa"]
+__all__ = ["cost_qubo_for", "resolve_mixer", "solve_qaoa"]
 
 logger = logging.getLogger(__name__)
-
-_SOLVER = "qaoa"
-
-#: Optimiser names accepted by the ``optimizer`` option (matched case-insensitively);
-#: ``auto`` is L-BFGS-B with the adjoint gradient where the backend gives one (``fast``)
-#: and the objective is the expectation, else COBYLA.
-OPTIMIZERS = ("auto", "COBYLA", "Nelder-Mead", "L-BFGS-B")
-#: Initial-angle strategies accepted by the ``init`` option.
-INITS = ("ramp", "interp", "table")
-#: Mixers accepted by the ``mixer`` option (``auto``: XY ring on one-hot groups, else X).
-MIXERS = ("auto", "x", "xy-ring", "xy-complete")
-#: Objectives accepted by the ``objective`` option.
-OBJECTIVES = ("expectation", "cvar")
-#: Largest ``max_qubits`` (the dense cost diagonal holds ``2**n`` values).
-MAX_QUBITS_LIMIT = 30
-#: Default ``maxiter`` on shot-based backends (qvm, engine), where one evaluation takes seconds.
-SHOT_BACKEND_MAXITER = 40
-
-
-@dataclass(frozen=True)
-class QAOAOptions:
-    """Options of the ``qaoa`` solver.
-
-    Parameters
-    ----------
-    depth : int
-        QAOA layers ``p``, in ``[1, 20]``.
-    backend : {"qsim"}
-        Where the circuit runs: ``"qsim"``, qsim's exact state vector for the
-        optimiser and qsim sampling for the answer.
-    shots : int
-        Bitstrings sampled at the optimised angles (at least 1).
-    optimizer : {"auto", "COBYLA", "Nelder-Mead", "L-BFGS-B"}
-        scipy method minimising the objective; L-BFGS-B uses the backend's adjoint
-        gradient where it has one, else finite differences (step ``LBFGSB_EPS``).
-        ``auto`` (default): L-BFGS-B with the adjoint gradient on gradient backends
-        (``fast``) for the expectation, else COBYLA.  Matched case-insensitively.
-    maxiter : int
-        Most objective evaluations (simulations) the optimiser may spend (at least 1);
-        when not given, ``SHOT_BACKEND_MAXITER`` (40) on shot-based backends.
-    init : {"ramp", "interp", "table"}
-        Initial angles.  ``ramp``: the linear ramp ``gamma_k = (k+1/2)/p * 0.75``,
-        ``beta_k = -(1-(k+1/2)/p) * 0.75`` on the normalised cost (betas
-        negative for minimisation, see :func:`solvers.qaoa.angles.linear_ramp`).
-        ``interp``: optimise depth 1 from the ramp, then each depth ``q+1``
-        from the INTERP extrapolation of depth ``q``'s optimum (Zhou et al.
-        2020), the budget shared among depths.  ``table``: angles transferred
-        from the project's table of good angles for the QUBO's problem kind,
-        mixer and depth (:mod:`solvers.qaoa.angles`), the ramp where the table
-        has none.
-    mixer : {"auto", "x", "xy-ring", "xy-complete"}
-        ``x``: the transverse field on every qubit, from ``|+>^n``.  ``xy-ring``
-        / ``xy-complete``: XY hopping inside each one-hot group of the QUBO
-        (ring or all pairs), from a W state per group, so every sample keeps
-        the one-hot constraints; the one-hot penalty, constant on that
-        subspace, is then dropped from the cost layer (fewer gates).
-        ``auto``: ``xy-ring`` when the QUBO has one-hot groups, else ``x``.
-    objective : {"expectation", "cvar"}
-        What the optimiser minimises: ``<C>``, or CVaR-alpha, the mean of the
-        lowest ``cvar_alpha`` fraction of the energy distribution
-        (Barkoutsos et al. 2020): exact from the state on state-vector
-        backends, from ``shots_per_eval`` samples on shot-based ones.
-    cvar_alpha : float
-        In ``(0, 1]``; ``1`` is the expectation.
-    restarts : int
-        Multistart: optimiser runs from the initial angles and ``restarts - 1``
-        seeded perturbations of them; ``maxiter`` is shared among them.
-    shots_per_eval : int
-        Samples per objective evaluation on shot-based backends (``qvm``, ``engine``).
-    backend_options : dict or None
-        Backend-specific options (``project_id``, ``sampler``, ``precision``, ...).
-    max_qubits : int
-        Refuse QUBOs with more variables than this (``ProblemTooLargeError``), in ``[1, 30]``.
-    threads : int or None
-        CPU threads of the simulator; ``None``: one thread below 20 qubits, every
-        core this process may use from 20 up (see
-        :func:`solvers.qaoa.backends.default_threads`).
-    """
-
-    depth: int = 1
-    backend: str = "qsim"
-    shots: int = 4096
-    optimizer: str = "auto"
-    maxiter: int = 300
-    init: str = "ramp"
-    mixer: str = "auto"
-    objective: str = "expectation"
-    cvar_alpha: float = 0.2
-    restarts: int = 1
-    shots_per_eval: int = 1000
-    backend_options: dict[str, Any] | None = None
-    max_qubits: int = 26
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        check_range(_SOLVER, "depth", self.depth, low=1, high=20, integer=True)
-        check_range(_SOLVER, "shots", self.shots, low=1, integer=True)
-        check_range(_SOLVER, "maxiter", self.maxiter, low=1, integer=True)
-        check_range(
-            _SOLVER, "max_qubits", self.max_qubits, low=1, high=MAX_QUBITS_LIMIT, integer=True
-        )
-        check_range(_SOLVER, "threads", self.threads, low=1, integer=True, allow_none=True)
-        split_backend_name(self.backend)  # raises InvalidOptionError naming the valid ones
-        canonical = {m.lower(): m for m in OPTIMIZERS}
-        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in canonical:
-            msg = (
-                f"option 'optimizer' of solver {_SOLVER!r} must be one of: "
-                f"{', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
-            )
-            raise InvalidOptionError(msg)
-        object.__setattr__(self, "optimizer", canonical[self.optimizer.lower()])
-        for name, allowed in (("init", INITS), ("mixer", MIXERS), ("objective", OBJECTIVES)):
-            value = getattr(self, name)
-            if value not in allowed:
-                msg = (f"option {name!r} of solver {_SOLVER!r} must be one of: {', '.join(allowed)}; "
-                       f"got {value!r}")
-                raise InvalidOptionError(msg)
-        check_range(_SOLVER, "cvar_alpha", self.cvar_alpha, low=1e-6, high=1.0)
-        check_range(_SOLVER, "restarts", self.restarts, low=1, high=100, integer=True)
-        check_range(_SOLVER, "shots_per_eval", self.shots_per_eval, low=1, integer=True)
-        if self.backend_options is not None and not isinstance(self.backend_options, dict):
-            msg = f"option 'backend_options' of solver {_SOLVER!r} must be a dict, got {self.backend_options!r}"
-            raise InvalidOptionError(msg)
-        taken = sorted(set(self.backend_options or {}) & {"mixer", "groups", "threads"})
-        if taken:
-            msg = (f"backend_options of solver {_SOLVER!r} may not set {', '.join(map(repr, taken))}: "
-                   f"{'it is' if len(taken) == 1 else 'they are'} the solver's own option(s); pass "
-                   f"{', '.join(f'{k}=...' for k in taken)} to the solver instead")
-            raise InvalidOptionError(msg)
 
 
 def _stderr_is_tty() -> bool:
@@ -243,7 +107,7 @@ def solve_qaoa(
 
     t0 = time.perf_counter()
     check_call(seed, time_limit_s)
-    opts = build_options(QAOAOptions, _SOLVER, options)
+    opts = build_options(QAOAOptions, SOLVER, options)
     n = qubo.num_variables
     if n == 0:
         msg = "the QUBO has no variables; QAOA needs at least one qubit"
@@ -285,8 +149,8 @@ def solve_qaoa(
 
     with tqdm(total=opts.maxiter, desc="qaoa", unit="eval", leave=False,
               disable=not _stderr_is_tty()) as progress:
-        objective = _Objective(backend, opts, opts.maxiter, deadline, progress, seed)
-        runs, init_info = _optimise(objective, qubo, mixer, opts, seed, use_jac)
+        objective = Objective(backend, opts, opts.maxiter, deadline, progress, seed)
+        runs, init_info = optimise_angles(objective, qubo, mixer, opts, seed, use_jac)
     best = objective.best_x
     gammas, betas = best[:p], best[p:]
     t_opt = time.perf_counter()
@@ -348,7 +212,7 @@ def solve_qaoa(
         bits=distinct[k],
         energy=float(energies[k]),
         status=status,
-        solver=_SOLVER,
+        solver=SOLVER,
         feasible=bool(feasible[k]),
         wall_time_s=time.perf_counter() - t0,
         options=_options_for_summary(opts),
@@ -362,7 +226,7 @@ def resolve_mixer(mixer: str, qubo: QUBO) -> str:
     if mixer == "auto":
         return "xy-ring" if qubo.onehot else "x"
     if mixer != "x" and not qubo.onehot:
-        msg = (f"option 'mixer' of solver {_SOLVER!r} is {mixer!r}, but the QUBO has no one-hot groups "
+        msg = (f"option 'mixer' of solver {SOLVER!r} is {mixer!r}, but the QUBO has no one-hot groups "
                "for an XY mixer to act on; use mixer='x'")
         raise InvalidOptionError(msg)
     return mixer

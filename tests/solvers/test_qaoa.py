@@ -20,7 +20,7 @@ from solvers import QUBO, QUBOBuilder, Status  # noqa: E402
 from solvers.errors import InvalidOptionError, ProblemTooLargeError  # noqa: E402
 from solvers.qaoa import QAOAOptions, count_two_qubit_gates, qaoa_circuit, solve_qaoa  # noqa: E402
 from solvers.qaoa.angles import linear_ramp  # noqa: E402
-from solvers.qaoa.backends import QsimBackend  # noqa: E402
+from solvers.qaoa.backends.qsim import QsimBackend  # noqa: E402
 from solvers.qaoa.circuit import angle_resolver  # noqa: E402
 from solvers.qaoa.cost import IsingCost  # noqa: E402
 from solvers.qubo import index_bits  # noqa: E402

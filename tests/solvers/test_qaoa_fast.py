@@ -9,7 +9,7 @@ import pytest
 cirq = pytest.importorskip("cirq")
 pytest.importorskip("qsimcirq")
 
-import solvers.qaoa.fast as fast  # noqa: E402
+import solvers.qaoa.fastsim.simulator as simulator  # noqa: E402
 from solvers import QUBO  # noqa: E402
 from solvers.errors import (  # noqa: E402
     BackendUnavailableError,
@@ -18,14 +18,15 @@ from solvers.errors import (  # noqa: E402
 )
 from solvers.qaoa import solve_qaoa  # noqa: E402
 from solvers.qaoa.backends import (  # noqa: E402
-    QsimBackend,
     available_backends,
     get_backend,
     make_backend,
 )
+from solvers.qaoa.backends.fast import FastBackend  # noqa: E402
+from solvers.qaoa.backends.qsim import QsimBackend  # noqa: E402
 from solvers.qaoa.circuit import qaoa_circuit  # noqa: E402
 from solvers.qaoa.cost import IsingCost  # noqa: E402
-from solvers.qaoa.fast import FastBackend, FastSimulator  # noqa: E402
+from solvers.qaoa.fastsim import FastSimulator, gpu_status  # noqa: E402
 from solvers.qaoa.mixers import make_mixer  # noqa: E402
 from solvers.qubo import index_bits  # noqa: E402
 
@@ -245,7 +246,7 @@ def test_tiled_passes_equal_one_tile(config, threads, kernels, monkeypatch) -> N
     kw = {"mixer": mixer, "groups": groups, "init_state": init_state, "precision": "complex128",
           "kernels": kernels}
     whole = FastBackend(cost, p, threads=1, **kw)
-    monkeypatch.setattr(fast, "TILE", 16)
+    monkeypatch.setattr(simulator, "TILE", 16)
     tiled = FastBackend(cost, p, threads=threads, **kw)
     assert tiled.simulator._tile == 16 and (threads == 1) == (tiled.simulator._pool is None)
     np.testing.assert_allclose(tiled.state(g, b), whole.state(g, b), atol=1e-13)
@@ -317,14 +318,14 @@ def test_resources_equal_the_qsim_circuit(mixer, groups, init_state) -> None:
     ("kwargs", "error", "match"),
     [
         ({"precision": "complex32"}, InvalidOptionError, "precision"),
-        ({"device": "tpu"}, InvalidOptionError, "device"),
+        ({"platform": "tpu"}, InvalidOptionError, "platform"),
         ({"init_state": "ghz"}, InvalidOptionError, "init_state"),
         ({"mixer": "xy-ring"}, InvalidOptionError, "mixer.*groups"),
         ({"mixer": "xy-ring", "groups": [(0, 1), (1, 2)]}, InvalidOptionError, "disjoint"),
         ({"shots_per_call": 3}, InvalidOptionError, "shots_per_call"),
         ({"threads": 0}, InvalidOptionError, "threads"),
         ({"kernels": "avx"}, InvalidOptionError, "kernels"),
-        ({"kernels": "jit", "device": "gpu"}, InvalidOptionError, "CPU only"),
+        ({"kernels": "jit", "platform": "gpu"}, InvalidOptionError, "CPU only"),
     ],
 )
 def test_bad_options(kwargs, error, match) -> None:
@@ -333,24 +334,24 @@ def test_bad_options(kwargs, error, match) -> None:
 
 
 def _gpu_available() -> bool:
-    return fast.gpu_status() == "available"
+    return gpu_status() == "available"
 
 
 @pytest.mark.skipif(_gpu_available(), reason="a GPU is available here")
 def test_gpu_request_without_a_gpu_says_what_is_missing() -> None:
     with pytest.raises(BackendUnavailableError, match="pip install cupy-cuda12x") as info:
-        FastBackend(random_cost(3, seed=0), 1, device="gpu")
+        FastBackend(random_cost(3, seed=0), 1, platform="gpu")
     assert isinstance(info.value, ImportError)
     assert "CuPy" in str(info.value) and "NVIDIA GPU" in str(info.value)
 
 
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and an NVIDIA GPU")
 def test_gpu_equals_cpu() -> None:  # pragma: no cover - no GPU in CI
     cost = random_cost(12, seed=1)
     g, b = angles(3, seed=1)
     for mixer, groups in [("x", ()), ("xy-ring", [(0, 1, 2), (5, 6)])]:
         kw = {"mixer": mixer, "groups": groups, "precision": "complex128"}
-        gpu, cpu = FastBackend(cost, 3, device="gpu", **kw), FastBackend(cost, 3, **kw)
+        gpu, cpu = FastBackend(cost, 3, platform="gpu", **kw), FastBackend(cost, 3, **kw)
         np.testing.assert_allclose(gpu.state(g, b), cpu.state(g, b), atol=1e-12)
         v1, g1 = gpu.expectation_and_gradient(g, b)
         v2, g2 = cpu.expectation_and_gradient(g, b)
@@ -375,7 +376,7 @@ def test_import_stays_light() -> None:
     import sys
 
     code = (
-        "import sys, solvers.qaoa.fast; "
+        "import sys, solvers.qaoa.backends.fast; "
         "heavy = [m for m in ('cirq', 'qsimcirq', 'sympy', 'cupy') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

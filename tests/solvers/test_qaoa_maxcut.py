@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from solvers import QUBO
-from solvers.qaoa.fast import FastSimulator
+from solvers.qaoa.fastsim import FastSimulator
 from solvers.qaoa.mixers import make_mixer
 from solvers.qaoa.solver import solve_qaoa
 from solvers.qubo import index_bits

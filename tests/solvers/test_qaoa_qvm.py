@@ -27,13 +27,14 @@ from solvers.errors import (  # noqa: E402
     InvalidOptionError,
     ProblemTooLargeError,
 )
-from solvers.qaoa import engine as engine_mod  # noqa: E402
-from solvers.qaoa.backends import QsimBackend, available_backends, make_backend  # noqa: E402
+from solvers.qaoa.backends import available_backends, make_backend  # noqa: E402
+from solvers.qaoa.backends import engine as engine_mod  # noqa: E402
+from solvers.qaoa.backends.device import choose_gateset, choose_qubits  # noqa: E402
+from solvers.qaoa.backends.engine import EngineBackend  # noqa: E402
+from solvers.qaoa.backends.qsim import QsimBackend  # noqa: E402
+from solvers.qaoa.backends.qvm import QVMBackend, virtual_processors  # noqa: E402
 from solvers.qaoa.circuit import qaoa_circuit  # noqa: E402
 from solvers.qaoa.cost import IsingCost  # noqa: E402
-from solvers.qaoa.device import choose_gateset, choose_qubits  # noqa: E402
-from solvers.qaoa.engine import EngineBackend  # noqa: E402
-from solvers.qaoa.qvm import QVMBackend, virtual_processors  # noqa: E402
 
 PROCESSORS = ["rainbow", "weber", "willow_pink"]
 RESOURCE_KEYS = {
@@ -130,7 +131,7 @@ def test_compiled_circuit_is_valid_and_equals_the_logical_one(processor, n, dept
     res = backend.resources()
     assert RESOURCE_KEYS <= set(res)
     assert res["swaps_inserted"] > 0  # so the final qubit mapping is exercised below
-    assert backend.routed.initial != backend.routed.final
+    assert backend.mapped.initial != backend.mapped.final
     assert res["logical_qubits"] == res["physical_qubits"] == n
     assert res["device_qubits_available"] == len(device.metadata.qubit_set)
     assert res["processor"] == processor

@@ -10,7 +10,8 @@ import pytest
 
 from solvers import QUBOBuilder, solve_qubo
 from solvers.qaoa import angles
-from solvers.qaoa.solver import cost_qubo_for, cvar_from_distribution, resolve_mixer
+from solvers.qaoa.optimise import cvar_from_distribution
+from solvers.qaoa.solver import cost_qubo_for, resolve_mixer
 from solvers.qubo import index_bits
 
 

@@ -106,3 +106,133 @@ def test_immutable():
     with pytest.raises(ValueError):
         q.linear[0] = 5.0
     assert q.scaled(2.0).energy([1, 1, 1]) == pytest.approx(2.0 * q.energy([1, 1, 1]))
+
+
+# ------------------------------------------------------- building from arrays
+
+
+def _random_terms(seed: int, n: int, m: int):
+    """Linear and quadratic terms with repeats, both orders, diagonal pairs and pairs cancelling to zero."""
+    rng = np.random.default_rng(seed)
+    lin_idx = rng.integers(0, n, m // 3)
+    lin_w = np.round(rng.normal(size=lin_idx.size), 3)
+    rows, cols = rng.integers(0, n, m), rng.integers(0, n, m)
+    w = np.round(rng.normal(size=m), 2)
+    other = (np.minimum(rows, cols) != 0) | (np.maximum(rows, cols) != 1)
+    rows, cols, w = rows[other], cols[other], w[other]
+    # the pair (0, 1) only here: added, then taken away in the other order, summing to exactly zero
+    rows = np.concatenate([rows, [0, 1]])
+    cols = np.concatenate([cols, [1, 0]])
+    w = np.concatenate([w, [0.75, -0.75]])
+    return lin_idx, lin_w, rows, cols, w
+
+
+def _identical(a: QUBO, b: QUBO) -> bool:
+    """Every array equal to the last bit, and the same labels, groups and offset."""
+    return (
+        all(x.dtype == y.dtype and x.tobytes() == y.tobytes() for x, y in (
+            (a.linear, b.linear), (a.quad_i, b.quad_i), (a.quad_j, b.quad_j), (a.quad_w, b.quad_w)))
+        and a.offset == b.offset and a.labels == b.labels and a.onehot == b.onehot
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("drop_zeros", [True, False])
+def test_array_terms_build_the_same_qubo_as_scalar_terms(seed, drop_zeros):
+    n = 3 + 5 * seed
+    lin_idx, lin_w, rows, cols, w = _random_terms(seed, n, 40 * n)
+    labels = [f"x{i}" for i in range(n)]
+
+    scalar = QUBOBuilder(labels)
+    for i, v in zip(lin_idx, lin_w):
+        scalar.add_linear(labels[i], v)
+    for i, j, v in zip(rows, cols, w):
+        scalar.add_quadratic(labels[i], labels[j], v)
+    scalar.add_offset(1.5)
+
+    arrays = QUBOBuilder(labels)
+    arrays.add_linear_array(lin_idx, lin_w)
+    arrays.add_quadratic_array(rows, cols, w)
+    arrays.add_offset(1.5)
+
+    # the same terms in pieces, array and scalar calls interleaved
+    mixed = QUBOBuilder(labels)
+    mixed.add_linear_array(lin_idx[:5], lin_w[:5])
+    for i, v in zip(lin_idx[5:], lin_w[5:]):
+        mixed.add_linear(labels[i], v)
+    half = rows.size // 2
+    for i, j, v in zip(rows[:half], cols[:half], w[:half]):
+        mixed.add_quadratic(labels[i], labels[j], v)
+    mixed.add_quadratic_array(rows[half:], cols[half:], w[half:])
+    mixed.add_offset(1.5)
+
+    want = scalar.build(drop_zeros=drop_zeros)
+    assert _identical(arrays.build(drop_zeros=drop_zeros), want)
+    assert _identical(mixed.build(drop_zeros=drop_zeros), want)
+    dense_lin = np.zeros(n)
+    np.add.at(dense_lin, lin_idx, lin_w)
+    assert _identical(
+        QUBO.from_coo(n, dense_lin, rows, cols, w, 1.5, labels=labels, drop_zeros=drop_zeros),
+        _from_dense_linear(labels, dense_lin, rows, cols, w, drop_zeros),
+    )
+
+    # canonical form: i < j, each pair once, sorted; the cancelled pair (0, 1) kept only on request
+    pairs = list(zip(want.quad_i.tolist(), want.quad_j.tolist()))
+    assert all(i < j for i, j in pairs) and pairs == sorted(set(pairs))
+    assert ((0, 1) in pairs) == (not drop_zeros)
+    # energies against the terms summed independently
+    X = np.random.default_rng(seed).integers(0, 2, (64, n))
+    ref = 1.5 + X[:, lin_idx] @ lin_w + (X[:, rows] * X[:, cols]) @ w
+    np.testing.assert_allclose(want.energies(X), ref, atol=1e-9)
+
+
+def _from_dense_linear(labels, dense_lin, rows, cols, w, drop_zeros):
+    b = QUBOBuilder(labels)
+    for lab, v in zip(labels, dense_lin):
+        b.add_linear(lab, v)
+    for i, j, v in zip(rows, cols, w):
+        b.add_quadratic(labels[i], labels[j], v)
+    b.add_offset(1.5)
+    return b.build(drop_zeros=drop_zeros)
+
+
+def test_from_coo_groups_labels_and_errors():
+    q = QUBO.from_coo(3, None, [0, 2], [1, 1], [1.0, 2.0], labels=["a", "b", "c"], onehot=[[0, 1, 2]],
+                      metadata={"kind": "test"})
+    assert q.labels == ("a", "b", "c") and q.onehot == ((0, 1, 2),) and q.metadata == {"kind": "test"}
+    assert q.quad_i.tolist() == [0, 1] and q.quad_j.tolist() == [1, 2]
+    assert QUBO.from_coo(2).num_interactions == 0
+    with pytest.raises(InvalidInputError, match="indices"):
+        QUBO.from_coo(2, None, [0, 2], [1, 1], [1.0, 1.0])
+    with pytest.raises(InvalidInputError, match="indices"):
+        QUBO.from_coo(2, None, [-1], [1], [1.0])
+    with pytest.raises(InvalidInputError, match="same length"):
+        QUBO.from_coo(2, None, [0, 1], [1], [1.0, 1.0])
+    with pytest.raises(InvalidInputError, match="weights"):
+        QUBO.from_coo(2, None, [0], [1], [1.0, 1.0])
+    with pytest.raises(InvalidInputError, match="weights"):
+        QUBO.from_coo(2, [1.0], [0], [1], [1.0])
+    with pytest.raises(InvalidInputError, match="variable indices"):
+        QUBO.from_coo(2, None, [0.0], [1.0], [1.0])
+    with pytest.raises(InvalidInputError, match="one-hot"):
+        QUBO.from_coo(2, onehot=[[0, -1]])
+    with pytest.raises(InvalidInputError, match="unique"):
+        QUBO.from_coo(2, labels=["a", "a"])
+
+
+def test_a_million_quadratic_terms_in_one_call():
+    n, m = 3000, 1_000_000
+    rng = np.random.default_rng(7)
+    rows, cols = rng.integers(0, n, m), rng.integers(0, n, m)
+    w = rng.normal(size=m)
+    b = QUBOBuilder(range(n))
+    b.add_quadratic_array(rows, cols, w)
+    q = b.build()
+    off = rows != cols
+    lo, hi = np.minimum(rows, cols)[off], np.maximum(rows, cols)[off]
+    assert q.num_interactions == np.unique(lo * n + hi).size
+    assert q.num_variables == n
+    X = rng.integers(0, 2, (4, n))
+    ref = (X[:, rows] * X[:, cols]) @ w
+    np.testing.assert_allclose(q.energies(X), ref, rtol=1e-9, atol=1e-6)
+    assert QUBO.from_coo(n, None, rows, cols, w).is_equal(q)

@@ -1,6 +1,6 @@
-"""Compiled (Numba) kernels of :mod:`solvers.qaoa.fast`: the real-frame mixer inside a tile.
+"""Compiled (Numba) kernels of :mod:`solvers.qaoa.fastsim`: the real-frame mixer inside a tile.
 
-In the frame of :mod:`solvers.qaoa.fast` the X mixer of a free qubit is the real
+In the frame of :mod:`solvers.qaoa.fastsim.simulator` the X mixer of a free qubit is the real
 rotation ``R(beta) = [[cos, sin], [-sin, cos]]`` acting on the pairs of floats
 whose index differs in that qubit's bit.  On the float view of a tile of
 complex amplitudes, qubit ``q`` of ``n`` pairs floats ``stride = 2**(n - q)``

@@ -1,4 +1,4 @@
-"""``fast``: the project's own QAOA state-vector simulator on the cost diagonal.
+"""The project's own QAOA state-vector simulator on the cost diagonal (the ``fast`` backend's).
 
 Like QOKit's "fur" simulators, it never builds a circuit.  The cost ``C'`` is a
 diagonal, computed once per QUBO (:attr:`solvers.qaoa.cost.IsingCost.diag`) and
@@ -26,7 +26,7 @@ gradients do not see the frame.
 Two sets of kernels apply the rotations (option ``kernels``):
 
 - ``"jit"``, the CPU default: the compiled radix-4 butterflies of
-  :mod:`solvers.qaoa._fast_jit`, two qubits per sweep of a tile held in cache,
+  :mod:`solvers.qaoa.fastsim.jit`, two qubits per sweep of a tile held in cache,
   2 multiply-adds per float and qubit;
 - ``"blas"``, the GPU's (and numpy's when asked): single-qubit butterflies in
   numpy are bound by passes and call overhead, so consecutive qubits are fused
@@ -55,7 +55,7 @@ inverse gates.  For a gate ``exp(-i theta H)`` the derivative of
 ``<psi|C'|psi>`` is ``2 Re <lambda|D|psi>`` with ``D = -i H``, both vectors taken
 just after the gate; a layer's angle collects it from each of its gates.
 
-A GPU path runs the same code with CuPy arrays (``device="gpu"``: one tile, no
+A GPU path runs the same code with CuPy arrays (``platform="gpu"``: one tile, no
 thread pool); it needs CuPy and an NVIDIA GPU.
 """
 
@@ -66,40 +66,26 @@ import functools
 import math
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-# The module-level helpers live in _fast_kernels; every name stays importable from here.
 from solvers.errors import InvalidInputError, InvalidOptionError
-from solvers.qaoa._fast_jit import edge_strides, float_strides
-from solvers.qaoa._fast_kernels import (  # noqa: F401 - re-exported
-    _INSTALL_HINT,
-    _POOLS,
-    _POOLS_LOCK,
-    DEVICES,
+from solvers.qaoa.fastsim.jit import edge_strides, float_strides
+from solvers.qaoa.fastsim.kernels import (
     PRECISIONS,
-    _array_module,
-    _blas_controller,
-    _block_matrix,
-    _check_angles,
-    _kron_power,
-    _pool,
-    _runs,
-    _single_threaded_blas,
-    _tiles,
-    _to_host,
-    gpu_status,
+    array_module,
+    check_angles,
+    qubit_runs,
+    single_threaded_blas,
+    thread_pool,
+    to_host,
 )
-from solvers.qaoa._fast_passes import _TilePasses
-from solvers.qaoa.backends import QAOABackend
-from solvers.qaoa.mixers import Mixer, make_mixer
+from solvers.qaoa.fastsim.passes import TilePasses
+from solvers.qaoa.mixers import Mixer
 from solvers.qubo import index_bits
 
-if TYPE_CHECKING:  # pragma: no cover
-    from solvers.qaoa.cost import IsingCost
-
-__all__ = ["DEVICES", "KERNELS", "PRECISIONS", "FastBackend", "FastSimulator", "gpu_status"]
+__all__ = ["FIRST_REAL_BLOCK", "KERNELS", "LOW_BLOCK", "REAL_BLOCK", "TILE", "WORKSPACE_MAX", "FastSimulator"]
 
 #: Values of the ``kernels`` option: ``auto`` is ``jit`` on the CPU and ``blas`` on the GPU.
 KERNELS = ("auto", "jit", "blas")
@@ -118,7 +104,7 @@ REAL_BLOCK = 3
 FIRST_REAL_BLOCK = 4
 
 
-class FastSimulator(_TilePasses):
+class FastSimulator(TilePasses):
     """QAOA state vectors from a cost diagonal, with adjoint gradients.
 
     Parameters
@@ -131,9 +117,9 @@ class FastSimulator(_TilePasses):
         The mixer and initial state (:func:`solvers.qaoa.mixers.make_mixer`).
     precision : {"complex64", "complex128"}
         Working precision of the state.
-    device : {"cpu", "gpu"}
+    platform : {"cpu", "gpu"}
         ``"gpu"`` runs on CuPy (raises :class:`BackendUnavailableError` where
-        CuPy or a CUDA device is missing).
+        CuPy or a GPU is missing).
     threads : int
         Worker threads for the passes over the vector (CPU).
 
@@ -155,14 +141,14 @@ class FastSimulator(_TilePasses):
         mixer: Mixer,
         *,
         precision: str = "complex64",
-        device: str = "cpu",
+        platform: str = "cpu",
         threads: int = 1,
         kernels: str = "auto",
     ) -> None:
         if kernels not in KERNELS:
             msg = f"option 'kernels' of backend 'fast' must be one of: {', '.join(KERNELS)}; got {kernels!r}"
             raise InvalidOptionError(msg)
-        if kernels == "jit" and device != "cpu":
+        if kernels == "jit" and platform != "cpu":
             msg = "option kernels='jit' of backend 'fast' runs on the CPU only; use kernels='auto' on the GPU"
             raise InvalidOptionError(msg)
         if precision not in PRECISIONS:
@@ -171,7 +157,7 @@ class FastSimulator(_TilePasses):
                 f"got {precision!r}"
             )
             raise InvalidOptionError(msg)
-        xp = _array_module(device)
+        xp = array_module(platform)
         diag = np.asarray(diag, dtype=np.float64).reshape(-1)
         n = int(diag.size).bit_length() - 1
         if diag.size < 2 or diag.size != 1 << n:
@@ -186,7 +172,7 @@ class FastSimulator(_TilePasses):
         self.n = n
         self.mixer = mixer
         self.precision = precision
-        self.device = device
+        self.platform = platform
         self.threads = threads
         #: "jit" (compiled butterflies, the CPU default) or "blas" (matrix products, the GPU's)
         self.kernels = "jit" if kernels == "jit" or (kernels == "auto" and xp is np) else "blas"
@@ -198,10 +184,10 @@ class FastSimulator(_TilePasses):
         self._shares_diag = self._d is diag
         size = 1 << n
         self._tile = size if xp is not np else min(size, TILE)
-        self._pool = _pool(threads) if (xp is np and threads > 1 and size > self._tile) else None
+        self._pool = thread_pool(threads) if (xp is np and threads > 1 and size > self._tile) else None
 
         free = set(mixer.free_qubits)
-        # On the CPU the compiled butterflies (:mod:`._fast_jit`) take every free qubit in the
+        # On the CPU the compiled butterflies (:mod:`solvers.qaoa.fastsim.jit`) take every free qubit in the
         # frame; on the GPU the lowest ones form a complex block for one matrix product.
         low_block = 0 if self.kernels == "jit" else LOW_BLOCK
         low: list[int] = []
@@ -218,7 +204,7 @@ class FastSimulator(_TilePasses):
         if self.kernels == "jit":  # compiled butterflies inside a tile; matrix products outside
             self._tile_strides = float_strides([q for q in self.frame_qubits if q >= inside], n)
             self._tile_blocks: list[tuple[int, int]] = []
-            self._pass_blocks = _runs(
+            self._pass_blocks = qubit_runs(
                 [q for q in self.frame_qubits if q < inside], REAL_BLOCK, FIRST_REAL_BLOCK
             )
             # XY edges of the groups inside a tile run in the tile pass (groups commute, so
@@ -233,7 +219,7 @@ class FastSimulator(_TilePasses):
             self._tile_strides = np.zeros(0, dtype=np.int64)
             self._tile_edges = np.zeros((0, 2), dtype=np.int64)
             self._pass_edges = mixer.edges
-            blocks = _runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
+            blocks = qubit_runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
             self._tile_blocks = [blk for blk in blocks if blk[0] >= inside]
             self._pass_blocks = [blk for blk in blocks if blk[0] < inside]
         self._initial_plan = self._product_plan(self._factors())
@@ -277,7 +263,7 @@ class FastSimulator(_TilePasses):
         return size * cplx + depth * layer + final
 
     def _context(self) -> contextlib.AbstractContextManager:
-        return _single_threaded_blas() if self._xp is np else contextlib.nullcontext()
+        return single_threaded_blas() if self._xp is np else contextlib.nullcontext()
 
     # ---------------------------------------------------------- the state
     def _factors(self) -> list[tuple[tuple[int, ...], np.ndarray]]:
@@ -393,13 +379,13 @@ class FastSimulator(_TilePasses):
     def initial_state(self) -> np.ndarray:
         """The initial state ``|psi_0>`` (host array, working precision)."""
         with self._context():
-            return _to_host(self._to_physical(self._initial()))
+            return to_host(self._to_physical(self._initial()))
 
     def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
         """The final state (host array, working precision, big-endian)."""
-        g, b = _check_angles(gammas, betas)
+        g, b = check_angles(gammas, betas)
         with self._context():
-            return _to_host(self._to_physical(self._evolve(g, b)))
+            return to_host(self._to_physical(self._evolve(g, b)))
 
     def _probabilities(self, psi: Any) -> np.ndarray:
         xp = self._xp
@@ -409,14 +395,14 @@ class FastSimulator(_TilePasses):
         def job(s: int) -> None:
             seg = psi[s : s + tile]
             p = xp.square(seg.real, dtype=np.float64) + xp.square(seg.imag, dtype=np.float64)
-            out[s : s + tile] = _to_host(p)
+            out[s : s + tile] = to_host(p)
 
         self._run([functools.partial(job, s) for s in range(0, psi.shape[0], tile)])
         return out
 
     def probabilities(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
         """``|amplitude|**2`` of every basis state, float64."""
-        g, b = _check_angles(gammas, betas)
+        g, b = check_angles(gammas, betas)
         with self._context(), self._vectors(1) as (psi,):
             return self._probabilities(self._evolve(g, b, psi))
 
@@ -434,7 +420,7 @@ class FastSimulator(_TilePasses):
 
     def expectation(self, gammas: Sequence[float], betas: Sequence[float]) -> float:
         """``<psi|C'|psi>`` (the diagonal's units)."""
-        g, b = _check_angles(gammas, betas)
+        g, b = check_angles(gammas, betas)
         with self._context(), self._vectors(1) as (psi,):
             return self._expect(self._evolve(g, b, psi))
 
@@ -445,7 +431,7 @@ class FastSimulator(_TilePasses):
 
         Memory: two state vectors (``psi`` and the co-state).
         """
-        g, b = _check_angles(gammas, betas)
+        g, b = check_angles(gammas, betas)
         p = g.size
         grad = np.zeros(2 * p)
         with self._context(), self._vectors(2) as (psi, lam):
@@ -485,105 +471,3 @@ class FastSimulator(_TilePasses):
         last = int(np.searchsorted(cdf, cdf[-1], side="left"))
         np.minimum(idx, last, out=idx)
         return index_bits(idx, self.n, order="big")
-
-
-class FastBackend(QAOABackend):
-    """The ``fast`` backend: :class:`FastSimulator` on the normalised cost's diagonal.
-
-    Options (keyword arguments of the constructor, besides the base class's):
-
-    - ``precision``: ``"complex64"`` (default) or ``"complex128"``;
-    - ``device``: ``"cpu"`` (default) or ``"gpu"`` (CuPy; raises
-      :class:`~solvers.errors.BackendUnavailableError` where it cannot run);
-    - ``init_state``: ``"auto"`` (default), ``"plus"``, ``"w"`` or ``"basis"``
-      (see :mod:`solvers.qaoa.mixers`);
-    - ``kernels``: ``"auto"`` (default: ``"jit"`` on the CPU, ``"blas"`` on the
-      GPU), ``"jit"`` (the compiled butterflies of :mod:`._fast_jit`) or
-      ``"blas"`` (Kronecker-block matrix products, the GPU's code run on numpy).
-
-    Sampling draws from the exact probabilities with ``numpy.random.default_rng(seed)``.
-    ``resources()`` are those of the equivalent Cirq circuit, counted from
-    :func:`solvers.qaoa.circuit.ansatz_layout` without building it.
-
-    Examples
-    --------
-    >>> from solvers import QUBO
-    >>> from solvers.qaoa.cost import IsingCost
-    >>> cost = IsingCost.from_qubo(QUBO.from_terms({0: 1.0, 1: -1.0}, {(0, 1): 2.0}))
-    >>> b = FastBackend(cost, 2, precision="complex128")
-    >>> value, grad = b.expectation_and_gradient([0.3, 0.6], [-0.5, -0.2])
-    >>> grad.shape, b.resources()["two_qubit_gates"]
-    ((4,), 2)
-    """
-
-    name = "fast"
-    supports_gradient = True
-
-    def __init__(
-        self,
-        cost: IsingCost,
-        depth: int,
-        *,
-        precision: str = "complex64",
-        device: str = "cpu",
-        init_state: str = "auto",
-        kernels: str = "auto",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(cost, depth, **kwargs)
-        self.init_state = init_state
-        self.mixer_spec = make_mixer(
-            self.mixer, cost.num_qubits, groups=self.groups, init_state=init_state
-        )
-        self.simulator = FastSimulator(
-            cost.diag,
-            self.mixer_spec,
-            precision=precision,
-            device=device,
-            threads=self.threads,
-            kernels=kernels,
-        )
-        self.precision = precision
-        self.device = device
-        self._resources: dict[str, Any] | None = None
-
-    def _angles(
-        self, gammas: Sequence[float], betas: Sequence[float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        g, b = _check_angles(gammas, betas)
-        if g.size != self.depth:
-            msg = f"gammas and betas must have depth={self.depth} entries, got {g.size}"
-            raise InvalidInputError(msg)
-        return g, b
-
-    def state(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
-        return self.simulator.state(*self._angles(gammas, betas))
-
-    def probabilities(self, gammas: Sequence[float], betas: Sequence[float]) -> np.ndarray:
-        return self.simulator.probabilities(*self._angles(gammas, betas))
-
-    def expectation(self, gammas: Sequence[float], betas: Sequence[float]) -> float:
-        return self.simulator.expectation(*self._angles(gammas, betas))
-
-    def expectation_and_gradient(
-        self, gammas: Sequence[float], betas: Sequence[float]
-    ) -> tuple[float, np.ndarray]:
-        return self.simulator.expectation_and_gradient(*self._angles(gammas, betas))
-
-    def sample(
-        self,
-        gammas: Sequence[float],
-        betas: Sequence[float],
-        shots: int,
-        *,
-        seed: int | None = None,
-    ) -> np.ndarray:
-        return self.simulator.sample(*self._angles(gammas, betas), shots, seed=seed)
-
-    def resources(self) -> dict[str, Any]:
-        if self._resources is None:
-            from solvers.qaoa.circuit import ansatz_layout, layout_resources
-
-            layout = ansatz_layout(self.cost.h, self.cost.J, self.depth, self.mixer_spec)
-            self._resources = layout_resources(layout)
-        return dict(self._resources)

@@ -5,8 +5,8 @@ from the median calibration that cirq_google ships), its device graph and gate
 set, reached through the same Engine interface a real processor uses:
 ``engine.get_processor(pid).get_sampler()`` of the virtual engine that
 :func:`cirq_google.engine.create_default_noisy_quantum_virtual_machine` builds.
-Placement, routing, compilation and validation are those of every device
-backend (:mod:`solvers.qaoa.device`); nothing here touches the network.
+Placement, qubit mapping, compilation and validation are those of every device
+backend (:mod:`solvers.qaoa.backends.device`); nothing here touches the network.
 
 Noise costs time: qsim simulates noisy circuits one trajectory per shot.
 Measured on 2 cores, one thread, weber, per 1000 shots: 8 qubits, p=1 (34
@@ -22,7 +22,7 @@ Examples
 --------
 >>> from solvers import QUBO
 >>> from solvers.qaoa.cost import IsingCost
->>> from solvers.qaoa.qvm import QVMBackend
+>>> from solvers.qaoa.backends.qvm import QVMBackend
 >>> cost = IsingCost.from_qubo(QUBO.from_terms({0: 1.0, 1: -1.0}, {(0, 1): 0.5}))
 >>> qvm = QVMBackend(cost, 1, processor="weber", shots_per_eval=200)
 >>> bits = qvm.sample([0.4], [-0.4], 100, seed=1)
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import BackendUnavailableError, InvalidOptionError
-from solvers.qaoa.device import DeviceBackend, DeviceTarget
+from solvers.qaoa.backends.device import DeviceBackend, DeviceTarget
 
 if TYPE_CHECKING:  # pragma: no cover
     import cirq
@@ -61,7 +61,7 @@ class QVMBackend(DeviceBackend):
     """The noisy quantum virtual machine of processor ``processor`` (see the module docstring).
 
     Options: ``shots_per_eval``, ``qubits``, ``gateset``, ``seed`` (see
-    :class:`~solvers.qaoa.device.DeviceBackend`).  :meth:`sample` with a
+    :class:`~solvers.qaoa.backends.device.DeviceBackend`).  :meth:`sample` with a
     ``seed`` is reproducible: the virtual machine's qsim simulator draws from one
     ``numpy.random.RandomState`` that each run reseeds.
     """

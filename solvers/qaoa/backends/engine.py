@@ -1,7 +1,7 @@
 """``engine:<processor>``: a real Google processor through ``cirq_google.Engine``, or any sampler.
 
-The circuit takes the same path as on the virtual machine (placement, routing,
-compilation, validation, measurement mapping: :mod:`solvers.qaoa.device`); only
+The circuit takes the same path as on the virtual machine (placement, qubit mapping,
+compilation, validation, measurement mapping: :mod:`solvers.qaoa.backends.device`); only
 the device and the sampler come from the Quantum Engine:
 ``cirq_google.Engine(project_id).get_processor(pid)`` with its
 ``get_device()``, ``get_current_calibration()`` and ``get_sampler()``.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from solvers.errors import BackendUnavailableError, CityoptError, InvalidOptionError, SolverError
-from solvers.qaoa.device import DeviceBackend, DeviceTarget
+from solvers.qaoa.backends.device import DeviceBackend, DeviceTarget
 
 if TYPE_CHECKING:  # pragma: no cover
     import cirq
@@ -166,7 +166,7 @@ def _quantum_engine(project_id: str, credentials: Any) -> Any:
 class EngineBackend(DeviceBackend):
     """A Google quantum processor through the Quantum Engine (see the module docstring).
 
-    Options, beyond :class:`~solvers.qaoa.device.DeviceBackend`'s: ``project_id``,
+    Options, beyond :class:`~solvers.qaoa.backends.device.DeviceBackend`'s: ``project_id``,
     ``credentials``, ``sampler`` (a ``cirq.Sampler`` to run on instead of the
     Engine) and ``device`` (a ``cirq.Device`` to compile for).  Seeds do not
     reach hardware or a user's sampler: seed those yourself.

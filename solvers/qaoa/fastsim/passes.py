@@ -1,11 +1,11 @@
-"""The passes over the state vector of :class:`solvers.qaoa.fast.FastSimulator`.
+"""The passes over the state vector of :class:`solvers.qaoa.fastsim.simulator.FastSimulator`.
 
-:class:`_TilePasses` holds the simulator's gate kernels, forward and backward:
+:class:`TilePasses` holds the simulator's gate kernels, forward and backward:
 the tile pass (phase layer, low complex block, real blocks inside a tile), the
 real blocks outside a tile and the XY edges, each also run backward on the
 co-state of the adjoint gradient; with the job runner and the phase and matrix
 factories they share.  It is a mixin: the attributes below are set by
-:meth:`FastSimulator.__init__ <solvers.qaoa.fast.FastSimulator>`.
+:meth:`FastSimulator.__init__ <solvers.qaoa.fastsim.simulator.FastSimulator>`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from solvers.qaoa._fast_jit import edge_strides, rotate, rotate_back, xy_edges, xy_edges_back
-from solvers.qaoa._fast_kernels import _block_matrix, _tiles
+from solvers.qaoa.fastsim.jit import edge_strides, rotate, rotate_back, xy_edges, xy_edges_back
+from solvers.qaoa.fastsim.kernels import block_matrix, tile_slices
 from solvers.qaoa.mixers import Mixer
 
+__all__ = ["TilePasses"]
 
-class _TilePasses:
-    """Gate kernels of :class:`~solvers.qaoa.fast.FastSimulator` (a mixin)."""
+
+class TilePasses:
+    """Gate kernels of :class:`~solvers.qaoa.fastsim.simulator.FastSimulator` (a mixin)."""
 
     n: int
     mixer: Mixer
@@ -34,7 +36,7 @@ class _TilePasses:
     _cdtype: type
     _rdtype: type
     _tile: int
-    _pool: ThreadPoolExecutor | None
+    thread_pool: ThreadPoolExecutor | None
     _low: tuple[int, int] | None
     _tile_blocks: list[tuple[int, int]]
     _tile_strides: np.ndarray
@@ -65,7 +67,7 @@ class _TilePasses:
 
     def _matrix(self, kind: str, k: int, beta: float = 0.0) -> Any:
         dtype = self._rdtype if kind.startswith("real") else self._cdtype
-        m = _block_matrix(kind, k, float(beta), np.dtype(dtype).name)
+        m = block_matrix(kind, k, float(beta), np.dtype(dtype).name)
         return m if self._xp is np else self._xp.asarray(m)
 
     # ------------------------------------------------------------- passes
@@ -166,7 +168,7 @@ class _TilePasses:
             self._run(
                 [
                     functools.partial(job, ix)
-                    for ix in _tiles((a_dim, b_dim), 2 * self._tile // big_k)
+                    for ix in tile_slices((a_dim, b_dim), 2 * self._tile // big_k)
                 ]
             )
         )
@@ -197,7 +199,7 @@ class _TilePasses:
             return value
 
         return sum(
-            self._run([functools.partial(job, ix) for ix in _tiles(shape[::2], self._tile // 2)])
+            self._run([functools.partial(job, ix) for ix in tile_slices(shape[::2], self._tile // 2)])
         )
 
     def _xy_edge_jit(self, a: int, b: int, beta: float, psi: Any, lam: Any = None) -> float:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers._options import build_options, check_range, options_dict
 from solvers.errors import SolverError
+from solvers.options import build_options, check_range, options_dict
 from solvers.qubo import QUBO
 from solvers.solution import Solution, Status
 
@@ -53,7 +53,7 @@ class CpSatOptions:
         On a QUBO: also state its one-hot groups as hard constraints (they are
         implied by the penalty at the optimum; stating them speeds the search).
     log_search : bool
-        Let CP-SAT log its search (to the ``solvers.ortools`` logger's stream).
+        Let CP-SAT log its search (to the ``solvers.cpsat`` logger's stream).
     """
 
     workers: int | None = None

@@ -1,4 +1,4 @@
-"""Running the QAOA ansatz on a Google processor's device: placement, routing, compilation.
+"""Running the QAOA ansatz on a Google processor's device: placement, qubit mapping, compilation.
 
 The ``qvm:<processor>`` and ``engine:<processor>`` backends share everything
 here; they differ only in where the processor (device, calibration) and the
@@ -9,14 +9,15 @@ The path from the logical circuit to the measured bits is:
    greedily from every start qubit, preferring compact patches (each coupling
    beyond a spanning tree saves SWAPs) of low calibrated error (readout,
    single-qubit and two-qubit Pauli error of the gate the circuit is compiled to);
-2. **routing** (:func:`route`): :class:`cirq.RouteCQC` on the subgraph of those
-   qubits, once per backend (the routing depends only on which qubits interact,
-   so the parameterised circuit is routed once, with its sympy symbols);
-3. **compilation** (:func:`compile_circuit`): the routed circuit with the angles
+2. **qubit mapping** (:func:`map_qubits`): cirq's router :class:`cirq.RouteCQC` on
+   the subgraph of those qubits, once per backend (the mapping depends only on
+   which qubits interact, so the parameterised circuit is mapped once, with its
+   sympy symbols);
+3. **compilation** (:func:`compile_circuit`): the mapped circuit with the angles
    bound, :func:`cirq.optimize_for_target_gateset` to the gate set chosen by
    :func:`choose_gateset` (the device's own compilation targets: sqrt-iSWAP on
    rainbow / weber, CZ on willow_pink).  Compiling per evaluation, with the
-   angles bound, merges each routing SWAP with the ZZ rotation beside it and
+   angles bound, merges each inserted SWAP with the ZZ rotation beside it and
    writes every ZZ as two entangling gates; a symbolic compile done once needs
    about twice as many sqrt-iSWAPs (measured: 60 against 34 on 8 qubits, weber),
    and on a noisy processor fewer gates is what matters.  It costs 0.05-0.25 s
@@ -43,7 +44,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from solvers.errors import InvalidOptionError, ProblemTooLargeError, SolverError
-from solvers.qaoa.backends import QAOABackend
+from solvers.qaoa.backends.base import QAOABackend
+from solvers.qubo import bits_index
 
 if TYPE_CHECKING:  # pragma: no cover
     import cirq
@@ -55,12 +57,12 @@ __all__ = [
     "GATESETS",
     "DeviceBackend",
     "DeviceTarget",
-    "RoutedCircuit",
+    "MappedCircuit",
     "calibration_errors",
     "choose_gateset",
     "choose_qubits",
     "compile_circuit",
-    "route",
+    "map_qubits",
 ]
 
 logger = logging.getLogger(__name__)
@@ -198,7 +200,7 @@ def choose_qubits(
     of a patch is its expected error, ``sum`` of its qubits' errors plus the
     mean error of its couplers times ``n - 1``, minus, for each coupler beyond
     a spanning tree, the error of one SWAP (three two-qubit gates at the
-    median coupler error): extra couplers mean fewer SWAPs after routing.
+    median coupler error): extra couplers mean fewer SWAPs after qubit mapping.
     Without calibration data every error is zero and the most compact patch wins
     (ties go to the smallest qubits, so the choice is deterministic).
 
@@ -261,8 +263,8 @@ def choose_qubits(
 
 
 @dataclass(frozen=True)
-class RoutedCircuit:
-    """A circuit routed onto device qubits.
+class MappedCircuit:
+    """A circuit mapped onto device qubits (SWAPs inserted where two qubits do not couple).
 
     Attributes
     ----------
@@ -273,7 +275,7 @@ class RoutedCircuit:
     final : dict {logical qubit: physical qubit}
         Where each logical qubit is at the end (after the SWAPs): measure there.
     swaps : int
-        SWAPs the router inserted.
+        SWAPs the mapping inserted.
     """
 
     circuit: cirq.Circuit
@@ -282,20 +284,20 @@ class RoutedCircuit:
     swaps: int
 
 
-def route(circuit: cirq.AbstractCircuit, graph: nx.Graph, qubits: Sequence[Any]) -> RoutedCircuit:
-    """Route ``circuit`` with :class:`cirq.RouteCQC` onto the subgraph of ``graph`` on ``qubits``.
+def map_qubits(circuit: cirq.AbstractCircuit, graph: nx.Graph, qubits: Sequence[Any]) -> MappedCircuit:
+    """Map ``circuit`` with :class:`cirq.RouteCQC` onto the subgraph of ``graph`` on ``qubits``.
 
     ``qubits`` must be connected and at least as many as the circuit's qubits.
-    Works on parameterised circuits (routing looks only at which qubits act).
+    Works on parameterised circuits (the mapping looks only at which qubits act).
     """
     import cirq
 
     sub = graph.subgraph(qubits).copy()
     router = cirq.RouteCQC(sub)
-    routed, initial, swap_map = router.route_circuit(circuit, tag_inserted_swaps=True)
-    swaps = sum(1 for op in routed.all_operations() if cirq.RoutingSwapTag() in op.tags)
+    mapped, initial, swap_map = router.route_circuit(circuit, tag_inserted_swaps=True)
+    swaps = sum(1 for op in mapped.all_operations() if cirq.RoutingSwapTag() in op.tags)
     final = {lq: swap_map[pq] for lq, pq in initial.items()}
-    return RoutedCircuit(cirq.Circuit(routed), dict(initial), final, swaps)
+    return MappedCircuit(cirq.Circuit(mapped), dict(initial), final, swaps)
 
 
 def compile_circuit(
@@ -332,13 +334,13 @@ class DeviceBackend(QAOABackend):
     """Shot-based QAOA on a processor's device (base of ``qvm`` and ``engine``).
 
     Subclasses say where the device and the sampler come from; everything else
-    (placement, routing, compilation, validation, measurement mapping, decoding
+    (placement, qubit mapping, compilation, validation, measurement mapping, decoding
     and the sample-estimated expectation) happens here, identically.
 
     Parameters
     ----------
     cost, depth, mixer, groups, threads, processor
-        See :class:`~solvers.qaoa.backends.QAOABackend`.
+        See :class:`~solvers.qaoa.backends.base.QAOABackend`.
     shots_per_eval : int
         Shots behind one :meth:`expectation` estimate (default 1000).
     qubits : sequence of cirq.GridQubit, optional
@@ -397,7 +399,7 @@ class DeviceBackend(QAOABackend):
         if device is None:
             self.gateset_name: str | None = None
             self._gateset = None
-            self.routed = RoutedCircuit(
+            self.mapped = MappedCircuit(
                 self.logical_circuit,
                 {q: q for q in self.logical_qubits},
                 {q: q for q in self.logical_qubits},
@@ -407,14 +409,14 @@ class DeviceBackend(QAOABackend):
         else:
             graph = getattr(getattr(device, "metadata", None), "nx_graph", None)
             if graph is None:
-                msg = f"device {device!r} has no qubit graph (metadata.nx_graph) to route on"
+                msg = f"device {device!r} has no qubit graph (metadata.nx_graph) to map qubits on"
                 raise InvalidOptionError(msg)
             self.gateset_name, self._gateset = choose_gateset(
                 device, self.target.calibration, gateset
             )
             self.physical_qubits = self._place(graph, qubits)
-            self.routed = route(self.logical_circuit, graph, self.physical_qubits)
-        self.measured_qubits = [self.routed.final[q] for q in self.logical_qubits]
+            self.mapped = map_qubits(self.logical_circuit, graph, self.physical_qubits)
+        self.measured_qubits = [self.mapped.final[q] for q in self.logical_qubits]
         self._compiled: collections.OrderedDict[Hashable, cirq.Circuit] = collections.OrderedDict()
         self.last_compile_s = math.nan
         # compile once at reference angles: fails early, and gives resources() figures
@@ -470,7 +472,7 @@ class DeviceBackend(QAOABackend):
         return sorted(chosen)
 
     def circuit(self, gammas: Sequence[float], betas: Sequence[float]) -> cirq.Circuit:
-        """The circuit that runs: routed, angles bound, compiled, validated, measured (key ``"x"``)."""
+        """The circuit that runs: qubits mapped, angles bound, compiled, validated, measured (key ``"x"``)."""
         from solvers.qaoa.circuit import angle_resolver
 
         cirq = self._cirq
@@ -481,7 +483,7 @@ class DeviceBackend(QAOABackend):
             self._last = hit
             return hit
         t0 = time.perf_counter()
-        bound = cirq.resolve_parameters(self.routed.circuit, angle_resolver(gammas, betas))
+        bound = cirq.resolve_parameters(self.mapped.circuit, angle_resolver(gammas, betas))
         if self._gateset is not None:
             bound = compile_circuit(bound, self._gateset)
         out = bound + cirq.Circuit(cirq.measure(*self.measured_qubits, key=MEASUREMENT_KEY))
@@ -523,9 +525,7 @@ class DeviceBackend(QAOABackend):
         """Mean normalised cost ``C'`` over ``shots_per_eval`` shots (an estimate)."""
         seed = int(self._seed_seq.spawn(1)[0].generate_state(1)[0] & 0x7FFFFFFF)
         bits = self._run(gammas, betas, self.shots_per_eval, seed)
-        n = self.num_qubits
-        idx = bits.astype(np.int64) @ (1 << np.arange(n - 1, -1, -1, dtype=np.int64))
-        return float(np.mean(self.cost.diag[idx]))
+        return float(np.mean(self.cost.diag[bits_index(bits)]))
 
     def sample(
         self,
@@ -550,12 +550,12 @@ class DeviceBackend(QAOABackend):
             "two_qubit_gates_logical": _two_qubit_ops(self.logical_circuit),
             "two_qubit_gates_compiled": _two_qubit_ops(compiled),
             "circuit_depth_compiled": len(body),
-            "swaps_inserted": self.routed.swaps,
+            "swaps_inserted": self.mapped.swaps,
             "processor": self.target.processor_id,
             "device_qubits_available": n_dev,
             "gateset": self.gateset_name,
             "shots_per_eval": self.shots_per_eval,
-            "placement": [str(self.routed.initial[q]) for q in self.logical_qubits],
+            "placement": [str(self.mapped.initial[q]) for q in self.logical_qubits],
             "measured_qubits": [str(q) for q in self.measured_qubits],
             "compile_time_s": self.last_compile_s,
         }

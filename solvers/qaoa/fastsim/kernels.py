@@ -1,10 +1,9 @@
-"""Module-level helpers of :mod:`solvers.qaoa.fast`.
+"""The building blocks of :class:`~solvers.qaoa.fastsim.simulator.FastSimulator`.
 
-The array module (numpy, or CuPy for ``device="gpu"``, imported lazily), the
+The array module (numpy, or CuPy for ``platform="gpu"``, imported lazily), the
 process-wide thread pools and the hold on BLAS's own threads, and the small pure
 functions the simulator is built from: tiling an array, the mixer blocks'
-matrices, cutting qubits into blocks, checking angles.  Every name here is also
-importable from :mod:`solvers.qaoa.fast`.
+matrices, cutting qubits into blocks, checking angles.
 """
 
 from __future__ import annotations
@@ -22,52 +21,67 @@ import numpy as np
 
 from solvers.errors import BackendUnavailableError, InvalidInputError, InvalidOptionError
 
+__all__ = [
+    "PLATFORMS",
+    "PRECISIONS",
+    "array_module",
+    "block_matrix",
+    "check_angles",
+    "gpu_status",
+    "qubit_runs",
+    "single_threaded_blas",
+    "thread_pool",
+    "tile_slices",
+    "to_host",
+]
+
 #: Working precision name -> (complex dtype, real dtype).
 PRECISIONS: dict[str, tuple[type, type]] = {
     "complex64": (np.complex64, np.float32),
     "complex128": (np.complex128, np.float64),
 }
-#: Values of the ``device`` option.
-DEVICES = ("cpu", "gpu")
+#: Values of the ``platform`` option: where the simulator runs.
+PLATFORMS = ("cpu", "gpu")
 
 _INSTALL_HINT = "pip install cupy-cuda12x on a machine with an NVIDIA GPU and a CUDA 12 driver"
 
 
 def gpu_status() -> str:
-    """Whether ``device="gpu"`` can run here: ``"available"`` or why not."""
+    """Whether ``platform="gpu"`` can run here: ``"available"`` or why not."""
     try:
-        _array_module("gpu")
+        array_module("gpu")
     except BackendUnavailableError as exc:
         return str(exc)
     return "available"
 
 
-def _array_module(device: str) -> Any:
-    if device == "cpu":
+def array_module(platform: str) -> Any:
+    """numpy for ``"cpu"``, CuPy for ``"gpu"`` (raises where it cannot run)."""
+    if platform == "cpu":
         return np
-    if device != "gpu":
-        msg = f"option 'device' of backend 'fast' must be one of: {', '.join(DEVICES)}; got {device!r}"
+    if platform != "gpu":
+        msg = f"option 'platform' of backend 'fast' must be one of: {', '.join(PLATFORMS)}; got {platform!r}"
         raise InvalidOptionError(msg)
     try:
         import cupy
     except ImportError as exc:
-        msg = f"backend 'fast' with device='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
+        msg = f"backend 'fast' with platform='gpu' needs CuPy, which is not installed ({exc}); {_INSTALL_HINT}"
         raise BackendUnavailableError(msg) from exc
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
-        detail = f"{count} CUDA devices"
-    except Exception as exc:  # CUDARuntimeError and friends: no driver, no device
+        detail = f"{count} GPUs"
+    except Exception as exc:  # CUDARuntimeError and friends: no driver, no GPU
         count, detail = 0, str(exc)
     if count < 1:
         msg = (
-            f"backend 'fast' with device='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
-            f"no CUDA device ({detail}); {_INSTALL_HINT}"
+            f"backend 'fast' with platform='gpu' needs an NVIDIA GPU: CuPy is installed but finds "
+            f"no GPU ({detail}); {_INSTALL_HINT}"
         )
         raise BackendUnavailableError(msg)
     return cupy
 
 
-def _to_host(a: Any) -> np.ndarray:
+def to_host(a: Any) -> np.ndarray:
     return a if isinstance(a, np.ndarray) else a.get()
 
 
@@ -76,7 +90,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def thread_pool(threads: int) -> ThreadPoolExecutor:
     """A process-wide pool of ``threads`` workers (created on first use, then shared)."""
     with _POOLS_LOCK:
         if threads not in _POOLS:
@@ -93,7 +107,7 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
+def single_threaded_blas() -> contextlib.AbstractContextManager:
     """Hold BLAS to one thread: the tiles are the unit of parallelism."""
     controller = _blas_controller()
     if controller is None:  # pragma: no cover
@@ -102,7 +116,7 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager:
 
 
 # ---------------------------------------------------------------- helpers
-def _tiles(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
+def tile_slices(shape: Sequence[int], target: int) -> list[tuple[slice, ...]]:
     """Index tuples cutting an array of ``shape`` (powers of two) into pieces of about
     ``target`` elements, innermost axes kept whole first."""
     sizes: list[int] = []
@@ -125,7 +139,7 @@ def _kron_power(m: np.ndarray, k: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=512)
-def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
+def block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
     """The ``2**k x 2**k`` matrices of a mixer block (read-only, cached).
 
     ``"rx_t"``: ``(rx(2 beta)^{(x)k})^T``; ``"rx_gen_t"``: ``D^T`` with
@@ -154,7 +168,7 @@ def _block_matrix(kind: str, k: int, beta: float, dtype: str) -> np.ndarray:
     return out
 
 
-def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
+def qubit_runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]:
     """Consecutive runs of ``qubits`` as ``(lo, k)`` blocks.
 
     Each run is cut from its high-index (low-order bit) end: ``first`` qubits,
@@ -172,7 +186,7 @@ def _runs(qubits: Sequence[int], size: int, first: int) -> list[tuple[int, int]]
     return blocks
 
 
-def _check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def check_angles(gammas: Sequence[float], betas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     g = np.asarray(gammas, dtype=np.float64).reshape(-1)
     b = np.asarray(betas, dtype=np.float64).reshape(-1)
     if g.size != b.size or g.size == 0:

@@ -2,7 +2,7 @@
 and the initial-angle strategies (ramp, INTERP, table transfer) with multistart.
 
 :func:`solvers.qaoa.solver.solve_qaoa` builds the backend and the options and
-calls :func:`_optimise`; the objective keeps the best point seen.
+calls :func:`optimise_angles`; the objective keeps the best point seen.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import InvalidOptionError
+from solvers.qubo import bits_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
     from solvers.qaoa.backends import QAOABackend
-    from solvers.qaoa.solver import QAOAOptions
+    from solvers.qaoa.options import QAOAOptions
     from solvers.qubo import QUBO
 
-__all__ = ["COBYLA_RHOBEG", "LBFGSB_EPS", "cvar_from_distribution"]
+__all__ = ["COBYLA_RHOBEG", "LBFGSB_EPS", "Objective", "cvar_from_distribution", "optimise_angles"]
 
-logger = logging.getLogger("solvers.qaoa.solver")
+logger = logging.getLogger(__name__)
 
 #: Initial trust-region radius of COBYLA, in radians on the normalised cost.
 COBYLA_RHOBEG = 0.2
@@ -57,7 +58,7 @@ def cvar_from_distribution(values: np.ndarray, probabilities: np.ndarray, alpha:
     return float(np.dot(take, v) / alpha)
 
 
-class _Objective:
+class Objective:
     """``x = (gammas, betas) -> objective``, counting evaluations and keeping the best point.
 
     Raises :class:`_Stop` (before simulating) once ``maxiter`` evaluations are
@@ -109,8 +110,7 @@ class _Objective:
         # shot-based backend: estimate from samples
         seed = int(self._rng.integers(2**31))
         samples = be.sample(g, b, opts.shots_per_eval, seed=seed)
-        idx = samples.astype(np.int64) @ (1 << np.arange(samples.shape[1] - 1, -1, -1, dtype=np.int64))
-        vals = be.cost.diag[idx]
+        vals = be.cost.diag[bits_index(samples)]
         if opts.objective == "expectation":
             return float(vals.mean())
         return cvar_from_distribution(vals, np.full(vals.size, 1.0 / vals.size), opts.cvar_alpha)
@@ -152,7 +152,7 @@ def _minimize(fun: Callable[[np.ndarray], Any], x0: np.ndarray, method: str, max
     return minimize(fun, x0, method=method, options=options)
 
 
-def _optimise(objective: _Objective, qubo: QUBO, mixer: str, opts: QAOAOptions, seed: int | None,
+def optimise_angles(objective: Objective, qubo: QUBO, mixer: str, opts: QAOAOptions, seed: int | None,
               use_jac: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the optimiser (per the init strategy and restarts); the objective keeps the best point."""
     from solvers.qaoa.angles import interp, linear_ramp, table_angles
@@ -235,7 +235,7 @@ def _project(x: np.ndarray, depth: int, p: int) -> np.ndarray:
 class _SubDepth:
     """The objective of a lower-depth ansatz: layers ``depth..p-1`` get zero angles (identity)."""
 
-    def __init__(self, objective: _Objective, depth: int, p: int) -> None:
+    def __init__(self, objective: Objective, depth: int, p: int) -> None:
         self.objective, self.depth, self.p = objective, depth, p
 
     def _full(self, x: np.ndarray) -> np.ndarray:
