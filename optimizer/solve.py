@@ -82,7 +82,7 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
             msg = f"problem {problem.kind!r} has no native CP-SAT model; use on='qubo'"
             raise InvalidOptionError(msg)
         if model is not None:
-            from solvers.ortools import solve_cpsat_model
+            from solvers.cpsat import solve_cpsat_model
 
             qubo = problem.to_qubo()
             sol = solve_cpsat_model(model, qubo=qubo, seed=seed, time_limit_s=time_limit_s, **options)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from solvers.ortools import CpSatModel
+    from solvers.cpsat import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 

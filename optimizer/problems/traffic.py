@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from optimizer.inputs.city import City
     from optimizer.plans.routing import RoutingPlan
-    from solvers.ortools import CpSatModel
+    from solvers.cpsat import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
@@ -352,7 +352,7 @@ class Traffic(Problem):
         """
         from ortools.sat.python import cp_model
 
-        from solvers.ortools import CpSatModel
+        from solvers.cpsat import CpSatModel
 
         m = cp_model.CpModel()
         x = [m.new_bool_var(f"x[{t},{r}]") for t, r in self.variables]

@@ -114,7 +114,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.grid import Grid, Unit
     from optimizer.inputs.profiles import DayProfile
     from optimizer.plans.dispatch import DispatchPlan
-    from solvers.ortools import CpSatModel
+    from solvers.cpsat import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
@@ -884,7 +884,7 @@ class Dispatch(Problem):
         """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order."""
         from ortools.sat.python import cp_model
 
-        from solvers.ortools import CpSatModel
+        from solvers.cpsat import CpSatModel
 
         m = cp_model.CpModel()
         x = [m.new_bool_var(f"v{j}") for j in range(len(self.variables))]
