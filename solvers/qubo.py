@@ -566,10 +566,10 @@ class QUBOBuilder:
         self._onehot.append(idx)
         if penalty:
             self.add_offset(penalty)
-            for a, u in enumerate(group):
-                self.add_linear(u, -penalty)
-                for v in group[a + 1 :]:
-                    self.add_quadratic(u, v, 2.0 * penalty)
+            arr = np.asarray(idx, dtype=np.int64)
+            a, b = np.triu_indices(len(arr), 1)  # row-major: the order of the pairs (u, v), u before v
+            self.add_linear_array(arr, np.full(len(arr), -float(penalty)))
+            self.add_quadratic_array(arr[a], arr[b], np.full(len(a), 2.0 * penalty))
 
     def _check_indices(self, indices: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
         a = np.asarray(indices)

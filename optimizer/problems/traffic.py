@@ -324,13 +324,20 @@ class Traffic(Problem):
     def _qubo(self) -> QUBO:
         from solvers.qubo import QUBOBuilder
 
-        b = QUBOBuilder(self.variables)
-        for e, users in enumerate(self.segment_users):
+        b = QUBOBuilder(self.variables)  # variable k of the builder is self.variables[k]
+        lin_i, lin_w, qi, qj, qw = [], [], [], [], []
+        for e, users in enumerate(self.segment_users):  # load_e**2 = sum_v x_v + 2 sum_{u<v} x_u x_v
             w = float(self.segment_weights[e])
-            for a, v in enumerate(users):
-                b.add_linear(self.variables[v], w)
-                for u in users[a + 1 :]:
-                    b.add_quadratic(self.variables[v], self.variables[u], 2.0 * w)
+            u = np.asarray(users, dtype=np.int64)
+            a, c = np.triu_indices(len(u), 1)
+            lin_i.append(u)
+            lin_w.append(np.full(len(u), w))
+            qi.append(u[a])
+            qj.append(u[c])
+            qw.append(np.full(len(a), 2.0 * w))
+        if lin_i:
+            b.add_linear_array(np.concatenate(lin_i), np.concatenate(lin_w))
+            b.add_quadratic_array(np.concatenate(qi), np.concatenate(qj), np.concatenate(qw))
         start = 0
         for cands in self.candidates:
             b.add_onehot(list(self.variables[start : start + len(cands)]), penalty=self.penalty)

@@ -53,42 +53,59 @@ def penalty(prob: Fleet) -> float:
 
 
 def build_qubo(prob: Fleet) -> QUBO:
-    """The fleet QUBO: route costs plus row, column and capacity penalties of weight ``prob.penalty``."""
+    """The fleet QUBO: route costs plus row, column and capacity penalties of weight ``prob.penalty``.
+
+    Built from index arrays (one :meth:`~solvers.qubo.QUBOBuilder.add_quadratic_array`
+    call per block of terms), in the same order as the terms are written in the
+    module docstring, so the QUBO is the same to the last bit as a term-by-term
+    build, in a fraction of the time: a 100-customer CVRP has tens of millions of
+    capacity pairs.
+    """
     from solvers.qubo import QUBOBuilder
 
     b = QUBOBuilder(prob.variables)
+    index = {label: k for k, label in enumerate(prob.variables)}
     C, P = prob.cost, prob.penalty
-    real = [i for i in prob.items if isinstance(i, int)]
+    items = list(prob.items)
+    real = [i for i in items if isinstance(i, int)]
+    loc = np.array([prob._loc(i) for i in items], dtype=np.int64)
+    Cm = C[np.ix_(loc, loc)]
+    ii, jj = np.nonzero((Cm != 0) & ~np.eye(len(items), dtype=bool))  # row-major: i, then j
+
+    def x(v: int, p: int, which: list) -> np.ndarray:
+        return np.array([index[("x", i, v, p)] for i in which], dtype=np.int64)
+
     for v in range(prob.num_vehicles):
         K = prob.slots_per_vehicle[v]
-        for i in real:
-            b.add_linear(("x", i, v, 0), C[0, i])
-            b.add_linear(("x", i, v, K - 1), C[i, 0])
+        if real:  # leave the depot to the first stop, come back from the last
+            first, last = x(v, 0, real), x(v, K - 1, real)
+            b.add_linear_array(np.column_stack([first, last]).ravel(),
+                               np.column_stack([C[0, real], C[real, 0]]).ravel())
         for p in range(K - 1):
-            for i in prob.items:
-                for j in prob.items:
-                    c = C[prob._loc(i), prob._loc(j)]
-                    if i != j and c:
-                        b.add_quadratic(("x", i, v, p), ("x", j, v, p + 1), c)
-    for i in prob.items:  # rows: the declared one-hot groups, exactly P (1 - sum)^2 each
+            b.add_quadratic_array(x(v, p, items)[ii], x(v, p + 1, items)[jj], Cm[ii, jj])
+    for i in items:  # rows: the declared one-hot groups, exactly P (1 - sum)^2 each
         b.add_onehot([("x", i, v, p) for v, p in prob.slots], penalty=P)
+    a_col, b_col = np.triu_indices(len(items), 1)
     for v, p in prob.slots:  # columns: same penalty, not declared (they overlap the rows)
-        col = [("x", i, v, p) for i in prob.items]
+        col = x(v, p, items)
         b.add_offset(P)
-        for a, u in enumerate(col):
-            b.add_linear(u, -P)
-            for w in col[a + 1:]:
-                b.add_quadratic(u, w, 2.0 * P)
+        b.add_linear_array(col, np.full(len(col), -P))
+        b.add_quadratic_array(col[a_col], col[b_col], np.full(len(a_col), 2.0 * P))
     for v, weights in prob.slack.items():  # capacity: P (sum q x + sum a y - Q)^2
-        terms = [(("x", s, v, p), float(prob.demands[s - 1])) for s in real
-                 for p in range(prob.slots_per_vehicle[v]) if prob.demands[s - 1]]
-        terms += [(("y", v, k), float(w)) for k, w in enumerate(weights)]
+        labels = [("x", s, v, p) for s in real for p in range(prob.slots_per_vehicle[v]) if prob.demands[s - 1]]
+        labels += [("y", v, k) for k in range(len(weights))]
+        w = np.array([float(prob.demands[s - 1]) for s in real for p in range(prob.slots_per_vehicle[v])
+                      if prob.demands[s - 1]] + [float(wk) for wk in weights])
+        idx = np.array([index[label] for label in labels], dtype=np.int64)
         Q = float(prob.capacities[v])
         b.add_offset(P * Q * Q)
-        for a, (u, wu) in enumerate(terms):
-            b.add_linear(u, P * (wu * wu - 2.0 * Q * wu))
-            for w, ww in terms[a + 1:]:
-                b.add_quadratic(u, w, 2.0 * P * wu * ww)
+        b.add_linear_array(idx, P * (w * w - 2.0 * Q * w))
+        for lo in range(0, len(idx), 2048):  # the pairs (a, c), a < c, in row-major blocks of rows
+            rows = np.arange(lo, min(lo + 2048, len(idx)))
+            counts = len(idx) - 1 - rows
+            ra = np.repeat(rows, counts)
+            rc = np.concatenate([np.arange(r + 1, len(idx)) for r in rows]) if len(rows) else rows
+            b.add_quadratic_array(idx[ra], idx[rc], 2.0 * P * w[ra] * w[rc])
     return b.build(metadata={"problem": "fleet", "instance": prob.name, "onehot_penalty": P,
                              "onehot_groups": "rows (each item in one slot); column and capacity "
                                               "penalties use the same P but are not declared",
