@@ -84,8 +84,7 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
         if model is not None:
             from solvers.cpsat import solve_cpsat_model
 
-            qubo = problem.to_qubo()
-            sol = solve_cpsat_model(model, qubo=qubo, seed=seed, time_limit_s=time_limit_s, **options)
+            sol = solve_cpsat_model(model, seed=seed, time_limit_s=time_limit_s, **options)
             return replace(sol, wall_time_s=time.perf_counter() - t0)
     if solver in PROBLEM_SOLVERS:
         msg = f"solver {solver!r} does not apply to {problem.kind!r} problems"

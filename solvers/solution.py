@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,11 @@ class Solution:
         Solver resources (for QAOA: qubits, depth, two-qubit gates, shots, ...).
     info : dict
         Anything else worth keeping (traces, counts, native objective).
+    decision : object, optional
+        The native decision when a problem's own solver made the solution
+        (routes, route choices, levels), beside ``bits``.  Such solvers never
+        build the QUBO: their ``energy`` is ``nan`` until someone who holds the
+        QUBO scores the bits (:meth:`with_energy`).
     """
 
     bits: np.ndarray
@@ -73,6 +78,7 @@ class Solution:
     options: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
+    decision: Any = None
 
     def __post_init__(self) -> None:
         b = np.asarray(self.bits, dtype=np.uint8).reshape(-1).copy()
@@ -80,6 +86,10 @@ class Solution:
         object.__setattr__(self, "bits", b)
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "energy", float(self.energy))
+
+    def with_energy(self, energy: float) -> Solution:
+        """The same solution with its QUBO energy filled in (a native solver's leaves it ``nan``)."""
+        return replace(self, energy=float(energy))
 
     @property
     def gap(self) -> float | None:

@@ -404,9 +404,9 @@ class Traffic(Problem):
             msg = f"solver 'shortest' takes no options, got {sorted(options)}"
             raise InvalidOptionError(msg)
         t0 = time.perf_counter()
-        bits = self.shortest_path_bits()
-        return Solution(bits, self.to_qubo().energy(bits), Status.FEASIBLE, "shortest", True,
-                        time.perf_counter() - t0, None, "qubo", {})
+        choice = [0] * self.num_trips
+        return Solution(self.bits_for(choice), float("nan"), Status.FEASIBLE, "shortest", True,
+                        time.perf_counter() - t0, None, "qubo", {}, decision=choice)
 
     # ------------------------------------------------------------------ decode
     def decode(self, solution: Solution | np.ndarray) -> RoutingPlan:

@@ -63,6 +63,13 @@ class RunRecord:
     out_dir: Path | None = None
 
 
+def _qubo_energy(problem: Problem, solution: Solution, feasible: bool) -> float:
+    """The QUBO energy of the bits: the solver's, else (a native solver's plan) scored on the QUBO here."""
+    if math.isnan(solution.energy) and feasible:
+        return problem.to_qubo().energy(solution.bits)
+    return solution.energy
+
+
 def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
               seed: int | None) -> dict[str, Any]:
     """The ``summary.json`` of one run: every key DESIGN.md lists, scored from the bits."""
@@ -91,7 +98,7 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
         "status": solution.status.value,
         "objective": objective,
         "objective_units": problem.objective_units,
-        "qubo_energy": solution.energy,
+        "qubo_energy": _qubo_energy(problem, solution, feasible),
         "feasible": feasible,
         "best_bound": bound,
         "gap": relative_gap(objective, bound),

@@ -1016,19 +1016,20 @@ class Dispatch(Problem):
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
         reason = res.termination.reason.name
         has = res.has_primal_feasible_solution()
-        qubo = self.to_qubo()
+        levels = None
         if has:
             vals = res.variable_values()
             bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
-            energy = qubo.energy(bits)
+            levels = self.level_choice(bits)
             bound = float(res.termination.objective_bounds.dual_bound)
             status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
         else:
-            bits, energy, bound = np.zeros(len(x), dtype=np.uint8), float("nan"), None
+            bits, bound = np.zeros(len(x), dtype=np.uint8), None
             status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
-        return Solution(bits, energy, status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
+        return Solution(bits, float("nan"), status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
                         {"solver": "HiGHS (MathOpt)"},
-                        info={"termination": reason, "objective": float(res.objective_value()) if has else None})
+                        info={"termination": reason, "objective": float(res.objective_value()) if has else None},
+                        decision=levels)
 
     # ==================================================== continuous levels
     def solve_continuous(self, *, commitment: str = "free", time_limit_s: float | None = None,

@@ -574,9 +574,9 @@ class Fleet(Problem):
         routes, info = self.solve_routing(time_limit_s=time_limit_s, seed=seed, **options)
         bits = self.bits_for(routes)
         info["objective"] = self.objective(bits)
-        return Solution(bits, self.to_qubo().energy(bits), Status.FEASIBLE, "routing", True,
+        return Solution(bits, float("nan"), Status.FEASIBLE, "routing", True,
                         time.perf_counter() - t0, None, "native",
-                        {"time_limit_s": info["time_limit_s"], **options}, {}, info)
+                        {"time_limit_s": info["time_limit_s"], **options}, {}, info, decision=routes)
 
     def _solve_cluster_route(self, *, seed: int | None = None, time_limit_s: float | None = None,
                              **options: Any) -> Solution:
