@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,7 +42,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -237,6 +238,21 @@ class ResultsDB:
         return f"ResultsDB({str(self.path)!r})"
 
     # ------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write connection inside one transaction: committed if the block ends, rolled back if it raises."""
+        con = self._connect(read_only=False)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting while another process holds its lock."""
         import duckdb
@@ -307,40 +323,31 @@ class ResultsDB:
             return 0
         if not self.path.exists():
             self.check_writable()
-        con = self._connect(read_only=False)
-        try:
+        with self.transaction() as con:
             cols = {c: t for c, t, *_ in con.execute(f"DESCRIBE {TABLE}").fetchall()}
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for row in rows:
-                    for key, value in row.items():
-                        if key not in cols:
-                            typ = CORE_COLUMNS.get(key) or _sql_type(value)
-                            if typ is None:
-                                continue  # only nulls so far: added when a value comes
-                            con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{key}" {typ}')
-                            cols[key] = typ
-                        elif value is not None and cols[key] == "DOUBLE" and _sql_type(value) not in (
-                                "DOUBLE", "BOOLEAN"):
-                            con.execute(f'ALTER TABLE {TABLE} ALTER "{key}" TYPE VARCHAR')
-                            cols[key] = "VARCHAR"
-                written = 0
-                for row in rows:
-                    keys = [k for k in row if k in cols]
-                    vals = [_coerce(row[k], cols[k]) for k in keys]
-                    if replace:
-                        con.execute(f"DELETE FROM {TABLE} WHERE run_id = ?", [row["run_id"]])
-                    before = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-                    con.execute(
-                        f"INSERT OR IGNORE INTO {TABLE} ({', '.join(f'{chr(34)}{k}{chr(34)}' for k in keys)}) "
-                        f"VALUES ({', '.join('?' * len(keys))})", vals)
-                    written += con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] - before
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        finally:
-            con.close()
+            for row in rows:
+                for key, value in row.items():
+                    if key not in cols:
+                        typ = CORE_COLUMNS.get(key) or _sql_type(value)
+                        if typ is None:
+                            continue  # only nulls so far: added when a value comes
+                        con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{key}" {typ}')
+                        cols[key] = typ
+                    elif value is not None and cols[key] == "DOUBLE" and _sql_type(value) not in (
+                            "DOUBLE", "BOOLEAN"):
+                        con.execute(f'ALTER TABLE {TABLE} ALTER "{key}" TYPE VARCHAR')
+                        cols[key] = "VARCHAR"
+            written = 0
+            for row in rows:
+                keys = [k for k in row if k in cols]
+                vals = [_coerce(row[k], cols[k]) for k in keys]
+                if replace:
+                    con.execute(f"DELETE FROM {TABLE} WHERE run_id = ?", [row["run_id"]])
+                before = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+                con.execute(
+                    f"INSERT OR IGNORE INTO {TABLE} ({', '.join(f'{chr(34)}{k}{chr(34)}' for k in keys)}) "
+                    f"VALUES ({', '.join('?' * len(keys))})", vals)
+                written += con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] - before
         return written
 
     # ------------------------------------------------------------ reading
@@ -410,19 +417,11 @@ def record_benchmarks(db_path: str | os.PathLike[str], results: Mapping[str, Any
     now = datetime.now(UTC)
     bench_id = uuid.uuid4().hex[:16]
     versions = json.dumps(package_versions())
-    con = db._connect(read_only=False)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with db.transaction() as con:
         con.execute("CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR, label VARCHAR, "
                     "recorded_utc TIMESTAMPTZ, host VARCHAR, versions VARCHAR, metric VARCHAR, value DOUBLE)")
         con.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [(bench_id, label, now, platform.node(), versions, m, v) for m, v in rows])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     return len(rows)
 
 
