@@ -390,12 +390,8 @@ class Traffic(Problem):
                         **options: Any) -> Solution:
         import time
 
-        from solvers.errors import InvalidOptionError
         from solvers.solution import Solution, Status
 
-        if options:
-            msg = f"solver 'shortest' takes no options, got {sorted(options)}"
-            raise InvalidOptionError(msg)
         t0 = time.perf_counter()
         bits = self.shortest_path_bits()
         return Solution(bits, self.to_qubo().energy(bits), Status.FEASIBLE, "shortest", True,
