@@ -35,24 +35,6 @@ EPILOG_DEMO = """example:
   cityopt demo --out outputs     # what `make run` runs
 """
 
-#: Which CLI flags feed which solver's options.
-SOLVER_FLAGS = {
-    "qaoa": ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "objective", "cvar_alpha",
-             "restarts", "shots_per_eval", "backend_options"),
-    "anneal": ("sweeps", "reads"),
-    "cpsat": ("on", "workers"),
-    "exact": (),
-    "shortest": (),
-    "milp": (),
-    "routing": (),
-    "decompose": ("inner", "sub_size", "cluster_size"),
-}
-
-#: Default solvers per problem when --solver is not given.
-DEFAULT_SOLVERS = {"traffic": ["shortest", "cpsat", "anneal"], "dispatch": ["milp", "cpsat", "anneal"],
-                   "fleet": ["routing", "decompose"]}
-
-
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver options (passed to the solvers that take them)")
     g.add_argument("--time-limit", type=float, metavar="S", help="wall-time limit per solver, seconds")
@@ -80,7 +62,19 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, help="cpsat: parallel workers")
 
 
+def _solver_help() -> str:
+    """``--solver``'s help, from the table of solvers: each name, where it applies, and the defaults."""
+    from optimizer.solve import DEFAULT_SOLVERS, PROBLEM_KINDS, SOLVERS
+
+    every = [n for n, e in SOLVERS.items() if len(e.problems) == len(PROBLEM_KINDS)]
+    own = [f"{n} ({', '.join(e.problems)})" for n, e in SOLVERS.items() if len(e.problems) < len(PROBLEM_KINDS)]
+    defaults = ", ".join(f"{' '.join(DEFAULT_SOLVERS[k])} ({k})" for k in PROBLEM_KINDS)
+    return f"solvers: {' '.join(every)}, {', '.join(own)}; default: {defaults}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from optimizer.solve import PROBLEM_KINDS
+
     parser = argparse.ArgumentParser(
         prog="cityopt",
         description="City traffic and power-grid planning with QAOA beside Google OR-Tools.",
@@ -94,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Solve one scenario with each named solver; write plans, "
                                      "summary.json per solver and a comparison under --out.",
                          epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--problem", required=True, choices=["traffic", "fleet", "dispatch"],
+    run.add_argument("--problem", required=True, choices=list(PROBLEM_KINDS),
                      help="planning problem: traffic route assignment, fleet routing (TSP/CVRP), "
                           "dispatch (unit commitment)")
     run.add_argument("--city", default="helsinki",
@@ -128,9 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dispatch: who balances each period (default auto)")
     d.add_argument("--day", type=int, help="dispatch: SimBench day of the year")
     d.add_argument("--load-scale", type=float, default=1.0, help="dispatch: scale every load (default 1)")
-    run.add_argument("--solver", nargs="+", default=None,
-                     help="solvers: qaoa cpsat exact anneal, shortest (traffic), milp (dispatch); "
-                          "default: shortest cpsat anneal (traffic), milp cpsat anneal (dispatch)")
+    run.add_argument("--solver", nargs="+", default=None, help=_solver_help())
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
     run.add_argument("--json", action="store_true", help="print the summaries as JSON lines")
@@ -187,7 +179,7 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
 def _requests(args: argparse.Namespace) -> list[Any]:
     from optimizer.errors import UnknownSolverError
     from optimizer.runs.runner import SolverRequest
-    from optimizer.solve import check_request, solver_names
+    from optimizer.solve import DEFAULT_SOLVERS, check_request, solver_entry, solver_names
 
     names = solver_names()
     reqs = []
@@ -199,14 +191,15 @@ def _requests(args: argparse.Namespace) -> list[Any]:
         if name in seen:
             continue
         seen.add(name)
-        opts = {k: getattr(args, k) for k in SOLVER_FLAGS.get(name, ()) if getattr(args, k, None) is not None}
+        flags = solver_entry(name).flags
+        opts = {k: getattr(args, k) for k in flags if getattr(args, k, None) is not None}
         if name == "qaoa":
             backend_options = _backend_options(getattr(args, "backend_option", None))
             if getattr(args, "project_id", None):
                 backend_options["project_id"] = args.project_id
             if backend_options:
                 opts["backend_options"] = backend_options
-        check_request(name, opts)
+        check_request(name, opts, args.problem)
         reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
     return reqs
 

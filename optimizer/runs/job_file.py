@@ -224,12 +224,6 @@ def run_id(problem: str, params: Mapping[str, Any], seed: int, solver: str, opti
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _folder_label(name: str, options: Mapping[str, Any]) -> str:
-    if name == "cpsat" and options.get("on") == "qubo":
-        return "cpsat-qubo"
-    return name
-
-
 def _check_city(city: str, where: str, base: Path | None) -> None:
     import city_data
 
@@ -297,7 +291,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
     from pydantic import ValidationError
 
     from optimizer.errors import InvalidOptionError, UnknownSolverError
-    from optimizer.solve import PROBLEM_SOLVERS, check_request, solver_names
+    from optimizer.solve import applies, check_request, folder_label, solver_entry, solver_names
 
     path: Path | None = None
     if isinstance(source, Mapping):
@@ -356,16 +350,17 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 msg = f"{where}.name: unknown solver {entry.name!r}; {hint}choose from {', '.join(sorted(names))}"
                 raise JobError(msg)
-            if entry.name in PROBLEM_SOLVERS and not _applies(entry.name, sc.problem):
-                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems "
-                       f"({where_sc}); give {where_sc} its own 'solvers' list")
+            if not applies(entry.name, sc.problem):
+                kinds = " and ".join(solver_entry(entry.name).problems)
+                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems ({where_sc}); "
+                       f"it applies to {kinds} problems: give {where_sc} its own 'solvers' list")
                 raise JobError(msg)
             try:
-                check_request(entry.name, dict(entry.options))
+                check_request(entry.name, dict(entry.options), sc.problem)
             except (InvalidOptionError, UnknownSolverError) as exc:
                 msg = f"{where}.options: {exc}"
                 raise JobError(msg) from None
-            label = entry.label or _folder_label(entry.name, entry.options)
+            label = entry.label or folder_label(entry.name, entry.options)
             if label in labels:
                 msg = (f"{where}: label {label!r} is used by {src}[{labels[label]}] too; give each a distinct "
                        f"'label' (it names the run folder)")
@@ -410,10 +405,6 @@ def _is_registered_grid(name: str) -> bool:
     from optimizer.inputs.grid import is_simbench_code
 
     return city_data.find_grid(name) is not None or is_simbench_code(name)
-
-
-def _applies(solver: str, problem: str) -> bool:
-    return {"shortest": "traffic", "milp": "dispatch"}.get(solver, problem) == problem
 
 
 def _instance_key(problem: str, params: Mapping[str, Any]) -> tuple[Any, ...]:

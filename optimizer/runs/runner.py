@@ -45,11 +45,9 @@ class SolverRequest:
 
     @property
     def folder(self) -> str:
-        if self.label:
-            return self.label
-        if self.name == "cpsat" and self.options.get("on") == "qubo":
-            return "cpsat-qubo"
-        return self.name
+        from optimizer.solve import folder_label
+
+        return self.label or folder_label(self.name, self.options)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,14 +141,11 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     -------
     list of RunRecord
     """
-    from optimizer.errors import UnknownSolverError
-    from optimizer.solve import PROBLEM_SOLVERS, solve
+    from optimizer.solve import check_request, solve
 
     requests = list(requests)
-    for req in requests:  # every name must apply before anything runs (no partial output)
-        if req.name in PROBLEM_SOLVERS and req.name not in problem.native_solvers():
-            msg = f"solver {req.name!r} does not apply to {problem.kind!r} problems"
-            raise UnknownSolverError(msg)
+    for req in requests:  # every request must be valid before anything runs (no partial output)
+        check_request(req.name, req.options, problem.kind, seed=seed, time_limit_s=req.time_limit_s)
     records = []
     for req in requests:
         t0 = time.perf_counter()
