@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -204,10 +203,24 @@ def _requests(args: argparse.Namespace) -> list[Any]:
     return reqs
 
 
+def _scenario(args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario's parameters from ``cityopt run``'s flags (see :mod:`optimizer.runs.scenarios`)."""
+    if args.problem == "dispatch":
+        return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
+                "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
+                "load_scale": args.load_scale}
+    if args.problem == "fleet":
+        if args.instance:  # --vehicles left at its default: the file's
+            return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}
+        return {"city": args.city, "stops": args.stops, "vehicles": args.vehicles, "capacity": args.capacity,
+                "poi": args.poi, "seed": args.seed, "stops_csv": args.stops_csv}
+    return {"city": args.city, "trips": args.trips, "routes": args.routes, "seed": args.seed,
+            "weight": args.weight, "min_distance_m": args.min_distance_m, "trips_csv": args.trips_csv}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from optimizer.inputs.city import City
-    from optimizer.problems.traffic import Traffic
     from optimizer.runs.runner import run_problem
+    from optimizer.runs.scenarios import build_problem
 
     requests = _requests(args)  # validate every option before any work
     if args.time_limit is not None and args.time_limit <= 0:
@@ -215,39 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
         raise InvalidOptionError(msg)
-    if args.problem == "fleet" and args.instance:
-        from optimizer.problems.fleet.problem import Fleet
-
-        prob = Fleet.from_instance(args.instance, vehicles=args.vehicles if args.vehicles != 1 else None)
-        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
-        _print_results(records, args)
-        return 0
-    if args.problem == "dispatch":
-        from optimizer.problems.dispatch.problem import Dispatch
-
-        prob = Dispatch.from_grid(args.grid, units=args.units, periods=args.periods, levels=args.levels,
-                                  seed=args.seed, day=args.day, quantum_mw=args.quantum_mw,
-                                  balancing=args.balancing, load_scale=args.load_scale)
-        log.info("%r", prob)
-        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
-        _print_results(records, args)
-        return 0
-    t0 = time.perf_counter()
-    city = City.load(args.city)
-    log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)
-    if args.problem == "fleet":
-        from optimizer.problems.fleet.problem import Fleet
-
-        if args.stops_csv:
-            prob = Fleet.from_csv(city, args.stops_csv, vehicles=args.vehicles, capacity=args.capacity)
-        else:
-            prob = Fleet.from_city(city, stops=args.stops, vehicles=args.vehicles, capacity=args.capacity,
-                                   poi=args.poi, seed=args.seed)
-    elif args.trips_csv:
-        prob = Traffic.from_csv(city, args.trips_csv, routes=args.routes)
-    else:
-        prob = Traffic.from_city(city, trips=args.trips, routes=args.routes, seed=args.seed,
-                                 weight=args.weight, min_distance_m=args.min_distance_m)
+    prob = build_problem(args.problem, **_scenario(args))
     log.info("%r", prob)
     records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
     _print_results(records, args)
