@@ -30,6 +30,8 @@ __all__ = ["RunRecord", "SolverRequest", "comparison_rows", "run_problem", "summ
 log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA_VERSION = 1
+#: Gaps of the comparison below this are rounding noise and read 0.
+GAP_NOISE = 1e-9
 #: Run labels that are relaxations (bounds), not plans: never a winner.
 BOUND_LABELS = frozenset({"milp-continuous"})
 
@@ -171,18 +173,25 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     return records
 
 
-def relative_gap(value: float, reference: float, scale: float) -> float:
-    """``(value - reference) / |scale|``, never below 0, and 0 where it is rounding noise (< 1e-9).
+def gap_to_best(objective: float | None, best: float | None) -> float | None:
+    """How far ``objective`` is above the best objective found: ``(objective - best) / max(|best|, 1e-9)``.
 
-    >>> relative_gap(101.0, 100.0, 100.0), relative_gap(1e15 + 0.1, 1e15, 1e15), relative_gap(99.0, 100.0, 99.0)
-    (0.01, 0.0, 0.0)
+    Scaled by the best, not by ``objective`` as :func:`~solvers.solution.relative_gap` is;
+    0 where it is rounding noise (under ``GAP_NOISE``); ``None`` when either is missing.
+
+    >>> gap_to_best(101.0, 100.0), gap_to_best(1e15 + 0.1, 1e15), gap_to_best(100.0, 100.0), gap_to_best(None, 1.0)
+    (0.01, 0.0, 0.0, None)
     """
-    gap = (value - reference) / max(abs(scale), 1e-9)
-    return gap if gap >= 1e-9 else 0.0
+    if objective is None or best is None:
+        return None
+    gap = (objective - best) / max(abs(best), 1e-9)
+    return gap if gap >= GAP_NOISE else 0.0
 
 
 def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per run: solver, status, objective, gap to the best bound and to the best found."""
+    from solvers.solution import relative_gap
+
     feas = [r.summary["objective"] for r in records if r.summary["feasible"]]
     best = min(feas) if feas else None
     bounds = [r.summary["best_bound"] for r in records if r.summary["best_bound"] is not None]
@@ -199,8 +208,8 @@ def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             "objective": obj,
             "objective_units": s["objective_units"],
             "best_bound": s["best_bound"],
-            "gap_to_bound": None if obj is None or bound is None else relative_gap(obj, bound, obj),
-            "gap_to_best": None if obj is None or best is None else relative_gap(obj, best, best),
+            "gap_to_bound": relative_gap(obj, bound, noise=GAP_NOISE),
+            "gap_to_best": gap_to_best(obj, best),
             "wall_time_s": s["wall_time_s"],
             "qubits": (s.get("qaoa") or {}).get("qubits"),
         })
