@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +33,6 @@ EPILOG_RUN = """examples:
 EPILOG_DEMO = """example:
   cityopt demo --out outputs     # what `make run` runs
 """
-
-#: Which CLI flags feed which solver's options.
-SOLVER_FLAGS = {
-    "qaoa": ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "objective", "cvar_alpha",
-             "restarts", "shots_per_eval", "backend_options"),
-    "anneal": ("sweeps", "reads"),
-    "cpsat": ("on", "workers"),
-    "exact": (),
-    "shortest": (),
-    "milp": (),
-    "routing": (),
-    "decompose": ("inner", "sub_size", "cluster_size"),
-}
-
-#: Default solvers per problem when --solver is not given.
-DEFAULT_SOLVERS = {"traffic": ["shortest", "cpsat", "anneal"], "dispatch": ["milp", "cpsat", "anneal"],
-                   "fleet": ["routing", "decompose"]}
-
 
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver options (passed to the solvers that take them)")
@@ -80,7 +61,19 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, help="cpsat: parallel workers")
 
 
+def _solver_help() -> str:
+    """``--solver``'s help, from the table of solvers: each name, where it applies, and the defaults."""
+    from optimizer.solve import DEFAULT_SOLVERS, PROBLEM_KINDS, SOLVERS
+
+    every = [n for n, e in SOLVERS.items() if len(e.problems) == len(PROBLEM_KINDS)]
+    own = [f"{n} ({', '.join(e.problems)})" for n, e in SOLVERS.items() if len(e.problems) < len(PROBLEM_KINDS)]
+    defaults = ", ".join(f"{' '.join(DEFAULT_SOLVERS[k])} ({k})" for k in PROBLEM_KINDS)
+    return f"solvers: {' '.join(every)}, {', '.join(own)}; default: {defaults}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from optimizer.solve import PROBLEM_KINDS
+
     parser = argparse.ArgumentParser(
         prog="cityopt",
         description="City traffic and power-grid planning with QAOA beside Google OR-Tools.",
@@ -94,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Solve one scenario with each named solver; write plans, "
                                      "summary.json per solver and a comparison under --out.",
                          epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--problem", required=True, choices=["traffic", "fleet", "dispatch"],
+    run.add_argument("--problem", required=True, choices=list(PROBLEM_KINDS),
                      help="planning problem: traffic route assignment, fleet routing (TSP/CVRP), "
                           "dispatch (unit commitment)")
     run.add_argument("--city", default="helsinki",
@@ -128,9 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dispatch: who balances each period (default auto)")
     d.add_argument("--day", type=int, help="dispatch: SimBench day of the year")
     d.add_argument("--load-scale", type=float, default=1.0, help="dispatch: scale every load (default 1)")
-    run.add_argument("--solver", nargs="+", default=None,
-                     help="solvers: qaoa cpsat exact anneal, shortest (traffic), milp (dispatch); "
-                          "default: shortest cpsat anneal (traffic), milp cpsat anneal (dispatch)")
+    run.add_argument("--solver", nargs="+", default=None, help=_solver_help())
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
     run.add_argument("--json", action="store_true", help="print the summaries as JSON lines")
@@ -187,7 +178,7 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
 def _requests(args: argparse.Namespace) -> list[Any]:
     from optimizer.errors import UnknownSolverError
     from optimizer.runs.runner import SolverRequest
-    from optimizer.solve import check_request, solver_names
+    from optimizer.solve import DEFAULT_SOLVERS, check_request, solver_entry, solver_names
 
     names = solver_names()
     reqs = []
@@ -199,22 +190,37 @@ def _requests(args: argparse.Namespace) -> list[Any]:
         if name in seen:
             continue
         seen.add(name)
-        opts = {k: getattr(args, k) for k in SOLVER_FLAGS.get(name, ()) if getattr(args, k, None) is not None}
+        flags = solver_entry(name).flags
+        opts = {k: getattr(args, k) for k in flags if getattr(args, k, None) is not None}
         if name == "qaoa":
             backend_options = _backend_options(getattr(args, "backend_option", None))
             if getattr(args, "project_id", None):
                 backend_options["project_id"] = args.project_id
             if backend_options:
                 opts["backend_options"] = backend_options
-        check_request(name, opts)
+        check_request(name, opts, args.problem)
         reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
     return reqs
 
 
+def _scenario(args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario's parameters from ``cityopt run``'s flags (see :mod:`optimizer.runs.scenarios`)."""
+    if args.problem == "dispatch":
+        return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
+                "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
+                "load_scale": args.load_scale}
+    if args.problem == "fleet":
+        if args.instance:  # --vehicles left at its default: the file's
+            return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}
+        return {"city": args.city, "stops": args.stops, "vehicles": args.vehicles, "capacity": args.capacity,
+                "poi": args.poi, "seed": args.seed, "stops_csv": args.stops_csv}
+    return {"city": args.city, "trips": args.trips, "routes": args.routes, "seed": args.seed,
+            "weight": args.weight, "min_distance_m": args.min_distance_m, "trips_csv": args.trips_csv}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from optimizer.inputs.city import City
-    from optimizer.problems.traffic import Traffic
     from optimizer.runs.runner import run_problem
+    from optimizer.runs.scenarios import build_problem
 
     requests = _requests(args)  # validate every option before any work
     if args.time_limit is not None and args.time_limit <= 0:
@@ -222,39 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
         raise InvalidOptionError(msg)
-    if args.problem == "fleet" and args.instance:
-        from optimizer.problems.fleet.problem import Fleet
-
-        prob = Fleet.from_instance(args.instance, vehicles=args.vehicles if args.vehicles != 1 else None)
-        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
-        _print_results(records, args)
-        return 0
-    if args.problem == "dispatch":
-        from optimizer.problems.dispatch.problem import Dispatch
-
-        prob = Dispatch.from_grid(args.grid, units=args.units, periods=args.periods, levels=args.levels,
-                                  seed=args.seed, day=args.day, quantum_mw=args.quantum_mw,
-                                  balancing=args.balancing, load_scale=args.load_scale)
-        log.info("%r", prob)
-        records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
-        _print_results(records, args)
-        return 0
-    t0 = time.perf_counter()
-    city = City.load(args.city)
-    log.info("loaded %s in %.1fs", city.name, time.perf_counter() - t0)
-    if args.problem == "fleet":
-        from optimizer.problems.fleet.problem import Fleet
-
-        if args.stops_csv:
-            prob = Fleet.from_csv(city, args.stops_csv, vehicles=args.vehicles, capacity=args.capacity)
-        else:
-            prob = Fleet.from_city(city, stops=args.stops, vehicles=args.vehicles, capacity=args.capacity,
-                                   poi=args.poi, seed=args.seed)
-    elif args.trips_csv:
-        prob = Traffic.from_csv(city, args.trips_csv, routes=args.routes)
-    else:
-        prob = Traffic.from_city(city, trips=args.trips, routes=args.routes, seed=args.seed,
-                                 weight=args.weight, min_distance_m=args.min_distance_m)
+    prob = build_problem(args.problem, **_scenario(args))
     log.info("%r", prob)
     records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
     _print_results(records, args)

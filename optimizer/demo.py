@@ -105,19 +105,17 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
 
 
 def _build(spec: dict[str, Any], city: Any, seed: int) -> Any:
-    if spec.get("problem") == "fleet":
-        from optimizer.problems.fleet.problem import Fleet
+    from optimizer.runs.scenarios import build_problem
 
-        return Fleet.from_city(city, **spec["params"])
-    if spec.get("problem", "traffic") == "traffic":
-        from optimizer.problems.traffic import Traffic
+    problem = spec.get("problem", "traffic")
+    if problem == "traffic":
+        return build_problem("traffic", city=city, trips=spec["trips"], routes=spec["routes"],
+                             seed=spec.get("seed", seed))
+    if problem == "fleet":
+        return build_problem("fleet", city=city, **spec["params"])
+    from optimizer.problems.dispatch.problem import QAOA_DEMO
 
-        return Traffic.from_city(city, trips=spec["trips"], routes=spec["routes"], seed=spec.get("seed", seed))
-    from optimizer.problems.dispatch.problem import QAOA_DEMO, Dispatch
-
-    params = dict(QAOA_DEMO if spec["params"] == "QAOA_DEMO" else spec["params"])
-    grid = params.pop("grid")
-    return Dispatch.from_grid(grid, **params)
+    return build_problem("dispatch", **(QAOA_DEMO if spec["params"] == "QAOA_DEMO" else spec["params"]))
 
 
 def _describe(prob: Any) -> str:

@@ -25,11 +25,22 @@ class Status(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-def relative_gap(objective: float | None, bound: float | None) -> float | None:
-    """``(objective - bound) / max(|objective|, 1e-9)``, ``None`` when either is missing."""
+def relative_gap(objective: float | None, bound: float | None, *, noise: float = 0.0) -> float | None:
+    """How far ``objective`` is above a lower ``bound``: ``(objective - bound) / max(|objective|, 1e-9)``.
+
+    Never below 0; a gap under ``noise`` reads 0 (rounding, not a gap: the
+    comparison table and the report pass 1e-9); ``None`` when either value is
+    missing or not finite.
+
+    >>> relative_gap(101.0, 100.0) == 1 / 101, relative_gap(99.0, 100.0), relative_gap(None, 1.0)
+    (True, 0.0, None)
+    >>> relative_gap(1e15 + 0.25, 1e15) > 0, relative_gap(1e15 + 0.25, 1e15, noise=1e-9)
+    (True, 0.0)
+    """
     if objective is None or bound is None or not math.isfinite(objective) or not math.isfinite(bound):
         return None
-    return max(0.0, (objective - bound) / max(abs(objective), 1e-9))
+    gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
+    return gap if gap >= noise else 0.0
 
 
 @dataclass(frozen=True, eq=False)

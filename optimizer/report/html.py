@@ -79,7 +79,8 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """
     import numpy as np
 
-    from optimizer.runs.runner import relative_gap
+    from optimizer.runs.runner import GAP_NOISE
+    from solvers.solution import relative_gap
 
     bounds = {}
     for inst, g in rows.groupby("instance_name"):
@@ -94,7 +95,7 @@ def solver_stats(rows: pd.DataFrame) -> list[dict[str, Any]]:
         for inst, obj, f in zip(g["instance_name"], g["objective"], g["feasible"]):
             o, b = _num(obj), bounds.get(inst)
             if bool(f) and o is not None and b is not None:
-                gaps.append(relative_gap(o, b, o))
+                gaps.append(relative_gap(o, b, noise=GAP_NOISE))
         walls = [v for v in (_num(w) for w in g["wall_time_s"]) if v is not None]
         out.append({
             "label": label,

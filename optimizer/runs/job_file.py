@@ -23,6 +23,10 @@ from optimizer.errors import InvalidInputError
 __all__ = ["Job", "JobError", "RunSpec", "load_job", "run_id"]
 
 
+#: The problems a scenario can pose.
+PROBLEMS = ("traffic", "fleet", "dispatch")
+
+
 class JobError(InvalidInputError):
     """A job file is missing, not YAML, or has a field that is unknown, mistyped or out of range."""
 
@@ -63,6 +67,17 @@ def _build_models() -> dict[str, Any]:
         weight: Literal["pois", "buildings"] | None = None
         min_distance_m: NonNegativeFloat = 300.0
 
+    class FleetScenario(ScenarioBase):
+        """Fleet routing: ``stops`` stops sampled in a city (a TSP with one vehicle, else a CVRP), or an instance."""
+
+        problem: Literal["fleet"]
+        city: str = "helsinki"
+        stops: PositiveInt = 8
+        vehicles: PositiveInt | None = None
+        capacity: PositiveInt | None = None
+        poi: str | None = None
+        instance: str | None = None
+
     class DispatchScenario(ScenarioBase):
         """A day's unit commitment and dispatch on a grid."""
 
@@ -86,10 +101,10 @@ def _build_models() -> dict[str, Any]:
         retries: Annotated[int, Field(ge=0, le=10)] = 2
         time_limit_s: PositiveFloat | None = None
         solvers: list[SolverEntry] = Field(default_factory=list)
-        scenarios: list[Annotated[TrafficScenario | DispatchScenario, Field(discriminator="problem")]] = Field(
-            min_length=1)
+        scenarios: list[Annotated[TrafficScenario | FleetScenario | DispatchScenario,
+                                  Field(discriminator="problem")]] = Field(min_length=1)
 
-    return {"JobFile": JobFile, "SolverEntry": SolverEntry, "traffic": TrafficScenario,
+    return {"JobFile": JobFile, "SolverEntry": SolverEntry, "traffic": TrafficScenario, "fleet": FleetScenario,
             "dispatch": DispatchScenario}
 
 
@@ -113,7 +128,7 @@ def _model_at(loc: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
             i += 1
             continue
         if part == "scenarios":
-            if i + 2 < len(loc) and loc[i + 2] in ("traffic", "dispatch"):
+            if i + 2 < len(loc) and loc[i + 2] in PROBLEMS:
                 clean.append(loc[i + 1])
                 model = models[loc[i + 2]]
                 i += 3
@@ -142,11 +157,11 @@ def _format_error(err: Mapping[str, Any]) -> str:
     where = _path_text(clean)
     if kind == "union_tag_invalid":
         given = (err.get("ctx") or {}).get("tag")
-        close = difflib.get_close_matches(str(given), ["traffic", "dispatch"], n=1)
+        close = difflib.get_close_matches(str(given), list(PROBLEMS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{where}.problem: unknown problem {given!r}; use 'traffic' or 'dispatch'{hint}"
+        return f"{where}.problem: unknown problem {given!r}; use 'traffic', 'fleet' or 'dispatch'{hint}"
     if kind == "union_tag_not_found":
-        return f"{where}: missing key 'problem'; add problem: traffic or problem: dispatch"
+        return f"{where}: missing key 'problem'; add problem: traffic, fleet or dispatch"
     if kind == "missing":
         return f"{where}: required key missing; add it"
     given = err.get("input")
@@ -163,7 +178,7 @@ class RunSpec:
     ----------
     run_id : str
         Stable id (:func:`run_id`).
-    problem : {"traffic", "dispatch"}
+    problem : {"traffic", "fleet", "dispatch"}
     params : dict
         The scenario's parameters (city or grid, sizes), defaults filled in.
     seed : int
@@ -222,12 +237,6 @@ def run_id(problem: str, params: Mapping[str, Any], seed: int, solver: str, opti
                        "options": dict(options), "time_limit_s": time_limit_s, "cityopt": __version__},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _folder_label(name: str, options: Mapping[str, Any]) -> str:
-    if name == "cpsat" and options.get("on") == "qubo":
-        return "cpsat-qubo"
-    return name
 
 
 def _check_city(city: str, where: str, base: Path | None) -> None:
@@ -297,7 +306,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
     from pydantic import ValidationError
 
     from optimizer.errors import InvalidOptionError, UnknownSolverError
-    from optimizer.solve import PROBLEM_SOLVERS, check_request, solver_names
+    from optimizer.solve import applies, check_request, folder_label, solver_entry, solver_names
 
     path: Path | None = None
     if isinstance(source, Mapping):
@@ -331,10 +340,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
     folders: dict[tuple[Any, ...], str] = {}
     for si, sc in enumerate(model.scenarios):
         where_sc = f"scenarios[{si}]"
-        if sc.problem == "traffic":
-            _check_city(sc.city, where_sc, base)
-        else:
-            _check_grid(sc.grid, where_sc, base)
+        params = _scenario_params(sc, where_sc, base)
         if len(set(sc.seeds)) != len(sc.seeds):
             msg = f"{where_sc}.seeds: repeated seed in {sc.seeds}; list each seed once"
             raise JobError(msg)
@@ -343,11 +349,6 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
         if not entries:
             msg = f"{where_sc}: no solvers; add a top-level 'solvers' list or {where_sc}.solvers"
             raise JobError(msg)
-        params = sc.model_dump(exclude={"seeds", "solvers", "problem"})
-        if sc.problem == "traffic" and not _is_registered_city(sc.city) and "," not in sc.city:
-            params["city"] = str(_resolve(base, sc.city).resolve())  # a file: relative to the job file
-        if sc.problem == "dispatch" and not _is_registered_grid(sc.grid):
-            params["grid"] = str(_resolve(base, sc.grid).resolve())
         labels: dict[str, int] = {}
         for vi, entry in enumerate(entries):
             where = f"{src}[{vi}]"
@@ -356,16 +357,17 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 msg = f"{where}.name: unknown solver {entry.name!r}; {hint}choose from {', '.join(sorted(names))}"
                 raise JobError(msg)
-            if entry.name in PROBLEM_SOLVERS and not _applies(entry.name, sc.problem):
-                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems "
-                       f"({where_sc}); give {where_sc} its own 'solvers' list")
+            if not applies(entry.name, sc.problem):
+                kinds = " and ".join(solver_entry(entry.name).problems)
+                msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems ({where_sc}); "
+                       f"it applies to {kinds} problems: give {where_sc} its own 'solvers' list")
                 raise JobError(msg)
             try:
-                check_request(entry.name, dict(entry.options))
+                check_request(entry.name, dict(entry.options), sc.problem)
             except (InvalidOptionError, UnknownSolverError) as exc:
                 msg = f"{where}.options: {exc}"
                 raise JobError(msg) from None
-            label = entry.label or _folder_label(entry.name, entry.options)
+            label = entry.label or folder_label(entry.name, entry.options)
             if label in labels:
                 msg = (f"{where}: label {label!r} is used by {src}[{labels[label]}] too; give each a distinct "
                        f"'label' (it names the run folder)")
@@ -399,6 +401,35 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
     return Job(name=name, path=path, output=output, database=db, runs=tuple(runs), retries=model.retries)
 
 
+def _scenario_params(sc: Any, where: str, base: Path | None) -> dict[str, Any]:
+    """The scenario's parameters for :func:`optimizer.runs.scenarios.build_problem`, checked, defaults filled in,
+    files made absolute (they are relative to the job file)."""
+    params = sc.model_dump(exclude={"seeds", "solvers", "problem"})
+    if sc.problem == "fleet" and sc.instance is not None:
+        given = sorted(sc.model_fields_set & {"city", "stops", "capacity", "poi"})
+        if given:
+            msg = f"{where}.{given[0]}: the instance file sets the stops and their demands; drop {given[0]!r}"
+            raise JobError(msg)
+        path = _resolve(base, sc.instance)
+        if not path.is_file():
+            msg = (f"{where}.instance: no instance file at {str(path)!r}; give a TSPLIB / CVRPLIB file (.tsp, .vrp), "
+                   f"relative to the job file")
+            raise JobError(msg)
+        params["instance"] = str(path.resolve())
+        return params
+    if sc.problem == "fleet" and params["vehicles"] is None:
+        params["vehicles"] = 1  # one folder name for 'vehicles' left out and 'vehicles: 1'
+    if sc.problem in ("traffic", "fleet"):
+        _check_city(sc.city, where, base)
+        if not _is_registered_city(sc.city) and "," not in sc.city:
+            params["city"] = str(_resolve(base, sc.city).resolve())  # a file: relative to the job file
+        return params
+    _check_grid(sc.grid, where, base)
+    if not _is_registered_grid(sc.grid):
+        params["grid"] = str(_resolve(base, sc.grid).resolve())
+    return params
+
+
 def _is_registered_city(name: str) -> bool:
     import city_data
 
@@ -412,12 +443,12 @@ def _is_registered_grid(name: str) -> bool:
     return city_data.find_grid(name) is not None or is_simbench_code(name)
 
 
-def _applies(solver: str, problem: str) -> bool:
-    return {"shortest": "traffic", "milp": "dispatch"}.get(solver, problem) == problem
-
-
 def _instance_key(problem: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
     """The parameters that a run folder's instance name shows."""
     if problem == "traffic":
         return (str(params["city"]).lower(), params["trips"], params["routes"])
+    if problem == "fleet":
+        if params["instance"] is not None:
+            return (params["instance"], params["vehicles"])
+        return (str(params["city"]).lower(), params["stops"], params["vehicles"], params["capacity"], params["poi"])
     return (str(params["grid"]).lower(), params["units"], params["periods"], params["levels"], params["quantum_mw"])

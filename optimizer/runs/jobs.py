@@ -13,6 +13,7 @@ A job file::
       - {name: qaoa, label: qaoa-p2, options: {depth: 2, shots: 2000}}
     scenarios:
       - {problem: traffic, city: helsinki, trips: 6, routes: 3, seeds: [1, 2]}
+      - {problem: fleet, city: helsinki, stops: 4, vehicles: 1, solvers: [{name: routing}, {name: exact}]}
       - problem: dispatch
         grid: case9
         units: 3
@@ -111,27 +112,11 @@ class BatchResult:
 
 
 # ---------------------------------------------------------------------------- the worker side
-@functools.lru_cache(maxsize=4)
-def _city(spec: str) -> Any:
-    from optimizer.inputs.city import City
-
-    return City.load(spec)
-
-
 @functools.lru_cache(maxsize=16)
 def _problem(problem: str, params_json: str, seed: int) -> Any:
-    params = json.loads(params_json)
-    if problem == "traffic":
-        from optimizer.problems.traffic import Traffic
+    from optimizer.runs.scenarios import build_problem
 
-        return Traffic.from_city(_city(params["city"]), trips=params["trips"], routes=params["routes"], seed=seed,
-                                 weight=params.get("weight"), min_distance_m=params.get("min_distance_m", 300.0))
-    from optimizer.problems.dispatch.problem import Dispatch
-
-    return Dispatch.from_grid(params["grid"], units=params.get("units"), periods=params["periods"],
-                              levels=params["levels"], seed=seed, day=params.get("day"),
-                              quantum_mw=params.get("quantum_mw"), balancing=params.get("balancing", "auto"),
-                              load_scale=params.get("load_scale", 1.0))
+    return build_problem(problem, **json.loads(params_json), seed=seed)
 
 
 def _now() -> str:

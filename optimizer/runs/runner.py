@@ -30,6 +30,8 @@ __all__ = ["RunRecord", "SolverRequest", "comparison_rows", "run_problem", "summ
 log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA_VERSION = 1
+#: Gaps of the comparison below this are rounding noise and read 0.
+GAP_NOISE = 1e-9
 #: Run labels that are relaxations (bounds), not plans: never a winner.
 BOUND_LABELS = frozenset({"milp-continuous"})
 
@@ -45,11 +47,9 @@ class SolverRequest:
 
     @property
     def folder(self) -> str:
-        if self.label:
-            return self.label
-        if self.name == "cpsat" and self.options.get("on") == "qubo":
-            return "cpsat-qubo"
-        return self.name
+        from optimizer.solve import folder_label
+
+        return self.label or folder_label(self.name, self.options)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,14 +150,11 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     -------
     list of RunRecord
     """
-    from optimizer.errors import UnknownSolverError
-    from optimizer.solve import PROBLEM_SOLVERS, solve
+    from optimizer.solve import check_request, solve
 
     requests = list(requests)
-    for req in requests:  # every name must apply before anything runs (no partial output)
-        if req.name in PROBLEM_SOLVERS and req.name not in problem.native_solvers():
-            msg = f"solver {req.name!r} does not apply to {problem.kind!r} problems"
-            raise UnknownSolverError(msg)
+    for req in requests:  # every request must be valid before anything runs (no partial output)
+        check_request(req.name, req.options, problem.kind, seed=seed, time_limit_s=req.time_limit_s)
     records = []
     for req in requests:
         t0 = time.perf_counter()
@@ -183,18 +180,25 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     return records
 
 
-def relative_gap(value: float, reference: float, scale: float) -> float:
-    """``(value - reference) / |scale|``, never below 0, and 0 where it is rounding noise (< 1e-9).
+def gap_to_best(objective: float | None, best: float | None) -> float | None:
+    """How far ``objective`` is above the best objective found: ``(objective - best) / max(|best|, 1e-9)``.
 
-    >>> relative_gap(101.0, 100.0, 100.0), relative_gap(1e15 + 0.1, 1e15, 1e15), relative_gap(99.0, 100.0, 99.0)
-    (0.01, 0.0, 0.0)
+    Scaled by the best, not by ``objective`` as :func:`~solvers.solution.relative_gap` is;
+    0 where it is rounding noise (under ``GAP_NOISE``); ``None`` when either is missing.
+
+    >>> gap_to_best(101.0, 100.0), gap_to_best(1e15 + 0.1, 1e15), gap_to_best(100.0, 100.0), gap_to_best(None, 1.0)
+    (0.01, 0.0, 0.0, None)
     """
-    gap = (value - reference) / max(abs(scale), 1e-9)
-    return gap if gap >= 1e-9 else 0.0
+    if objective is None or best is None:
+        return None
+    gap = (objective - best) / max(abs(best), 1e-9)
+    return gap if gap >= GAP_NOISE else 0.0
 
 
 def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per run: solver, status, objective, gap to the best bound and to the best found."""
+    from solvers.solution import relative_gap
+
     feas = [r.summary["objective"] for r in records if r.summary["feasible"]]
     best = min(feas) if feas else None
     bounds = [r.summary["best_bound"] for r in records if r.summary["best_bound"] is not None]
@@ -211,8 +215,8 @@ def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             "objective": obj,
             "objective_units": s["objective_units"],
             "best_bound": s["best_bound"],
-            "gap_to_bound": None if obj is None or bound is None else relative_gap(obj, bound, obj),
-            "gap_to_best": None if obj is None or best is None else relative_gap(obj, best, best),
+            "gap_to_bound": relative_gap(obj, bound, noise=GAP_NOISE),
+            "gap_to_best": gap_to_best(obj, best),
             "wall_time_s": s["wall_time_s"],
             "qubits": (s.get("qaoa") or {}).get("qubits"),
         })

@@ -123,6 +123,40 @@ def test_run_ids_are_stable_and_distinct(batch18: tuple[Any, Any]) -> None:
     assert len({r.run_id for r in job.runs}) == 18
 
 
+def test_fleet_job_runs_through_the_batch(tmp_path: Path) -> None:
+    data = {"name": "fleet", "output": "out",
+            "scenarios": [{"problem": "fleet", "city": "helsinki", "stops": 3, "vehicles": 1, "seeds": [1],
+                           "solvers": [{"name": "routing", "time_limit_s": 1}, {"name": "exact"}]}]}
+    job = load_job(write_job(tmp_path, data))
+    assert [(r.problem, r.solver) for r in job.runs] == [("fleet", "routing"), ("fleet", "exact")]
+    result = run_job(job, n_workers=1, progress=False)
+    assert result.ok, result.failed
+    assert len(result.ran) == 2
+    rows = db_rows(job.database)
+    assert set(rows) == {r.run_id for r in job.runs}
+    objectives = set()
+    for row in rows.values():
+        out = Path(row["out_dir"])
+        summary = json.loads((out / "summary.json").read_text())
+        assert out.parts[-3:] == ("fleet", "helsinki-n3-v1-s1", row["label"])
+        for f in FIELDS:
+            assert same(row[f], summary[f]), (f, row[f], summary[f])
+        assert summary["problem"] == "fleet" and summary["feasible"] and summary["instance"]["stops"] == 3
+        assert (out / "plan.geojson").is_file() and (out / "itinerary.csv").is_file()
+        objectives.add(round(summary["objective"], 6))
+    assert len(objectives) == 1  # Routing finds the 3-stop optimum that exact proves
+    assert (job.output / "fleet" / "helsinki-n3-v1-s1" / "comparison.csv").is_file()
+
+
+def test_fleet_scenario_from_an_instance_file(tmp_path: Path) -> None:
+    data = {"output": "out", "solvers": [{"name": "routing"}],
+            "scenarios": [{"problem": "fleet", "instance": str(REPO / "tests" / "data" / "tiny6.tsp")}]}
+    job = load_job(write_job(tmp_path, data))
+    (run,) = job.runs
+    assert run.params["instance"] == str((REPO / "tests" / "data" / "tiny6.tsp").resolve())
+    assert run.params["vehicles"] is None  # the file's
+
+
 def _finished_folders(out: Path) -> dict[str, str]:
     found = {}
     for meta in out.glob("*/*/*/run.json"):
@@ -286,6 +320,15 @@ def _with(**changes: Any) -> dict[str, Any]:
     (_with(scenarios__0__city="helsinkki"), "scenarios[0].city: unknown city 'helsinkki'; did you mean 'helsinki'?"),
     ({**BASE, "scenarios": [{"problem": "dispatch", "grid": "case99"}]}, "scenarios[0].grid: unknown grid 'case99'"),
     ({**BASE, "solvers": [{"name": "cpsat"}, {"name": "cpsat"}]}, "solvers[1]: label 'cpsat' is used by solvers[0]"),
+    (_with(scenarios__0__problem="flet"), "scenarios[0].problem: unknown problem 'flet'; use 'traffic', 'fleet' or "
+                                          "'dispatch'; did you mean 'fleet'?"),
+    ({**BASE, "scenarios": [{"problem": "fleet", "stops": 0}]}, "scenarios[0].stops: Input should be greater than 0"),
+    ({**BASE, "scenarios": [{"problem": "fleet", "instance": "nope.vrp"}]}, "scenarios[0].instance: no instance file"),
+    ({**BASE, "scenarios": [{"problem": "fleet", "instance": "nope.vrp", "stops": 4}]},
+     "scenarios[0].stops: the instance file sets the stops"),
+    ({**BASE, "scenarios": [{"problem": "fleet", "city": "helsinkki"}]}, "scenarios[0].city: unknown city 'helsinkki'"),
+    ({**BASE, "solvers": [{"name": "routing", "options": {"depth": 2}}],
+      "scenarios": [{"problem": "fleet", "stops": 3}]}, "solvers[0].options: unknown option 'depth' for solver 'routing'"),
 ])
 def test_bad_job_gives_one_clear_error_naming_the_field(tmp_path: Path, data: dict[str, Any], expected: str) -> None:
     path = write_job(tmp_path, data)

@@ -106,7 +106,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer.errors import InfeasibleSolutionError, InvalidInputError, InvalidOptionError
+from optimizer.errors import InfeasibleSolutionError, InvalidInputError
 from optimizer.problems.base import Problem
 from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
 
@@ -955,9 +955,6 @@ class Dispatch(Problem):
 
         from solvers.solution import Solution, Status
 
-        if options:
-            msg = f"solver 'milp' takes no options besides seed and time_limit_s, got {sorted(options)}"
-            raise InvalidOptionError(msg)
         t0 = time.perf_counter()
         mdl = mathopt.Model(name="dispatch-discrete")
         x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.variables))]

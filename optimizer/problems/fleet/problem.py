@@ -563,13 +563,8 @@ class Fleet(Problem):
 
     def _solve_routing(self, *, seed: int | None = None, time_limit_s: float | None = None,
                        **options: Any) -> Solution:
-        from solvers.errors import InvalidOptionError
         from solvers.solution import Solution, Status
 
-        unknown = set(options) - {"first_solution", "metaheuristic"}
-        if unknown:
-            msg = f"unknown option {sorted(unknown)[0]!r} for solver 'routing'; valid: first_solution, metaheuristic"
-            raise InvalidOptionError(msg)
         t0 = time.perf_counter()
         routes, info = self.solve_routing(time_limit_s=time_limit_s, seed=seed, **options)
         bits = self.bits_for(routes)
