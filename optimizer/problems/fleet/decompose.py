@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer.problems.fleet.qubo import nearest_neighbour_order
 from solvers.errors import InvalidOptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,13 +52,9 @@ def path_qubo(cost: np.ndarray, start: int, stops: list[int], end: int | None) -
     m = len(stops)
     labels = [(s, p) for s in stops for p in range(m)]
     b = QUBOBuilder(labels)
-    cur, left, ub = start, set(stops), 0.0
-    while left:
-        nxt = min(left, key=lambda s: (cost[cur, s], s))
-        ub += cost[cur, nxt]
-        left.remove(nxt)
-        cur = nxt
-    ub += cost[cur, end] if end is not None else 0.0
+    order = nearest_neighbour_order(cost, start, stops)
+    ub = sum(cost[a, b] for a, b in zip([start, *order[:-1]], order))
+    ub += cost[order[-1] if order else start, end] if end is not None else 0.0
     P = math.ceil(ub * 1000.0) / 1000.0 + 0.001
     for s in stops:
         b.add_linear((s, 0), cost[start, s])
@@ -160,12 +157,7 @@ def cluster_route_solve(prob: Fleet, *, seed: int | None = None, time_limit_s: f
                     route.extend(s for s, _ in order)
                     continue
             fallbacks += 1
-            cur, left = start, set(chunk)
-            while left:
-                nxt = min(left, key=lambda s: (prob.cost[cur, s], s))
-                route.append(nxt)
-                left.remove(nxt)
-                cur = nxt
+            route.extend(nearest_neighbour_order(prob.cost, start, chunk))
         routes.append(route)
     bits = prob.bits_for(routes)
     e_route = qubo.energy(bits)

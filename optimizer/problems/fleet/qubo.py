@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.fleet.problem import Fleet
     from solvers.qubo import QUBO
 
-__all__ = ["build_qubo", "greedy_routes", "penalty"]
+__all__ = ["build_qubo", "greedy_routes", "nearest_neighbour_order", "penalty"]
 
 
 def greedy_routes(prob: Fleet) -> list[list[int]] | None:
@@ -33,16 +33,23 @@ def greedy_routes(prob: Fleet) -> list[list[int]] | None:
                 break
         else:
             return None
-    out = []
-    for g in groups:
-        route, cur, left = [], 0, set(g)
-        while left:
-            nxt = min(left, key=lambda s: (prob.cost[cur, s], s))
-            route.append(nxt)
-            left.remove(nxt)
-            cur = nxt
-        out.append(route)
-    return out
+    return [nearest_neighbour_order(prob.cost, 0, g) for g in groups]
+
+
+def nearest_neighbour_order(cost: np.ndarray, start: int, stops: list[int]) -> list[int]:
+    """``stops`` in nearest-neighbour order from ``start`` (ties: the smaller index).
+
+    >>> import numpy as np
+    >>> nearest_neighbour_order(np.array([[0, 5, 1], [5, 0, 2], [1, 2, 0]]), 0, [1, 2])
+    [2, 1]
+    """
+    route, cur, left = [], start, set(stops)
+    while left:
+        nxt = min(left, key=lambda s: (cost[cur, s], s))
+        route.append(nxt)
+        left.remove(nxt)
+        cur = nxt
+    return route
 
 
 def penalty(prob: Fleet) -> float:
