@@ -230,15 +230,7 @@ def trips_from_csv(
 
     graph, _ = graph_of(city_or_graph)
     file = Path(path)
-    if not file.is_file():
-        msg = f"no trips CSV at {str(file)!r}; check the path"
-        raise DemandError(msg)
-    try:
-        raw = pd.read_csv(file)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        msg = f"cannot read trips CSV {str(file)!r} ({exc}); write it as comma-separated text with a header row"
-        raise DemandError(msg) from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = read_csv_table(file, "trips")
     missing = [c for c in CSV_COLUMNS if c not in raw.columns]
     if missing:
         msg = (
@@ -509,6 +501,26 @@ def _feature_points(features: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- checks
+def read_csv_table(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV file as a table with stripped column names; :class:`DemandError` naming ``what`` and the fix.
+
+    The one reader behind the trips CSV (:func:`trips_from_csv`) and a fleet's stops CSV.
+    """
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        msg = f"no {what} CSV at {str(file)!r}; check the path"
+        raise DemandError(msg)
+    try:
+        raw = pd.read_csv(file)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        msg = f"cannot read {what} CSV {str(file)!r} ({exc}); write it as comma-separated text with a header row"
+        raise DemandError(msg) from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
+
+
 def _check_trips(n: Any) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         msg = f"trips must be a whole number of trips, got {n!r} ({type(n).__name__}); pass e.g. 12"

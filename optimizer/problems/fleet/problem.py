@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
+from optimizer.inputs.demand import read_csv_table
 from optimizer.inputs.instances import read_instance
 from optimizer.inputs.roads import TIME_DECIMALS, distance_matrices, graph_of
 from optimizer.problems.base import Problem
@@ -291,15 +292,7 @@ class Fleet(Problem):
         graph = graph_of(city)[0]
         cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
         file = Path(path)
-        if not file.is_file():
-            msg = f"no stops CSV at {str(file)!r}; check the path"
-            raise DemandError(msg)
-        try:
-            raw = pd.read_csv(file)
-        except Exception as exc:
-            msg = f"cannot read stops CSV {str(file)!r} ({exc})"
-            raise DemandError(msg) from exc
-        raw.columns = [str(c).strip() for c in raw.columns]
+        raw = read_csv_table(file, "stops")
         missing = [c for c in ("lon", "lat") if c not in raw.columns]
         if missing or len(raw) < 2:
             msg = (f"stops CSV {str(file)!r} needs columns lon, lat (demand, name optional) and at least two "
