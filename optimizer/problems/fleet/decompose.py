@@ -37,9 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["cluster_route_solve", "path_qubo"]
 
-_OPTIONS = ("inner", "cluster_size", "inner_options", "improve", "sub_size", "max_rounds", "max_inner_calls")
-
-
 def path_qubo(cost: np.ndarray, start: int, stops: list[int], end: int | None) -> QUBO:
     """Position-encoded open path ``start -> stops (some order) -> end`` (``end=None``: free end).
 
@@ -111,15 +108,14 @@ def _fits(prob: Fleet, group: list[int], load: float, s: int, v: int) -> bool:
 
 def cluster_route_solve(prob: Fleet, *, seed: int | None = None, time_limit_s: float | None = None,
                         **options: Any) -> Solution:
-    """Cluster first (sweep), route second (inner solver per cluster), then improve (generic decompose)."""
+    """Cluster first (sweep), route second (inner solver per cluster), then improve (generic decompose).
+
+    Option names are checked by :func:`optimizer.solve.check_request` (the solver table) before this runs.
+    """
     from solvers.decompose import QAOA_INNER_DEFAULTS
     from solvers.registry import solve_qubo
     from solvers.solution import Solution, Status
 
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        msg = f"unknown option {unknown[0]!r} for solver 'decompose' on fleet problems; valid: {', '.join(_OPTIONS)}"
-        raise InvalidOptionError(msg)
     inner = options.get("inner", "qaoa")
     cluster_size = options.get("cluster_size", 4)
     if not isinstance(cluster_size, int) or not 1 <= cluster_size <= 5:
