@@ -5,28 +5,12 @@
 * :class:`DispatchPlan` (:mod:`~optimizer.plans.dispatch`): units' outputs per period, checked by power flow.
 
 A plan never imports the problem that made it: it keeps the graph, trips and
-routes, or the units and the day, and checks itself from those.  Imported lazily.
+routes, or the units and the day, and checks itself from those.  Light to import: the
+geometry and power-flow libraries load inside the methods that use them.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.plans.dispatch import DispatchPlan
-    from optimizer.plans.fleet import FleetPlan
-    from optimizer.plans.routing import RoutingPlan
+from optimizer.plans.dispatch import DispatchPlan as DispatchPlan
+from optimizer.plans.fleet import FleetPlan as FleetPlan
+from optimizer.plans.routing import RoutingPlan as RoutingPlan
 
 __all__ = ["DispatchPlan", "FleetPlan", "RoutingPlan"]
-
-_LAZY = {"RoutingPlan": "optimizer.plans.routing", "FleetPlan": "optimizer.plans.fleet",
-         "DispatchPlan": "optimizer.plans.dispatch"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    msg = f"module 'optimizer.plans' has no attribute {name!r}"
-    raise AttributeError(msg)

@@ -99,11 +99,11 @@ def build_qubo(prob: Fleet) -> QUBO:
         b.add_linear_array(col, np.full(len(col), -P))
         b.add_quadratic_array(col[a_col], col[b_col], np.full(len(a_col), 2.0 * P))
     for v, weights in prob.slack.items():  # capacity: P (sum q x + sum a y - Q)^2
-        labels = [("x", s, v, p) for s in real for p in range(prob.slots_per_vehicle[v]) if prob.demands[s - 1]]
-        labels += [("y", v, k) for k in range(len(weights))]
-        w = np.array([float(prob.demands[s - 1]) for s in real for p in range(prob.slots_per_vehicle[v])
-                      if prob.demands[s - 1]] + [float(wk) for wk in weights])
-        idx = np.array([index[label] for label in labels], dtype=np.int64)
+        terms = [(("x", s, v, p), float(prob.demands[s - 1])) for s in real
+                 for p in range(prob.slots_per_vehicle[v]) if prob.demands[s - 1]]
+        terms += [(("y", v, k), float(wk)) for k, wk in enumerate(weights)]
+        idx = np.array([index[label] for label, _ in terms], dtype=np.int64)
+        w = np.array([wk for _, wk in terms], dtype=np.float64)
         Q = float(prob.capacities[v])
         b.add_offset(P * Q * Q)
         b.add_linear_array(idx, P * (w * w - 2.0 * Q * w))
