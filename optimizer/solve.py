@@ -45,6 +45,7 @@ __all__ = [
     "SOLVERS",
     "SolverEntry",
     "applies",
+    "baseline_solver",
     "check_request",
     "folder_label",
     "solve",
@@ -82,6 +83,9 @@ class SolverEntry:
         go to the folder ``<name>-qubo``.
     description : str
         One line; QUBO solvers' lines come from :mod:`solvers.registry`.
+    baseline_for : tuple of str
+        The problem kinds whose verdicts and reports measure every plan against
+        this solver's (traffic: ``shortest``, everyone on the shortest path).
     """
 
     name: str
@@ -90,6 +94,7 @@ class SolverEntry:
     native_options: tuple[str, ...] = ()
     model_option: bool = False
     description: str = field(default="", compare=False)
+    baseline_for: tuple[str, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -122,7 +127,7 @@ def _entries() -> dict[str, SolverEntry]:
                                     "max_inner_calls"),
                     description=qubo["decompose"] + "; on fleet: cluster first (sweep), route each cluster "
                                                     "with the inner solver, then improve"),
-        SolverEntry("shortest", {"traffic": "native"},
+        SolverEntry("shortest", {"traffic": "native"}, baseline_for=("traffic",),
                     description="traffic baseline: every trip on its shortest path by travel time"),
         SolverEntry("milp", {"dispatch": "native"},
                     description="dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR)"),
@@ -168,6 +173,15 @@ def solver_entry(solver: str) -> SolverEntry:
         return table[solver]
     msg = f"unknown solver {solver!r}; choose one of: {', '.join(sorted(table))}"
     raise UnknownSolverError(msg)
+
+
+def baseline_solver(problem: str) -> str | None:
+    """The solver whose plan a ``problem`` kind's others are measured against, if it has one.
+
+    >>> baseline_solver("traffic"), baseline_solver("dispatch")
+    ('shortest', None)
+    """
+    return next((e.name for e in SOLVERS.values() if problem in e.baseline_for), None)
 
 
 def applies(solver: str, problem: str) -> bool:

@@ -47,6 +47,7 @@ from optimizer.report.charts import (
     _png,
     _route_map,
 )
+from optimizer.solve import baseline_solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -326,8 +327,9 @@ def _scenario_section(problem: str, scenario: str, rows: pd.DataFrame) -> tuple[
     winner = (v0.get("winners") or [None])[0]
     if problem == "traffic":
         shown: list[tuple[str, Path]] = []
-        base = _run_dir(one, "shortest")
-        if base is not None and winner != "shortest":
+        base_name = baseline_solver(problem)
+        base = _run_dir(one, base_name) if base_name else None
+        if base is not None and winner != base_name:
             shown.append(("shortest paths (baseline)", base))
         wdir = _run_dir(one, winner)
         if wdir is not None:

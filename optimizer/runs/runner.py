@@ -223,12 +223,18 @@ def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def verdict(records: list[RunRecord], *, baseline: str = "shortest", reference: str = "cpsat") -> dict[str, Any]:
+def verdict(records: list[RunRecord], *, baseline: str | None = None, reference: str = "cpsat") -> dict[str, Any]:
     """Which solver won (lowest objective among feasible runs), and by how much.
 
     Also QAOA's gap to the ``reference`` solver and each solver's reduction
-    against the ``baseline``.  Honest both ways: QAOA losing is reported as such.
+    against the ``baseline`` (default: the problem's baseline in the solver
+    table, :func:`optimizer.solve.baseline_solver`).  Honest both ways: QAOA
+    losing is reported as such.
     """
+    from optimizer.solve import baseline_solver
+
+    if baseline is None and records:
+        baseline = baseline_solver(records[0].summary["problem"])
     by = {r.request.folder: r.summary for r in records}
     feas = {k: s["objective"] for k, s in by.items() if s["feasible"] and k not in BOUND_LABELS}
     out: dict[str, Any] = {"instance": records[0].summary["instance"]["name"] if records else None}

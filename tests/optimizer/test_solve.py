@@ -167,3 +167,18 @@ def test_cli_refuses_a_solver_that_does_not_apply(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert rc == 2 and "'routing' does not apply to traffic problems" in err and "fleet" in err
     assert not out.exists()
+
+
+def test_verdict_measures_against_the_tables_baseline(problems: dict[str, Any]) -> None:
+    from optimizer.runs.runner import SolverRequest, run_problem, verdict
+    from optimizer.solve import baseline_solver
+
+    assert baseline_solver("traffic") == "shortest"
+    assert baseline_solver("fleet") is None and baseline_solver("dispatch") is None
+    recs = run_problem(problems["traffic"], [SolverRequest("shortest"), SolverRequest("exact")], out=None, seed=1)
+    v = verdict(recs)
+    base, best = (r.summary["objective"] for r in recs)
+    assert v["best_objective"] == best
+    assert v["reduction_vs_baseline"] == pytest.approx((base - best) / base)
+    d = verdict(run_problem(problems["dispatch"], [SolverRequest("milp")], out=None, seed=1))
+    assert "reduction_vs_baseline" not in d
