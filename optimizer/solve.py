@@ -292,7 +292,7 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
     UnknownSolverError, InvalidOptionError
         From :func:`check_request`, before the solver starts.
     """
-    from solvers import solve_qubo
+    from solvers.registry import run_checked
 
     check_request(solver, options, problem.kind, seed=seed, time_limit_s=time_limit_s)
     call = solver_entry(solver).calls[problem.kind]
@@ -307,4 +307,4 @@ def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_
         sol = solve_cpsat_model(model, seed=seed, time_limit_s=time_limit_s, **options)  # no QUBO built
         return replace(sol, wall_time_s=time.perf_counter() - t0)
     options.pop("on", None)
-    return solve_qubo(problem.to_qubo(), solver, seed=seed, time_limit_s=time_limit_s, **options)
+    return run_checked(problem.to_qubo(), solver, seed=seed, time_limit_s=time_limit_s, **options)

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
     from solvers.solution import Solution
 
-__all__ = ["SolverSpec", "available_solvers", "check_options", "get_solver", "register_solver", "solve_qubo"]
+__all__ = ["SolverSpec", "available_solvers", "check_options", "get_solver", "register_solver", "run_checked",
+           "solve_qubo"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ register_solver("anneal", "solvers.classical:solve_anneal",
 register_solver("cpsat", "solvers.cpsat:solve_qubo_cpsat",
                 "OR-Tools CP-SAT on the QUBO (products linearised), with bound and gap",
                 "solvers.cpsat:CpSatOptions")
+register_solver("decompose", "solvers.decompose:solve_decompose",
+                "sub-QUBOs of at most sub_size variables (whole one-hot groups) solved by an inner solver "
+                "(qaoa, exact, anneal) with the rest fixed, until none improves",
+                "solvers.decompose:DecomposeOptions")
 register_solver("qaoa", "solvers.qaoa:solve_qaoa",
                 "QAOA in Cirq: optimise angles on a simulator, sample, keep the best sample",
                 "solvers.qaoa.options:QAOAOptions")
@@ -126,13 +131,15 @@ def solve_qubo(
     from solvers.options import check_call
 
     check_call(seed, time_limit_s)
+    return run_checked(qubo, solver, seed=seed, time_limit_s=time_limit_s, **options)
+
+
+def run_checked(qubo: QUBO, solver: str, *, seed: int | None, time_limit_s: float | None,
+                **options: Any) -> Solution:
+    """:func:`solve_qubo` for a caller that has already checked ``seed`` and ``time_limit_s``."""
     func = get_solver(solver).load()
     t0 = time.perf_counter()
     sol = func(qubo, seed=seed, time_limit_s=time_limit_s, **options)
     if not sol.wall_time_s:
         sol = replace(sol, wall_time_s=time.perf_counter() - t0)
     return sol
-register_solver("decompose", "solvers.decompose:solve_decompose",
-                "sub-QUBOs of at most sub_size variables (whole one-hot groups) solved by an inner solver "
-                "(qaoa, exact, anneal) with the rest fixed, until none improves",
-                "solvers.decompose:DecomposeOptions")
