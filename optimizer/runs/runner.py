@@ -63,13 +63,6 @@ class RunRecord:
     out_dir: Path | None = None
 
 
-def _qubo_energy(problem: Problem, solution: Solution, feasible: bool) -> float:
-    """The QUBO energy of the bits: the solver's, else (a native solver's plan) scored on the QUBO here."""
-    if math.isnan(solution.energy) and feasible:
-        return problem.to_qubo().energy(solution.bits)
-    return solution.energy
-
-
 def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
               seed: int | None) -> dict[str, Any]:
     """The ``summary.json`` of one run: every key DESIGN.md lists, scored from the bits."""
@@ -85,6 +78,8 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
         bound = problem.qubo_bound_to_objective(bound)
     if bound is not None and not math.isfinite(bound):
         bound = None
+    qubo = problem.to_qubo()  # built here, after the solve, for a native solver (which never builds it)
+    energy = qubo.energy(solution.bits) if math.isnan(solution.energy) and feasible else solution.energy
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "cityopt_version": __version__,
@@ -98,16 +93,14 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
         "status": solution.status.value,
         "objective": objective,
         "objective_units": problem.objective_units,
-        "qubo_energy": _qubo_energy(problem, solution, feasible),
+        "qubo_energy": energy,
         "feasible": feasible,
         "best_bound": bound,
         "gap": relative_gap(objective, bound),
         "wall_time_s": solution.wall_time_s,
-        "qubo": {"variables": problem.to_qubo().num_variables,
-                 "interactions": problem.to_qubo().num_interactions,
-                 "onehot_groups": len(problem.to_qubo().onehot),
-                 "penalty": problem.to_qubo().metadata.get("onehot_penalty",
-                                                           problem.to_qubo().metadata.get("penalty"))},
+        "qubo": {"variables": qubo.num_variables, "interactions": qubo.num_interactions,
+                 "onehot_groups": len(qubo.onehot),
+                 "penalty": qubo.metadata.get("onehot_penalty", qubo.metadata.get("penalty"))},
         "host": platform.node(),
     }
     extra = getattr(problem, "summary_extras", None)
