@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +15,95 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_json", "atomic_write_text", "json_default", "staged_dir"]
+from solvers.errors import InvalidInputError
+
+__all__ = [
+    "UnsafePathError",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_name",
+    "confined",
+    "json_default",
+    "run_folder",
+    "slug",
+    "staged_dir",
+]
+
+#: A name that may become one path component: starts with a letter or digit, then
+#: letters, digits, ``.``, ``_``, ``+``, ``-``; at most 100 characters.  So no
+#: ``/``, no ``..``, no leading dot (hidden or staging folders), nothing absolute.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+
+#: The file whose presence marks a folder as a run folder cityopt wrote: the only
+#: kind of existing folder :func:`staged_dir` will replace.
+RUN_MARKER = "summary.json"
+
+
+class UnsafePathError(InvalidInputError):
+    """A name would make a path outside its root, or a write would replace what cityopt did not write.
+
+    An ``InvalidInputError``: the CLI exits 2 with the message.
+    """
+
+
+def check_name(name: Any, *, field: str) -> str:
+    """``name`` if it is safe as one folder name (:data:`NAME_PATTERN`), else UnsafePathError naming ``field``.
+
+    For names a user chooses (a solver's ``label``): refused, not rewritten, so
+    the folder is where the user expects it.
+
+    >>> check_name("qaoa-p2", field="label")
+    'qaoa-p2'
+    >>> check_name("../x", field="scenarios[0].solvers[1].label")
+    Traceback (most recent call last):
+    ...
+    optimizer.io.UnsafePathError: scenarios[0].solvers[1].label: '../x' cannot be a folder name; use letters, digits, '.', '_', '+', '-' (at most 100, starting with a letter or digit), e.g. 'qaoa-p2'
+    """
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return name
+    msg = (f"{field}: {name!r} cannot be a folder name; use letters, digits, '.', '_', '+', '-' "
+           f"(at most 100, starting with a letter or digit), e.g. 'qaoa-p2'")
+    raise UnsafePathError(msg)
+
+
+def slug(text: Any, *, default: str = "unnamed") -> str:
+    """A safe folder name made from ``text`` (a name read from a data file): other characters become ``-``.
+
+    >>> slug("A-n32-k5"), slug("../../etc/x"), slug("/abs/p"), slug(".."), slug("")
+    ('A-n32-k5', 'etc-x', 'abs-p', 'unnamed', 'unnamed')
+    """
+    s = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-._")
+    s = re.sub(r"-{2,}", "-", s)[:100].rstrip("-._")
+    return s if s and NAME_PATTERN.fullmatch(s) else default
+
+
+def confined(root: str | os.PathLike[str], *parts: str) -> Path:
+    """``root / parts...``, refused (UnsafePathError) unless it resolves inside ``root``.
+
+    >>> confined("/tmp/out", "traffic", "x").as_posix()
+    '/tmp/out/traffic/x'
+    >>> confined("/tmp/out", "..", "etc")
+    Traceback (most recent call last):
+    ...
+    optimizer.io.UnsafePathError: path '/tmp/out/../etc' would be outside the output folder '/tmp/out'; name the run with a plain folder name
+    """
+    base = Path(root)
+    path = base.joinpath(*parts)
+    r, p = base.resolve(), path.resolve()
+    if p != r and r not in p.parents:
+        msg = (f"path {path.as_posix()!r} would be outside the output folder {base.as_posix()!r}; "
+               f"name the run with a plain folder name")
+        raise UnsafePathError(msg)
+    return path
+
+
+def run_folder(root: str | os.PathLike[str], kind: str, instance: str, label: str) -> Path:
+    """The folder of one run, ``root/kind/instance/label``: every part one safe name, inside ``root``.
+
+    ``instance`` comes from data (a file's ``NAME``) and is slugged; ``kind`` and
+    ``label`` must already be safe (:func:`check_name`).
+    """
+    return confined(root, check_name(kind, field="problem"), slug(instance), check_name(label, field="label"))
 
 
 def json_default(o: Any) -> Any:
@@ -69,10 +158,13 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
 
 
 @contextlib.contextmanager
-def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
+def staged_dir(final: str | os.PathLike[str], *, marker: str = RUN_MARKER) -> Iterator[Path]:
     """Build a folder in a temp sibling; on success it replaces ``final`` whole.
 
     On an exception the temp folder is removed and ``final`` is left as it was.
+    An existing ``final`` is replaced only if it is a folder holding ``marker``
+    (a run folder cityopt wrote); anything else there (a file, a user's folder)
+    raises UnsafePathError before any work, and is left untouched.
 
     Examples
     --------
@@ -84,6 +176,7 @@ def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     'hi'
     """
     final = Path(final)
+    _check_replaceable(final, marker)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
@@ -92,6 +185,7 @@ def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
+    _check_replaceable(final, marker)
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
@@ -99,3 +193,10 @@ def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_replaceable(final: Path, marker: str) -> None:
+    if final.is_symlink() or (final.exists() and not (final.is_dir() and (final / marker).is_file())):
+        msg = (f"{final.as_posix()!r} exists and is not a run folder cityopt wrote (no {marker}); "
+               f"it is left as it is: move it away or choose another output folder or label")
+        raise UnsafePathError(msg)

@@ -29,8 +29,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import InvalidInputError
@@ -42,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.fleet.problem import Fleet
     from optimizer.problems.traffic import Traffic
 
-__all__ = ["build_problem", "load_city"]
+__all__ = ["LIMITS", "MAX_SEED", "Limit", "build_problem", "check_scenario", "load_city"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,99 @@ def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24
                               quantum_mw=quantum_mw, balancing=balancing, load_scale=load_scale)
 
 
+# ---------------------------------------------------------------------------- limits
+#: The largest seed: CP-SAT takes a 32-bit signed seed, and every solver takes the run's.
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The range of one scenario parameter: ``low <= value <= high``, an integer or a finite number.
+
+    ``high`` bounds the work one run may ask for (a run that would not finish
+    in a day on a laptop is refused up front, not started); ``why`` says so in
+    the error.
+    """
+
+    low: float
+    high: float
+    integer: bool = True
+    why: str = ""
+    open_low: bool = False
+
+    def text(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        lo = f"> {self.low:g}" if self.open_low else f">= {self.low:g}"
+        return f"{kind} {lo} and <= {self.high:g}"
+
+
+#: Every bounded scenario parameter, by problem (``None``-able parameters may be left out).
+LIMITS: dict[str, dict[str, Limit]] = {
+    "traffic": {
+        "trips": Limit(1, 10_000, why="larger assignments are a batch of smaller ones"),
+        "routes": Limit(1, 20, why="k shortest paths per trip; more adds variables, not choice"),
+        "min_distance_m": Limit(0, 100_000, integer=False, why="a trip across a city is under 100 km"),
+        "seed": Limit(0, MAX_SEED),
+    },
+    "fleet": {
+        "stops": Limit(1, 2_000, why="OR-Tools routing beyond that needs hours"),
+        "vehicles": Limit(1, 500),
+        "capacity": Limit(1, 1_000_000),
+        "seed": Limit(0, MAX_SEED),
+    },
+    "dispatch": {
+        "units": Limit(1, 1_000),
+        "periods": Limit(1, 96, why="the day's profile has 96 quarter-hours"),
+        "levels": Limit(1, 20, why="each level is a variable per unit and period"),
+        "quantum_mw": Limit(0, 1e6, integer=False, open_low=True),
+        "day": Limit(1, 366),
+        "load_scale": Limit(0, 100, integer=False),
+        "seed": Limit(0, MAX_SEED),
+    },
+}
+
+
+def check_scenario(problem: str, params: Mapping[str, Any], *,
+                   field: Callable[[str], str] = lambda name: name) -> None:
+    """Check a scenario's parameters against :data:`LIMITS` (and ``periods`` dividing 96) before any work.
+
+    ``field`` names a parameter the way the user wrote it (``--routes`` on the
+    command line, ``scenarios[0].routes`` in a job file).
+
+    Raises
+    ------
+    InvalidInputError
+        One line: the field, the value, the range, and why.
+
+    Examples
+    --------
+    >>> check_scenario("traffic", {"trips": 6, "routes": 3})
+    >>> check_scenario("traffic", {"routes": 100_000_000}, field=lambda n: "--" + n)
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidInputError: --routes must be an integer >= 1 and <= 20, got 100000000 (k shortest paths per trip; more adds variables, not choice)
+    """
+    for name, lim in LIMITS.get(problem, {}).items():
+        value = params.get(name)
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and lim.integer:
+            ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if ok:
+            ok = math.isfinite(value) and (value > lim.low if lim.open_low else value >= lim.low) \
+                and value <= lim.high
+        if not ok:
+            why = f" ({lim.why})" if lim.why else ""
+            msg = f"{field(name)} must be {lim.text()}, got {value!r}{why}"
+            raise InvalidInputError(msg)
+    periods = params.get("periods")
+    if problem == "dispatch" and periods is not None and 96 % int(periods):
+        msg = (f"{field('periods')} must divide the day's 96 quarter-hours (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48 "
+               f"or 96), got {periods!r}")
+        raise InvalidInputError(msg)
+
+
 _BUILDERS: dict[str, Callable[..., Problem]] = {"traffic": traffic, "fleet": fleet, "dispatch": dispatch}
 
 
@@ -116,4 +211,5 @@ def build_problem(problem: str, **params: Any) -> Problem:
     if unknown:
         msg = f"{problem} scenarios take no parameter {unknown[0]!r}; they take: {', '.join(takes)}"
         raise InvalidInputError(msg)
+    check_scenario(problem, params)
     return builder(**params)
