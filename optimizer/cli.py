@@ -175,8 +175,125 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
+#: ``cityopt run``'s scenario flags (their ``dest``) by the problem they describe.
+PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
+    "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m"),
+    "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
+    "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale"),
+}
+#: Flags a scenario source replaces: ``--instance`` brings its own stops, ``--trips-csv`` its trips.
+SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
+    "instance": ("city", "stops", "capacity", "poi", "stops_csv"),
+    "stops_csv": ("stops", "poi"),
+    "trips_csv": ("trips", "weight", "min_distance_m"),
+}
+#: Solver flags that are not options of one solver's table entry.
+_SOLVER_FLAG_OWNERS: dict[str, tuple[str, ...]] = {"backend_option": ("qaoa",), "project_id": ("qaoa",)}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _given_flags(argv: list[str] | None) -> set[str]:
+    """The ``dest`` of every ``cityopt run`` flag on the command line (abbreviations resolved as argparse does)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = sub.choices["run"]._option_string_actions
+    given = set()
+    for token in argv if argv is not None else sys.argv[1:]:
+        if not token.startswith("--") or token == "--":
+            continue
+        name = token.split("=", 1)[0]
+        hits = [name] if name in options else [o for o in options if o.startswith(name)]
+        if len({options[h].dest for h in hits}) == 1:
+            given.add(options[hits[0]].dest)
+    return given
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """Everything about ``cityopt run``'s flags that can be checked before any work or write.
+
+    * ``--out`` names a folder that is, or can be made, writable (not ``''``, not a file);
+    * every scenario flag given applies to ``--problem``, and none is replaced by
+      another (``--instance`` with ``--stops-csv``, ``--trips-csv`` with ``--weight``);
+    * every solver flag given is taken by one of the solvers asked for;
+    * the scenario's numbers are within :data:`optimizer.runs.scenarios.LIMITS`.
+
+    Raises InvalidInputError naming the flag and the fix.
+    """
+    from optimizer.errors import InvalidInputError
+    from optimizer.runs.scenarios import check_scenario
+    from optimizer.solve import DEFAULT_SOLVERS, SOLVERS
+
+    check_out_folder(args.out, flag="--out")
+    given = _given_flags(getattr(args, "argv", None)) - {"help", "problem", "solver", "out", "seed", "json"}
+    mine = set(PROBLEM_FLAGS[args.problem])
+    for dest in sorted(given & (set().union(*PROBLEM_FLAGS.values()) - mine)):
+        owners = [k for k, v in PROBLEM_FLAGS.items() if dest in v]
+        msg = (f"{_flag(dest)} applies to {' and '.join(owners)} problems, not {args.problem}; drop it "
+               f"(see cityopt run --help)")
+        raise InvalidInputError(msg)
+    for source, excluded in SOURCE_EXCLUDES.items():
+        if source in given:
+            clash = sorted(given & set(excluded))
+            if clash:
+                msg = (f"{_flag(clash[0])} cannot be used with {_flag(source)}, which brings its own; "
+                       f"drop one of them")
+                raise InvalidInputError(msg)
+    solvers = list(dict.fromkeys(args.solver or DEFAULT_SOLVERS[args.problem]))
+    flags_of = {n: set(SOLVERS[n].flags) for n in solvers if n in SOLVERS}
+    for dest in sorted(given - set().union(*PROBLEM_FLAGS.values()) - {"time_limit", "quiet", "verbose"}):
+        takers = _SOLVER_FLAG_OWNERS.get(dest) or tuple(n for n, e in SOLVERS.items() if dest in e.flags)
+        if takers and not any(n in flags_of and (dest in flags_of[n] or n in _SOLVER_FLAG_OWNERS.get(dest, ()))
+                              for n in takers):
+            msg = (f"{_flag(dest)} is an option of {' and '.join(takers)}, which is not among the solvers "
+                   f"({' '.join(solvers)}); add it to --solver or drop the flag")
+            raise InvalidInputError(msg)
+    check_scenario(args.problem, {**_scenario(args), "seed": args.seed}, field=_flag)
+
+
+def check_out_folder(out: str, *, flag: str) -> None:
+    """``out`` is a folder that exists and is writable, or can be made in a writable folder.
+
+    Creates nothing: a refused run leaves no trace.
+    """
+    import os
+    import tempfile
+
+    from optimizer.errors import InvalidInputError
+
+    if not out or not str(out).strip():
+        msg = f"{flag} is empty; name the output folder, e.g. {flag} outputs"
+        raise InvalidInputError(msg)
+    path = Path(out).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        msg = f"{flag} {out!r} is a file, not a folder; choose a folder"
+        raise InvalidInputError(msg)
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        msg = f"{flag} {out!r} cannot be made: {str(probe)!r} is a file; choose another folder"
+        raise InvalidInputError(msg)
+    try:  # a real write, removed at once: access() misses read-only mounts and /proc
+        if probe == path:
+            fd, tmp = tempfile.mkstemp(prefix=".cityopt-probe-", dir=path)
+            os.close(fd)
+            os.unlink(tmp)
+        else:
+            first = path
+            while first.parent != probe:
+                first = first.parent
+            first.mkdir()
+            first.rmdir()
+    except OSError as exc:
+        msg = f"{flag} {out!r} is not writable ({exc.strerror or exc}); choose a writable folder"
+        raise InvalidInputError(msg) from None
+
+
 def _requests(args: argparse.Namespace) -> list[Any]:
-    from optimizer.errors import UnknownSolverError
+    from optimizer.errors import InvalidOptionError, UnknownSolverError
     from optimizer.runs.runner import SolverRequest
     from optimizer.solve import DEFAULT_SOLVERS, check_request, solver_entry, solver_names
 
@@ -198,7 +315,15 @@ def _requests(args: argparse.Namespace) -> list[Any]:
                 backend_options["project_id"] = args.project_id
             if backend_options:
                 opts["backend_options"] = backend_options
-        check_request(name, opts, args.problem)
+        try:
+            check_request(name, opts, args.problem, seed=args.seed, time_limit_s=args.time_limit)
+        except InvalidOptionError as exc:  # name the flag the user typed, not the option it became
+            bad = next((k for k in opts if f"option {k!r}" in str(exc)), None)
+            if bad is None or bad == "backend_options":
+                raise
+            msg = f"{_flag(bad)}: {exc}" if "unknown option" not in str(exc) else (
+                f"{_flag(bad)} does not apply to solver {name!r} on {args.problem} problems; drop it")
+            raise InvalidOptionError(msg) from None
         reqs.append(SolverRequest(name, opts, time_limit_s=args.time_limit))
     return reqs
 
@@ -222,12 +347,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from optimizer.runs.runner import run_problem
     from optimizer.runs.scenarios import build_problem
 
-    requests = _requests(args)  # validate every option before any work
-    if args.time_limit is not None and args.time_limit <= 0:
-        from optimizer.errors import InvalidOptionError
-
-        msg = f"--time-limit must be a positive number of seconds, got {args.time_limit}"
-        raise InvalidOptionError(msg)
+    check_run_args(args)  # every flag, before any work or write
+    requests = _requests(args)
     prob = build_problem(args.problem, **_scenario(args))
     log.info("%r", prob)
     records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
@@ -367,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cityopt`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     if args.version:
         from optimizer import __version__
 
@@ -391,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cityopt: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the machine's fault (a full disk, a lost mount), not the input's: one line, exit 1
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"cityopt: failed: {e.strerror or e}{where}; free space or choose another output folder, "
+              f"then run again (finished runs are kept)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,10 +129,10 @@ def _describe(prob: Any) -> str:
 
 def _write_continuous(prob: Any, out: Path) -> None:
     """The continuous-level MILP plan (the bound's own dispatch), beside the solvers' plans."""
-    from optimizer.io import staged_dir
+    from optimizer.io import run_folder, staged_dir
 
     plan = prob.plan_from_continuous().validate()
-    with staged_dir(out / prob.kind / prob.instance_name / "milp-continuous") as d:
+    with staged_dir(run_folder(out, prob.kind, prob.instance_name, "milp-continuous")) as d:
         plan.write(d)
         atomic_write_json(d / "summary.json", {
             "problem": prob.kind, "instance": prob.instance, "solver": "milp-continuous",

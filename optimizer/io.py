@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write_text",
     "check_name",
     "confined",
+    "instance_folder",
     "json_default",
     "run_folder",
     "slug",
@@ -103,7 +104,12 @@ def run_folder(root: str | os.PathLike[str], kind: str, instance: str, label: st
     ``instance`` comes from data (a file's ``NAME``) and is slugged; ``kind`` and
     ``label`` must already be safe (:func:`check_name`).
     """
-    return confined(root, check_name(kind, field="problem"), slug(instance), check_name(label, field="label"))
+    return confined(instance_folder(root, kind, instance), check_name(label, field="label"))
+
+
+def instance_folder(root: str | os.PathLike[str], kind: str, instance: str) -> Path:
+    """The folder of one instance's runs and comparison, ``root/kind/slug(instance)``, inside ``root``."""
+    return confined(root, check_name(kind, field="problem"), slug(instance))
 
 
 def json_default(o: Any) -> Any:

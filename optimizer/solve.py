@@ -266,6 +266,29 @@ def check_request(solver: str, options: Mapping[str, Any], problem: str | None =
         raise first
 
 
+def check_fits(problem: Problem, solver: str, options: Mapping[str, Any]) -> None:
+    """Check that a request suits this instance before any solver of a run starts.
+
+    :func:`check_request` checks what needs no instance; this checks what does:
+    a QUBO solver's size limit (``exact``'s ``max_variables``, ``qaoa``'s
+    ``max_qubits``) against the problem's QUBO, and ``qaoa``'s backend (its
+    options, processor, credentials), so a run of several solvers fails before
+    the first one writes its folder.  Native solvers need nothing more.
+
+    Raises
+    ------
+    ProblemTooLargeError, InvalidOptionError, BackendUnavailableError
+    """
+    from solvers.registry import check_fits as fits
+
+    call = solver_entry(solver).calls[problem.kind]
+    opts = dict(options)
+    on = opts.pop("on", None)
+    if call == "native" or (call == "cpsat" and on != "qubo"):
+        return
+    fits(solver, opts, problem.to_qubo().num_variables)
+
+
 def solve(problem: Problem, solver: str, *, seed: int | None = None, time_limit_s: float | None = None,
           **options: Any) -> Solution:
     """Solve ``problem`` with the solver named ``solver``.

@@ -59,6 +59,13 @@ class ExactOptions:
         check_range("exact", "max_variables", self.max_variables, low=1, high=40, integer=True)
         check_range("exact", "chunk_bits", self.chunk_bits, low=1, high=26, integer=True)
 
+    def check_size(self, n: int) -> None:
+        """Raise ProblemTooLargeError if a QUBO of ``n`` variables is beyond ``max_variables``."""
+        if n > self.max_variables:
+            msg = (f"exact search over {n} variables needs 2**{n} energies; the limit is "
+                   f"max_variables={self.max_variables}: use 'cpsat', 'anneal' or 'decompose'")
+            raise ProblemTooLargeError(msg)
+
 
 def solve_exact(qubo: QUBO, *, seed: int | None = None, time_limit_s: float | None = None,
                 **options: object) -> Solution:
@@ -69,10 +76,7 @@ def solve_exact(qubo: QUBO, *, seed: int | None = None, time_limit_s: float | No
     """
     opts = build_options(ExactOptions, "exact", options)
     n = qubo.num_variables
-    if n > opts.max_variables:
-        msg = (f"exact search over {n} variables needs 2**{n} energies; the limit is "
-               f"max_variables={opts.max_variables}: use 'cpsat', 'anneal' or 'decompose'")
-        raise ProblemTooLargeError(msg)
+    opts.check_size(n)
     t0 = time.perf_counter()
     if n == 0:
         return Solution(np.zeros(0), qubo.offset, Status.OPTIMAL, "exact", True,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,53 @@ def integer_scale(values: np.ndarray, max_decimals: int) -> tuple[int, bool]:
     return 10**max_decimals, False
 
 
+def _interruptible_solve(solver: Any, model: Any) -> Any:
+    """``solver.solve(model)`` that Ctrl-C stops at once, then raises KeyboardInterrupt as usual.
+
+    CP-SAT's own SIGINT catching (``catch_sigint_signal``) swaps in a C++ handler
+    that outlives the solve: a later Ctrl-C then killed the whole process with no
+    cleanup (no staged folder removed, no "interrupted" line).  So it is off.
+    Python's handler cannot run while the main thread is inside the solve, but
+    its C-level part writes the signal to a wakeup fd: a watcher thread reading
+    that fd stops the search, the solve returns, and Python raises the pending
+    KeyboardInterrupt.  Off the main thread (a Dask worker's task) the solve just runs.
+    """
+    import signal
+
+    solver.parameters.catch_sigint_signal = False
+    if threading.current_thread() is not threading.main_thread():
+        return solver.solve(model)
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:  # no signal handling here
+        os.close(r)
+        os.close(w)
+        return solver.solve(model)
+    done = threading.Event()
+
+    def watch() -> None:
+        import select
+
+        while not done.is_set():
+            ready, _, _ = select.select([r], [], [], 0.1)
+            if ready and signal.SIGINT in os.read(r, 64):
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, name="cpsat-sigint", daemon=True)
+    watcher.start()
+    try:
+        return solver.solve(model)
+    finally:
+        done.set()
+        watcher.join()
+        signal.set_wakeup_fd(old_fd)
+        os.close(r)
+        os.close(w)
+
+
 def _run(model: cp_model.CpModel, opts: CpSatOptions, seed: int | None,
          time_limit_s: float | None) -> tuple[Any, Any, str]:
     from ortools.sat.python import cp_model
@@ -117,7 +165,7 @@ def _run(model: cp_model.CpModel, opts: CpSatOptions, seed: int | None,
     solver.parameters.log_search_progress = bool(opts.log_search)
     if opts.log_search:
         solver.log_callback = log.info
-    status = solver.solve(model)
+    status = _interruptible_solve(solver, model)
     name = solver.status_name(status)
     if name == "MODEL_INVALID":
         msg = f"CP-SAT rejected the model: {model.validate()}"

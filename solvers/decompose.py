@@ -111,10 +111,11 @@ class DecomposeOptions:
             msg = f"option 'inner' of solver {_SOLVER!r} must name another solver (qaoa, exact, anneal), got {self.inner!r}"
             raise InvalidOptionError(msg)
         check_range(_SOLVER, "sub_size", self.sub_size, low=1, high=30, integer=True)
-        check_range(_SOLVER, "max_rounds", self.max_rounds, low=1, integer=True)
-        check_range(_SOLVER, "max_inner_calls", self.max_inner_calls, low=1, integer=True, allow_none=True)
+        check_range(_SOLVER, "max_rounds", self.max_rounds, low=1, high=10**5, integer=True)
+        check_range(_SOLVER, "max_inner_calls", self.max_inner_calls, low=1, high=10**6, integer=True,
+                    allow_none=True)
         check_range(_SOLVER, "perturb", self.perturb, low=0.0, high=1.0)
-        check_range(_SOLVER, "max_perturbations", self.max_perturbations, low=0, integer=True)
+        check_range(_SOLVER, "max_perturbations", self.max_perturbations, low=0, high=10**5, integer=True)
         if self.start not in STARTS:
             msg = f"option 'start' of solver {_SOLVER!r} must be one of {', '.join(STARTS)}, got {self.start!r}"
             raise InvalidOptionError(msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -10,7 +11,12 @@ from solvers.errors import InvalidOptionError
 
 T = TypeVar("T")
 
-__all__ = ["build_options", "check_call", "check_range", "options_dict"]
+__all__ = ["MAX_SEED", "MAX_TIME_LIMIT_S", "build_options", "check_call", "check_range", "options_dict"]
+
+#: The largest seed a solve takes: CP-SAT's ``random_seed`` is a signed 32-bit integer.
+MAX_SEED = 2**31 - 1
+#: The longest wall-time limit a solve takes: one week.
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
 
 
 def build_options(cls: type[T], solver: str, kwargs: Mapping[str, Any]) -> T:
@@ -36,14 +42,22 @@ def check_range(
     integer: bool = False,
     allow_none: bool = False,
 ) -> None:
-    """Raise :class:`InvalidOptionError` naming ``name`` when ``value`` is out of range."""
+    """Raise :class:`InvalidOptionError` naming ``name`` when ``value`` is out of range or not finite.
+
+    >>> check_range("qaoa", "cvar_alpha", float("nan"), low=1e-6, high=1.0)
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: option 'cvar_alpha' of solver 'qaoa' must be a finite number in [1e-06, 1.0], got nan
+    """
     if value is None and allow_none:
         return
     ok_type = isinstance(value, int) and not isinstance(value, bool) if integer else (
         isinstance(value, (int, float)) and not isinstance(value, bool)
     )
-    if not ok_type:
-        kind = "an integer" if integer else "a number"
+    if not ok_type or not math.isfinite(value):
+        kind = "an integer" if integer else "a finite number"
+        if ok_type and low is not None and high is not None:
+            kind += f" in [{low}, {high}]"
         msg = f"option {name!r} of solver {solver!r} must be {kind}, got {value!r}"
         raise InvalidOptionError(msg)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -59,16 +73,23 @@ def options_dict(opts: Any) -> dict[str, Any]:
 
 
 def check_call(seed: int | None, time_limit_s: float | None) -> None:
-    """Validate the ``seed`` and ``time_limit_s`` every solve takes (raises InvalidOptionError)."""
+    """Validate the ``seed`` and ``time_limit_s`` every solve takes (raises InvalidOptionError).
+
+    >>> check_call(2**70, None)
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: seed must be an integer in [0, 2147483647], got 1180591620717411303424
+    """
     if seed is not None and not (
-        isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0
+        isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
     ):
-        msg = f"seed must be a non-negative integer, got {seed!r}"
+        msg = f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}"
         raise InvalidOptionError(msg)
     if time_limit_s is not None and not (
         isinstance(time_limit_s, (int, float))
         and not isinstance(time_limit_s, bool)
-        and time_limit_s > 0
+        and 0 < time_limit_s <= MAX_TIME_LIMIT_S
     ):
-        msg = f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}"
+        msg = (f"time_limit_s must be a positive number of seconds, at most {MAX_TIME_LIMIT_S:.0f} "
+               f"(a week), got {time_limit_s!r}")
         raise InvalidOptionError(msg)

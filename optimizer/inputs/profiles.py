@@ -282,6 +282,10 @@ def day_profile(grid: Grid, periods: int = 24, *, seed: int | None = 1, day: int
     rng = np.random.default_rng(seed)
     if grid.simbench_code is not None and getattr(grid.net, "profiles", None):
         return _simbench_profile(grid, T, rng, seed, day)
+    if day is not None:
+        msg = (f"day applies to SimBench grids only (they carry a year of profiles); grid {grid.name!r} has a "
+               f"standard day: drop day, or use a SimBench grid such as simbench_mv_rural")
+        raise DemandError(msg)
     lidx, p_nom, q_nom = _nominal_loads(grid)
     sidx, s_nom = _nominal_sgens(grid)
     load = _hourly_to_base(MIXED_LOAD)

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer.io import atomic_write_json, atomic_write_text, staged_dir
+from optimizer.errors import InvalidInputError
+from optimizer.io import (
+    atomic_write_json,
+    atomic_write_text,
+    instance_folder,
+    run_folder,
+    staged_dir,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.base import Problem
@@ -143,11 +150,20 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     -------
     list of RunRecord
     """
-    from optimizer.solve import check_request, solve
+    from optimizer.solve import check_fits, check_request, solve
 
     requests = list(requests)
+    folders: dict[str, Path] = {}
     for req in requests:  # every request must be valid before anything runs (no partial output)
         check_request(req.name, req.options, problem.kind, seed=seed, time_limit_s=req.time_limit_s)
+        if out is not None:
+            folder = run_folder(out, problem.kind, problem.instance_name, req.folder)
+            if req.folder in folders:
+                msg = f"two solvers would write one folder {req.folder!r}; give them distinct labels"
+                raise InvalidInputError(msg)
+            folders[req.folder] = folder
+    for req in requests:  # then what needs the instance: size limits, QAOA backends
+        check_fits(problem, req.name, req.options)
     records = []
     for req in requests:
         t0 = time.perf_counter()
@@ -159,7 +175,7 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
             plan.validate()
         out_dir = None
         if out is not None:
-            out_dir = Path(out) / problem.kind / problem.instance_name / req.folder
+            out_dir = folders[req.folder]
             with staged_dir(out_dir) as d:
                 atomic_write_json(d / "summary.json", summary)
                 if plan is not None:
@@ -273,7 +289,7 @@ def verdict(records: list[RunRecord], *, baseline: str | None = None, reference:
 
 def write_comparison(problem: Problem, records: list[RunRecord], out: Path) -> Path:
     """``comparison.csv`` and ``verdict.json`` of an instance (atomically)."""
-    return write_comparison_in(out / problem.kind / problem.instance_name, records)
+    return write_comparison_in(instance_folder(out, problem.kind, problem.instance_name), records)
 
 
 def write_comparison_in(inst_dir: Path, records: list[RunRecord]) -> Path:

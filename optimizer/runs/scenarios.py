@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import InvalidInputError
+from solvers.options import MAX_SEED as _MAX_SEED
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.city import City
@@ -100,8 +101,8 @@ def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24
 
 
 # ---------------------------------------------------------------------------- limits
-#: The largest seed: CP-SAT takes a 32-bit signed seed, and every solver takes the run's.
-MAX_SEED = 2**31 - 1
+#: The largest seed (CP-SAT takes a 32-bit signed seed, and every solver takes the run's).
+MAX_SEED = _MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,9 @@ class Limit:
 
     def text(self) -> str:
         kind = "an integer" if self.integer else "a finite number"
-        lo = f"> {self.low:g}" if self.open_low else f">= {self.low:g}"
-        return f"{kind} {lo} and <= {self.high:g}"
+        fmt = (lambda v: f"{int(v)}") if self.integer else (lambda v: f"{v:g}")
+        lo = f"> {fmt(self.low)}" if self.open_low else f">= {fmt(self.low)}"
+        return f"{kind} {lo} and <= {fmt(self.high)}"
 
 
 #: Every bounded scenario parameter, by problem (``None``-able parameters may be left out).
@@ -144,7 +146,7 @@ LIMITS: dict[str, dict[str, Limit]] = {
         "periods": Limit(1, 96, why="the day's profile has 96 quarter-hours"),
         "levels": Limit(1, 20, why="each level is a variable per unit and period"),
         "quantum_mw": Limit(0, 1e6, integer=False, open_low=True),
-        "day": Limit(1, 366),
+        "day": Limit(0, 365, why="the day of the SimBench year"),
         "load_scale": Limit(0, 100, integer=False),
         "seed": Limit(0, MAX_SEED),
     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from solvers.errors import InvalidOptionError
+from solvers.errors import InvalidOptionError, ProblemTooLargeError
 from solvers.options import check_range
 from solvers.qaoa.backends import split_backend_name
 
@@ -120,12 +120,12 @@ class QAOAOptions:
 
     def __post_init__(self) -> None:
         check_range(SOLVER, "depth", self.depth, low=1, high=20, integer=True)
-        check_range(SOLVER, "shots", self.shots, low=1, integer=True)
-        check_range(SOLVER, "maxiter", self.maxiter, low=1, integer=True)
+        check_range(SOLVER, "shots", self.shots, low=1, high=10**7, integer=True)
+        check_range(SOLVER, "maxiter", self.maxiter, low=1, high=10**5, integer=True)
         check_range(
             SOLVER, "max_qubits", self.max_qubits, low=1, high=MAX_QUBITS_LIMIT, integer=True
         )
-        check_range(SOLVER, "threads", self.threads, low=1, integer=True, allow_none=True)
+        check_range(SOLVER, "threads", self.threads, low=1, high=256, integer=True, allow_none=True)
         split_backend_name(self.backend)  # raises InvalidOptionError naming the valid ones
         canonical = {m.lower(): m for m in OPTIMIZERS}
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in canonical:
@@ -143,7 +143,7 @@ class QAOAOptions:
                 raise InvalidOptionError(msg)
         check_range(SOLVER, "cvar_alpha", self.cvar_alpha, low=1e-6, high=1.0)
         check_range(SOLVER, "restarts", self.restarts, low=1, high=100, integer=True)
-        check_range(SOLVER, "shots_per_eval", self.shots_per_eval, low=1, integer=True)
+        check_range(SOLVER, "shots_per_eval", self.shots_per_eval, low=1, high=10**6, integer=True)
         if self.backend_options is not None and not isinstance(self.backend_options, dict):
             msg = f"option 'backend_options' of solver {SOLVER!r} must be a dict, got {self.backend_options!r}"
             raise InvalidOptionError(msg)
@@ -153,3 +153,27 @@ class QAOAOptions:
                    f"{'it is' if len(taken) == 1 else 'they are'} the solver's own option(s); pass "
                    f"{', '.join(f'{k}=...' for k in taken)} to the solver instead")
             raise InvalidOptionError(msg)
+
+    def check_size(self, n: int) -> None:
+        """Raise ProblemTooLargeError if a QUBO of ``n`` variables needs more than ``max_qubits`` qubits."""
+        if n > self.max_qubits:
+            msg = (f"the QUBO has {n} variables, more than the qaoa option max_qubits={self.max_qubits}; "
+                   f"raise max_qubits (at most {MAX_QUBITS_LIMIT}) or use the 'decompose' solver")
+            raise ProblemTooLargeError(msg)
+
+    def check_backend(self) -> None:
+        """Build the backend once on a one-qubit cost: its options, processor and credentials are
+        checked before any solve (an engine backend without a project fails here, not mid-batch)."""
+        from solvers.qaoa.backends import make_backend
+        from solvers.qaoa.cost import IsingCost
+
+        cost = IsingCost.from_qubo(_one_qubit_qubo())
+        make_backend(self.backend, cost, self.depth, **dict(self.backend_options or {}))
+
+
+def _one_qubit_qubo() -> Any:
+    from solvers.qubo import QUBOBuilder
+
+    b = QUBOBuilder(["x"])
+    b.add_linear("x", 1.0)
+    return b.build()

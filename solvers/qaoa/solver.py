@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solvers.errors import InvalidInputError, InvalidOptionError, ProblemTooLargeError
+from solvers.errors import InvalidInputError, InvalidOptionError
 from solvers.options import build_options, check_call
 from solvers.qaoa.optimise import Objective, optimise_angles
-from solvers.qaoa.options import MAX_QUBITS_LIMIT, SHOT_BACKEND_MAXITER, SOLVER, QAOAOptions
+from solvers.qaoa.options import SHOT_BACKEND_MAXITER, SOLVER, QAOAOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from solvers.qubo import QUBO
@@ -112,12 +112,7 @@ def solve_qaoa(
     if n == 0:
         msg = "the QUBO has no variables; QAOA needs at least one qubit"
         raise InvalidInputError(msg)
-    if n > opts.max_qubits:
-        msg = (
-            f"the QUBO has {n} variables, more than the qaoa option max_qubits={opts.max_qubits}; "
-            f"raise max_qubits (at most {MAX_QUBITS_LIMIT}) or use the 'decompose' solver"
-        )
-        raise ProblemTooLargeError(msg)
+    opts.check_size(n)
     deadline = None if time_limit_s is None else t0 + float(time_limit_s)
 
     mixer = resolve_mixer(opts.mixer, qubo)

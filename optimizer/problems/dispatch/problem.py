@@ -128,6 +128,9 @@ QAOA_DEMO: dict[str, Any] = {"grid": "case9", "units": 3, "periods": 4, "levels"
                              "seed": 1}
 
 
+#: The most power quanta the largest unit may hold: integer models (balance slack, storage
+#: energy) grow with it, and a quantum_mw of 1e-9 MW made them run without end.
+MAX_QUANTA = 100_000
 _EPS = 1e-9
 
 
@@ -580,6 +583,12 @@ class Dispatch(Problem):
 
     def _build_levels(self) -> None:
         q, L = self.quantum_mw, self.levels
+        big = max(self.discrete, key=lambda u: u.p_max_mw, default=None)
+        if big is not None and big.p_max_mw / q > MAX_QUANTA:
+            msg = (f"quantum_mw={q:g} cuts unit {big.name!r} ({big.p_max_mw:g} MW) into {big.p_max_mw / q:,.0f} "
+                   f"quanta, more than {MAX_QUANTA:,} (the balance and storage models count in quanta); "
+                   f"use quantum_mw >= {big.p_max_mw / MAX_QUANTA:.3g}, or leave it out for the default")
+            raise InvalidInputError(msg)
         level_q: list[tuple[int, ...]] = []
         for u in self.discrete:
             if u.is_storage:
