@@ -7,6 +7,7 @@ Exit codes: 0 ok, 2 bad input (with one line naming the field and the fix),
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import sys
@@ -302,7 +303,10 @@ def _requests(args: argparse.Namespace) -> list[Any]:
     seen = set()
     for name in args.solver or DEFAULT_SOLVERS[args.problem]:
         if name not in names:
-            msg = f"unknown solver {name!r} for --solver; choose from: {', '.join(sorted(names))}"
+            close = difflib.get_close_matches(str(name), list(names), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            msg = (f"unknown solver {name!r} for --solver; {hint}for {args.problem} choose from: "
+                   f"{', '.join(solver_names(args.problem))}")
             raise UnknownSolverError(msg)
         if name in seen:
             continue

@@ -249,8 +249,8 @@ def check_request(solver: str, options: Mapping[str, Any], problem: str | None =
 
     e = solver_entry(solver)
     if problem is not None and problem not in e.calls:
-        msg = (f"solver {solver!r} does not apply to {problem} problems; it applies to "
-               f"{' and '.join(e.problems)} problems{' only' if len(e.problems) == 1 else ''}")
+        msg = (f"solver {solver!r} does not apply to {problem} problems (it applies to "
+               f"{' and '.join(e.problems)}); for {problem} choose from: {', '.join(solver_names(problem))}")
         raise UnknownSolverError(msg)
     check_call(seed, time_limit_s)
     kinds = [problem] if problem is not None else list(e.problems)
