@@ -398,7 +398,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from optimizer.demo import run_demo
+    from optimizer.runs.scenarios import check_scenario
 
+    check_out_folder(args.out, flag="--out")
+    check_scenario("traffic", {"seed": args.seed}, field=_flag)
     run_demo(Path(args.out), seed=args.seed, quiet=args.quiet, as_json=args.json)
     return 0
 
