@@ -252,6 +252,13 @@ def check_run_args(args: argparse.Namespace) -> None:
                    f"({' '.join(solvers)}); add it to --solver or drop the flag")
             raise InvalidInputError(msg)
     check_scenario(args.problem, {**_scenario(args), "seed": args.seed}, field=_flag)
+    if args.time_limit is not None:
+        from solvers.options import MAX_TIME_LIMIT_S
+
+        if not 0 < args.time_limit <= MAX_TIME_LIMIT_S:  # NaN fails too
+            msg = (f"--time-limit must be a positive number of seconds, at most {MAX_TIME_LIMIT_S:.0f} (a week), "
+                   f"got {args.time_limit}")
+            raise InvalidInputError(msg)
 
 
 def check_out_folder(out: str, *, flag: str) -> None:
@@ -306,6 +313,11 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             close = difflib.get_close_matches(str(name), list(names), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             msg = (f"unknown solver {name!r} for --solver; {hint}for {args.problem} choose from: "
+                   f"{', '.join(solver_names(args.problem))}")
+            raise UnknownSolverError(msg)
+        if name not in solver_names(args.problem):
+            msg = (f"--solver {name} does not apply to {args.problem} problems (it applies to "
+                   f"{' and '.join(solver_entry(name).problems)}); for {args.problem} choose from: "
                    f"{', '.join(solver_names(args.problem))}")
             raise UnknownSolverError(msg)
         if name in seen:

@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -81,6 +82,10 @@ class SolverEntry:
     model_option : bool
         It takes ``on="native"|"qubo"`` (CP-SAT's model); runs with ``on="qubo"``
         go to the folder ``<name>-qubo``.
+    native_check : str
+        ``"module:function"`` that checks the ``"native"`` calls' option values
+        (``function(options)``, raising InvalidOptionError), so they fail with
+        the other checks, before any solver runs.
     description : str
         One line; QUBO solvers' lines come from :mod:`solvers.registry`.
     baseline_for : tuple of str
@@ -93,6 +98,7 @@ class SolverEntry:
     flags: tuple[str, ...] = ()
     native_options: tuple[str, ...] = ()
     model_option: bool = False
+    native_check: str = ""
     description: str = field(default="", compare=False)
     baseline_for: tuple[str, ...] = ()
 
@@ -125,6 +131,7 @@ def _entries() -> dict[str, SolverEntry]:
                     ("inner", "sub_size", "cluster_size"),
                     native_options=("inner", "cluster_size", "inner_options", "improve", "sub_size", "max_rounds",
                                     "max_inner_calls"),
+                    native_check="optimizer.problems.fleet.decompose:check_options",
                     description=qubo["decompose"] + "; on fleet: cluster first (sweep), route each cluster "
                                                     "with the inner solver, then improve"),
         SolverEntry("shortest", {"traffic": "native"}, baseline_for=("traffic",),
@@ -132,6 +139,7 @@ def _entries() -> dict[str, SolverEntry]:
         SolverEntry("milp", {"dispatch": "native"},
                     description="dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR)"),
         SolverEntry("routing", {"fleet": "native"}, native_options=("first_solution", "metaheuristic"),
+                    native_check="optimizer.problems.fleet.problem:check_routing_options",
                     description="fleet: the OR-Tools Routing library (first solution + guided local search, "
                                 "time limit)"),
     ]
@@ -219,6 +227,9 @@ def _check_options(e: SolverEntry, call: Call, problem: str | None, options: Map
         msg = (f"unknown option {unknown[0]!r} for solver {e.name!r}{on}; valid options are: "
                f"{', '.join(e.native_options)}")
         raise InvalidOptionError(msg)
+    if e.native_check:
+        module, func = e.native_check.split(":")
+        getattr(importlib.import_module(module), func)(opts)
 
 
 def check_request(solver: str, options: Mapping[str, Any], problem: str | None = None, *,

@@ -165,7 +165,7 @@ def test_cli_refuses_a_solver_that_does_not_apply(tmp_path: Path, capsys: pytest
     rc = main(["-q", "run", "--problem", "traffic", "--trips", "3", "--solver", "shortest", "routing",
                "--out", str(out)])
     err = capsys.readouterr().err
-    assert rc == 2 and "'routing' does not apply to traffic problems" in err and "fleet" in err
+    assert rc == 2 and "--solver routing does not apply to traffic problems" in err and "fleet" in err and "choose from: anneal, cpsat" in err
     assert not out.exists()
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,6 +107,33 @@ def _fits(prob: Fleet, group: list[int], load: float, s: int, v: int) -> bool:
     return prob.capacities is None or load + prob.demands[s - 1] <= prob.capacities[v] + 1e-9
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Check the values of ``decompose``'s options on fleet problems (InvalidOptionError naming the option).
+
+    >>> check_options({"cluster_size": 9})
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: option 'cluster_size' of solver 'decompose' must be in [1, 5], got 9
+    """
+    from solvers.options import check_range
+
+    inner = options.get("inner", "qaoa")
+    if inner not in ("qaoa", "exact", "anneal"):
+        msg = f"option 'inner' of solver 'decompose' must be qaoa, exact or anneal, got {inner!r}"
+        raise InvalidOptionError(msg)
+    check_range("decompose", "cluster_size", options.get("cluster_size", 4), low=1, high=5, integer=True)
+    check_range("decompose", "sub_size", options.get("sub_size", 16), low=1, high=30, integer=True)
+    check_range("decompose", "max_rounds", options.get("max_rounds", 1), low=1, high=10**5, integer=True)
+    check_range("decompose", "max_inner_calls", options.get("max_inner_calls"), low=1, high=10**6, integer=True,
+                allow_none=True)
+    if not isinstance(options.get("inner_options") or {}, dict):
+        msg = f"option 'inner_options' of solver 'decompose' must be a mapping, got {options['inner_options']!r}"
+        raise InvalidOptionError(msg)
+    if not isinstance(options.get("improve", True), bool):
+        msg = f"option 'improve' of solver 'decompose' must be true or false, got {options['improve']!r}"
+        raise InvalidOptionError(msg)
+
+
 def cluster_route_solve(prob: Fleet, *, seed: int | None = None, time_limit_s: float | None = None,
                         **options: Any) -> Solution:
     """Cluster first (sweep), route second (inner solver per cluster), then improve (generic decompose).
@@ -116,11 +144,9 @@ def cluster_route_solve(prob: Fleet, *, seed: int | None = None, time_limit_s: f
     from solvers.registry import solve_qubo
     from solvers.solution import Solution, Status
 
+    check_options(options)
     inner = options.get("inner", "qaoa")
     cluster_size = options.get("cluster_size", 4)
-    if not isinstance(cluster_size, int) or not 1 <= cluster_size <= 5:
-        msg = f"option 'cluster_size' of solver 'decompose' must be an integer in [1, 5] (m**2 qubits), got {cluster_size!r}"
-        raise InvalidOptionError(msg)
     inner_options = dict(options.get("inner_options") or (QAOA_INNER_DEFAULTS if inner == "qaoa" else {}))
     sub_size = options.get("sub_size", 16)
     t0 = time.perf_counter()

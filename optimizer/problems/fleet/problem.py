@@ -67,7 +67,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -601,3 +601,25 @@ def brute_force(prob: Fleet) -> tuple[float, list[list[int]]]:
             if c < best[0] - 1e-9:
                 best = (c, routes)
     return best
+
+
+def check_routing_options(options: Mapping[str, Any]) -> None:
+    """Check ``routing``'s option values against OR-Tools' own enums (InvalidOptionError naming the option).
+
+    >>> check_routing_options({"metaheuristic": "TABU_SEARCH"})
+    >>> check_routing_options({"first_solution": "FASTEST"})
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: option 'first_solution' of solver 'routing' must be one of: ALL_UNPERFORMED, AUTOMATIC, BEST_INSERTION, CHRISTOFIDES, EVALUATOR_STRATEGY, FIRST_UNBOUND_MIN_VALUE, GLOBAL_CHEAPEST_ARC, LOCAL_CHEAPEST_ARC, LOCAL_CHEAPEST_COST_INSERTION, LOCAL_CHEAPEST_INSERTION, PARALLEL_CHEAPEST_INSERTION, PARALLEL_SAVINGS, PATH_CHEAPEST_ARC, PATH_MOST_CONSTRAINED_ARC, SAVINGS, SEQUENTIAL_CHEAPEST_INSERTION, SWEEP, UNSET; got 'FASTEST'
+    """
+    from ortools.constraint_solver import routing_enums_pb2
+
+    from solvers.errors import InvalidOptionError
+
+    for name, enum in (("first_solution", routing_enums_pb2.FirstSolutionStrategy),
+                       ("metaheuristic", routing_enums_pb2.LocalSearchMetaheuristic)):
+        value = options.get(name)
+        allowed = sorted(enum.DESCRIPTOR.enum_types_by_name["Value"].values_by_name)
+        if value is not None and value not in allowed:
+            msg = f"option {name!r} of solver 'routing' must be one of: {', '.join(allowed)}; got {value!r}"
+            raise InvalidOptionError(msg)
