@@ -356,15 +356,25 @@ class QUBO:
         return h, J, c
 
     def to_bqm(self) -> dimod.BinaryQuadraticModel:
-        """A ``dimod.BinaryQuadraticModel`` (BINARY vartype) with the same labels."""
+        """A ``dimod.BinaryQuadraticModel`` (BINARY vartype) with the same labels, in the same order.
+
+        (dimod's constructor would add the variables of the quadratic terms first,
+        so :meth:`from_bqm` would give them back in another order.)
+
+        >>> q = QUBO.from_terms({"a": 1.0, "b": 0.0, "c": 2.0}, {("a", "c"): 3.0})
+        >>> list(q.to_bqm().variables), QUBO.from_bqm(q.to_bqm()).is_equal(q)
+        (['a', 'b', 'c'], True)
+        """
         import dimod
 
-        lin = {self.labels[i]: float(w) for i, w in enumerate(self.linear)}
-        quad = {
-            (self.labels[i], self.labels[j]): float(w)
+        bqm = dimod.BinaryQuadraticModel(dimod.BINARY)
+        bqm.add_linear_from((self.labels[i], float(w)) for i, w in enumerate(self.linear))
+        bqm.add_quadratic_from(
+            (self.labels[i], self.labels[j], float(w))
             for i, j, w in zip(self.quad_i.tolist(), self.quad_j.tolist(), self.quad_w.tolist())
-        }
-        return dimod.BinaryQuadraticModel(lin, quad, self.offset, dimod.BINARY)
+        )
+        bqm.offset = self.offset
+        return bqm
 
     @classmethod
     def from_bqm(cls, bqm: dimod.BinaryQuadraticModel) -> QUBO:
