@@ -84,6 +84,8 @@ def build_qubo(prob: Fleet) -> QUBO:
 
     for v in range(prob.num_vehicles):
         K = prob.slots_per_vehicle[v]
+        if not K:  # a vehicle too small for any stop: no slots, no variables, no terms
+            continue
         if real:  # leave the depot to the first stop, come back from the last
             first, last = x(v, 0, real), x(v, K - 1, real)
             b.add_linear_array(np.column_stack([first, last]).ravel(),
