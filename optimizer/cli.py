@@ -7,10 +7,12 @@ Exit codes: 0 ok, 2 bad input (with one line naming the field and the fix),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend-option", action="append", metavar="KEY=VALUE", default=None,
                    help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "
                         "threads=2 (fast); values are read as JSON where they parse, else as text")
+    g.add_argument("--threads", type=int, help="QAOA simulator threads (default: the backend's)")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
     g.add_argument("--optimizer", help="QAOA classical optimiser: auto (default: L-BFGS-B with the adjoint "
@@ -359,14 +362,51 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
             "weight": args.weight, "min_distance_m": args.min_distance_m, "trips_csv": args.trips_csv}
 
 
+@contextlib.contextmanager
+def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
+    """Put the flag a failed input came from in front of its message (``--city: ...``), where it is missing."""
+    from optimizer.errors import (
+        CityError,
+        DemandError,
+        GridError,
+        InvalidInputError,
+        InvalidOptionError,
+    )
+    from optimizer.inputs.instances import InstanceFileError
+
+    try:
+        yield
+    except InvalidInputError as exc:
+        text = str(exc)
+        flag = None
+        if isinstance(exc, CityError):
+            flag = "--city"
+        elif isinstance(exc, GridError):
+            flag = "--grid"
+        elif isinstance(exc, InstanceFileError):
+            flag = "--instance"
+        elif isinstance(exc, InvalidOptionError) and ("backend" in text or "processor" in text):
+            flag = "--backend-option" if getattr(args, "backend_option", None) and "option" in text else "--backend"
+        elif isinstance(exc, DemandError):
+            flag = next((_flag(d) for d in ("trips_csv", "stops_csv", "poi") if getattr(args, d, None)), None)
+        if flag is None or text.startswith("--") or f"{flag} " in text:
+            raise
+        text = text.removeprefix(f"{flag.lstrip('-')}: ")
+        raise type(exc)(f"{flag}: {text}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from optimizer.runs.runner import run_problem
     from optimizer.runs.scenarios import build_problem
+    from optimizer.solve import check_fits
 
     check_run_args(args)  # every flag, before any work or write
     requests = _requests(args)
-    prob = build_problem(args.problem, **_scenario(args))
-    log.info("%r", prob)
+    with _naming_the_flag(args):
+        prob = build_problem(args.problem, **_scenario(args))
+        log.info("%r", prob)
+        for req in requests:  # what needs the instance (size limits, QAOA's backend), before any solver runs
+            check_fits(prob, req.name, req.options)
     records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
     _print_results(records, args)
     return 0

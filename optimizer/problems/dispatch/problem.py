@@ -326,6 +326,10 @@ class Dispatch(Problem):
             if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
                 msg = f"units must be an integer >= 1 (units to dispatch), got {units!r}"
                 raise InvalidInputError(msg)
+            if units > len(us):
+                msg = (f"units={units} but grid {g.name!r} has {len(us)} controllable units (external grids, "
+                       f"generators, storage); use units <= {len(us)}, or leave it out for all")
+                raise InvalidInputError(msg)
             order = sorted(range(len(us)), key=lambda i: (us[i].kind != "ext_grid", -us[i].p_max_mw, i))
             keep = sorted(order[:units])
             us = [us[i] for i in keep]
