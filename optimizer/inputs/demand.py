@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError
+from optimizer.inputs.checks import check_lonlat_columns, check_near_roads, one_line, rows_text
 from optimizer.inputs.roads import graph_of, haversine_m
 
 if TYPE_CHECKING:
@@ -87,8 +88,12 @@ _DENSE_MAX_NODES = 2000
 # Features (POIs, buildings) farther than this from every node are outside the graph's
 # area and do not weigh on any node.
 _MAX_FEATURE_SNAP_M = 250.0
-# CSV coordinates farther than this from their nearest node earn a warning.
+# CSV coordinates farther than this from their nearest node earn a warning (beyond
+# checks.MAX_SNAP_M they are refused).
 _FAR_SNAP_M = 1000.0
+#: Most rows a trips CSV may hold (as ``--trips`` at most; larger assignments are a batch of smaller ones).
+MAX_CSV_TRIPS = 10_000
+_CSV_PAIRS = (("origin_lon", "origin_lat"), ("dest_lon", "dest_lat"))
 
 
 # ---------------------------------------------------------------- public API
@@ -226,49 +231,30 @@ def trips_from_csv(
     (1, 0)
     """
     import osmnx as ox
-    import pandas as pd
 
-    graph, _ = graph_of(city_or_graph)
+    graph, city = graph_of(city_or_graph)
     file = Path(path)
-    raw = read_csv_table(file, "trips")
+    where = f"trips CSV {str(file)!r}"
+    raw = read_csv_table(file, "trips", max_rows=MAX_CSV_TRIPS)
     missing = [c for c in CSV_COLUMNS if c not in raw.columns]
     if missing:
         msg = (
-            f"trips CSV {str(file)!r} lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(CSV_COLUMNS)} (trip_id optional) and has {', '.join(raw.columns) or 'none'}"
+            f"{where} lacks column(s) {', '.join(missing)}; it needs "
+            f"{', '.join(CSV_COLUMNS)} (trip_id optional) and has {', '.join(map(repr, raw.columns)) or 'none'}"
         )
         raise DemandError(msg)
     if raw.empty:
-        msg = f"trips CSV {str(file)!r} has a header but no trips; add one row per trip"
+        msg = f"{where} has a header but no trips; add one row per trip"
         raise DemandError(msg)
 
-    coords = raw[list(CSV_COLUMNS)].apply(pd.to_numeric, errors="coerce")
-    not_number = coords.isna() | ~np.isfinite(coords.to_numpy(dtype=float))
-    if not_number.to_numpy().any():
-        row, col = _first_cell(not_number)
-        msg = (
-            f"trips CSV {str(file)!r}: {col} is not a number in {_rows(not_number.any(axis=1))}"
-            f" (first: row {row}, value {raw.loc[row, col]!r}); write decimal degrees"
-        )
-        raise DemandError(msg)
-    lon_bad = coords[["origin_lon", "dest_lon"]].abs() > 180.0
-    lat_bad = coords[["origin_lat", "dest_lat"]].abs() > 90.0
-    out_of_range = pd.concat([lon_bad, lat_bad], axis=1)
-    if out_of_range.to_numpy().any():
-        row, col = _first_cell(out_of_range)
-        msg = (
-            f"trips CSV {str(file)!r}: coordinates out of range in {_rows(out_of_range.any(axis=1))} "
-            f"(first: row {row}, {col}={float(coords.loc[row, col])!r}); longitudes lie in [-180, 180] and "
-            f"latitudes in [-90, 90] (are lon and lat swapped?)"
-        )
-        raise DemandError(msg)
+    coords = check_lonlat_columns(raw, _CSV_PAIRS, where=where, error=DemandError)
 
     if "trip_id" in raw.columns:
         trip_ids = raw["trip_id"]
         if trip_ids.isna().any() or trip_ids.duplicated().any():
             dup = trip_ids[trip_ids.isna() | trip_ids.duplicated(keep=False)]
             msg = (
-                f"trips CSV {str(file)!r}: trip_id must be unique and filled; "
+                f"{where}: trip_id must be unique and filled; "
                 f"{_rows(trip_ids.index.isin(dup.index))} repeat or lack it"
             )
             raise DemandError(msg)
@@ -277,24 +263,26 @@ def trips_from_csv(
         trip_ids = np.arange(len(raw))
 
     _node_arrays(graph)  # checks the nodes' coordinates
-    o_nodes, o_dist = ox.distance.nearest_nodes(
-        graph, coords["origin_lon"].to_numpy(), coords["origin_lat"].to_numpy(), return_dist=True
-    )
-    d_nodes, d_dist = ox.distance.nearest_nodes(
-        graph, coords["dest_lon"].to_numpy(), coords["dest_lat"].to_numpy(), return_dist=True
-    )
-    o_nodes, d_nodes = np.asarray(o_nodes), np.asarray(d_nodes)
+    cname = str(getattr(city, "name", None) or graph.graph.get("name") or "the graph")
+    snapped = []
+    for (lon_col, lat_col), what in zip(_CSV_PAIRS, ("trip origin", "trip destination"), strict=True):
+        lon_v, lat_v = coords[lon_col].to_numpy(), coords[lat_col].to_numpy()
+        found, dist = ox.distance.nearest_nodes(graph, lon_v, lat_v, return_dist=True)
+        check_near_roads(graph, lon_v, lat_v, np.asarray(dist), where=where, what=what,
+                         columns=(lon_col, lat_col), city=cname, error=DemandError)
+        snapped.append((np.asarray(found), np.asarray(dist)))
+    (o_nodes, o_dist), (d_nodes, d_dist) = snapped
     same = o_nodes == d_nodes
     if same.any():
         msg = (
-            f"trips CSV {str(file)!r}: origin and destination snap to the same node in "
+            f"{where}: origin and destination snap to the same node in "
             f"{_rows(same)}; move those ends apart (further than the node spacing) or drop the rows"
         )
         raise DemandError(msg)
-    far = np.maximum(np.asarray(o_dist), np.asarray(d_dist)) > _FAR_SNAP_M
+    far = np.maximum(o_dist, d_dist) > _FAR_SNAP_M
     if far.any():
         warnings.warn(
-            f"trips CSV {str(file)!r}: {int(far.sum())} trip(s) start or end more than "
+            f"{where}: {int(far.sum())} trip(s) start or end more than "
             f"{_FAR_SNAP_M:g} m from the road graph ({_rows(far)}); are they inside the city?",
             stacklevel=2,
         )
@@ -501,23 +489,38 @@ def _feature_points(features: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- checks
-def read_csv_table(path: str | Path, what: str) -> pd.DataFrame:
-    """A CSV file as a table with stripped column names; :class:`DemandError` naming ``what`` and the fix.
+def read_csv_table(path: str | Path, what: str, *, max_rows: int | None = None) -> pd.DataFrame:
+    """A CSV file as a table with stripped, unique column names; :class:`DemandError` naming ``what`` and the fix.
 
-    The one reader behind the trips CSV (:func:`trips_from_csv`) and a fleet's stops CSV.
+    The one reader behind the trips CSV (:func:`trips_from_csv`) and a fleet's
+    stops CSV.  At most ``max_rows`` data rows are read; a longer file is refused.
     """
+    import csv
+
     import pandas as pd
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        msg = f"{what} CSV: {path!r} is not a file path; give the path of a {what} CSV file"
+        raise DemandError(msg)
     file = Path(path)
     if not file.is_file():
         msg = f"no {what} CSV at {str(file)!r}; check the path"
         raise DemandError(msg)
     try:
-        raw = pd.read_csv(file)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        msg = f"cannot read {what} CSV {str(file)!r} ({exc}); write it as comma-separated text with a header row"
+        raw = pd.read_csv(file, nrows=None if max_rows is None else max_rows + 1)
+    except (ValueError, OSError, csv.Error) as exc:  # pandas' EmptyDataError/ParserError, bad UTF-8 ...
+        msg = (f"cannot read {what} CSV {str(file)!r} ({one_line(exc)}); write it as UTF-8 comma-separated "
+               f"text with a header row")
         raise DemandError(msg) from exc
     raw.columns = [str(c).strip() for c in raw.columns]
+    repeated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
+    if repeated:
+        msg = f"{what} CSV {str(file)!r} names column(s) {', '.join(map(repr, repeated))} twice; keep one of each"
+        raise DemandError(msg)
+    if max_rows is not None and len(raw) > max_rows:
+        msg = (f"{what} CSV {str(file)!r} has more than {max_rows:,} rows, the most cityopt reads; "
+               f"split it into smaller files")
+        raise DemandError(msg)
     return raw
 
 
@@ -580,17 +583,4 @@ def _trips_table(
     return table
 
 
-def _first_cell(mask: pd.DataFrame) -> tuple[Any, str]:
-    """Row label and column of the first True in ``mask`` (row-major)."""
-    rows, cols = np.nonzero(mask.to_numpy())
-    return mask.index[rows[0]], str(mask.columns[cols[0]])
-
-
-def _rows(mask: Any, limit: int = 5) -> str:
-    """'row 3 (file line 5)' or 'rows 3, 7 (file lines 5, 9)' for the True positions."""
-    where = np.flatnonzero(np.asarray(mask))
-    shown = where[:limit].tolist()
-    more = f" and {len(where) - limit} more" if len(where) > limit else ""
-    label = "row" if len(where) == 1 else "rows"
-    lines = ", ".join(str(r + 2) for r in shown)
-    return f"{label} {', '.join(map(str, shown))}{more} (file line{'s' if len(where) > 1 else ''} {lines})"
+_rows = rows_text

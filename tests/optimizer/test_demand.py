@@ -221,7 +221,8 @@ def test_csv_non_numeric_coordinate_names_the_row(
         "24.940,60.170,24.944,60.172\n"
         "24.940,north,24.944,60.172\n"
     )
-    with pytest.raises(DemandError, match=r"origin_lat is not a number in row 1 \(file line 3\)"):
+    with pytest.raises(DemandError, match=r"row 1 \(file line 3\): coordinates are not finite numbers "
+                       r"\(first: row 1, origin_lat = 'north'\)"):
         trips_from_csv(grid_graph, path)
 
 
@@ -232,9 +233,11 @@ def test_csv_out_of_range_coordinate_names_the_row(
     path.write_text(
         "origin_lon,origin_lat,dest_lon,dest_lat\n200.0,60.17,24.944,60.172\n24.94,60.17,24.944,95.0\n"
     )
-    with pytest.raises(DemandError, match=r"out of range in rows 0, 1 .*origin_lon=200\.0") as info:
+    with pytest.raises(DemandError, match=r"rows 0, 1 .*out of range .*origin_lon = 200, outside \[-180, 180\]"
+                       ) as info:
         trips_from_csv(grid_graph, path)
     assert "swapped.csv" in str(info.value)
+    assert "swapped:" not in str(info.value)  # (60.17, 200) is no position either
 
 
 def test_csv_trip_snapping_to_one_node_names_the_row(
@@ -254,7 +257,7 @@ def test_csv_trip_snapping_to_one_node_names_the_row(
 def test_csv_far_coordinates_warn(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> None:
     n0 = grid_graph.nodes[0]
     path = tmp_path / "far.csv"
-    path.write_text(f"origin_lon,origin_lat,dest_lon,dest_lat\n{n0['x']},{n0['y']},25.5,60.5\n")
+    path.write_text(f"origin_lon,origin_lat,dest_lon,dest_lat\n{n0['x']},{n0['y']},24.96,60.19\n")
     with pytest.warns(UserWarning, match="more than 1000 m"):
         trips = trips_from_csv(grid_graph, path)
     assert trips["destination"].tolist() == [15]
@@ -267,3 +270,71 @@ def test_csv_repeated_trip_ids(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> N
     path.write_text(f"trip_id,origin_lon,origin_lat,dest_lon,dest_lat\n1,{line}\n1,{line}\n")
     with pytest.raises(DemandError, match="trip_id must be unique"):
         trips_from_csv(grid_graph, path)
+
+
+# ------------------------------------------------------------------ CSV: impossible and far coordinates
+def _trips_csv(tmp_path: Path, rows: list[str], name: str = "trips.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("origin_lon,origin_lat,dest_lon,dest_lat\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_csv_trip_end_thousands_of_km_away_is_refused(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> None:
+    n0 = grid_graph.nodes[0]
+    path = _trips_csv(tmp_path, [f"{n0['x']},{n0['y']},24.946,60.172", f"{n0['x']},{n0['y']},0,0"])
+    with pytest.raises(DemandError) as info:
+        trips_from_csv(grid_graph, path)
+    message = str(info.value)
+    assert "trips.csv" in message and "row 1 (file line 3)" in message
+    assert "(dest_lon, dest_lat) = (0, 0)" in message
+    assert "grid4x4's roads" in message and "more than 5 km" in message
+    nearest = min(haversine_m(0.0, 0.0, d["x"], d["y"]) for _, d in grid_graph.nodes(data=True))
+    assert f"is {nearest / 1000:,.0f} km from the nearest road node" in message
+    assert message.endswith("check the coordinates or load the right city")
+    assert "\n" not in message
+
+
+def test_csv_swapped_lon_lat_is_named(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> None:
+    n0, n15 = grid_graph.nodes[0], grid_graph.nodes[15]
+    path = _trips_csv(tmp_path, [f"{n0['y']},{n0['x']},{n15['x']},{n15['y']}"])
+    with pytest.raises(DemandError, match=r"row 0 .*trip origin .*lon and lat look swapped.*origin_lon"):
+        trips_from_csv(grid_graph, path)
+    # out of range, and in range once swapped: lat 150 is a longitude
+    path = _trips_csv(tmp_path, [f"{n0['x']},{n0['y']},45.0,150.0"], name="range.csv")
+    with pytest.raises(DemandError, match=r"dest_lat = 150, outside \[-90, 90\]\); lon and lat look swapped"):
+        trips_from_csv(grid_graph, path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e308", ""])
+def test_csv_non_finite_or_huge_coordinates_are_refused(
+    grid_graph: nx.MultiDiGraph, tmp_path: Path, value: str
+) -> None:
+    path = _trips_csv(tmp_path, [f"24.94,60.17,{value},60.172"])
+    with pytest.raises(DemandError, match=r"trips\.csv': row 0 \(file line 2\): coordinates ") as info:
+        trips_from_csv(grid_graph, path)
+    assert "dest_lon" in str(info.value)
+
+
+def test_csv_with_too_many_rows_is_refused_before_snapping(
+    grid_graph: nx.MultiDiGraph, tmp_path: Path
+) -> None:
+    from optimizer.inputs.demand import MAX_CSV_TRIPS
+
+    path = _trips_csv(tmp_path, ["24.940,60.170,24.944,60.172"] * (MAX_CSV_TRIPS + 1))
+    with pytest.raises(DemandError, match=r"more than 10,000 rows.*split it"):
+        trips_from_csv(grid_graph, path)
+
+
+def test_csv_repeated_column_names_are_refused(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("origin_lon,origin_lat,dest_lon,dest_lat, dest_lat\n24.94,60.17,24.944,60.172,1\n")
+    with pytest.raises(DemandError, match="names column.*'dest_lat' twice"):
+        trips_from_csv(grid_graph, path)
+
+
+def test_csv_binary_garbage_is_one_line(grid_graph: nx.MultiDiGraph, tmp_path: Path) -> None:
+    path = tmp_path / "noise.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DemandError, match="cannot read trips CSV .*UTF-8 comma-separated") as info:
+        trips_from_csv(grid_graph, path)
+    assert "\n" not in str(info.value)

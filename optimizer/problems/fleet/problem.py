@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
+from optimizer.inputs.checks import check_lonlat_columns, check_near_roads, rows_text
 from optimizer.inputs.demand import read_csv_table
 from optimizer.inputs.instances import read_instance
 from optimizer.inputs.roads import TIME_DECIMALS, distance_matrices, graph_of
@@ -93,6 +94,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Fleet", "brute_force"]
 
 log = logging.getLogger(__name__)
+
+#: Most stops a stops CSV may list (below its depot row), as ``--stops`` at most.
+MAX_CSV_STOPS = 2_000
+#: Largest demand a stops CSV may give one stop.
+MAX_CSV_DEMAND = 1_000_000
 
 #: Default time limit of the ``routing`` solver, seconds.
 ROUTING_TIME_LIMIT_S = 2.0
@@ -292,25 +298,40 @@ class Fleet(Problem):
         graph = graph_of(city)[0]
         cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
         file = Path(path)
-        raw = read_csv_table(file, "stops")
+        where = f"stops CSV {str(file)!r}"
+        raw = read_csv_table(file, "stops", max_rows=MAX_CSV_STOPS + 1)
         missing = [c for c in ("lon", "lat") if c not in raw.columns]
-        if missing or len(raw) < 2:
-            msg = (f"stops CSV {str(file)!r} needs columns lon, lat (demand, name optional) and at least two "
-                   f"rows (the depot, then stops); missing {missing or 'rows'}")
+        if missing:
+            msg = (f"{where} lacks column(s) {', '.join(missing)}; it needs lon, lat (demand, name optional), "
+                   f"one row per location, the depot first, and has {', '.join(map(repr, raw.columns)) or 'none'}")
             raise DemandError(msg)
-        lon = pd.to_numeric(raw["lon"], errors="coerce").to_numpy()
-        lat = pd.to_numeric(raw["lat"], errors="coerce").to_numpy()
-        if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
-            msg = f"stops CSV {str(file)!r}: lon/lat must be numbers in every row"
+        if len(raw) < 2:
+            msg = (f"{where} has {len(raw)} row(s); it needs at least two: the depot first, then one row "
+                   f"per stop")
             raise DemandError(msg)
-        dem = pd.to_numeric(raw["demand"], errors="coerce").to_numpy()[1:] if "demand" in raw else None
-        if dem is not None and not np.isfinite(dem).all():
-            msg = f"stops CSV {str(file)!r}: demand must be a number in every stop row"
-            raise DemandError(msg)
-        nodes = list(np.asarray(ox.distance.nearest_nodes(graph, lon, lat)).tolist())
+        coords = check_lonlat_columns(raw, [("lon", "lat")], where=where, error=DemandError)
+        lon, lat = coords["lon"].to_numpy(), coords["lat"].to_numpy()
+        dem = None
+        if "demand" in raw:
+            dem_all = pd.to_numeric(raw["demand"], errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(dem_all) & (dem_all >= 0) & (dem_all <= MAX_CSV_DEMAND))
+            bad[0] = False  # the depot's demand is not used
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                msg = (f"{where}: {rows_text(bad)}: demand must be a number from 0 to {MAX_CSV_DEMAND:,} "
+                       f"(first: row {row}, demand = {str(raw['demand'].iloc[row])!r}); fix or drop those rows")
+                raise DemandError(msg)
+            dem = dem_all[1:]
+        found, dist = ox.distance.nearest_nodes(graph, lon, lat, return_dist=True)
+        check_near_roads(graph, lon, lat, np.asarray(dist), where=where, what="location", columns=("lon", "lat"),
+                         city=cname, error=DemandError)
+        nodes = list(np.asarray(found).tolist())
         dup = [i for i, v in enumerate(nodes) if nodes.index(v) != i]
         if dup:
-            msg = f"stops CSV {str(file)!r}: row {dup[0] + 1} snaps to the same road node as an earlier row"
+            first = nodes.index(nodes[dup[0]])
+            msg = (f"{where}: row {dup[0]} (file line {dup[0] + 2}) snaps to the same road node as row {first}; "
+                   f"drop one of them or move it further than the node spacing")
             raise DemandError(msg)
         names = ["depot"] + [f"stop {i}" + (f": {raw['name'][i]}" if "name" in raw else "")
                              for i in range(1, len(raw))]
@@ -329,10 +350,14 @@ class Fleet(Problem):
         tsp = d["type"].upper().startswith("TSP") or d["capacity"] is None
         n = d["cost"].shape[0] - 1
         names = ["depot"] + [f"customer {i}" for i in range(1, n + 1)]
-        return cls(d["cost"], vehicles=v, capacity=None if tsp else d["capacity"],
-                   demands=None if tsp else d["demands"], coords=d["coords"], names=names,
-                   objective_units="instance distance", name=d["name"],
-                   source={"instance": str(path), "comment": d["comment"], "type": d["type"]})
+        try:
+            return cls(d["cost"], vehicles=v, capacity=None if tsp else d["capacity"],
+                       demands=None if tsp else d["demands"], coords=d["coords"], names=names,
+                       objective_units="instance distance", name=d["name"],
+                       source={"instance": str(path), "name": d["raw_name"], "comment": d["comment"],
+                               "type": d["type"]})
+        except DemandError as exc:  # name the file: its demands do not fit the fleet asked for
+            raise DemandError(f"instance {str(path)!r} with {v} vehicle(s): {exc}") from exc
 
     # ----------------------------------------------------------------- slots
     def _build_slots(self) -> None:
