@@ -286,3 +286,113 @@ def test_distance_matrices_single_source(grid_graph) -> None:
     T, L, paths = distance_matrices(grid_graph, [0, 5, 15])
     assert T[0, 0] == 0 and paths[0][2][0] == 0 and paths[0][2][-1] == 15
     assert L[0, 2] == pytest.approx(6 * 150, rel=0.01)
+
+
+# ------------------------------------------------------------------ stops CSV: the boundary checks
+def _stops(tmp_path: Path, rows: list[str], header: str = "lon,lat") -> Path:
+    path = tmp_path / "stops.csv"
+    path.write_text(header + "\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def _at(g, node: int) -> str:
+    return f"{g.nodes[node]['x']},{g.nodes[node]['y']}"
+
+
+@pytest.mark.parametrize(("row", "match"), [
+    ("1000,60.17", r"row 1 \(file line 3\): coordinates out of range .*lon = 1000, outside \[-180, 180\]"),
+    ("24.94,95", r"row 1 \(file line 3\): coordinates out of range .*lat = 95, outside \[-90, 90\]\); "
+                 r"lon and lat look swapped"),
+    ("nan,60.17", r"row 1 \(file line 3\): coordinates are not finite numbers .*lon = 'nan'"),
+    ("east,60.17", r"row 1 \(file line 3\): coordinates are not finite numbers .*lon = 'east'"),
+])
+def test_stops_at_impossible_coordinates_are_refused(grid_graph, tmp_path, row: str, match: str) -> None:
+    path = _stops(tmp_path, [_at(grid_graph, 0), row, _at(grid_graph, 15)])
+    with pytest.raises(DemandError, match=match) as info:
+        Fleet.from_csv(grid_graph, path)
+    assert "stops.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_stop_far_from_the_city_is_refused_and_swaps_are_named(grid_graph, tmp_path) -> None:
+    path = _stops(tmp_path, [_at(grid_graph, 0), "0,0", _at(grid_graph, 15)])
+    with pytest.raises(DemandError, match=r"row 1 \(file line 3\): too far from grid4x4's roads .*location "
+                                          r"\(lon, lat\) = \(0, 0\) is [\d,]+ km .*more than 5 km\); check the "
+                                          r"coordinates or load the right city"):
+        Fleet.from_csv(grid_graph, path)
+    n5 = grid_graph.nodes[5]
+    path = _stops(tmp_path, [_at(grid_graph, 0), f"{n5['y']},{n5['x']}", _at(grid_graph, 15)])
+    with pytest.raises(DemandError, match="lon and lat look swapped"):
+        Fleet.from_csv(grid_graph, path)
+
+
+def test_stops_csv_demand_and_shape_errors_name_the_row(grid_graph, tmp_path) -> None:
+    rows = [_at(grid_graph, 0) + ",0", _at(grid_graph, 5) + ",2", _at(grid_graph, 15) + ",-1"]
+    with pytest.raises(DemandError, match=r"row 2 \(file line 4\): demand must be a number from 0 to "
+                                          r"1,000,000 \(first: row 2, demand = '-1'\)"):
+        Fleet.from_csv(grid_graph, _stops(tmp_path, rows, header="lon,lat,demand"), capacity=5)
+    with pytest.raises(DemandError, match="has 1 row.*at least two"):
+        Fleet.from_csv(grid_graph, _stops(tmp_path, [_at(grid_graph, 0)]))
+    with pytest.raises(DemandError, match=r"lacks column\(s\) lat"):
+        Fleet.from_csv(grid_graph, _stops(tmp_path, ["24.94", "24.95"], header="lon"))
+    twice = [_at(grid_graph, 0), _at(grid_graph, 5), _at(grid_graph, 5)]
+    with pytest.raises(DemandError, match=r"row 2 \(file line 4\) snaps to the same road node as row 1"):
+        Fleet.from_csv(grid_graph, _stops(tmp_path, twice))
+
+
+# ------------------------------------------------------------------ instance files: the boundary checks
+TINY_VRP = (Path(__file__).parents[1] / "data" / "tiny-n7-k2.vrp").read_text()
+
+
+@pytest.mark.parametrize("name", ["../../x", "/etc/passwd", "..", ".", "a/../../b"])
+def test_instance_name_becomes_a_safe_folder_name(tmp_path, name: str) -> None:
+    from optimizer.io import NAME_PATTERN
+
+    path = tmp_path / "evil.vrp"
+    path.write_text(TINY_VRP.replace("NAME : tiny-n7-k2", f"NAME : {name}"))
+    prob = Fleet.from_instance(path, vehicles=2)
+    assert NAME_PATTERN.fullmatch(prob.name) and "/" not in prob.name and prob.name not in (".", "..")
+    assert (tmp_path / prob.name).resolve().parent == tmp_path.resolve()  # one folder, inside
+    assert prob.source["name"] == name  # the raw name is kept as metadata
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (("DIMENSION : 7", "DIMENSION : 100000000"), r"line 4: DIMENSION is 100,000,000, outside 2\.\.2,001"),
+    (("DIMENSION : 7", "DIMENSION : seven"), r"line 4: DIMENSION is 'seven', not a whole number"),
+    (("DIMENSION : 7\n", ""), r"no DIMENSION line"),
+    (("DIMENSION : 7", "DIMENSION : 8"), r"NODE_COORD_SECTION holds 7 x 2 values where DIMENSION asks for 8 x 2"),
+    (("3 30 85", "3 thirty 85"), r"line 10: 'thirty' in NODE_COORD_SECTION is not a number"),
+    (("3 30 85", "3 1e308 85"), r"line 10: '1e308' in NODE_COORD_SECTION is not a finite number"),
+    (("3 30 85", "3 nan 85"), r"line 10: 'nan' in NODE_COORD_SECTION is not a finite number"),
+    (("DEPOT_SECTION\n1\n", "DEPOT_SECTION\n99\n"), r"DEPOT_SECTION names location 99, outside 1\.\.7"),
+    (("2 4\n", "2 -4\n"), r"negative demand"),
+    (("CAPACITY : 12", "CAPACITY : 1e20"), r"line 6: CAPACITY is [\d,]+, outside 1\.\.1,000,000"),
+    (("CAPACITY : 12", "hello world"), r"line 6: 'hello world' is neither a 'KEY : value' line nor a section"),
+    (("3 30 85", "3 30"), r"NODE_COORD_SECTION has rows of different lengths"),
+    (("EDGE_WEIGHT_TYPE : EUC_2D", "EDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_FORMAT : UPPER_ROW"),
+     r"EDGE_WEIGHT_FORMAT 'UPPER_ROW' is not supported"),
+])
+def test_malformed_instance_is_one_line_naming_file_and_line(tmp_path, edit, match: str) -> None:
+    path = tmp_path / "bad.vrp"
+    assert edit[0] in TINY_VRP
+    path.write_text(TINY_VRP.replace(edit[0], edit[1]))
+    with pytest.raises(InstanceFileError, match=match) as info:
+        read_instance(path)
+    assert str(info.value).startswith(f"instance {str(path)!r}") and "\n" not in str(info.value)
+
+
+def test_binary_and_non_utf8_instances_are_refused(tmp_path) -> None:
+    binary = tmp_path / "blob.vrp"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(InstanceFileError, match="NUL bytes: it is binary"):
+        read_instance(binary)
+    latin = tmp_path / "latin.vrp"
+    latin.write_bytes(TINY_VRP.replace("written by hand", "caf\xe9").encode("latin-1"))
+    with pytest.raises(InstanceFileError, match=r"line 2: byte 0xe9 is not UTF-8"):
+        read_instance(latin)
+
+
+def test_instance_demand_beyond_the_fleet_names_the_file(tmp_path) -> None:
+    path = tmp_path / "one.vrp"
+    path.write_text(TINY_VRP.replace("NAME : tiny-n7-k2", "NAME : tiny"))  # no -k2: one vehicle
+    with pytest.raises(DemandError, match=r"instance '.*one\.vrp' with 1 vehicle\(s\): total demand 23"):
+        Fleet.from_instance(path)
