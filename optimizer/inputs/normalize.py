@@ -16,6 +16,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import CityError
+from optimizer.inputs.checks import bad_lonlat
 from optimizer.inputs.roads import haversine_m
 
 if TYPE_CHECKING:
@@ -157,6 +158,15 @@ def normalize_graph(
             del data[junk]
         data["x"] = float(data["x"])
         data["y"] = float(data["y"])
+    outside = [n for n, d in G.nodes(data=True) if bad_lonlat(d["x"], d["y"])]
+    if outside:
+        d = G.nodes[outside[0]]
+        msg = (
+            f"{len(outside)} nodes of road graph {label!r} lie outside WGS84 lon [-180, 180] / lat [-90, 90] "
+            f"(e.g. node {outside[0]!r} at x={d['x']!r}, y={d['y']!r}); give the graph's crs "
+            f"(graph.graph['crs']) if it is projected, else fix the coordinates"
+        )
+        raise CityError(msg)
 
     loops = list(nx.selfloop_edges(G, keys=True))
     G.remove_edges_from(loops)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import CityError, CityNotFoundError, InvalidCityFileError
+from optimizer.inputs.checks import LAT_RANGE, LON_RANGE, bad_lonlat, one_line
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -166,9 +167,11 @@ def _read_pbf(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
     except Exception as exc:
         msg = (
             f"cannot read OSM PBF file {str(path)!r}: it is corrupt or not a PBF file "
-            f"({type(exc).__name__}: {exc}); re-download it or convert it with osmium"
+            f"({one_line(exc)}); re-download it or convert it with osmium"
         )
         raise InvalidCityFileError(msg) from exc
+    if graph is not None:
+        _check_node_coordinates(graph, path, "PBF")
     if graph is None or graph.number_of_edges() == 0:
         msg = (
             f"OSM PBF file {str(path)!r} holds no {kind.name} roads; use an extract that "
@@ -193,9 +196,10 @@ def _read_xml(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
     except Exception as exc:
         msg = (
             f"cannot read OSM XML file {str(path)!r}: it is corrupt or not OSM XML "
-            f"({type(exc).__name__}: {exc}); re-download or re-export it"
+            f"({one_line(exc)}); re-download or re-export it"
         )
         raise InvalidCityFileError(msg) from exc
+    _check_node_coordinates(graph, path, "XML")
     refused = [(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True) if not kind.admits(d)]
     graph.remove_edges_from(refused)
     graph.remove_nodes_from([n for n in graph.nodes if graph.degree(n) == 0])
@@ -232,6 +236,36 @@ def _fetch_place(query: str, kind: _NetworkKind) -> nx.MultiDiGraph:
             f"check the network connection, or load a local .osm/.osm.pbf file instead"
         )
         raise CityError(msg) from exc
+
+
+def _check_node_coordinates(graph: nx.MultiDiGraph, path: Path, fmt: str) -> None:
+    """Refuse a file whose road nodes lie outside WGS84 (lat 95, lon 500, 1e308, NaN): it is corrupt.
+
+    Only the nodes that make the road graph are checked; a stray node outside it
+    changes no route.  Raises :class:`InvalidCityFileError` naming the file, the
+    first bad node, its coordinates, the valid ranges and how many nodes are bad.
+    """
+    ids = list(graph.nodes)
+    xs = [_float_or_nan(d.get("x")) for _, d in graph.nodes(data=True)]
+    ys = [_float_or_nan(d.get("y")) for _, d in graph.nodes(data=True)]
+    bad = bad_lonlat(xs, ys)
+    if not bad.any():
+        return
+    first = int(bad.argmax())
+    more = f" (and {int(bad.sum()) - 1} more node(s))" if bad.sum() > 1 else ""
+    msg = (
+        f"OSM {fmt} file {str(path)!r} is corrupt: node {ids[first]} has lon={xs[first]!r}, "
+        f"lat={ys[first]!r}{more}, outside WGS84 (lon in [{LON_RANGE[0]:g}, {LON_RANGE[1]:g}], lat in "
+        f"[{LAT_RANGE[0]:g}, {LAT_RANGE[1]:g}], finite); re-download or re-export the extract"
+    )
+    raise InvalidCityFileError(msg)
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 # ---------------------------------------------------------------- helpers
