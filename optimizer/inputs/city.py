@@ -77,6 +77,7 @@ __all__ = [
     "OSM_SUFFIXES",
     "City",
     "CitySource",
+    "is_place_query",
     "normalize_graph",
     "place_cache_path",
 ]
@@ -198,14 +199,16 @@ class City:
                     city = cls._load_file(path, kind)
                 elif text and _looks_like_path(text):
                     city = cls._load_file(path, kind)  # raises CityNotFoundError
-                elif "," in text:
+                elif is_place_query(text):
                     city = cls._load_place(text, kind)
                 else:
+                    near = _did_you_mean(text)
+                    hint = f"did you mean {near!r}? Otherwise use" if near else "use"
                     msg = (
-                        f"no city named {spec!r}: use a bundled name "
+                        f"no city named {spec!r}: {hint} a bundled name "
                         f"({', '.join(city_data.available_cities())}), a path to an "
                         f"{'/'.join(OSM_SUFFIXES)} file, or a place query with a comma "
-                        f"such as 'Piedmont, California, USA' (fetched online)"
+                        f"and a name on each side, such as 'Piedmont, California, USA' (fetched online)"
                     )
                     raise CityNotFoundError(msg)
         else:
@@ -465,6 +468,51 @@ def place_cache_path(query: str, *, network_type: str = "driving") -> Path:
     ascii_text = unicodedata.normalize("NFKD", query).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "place"
     return city_data.cache_dir() / f"{slug}-{kind.name.replace('+', '-')}-{digest}.graphml"
+
+
+def _key(text: str) -> str:
+    """``text`` without case, accents, blanks or punctuation: how bundled names are compared."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "", ascii_text.lower())
+
+
+def _did_you_mean(text: str) -> str | None:
+    """The bundled city ``text`` nearly names (up to case and punctuation, or a typo), if any."""
+    import difflib
+
+    import city_data
+
+    names = city_data.available_cities()
+    key = _key(text)
+    if not key:
+        return None
+    for name in names:
+        if _key(name) == key:
+            return name
+    close = difflib.get_close_matches(key, {_key(n): n for n in names}, n=1, cutoff=0.75)
+    return {_key(n): n for n in names}[close[0]] if close else None
+
+
+def is_place_query(text: str) -> bool:
+    """Whether ``text`` clearly names an online place: ``"Place, Country"``.
+
+    At least two comma-separated parts, each with a letter or digit (any script), and not a
+    bundled city's name up to case and punctuation.  Only such a query makes
+    :meth:`City.load` go online; a stray comma (``"helsinki,"``) does not.
+
+    Examples
+    --------
+    >>> is_place_query("Piedmont, California, USA"), is_place_query("helsinki,")
+    (True, False)
+    >>> is_place_query(", Finland"), is_place_query("Helsinki, ")
+    (False, False)
+    """
+    import city_data
+
+    parts = text.split(",")
+    if len(parts) < 2 or not all(any(ch.isalnum() for ch in p) for p in parts):
+        return False
+    return _key(text) not in {_key(n) for n in city_data.available_cities()}
 
 
 def _normalize_loaded(graph: nx.MultiDiGraph, *, name: str, source: CitySource) -> nx.MultiDiGraph:

@@ -417,3 +417,63 @@ def test_unknown_network_type_and_wrong_spec_type() -> None:
         City.load("helsinki", network_type="flying")
     with pytest.raises(TypeError, match="int"):
         City.load(42)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ corrupt coordinates, near-miss names
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # osmnx measures inf edges
+@pytest.mark.parametrize(("lat", "lon", "shown"), [
+    ("95", "24.9418", "lat=95.0"),
+    ("60.1700", "500", "lon=500.0"),
+    ("1e308", "1e308", "lon=1e+308, lat=1e+308"),
+    ("inf", "24.9418", "lat=inf"),
+])
+def test_osm_node_outside_wgs84_is_a_corrupt_file(tmp_path: Path, lat: str, lon: str, shown: str) -> None:
+    text = TINY_OSM.replace('<node id="2" lat="60.1700" lon="24.9418"/>', f'<node id="2" lat="{lat}" lon="{lon}"/>')
+    path = _write(tmp_path / "bad.osm", text)
+    with pytest.raises(InvalidCityFileError) as info:
+        City.load(path)
+    message = str(info.value)
+    assert "bad.osm" in message and "is corrupt: node 2 has" in message and shown in message
+    assert "lon in [-180, 180], lat in [-90, 90]" in message and "re-download" in message
+    assert "\n" not in message
+
+
+def test_osm_stray_node_outside_wgs84_is_refused_too(tmp_path: Path) -> None:
+    text = TINY_OSM.replace('<node id="31"', '<node id="99" lat="95" lon="500"/>\n  <node id="31"')
+    with pytest.raises(InvalidCityFileError, match="node 99 has lon=500.0, lat=95.0"):
+        City.load(_write(tmp_path / "stray.osm", text))
+
+
+def test_graph_in_metres_without_crs_is_refused() -> None:
+    g = nx.MultiDiGraph()  # UTM-like metres, no crs: read as degrees, they are no position
+    g.add_node(1, x=385_000.0, y=6_672_000.0)
+    g.add_node(2, x=385_100.0, y=6_672_000.0)
+    g.add_edge(1, 2)
+    g.add_edge(2, 1)
+    with pytest.raises(CityError, match=r"outside WGS84 .*node 1 .*give the graph's crs"):
+        City.from_graph(g)
+
+
+@pytest.mark.parametrize("spec", ["helsinki,", "helsinki, ", "HELSINKI.", "helsinky", " Helsinki ,"])
+def test_near_miss_of_a_bundled_name_stays_offline_and_suggests_it(spec: str) -> None:
+    # the conftest refuses the network: going online would raise a CityError, not this
+    with pytest.raises(CityNotFoundError, match=r"did you mean 'helsinki'\?") as info:
+        City.load(spec)
+    assert repr(spec) in str(info.value)
+
+
+@pytest.mark.parametrize("spec", [", Finland", ",", "Helsinki,,Finland", " , "])
+def test_comma_without_a_name_on_each_side_is_not_a_place(spec: str) -> None:
+    with pytest.raises(CityNotFoundError, match="a name on each side"):
+        City.load(spec)
+
+
+def test_place_query_needs_two_named_parts() -> None:
+    from optimizer.inputs.city import is_place_query
+
+    assert is_place_query("Piedmont, California, USA")
+    assert is_place_query("東京, 日本")  # any script
+    assert is_place_query("Helsinki, Finland")  # a real place query, not the bundled extract
+    assert not is_place_query("helsinki")
+    assert not is_place_query("helsinki,")
+    assert not is_place_query("Helsinki,,Finland")
