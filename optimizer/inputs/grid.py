@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from optimizer.errors import GridError, GridNotFoundError, InvalidGridFileError
+from optimizer.inputs.checks import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandapower as pp
@@ -96,6 +97,21 @@ DEFAULT_STORAGE_HOURS = 4.0
 DEFAULT_CYCLE_COST_EUR_PER_MWH = 5.0
 #: sgen types (case-insensitive substrings) that are dispatchable units, not renewable output.
 DISPATCHABLE_SGEN_TYPES = ("chp", "fuel cell", "diesel", "biomass", "gas")
+
+#: Largest grid file read (bytes); SimBench's largest grids are a few MiB as pandapower JSON.
+MAX_GRID_FILE_BYTES = 256 * 1024 * 1024
+#: Largest absolute power, energy, voltage or cost value a grid file may hold.
+MAX_GRID_VALUE = 1e9
+
+#: The modules a pandapower JSON may name in ``_module`` (what ``pandapower.to_json`` writes:
+#: pandapower's own classes, pandas frames/series/indexes, numpy scalars and arrays, the few
+#: builtins it serialises, networkx graphs, shapely and geopandas geometries).  pandapower
+#: imports any module a file names, so every other value is refused before it reads the file.
+_JSON_MODULES = re.compile(
+    r"pandapower(\.[A-Za-z_][A-Za-z0-9_]*)*|pandas(\.core(\.[A-Za-z_][A-Za-z0-9_]*)*)?|numpy|builtins"
+    r"|networkx|shapely(\.[A-Za-z_][A-Za-z0-9_]*)*|geopandas(\.[A-Za-z_][A-Za-z0-9_]*)*"
+)
+_JSON_BUILTINS = frozenset({"tuple", "set", "frozenset", "complex"})
 
 _SIMBENCH_CODE = re.compile(r"^1-[A-Za-z0-9]+-[A-Za-z0-9.]*-[A-Za-z0-9.]*-[0-2]-(sw|no_sw)$")
 
@@ -320,7 +336,9 @@ class Grid:
             return cls._from_file(Path(name))
         if is_simbench_code(name):
             return cls._from_simbench(name.strip())
-        msg = (f"unknown grid {name!r}: give a bundled grid ({', '.join(available_grids())}), a SimBench "
+        near = _did_you_mean(name, available_grids())
+        hint = f"did you mean {near!r}? Otherwise give" if near else "give"
+        msg = (f"unknown grid {name!r}: {hint} a bundled grid ({', '.join(available_grids())}), a SimBench "
                f"code such as '1-MV-rural--0-sw', or a pandapower .json / MATPOWER .m or .mat file")
         raise GridNotFoundError(msg)
 
@@ -345,32 +363,48 @@ class Grid:
     def _from_file(cls, path: Path) -> Grid:
         import pandapower as pp
 
+        where = f"grid file {str(path)!r}"
+        if path.is_dir():
+            msg = f"{where} is a folder; name a pandapower .json or MATPOWER .m / .mat file"
+            raise InvalidGridFileError(msg)
         if not path.is_file():
-            msg = f"grid file {str(path)!r} does not exist"
+            msg = f"{where} does not exist; check the path, or use a bundled grid or SimBench code"
             raise GridNotFoundError(msg)
         suffix = path.suffix.lower()
+        if suffix not in (".json", ".m", ".mat"):
+            msg = (f"{where} has suffix {suffix!r}; expected a pandapower .json "
+                   "or a MATPOWER .m / .mat case")
+            raise InvalidGridFileError(msg)
+        size = path.stat().st_size
+        if size == 0:
+            msg = f"{where} is empty; write the grid with pandapower.to_json or export the MATPOWER case again"
+            raise InvalidGridFileError(msg)
+        if size > MAX_GRID_FILE_BYTES:
+            msg = (f"{where} is {size / 2**20:,.0f} MiB, above the {MAX_GRID_FILE_BYTES // 2**20} MiB cityopt "
+                   f"reads; use a smaller grid")
+            raise InvalidGridFileError(msg)
+        if suffix == ".json":
+            text = _checked_json(path)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if suffix == ".json":
-                    net, source = pp.from_json(str(path)), "json"
-                elif suffix in (".m", ".mat"):
+                    net, source = pp.from_json_string(text), "json"
+                else:
                     from pandapower.converter.matpower import from_mpc
 
                     net, source = from_mpc(str(path), f_hz=50), "matpower"
-                else:
-                    msg = (f"grid file {str(path)!r} has suffix {suffix!r}; expected a pandapower .json "
-                           "or a MATPOWER .m / .mat case")
-                    raise InvalidGridFileError(msg)
-        except InvalidGridFileError:
-            raise
-        except Exception as e:
-            kind = "pandapower JSON" if suffix == ".json" else "MATPOWER case"
-            msg = f"grid file {str(path)!r} is not a {kind}: {type(e).__name__}: {e}"
+        except (Exception, RecursionError) as e:
+            if suffix == ".json":
+                msg = (f"{where} is not a pandapower network ({one_line(e)}); write it with "
+                       f"pandapower.to_json(net, path)")
+            else:
+                msg = f"{where} is not a usable MATPOWER case: {_matpower_problem(path, e)}"
             raise InvalidGridFileError(msg) from e
         if not isinstance(net, pp.pandapowerNet) or "bus" not in net or len(net.bus) == 0:
-            msg = f"grid file {str(path)!r} holds no pandapower network with buses"
+            msg = f"{where} holds no pandapower network with buses; add buses (pandapower.create_bus)"
             raise InvalidGridFileError(msg)
+        _check_net_values(net, where)
         return cls(path.stem, net, source, f"{source} file {path.name}")
 
     # ----------------------------------------------------------------- helpers
@@ -534,6 +568,198 @@ class Grid:
                 fixed.append(u if k == 0 else _replace(u, name=f"{u.name} ({u.kind} {u.index})"))
             units = fixed
         return tuple(units)
+
+
+# ------------------------------------------------------------------ file checks
+def _checked_json(path: Path) -> str:
+    """The text of a pandapower JSON file, checked before pandapower reads it.
+
+    Refuses, naming the file: text that is not UTF-8 or not JSON (with the line
+    and column), JSON that is not a pandapower network, and any ``_module`` that
+    pandapower would import and that is not one its own files name
+    (:data:`_JSON_MODULES`), also inside the JSON strings that hold its tables.
+    """
+    import json
+
+    where = f"grid file {str(path)!r}"
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        msg = f"{where} is not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); write it with pandapower.to_json"
+        raise InvalidGridFileError(msg) from e
+    try:
+        top = json.loads(text)
+    except json.JSONDecodeError as e:
+        cut = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
+        msg = (f"{where} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}{cut}; "
+               f"write it again with pandapower.to_json(net, path)")
+        raise InvalidGridFileError(msg) from e
+    except RecursionError as e:
+        msg = f"{where} nests JSON too deeply to be a pandapower network; write it with pandapower.to_json"
+        raise InvalidGridFileError(msg) from e
+    if not (isinstance(top, dict) and top.get("_module") == "pandapower.auxiliary"
+            and top.get("_class") == "pandapowerNet"):
+        kind = f"a {type(top).__name__}" if not isinstance(top, dict) else "an object without _class 'pandapowerNet'"
+        msg = (f"{where} is JSON but not a pandapower network ({kind}); write the network with "
+               f"pandapower.to_json(net, path)")
+        raise InvalidGridFileError(msg)
+    _check_json_modules(top, where)
+    return text
+
+
+def _check_json_modules(obj: Any, where: str) -> None:
+    """Walk the JSON (and JSON held in its strings) and refuse a ``_module`` outside :data:`_JSON_MODULES`."""
+    import json
+
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > 100:
+            msg = f"{where} nests objects more than 100 deep; it is not a network pandapower.to_json wrote"
+            raise InvalidGridFileError(msg)
+        if isinstance(item, dict):
+            if "_module" in item or "_class" in item:
+                module, cls = item.get("_module"), item.get("_class")
+                ok = isinstance(module, str) and _JSON_MODULES.fullmatch(module) is not None
+                if ok and module == "builtins":
+                    ok = cls in _JSON_BUILTINS
+                if ok and cls == "function":
+                    ok = module.startswith("pandapower")
+                if not ok:
+                    msg = (f"{where} names _module {module!r} (_class {cls!r}), which pandapower would import "
+                           f"and cityopt refuses: a pandapower network names only pandapower, pandas, numpy, "
+                           f"networkx, shapely and geopandas; remove that object or write the net with "
+                           f"pandapower.to_json")
+                    raise InvalidGridFileError(msg)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and "_module" in item:
+            try:
+                inner = json.loads(item)
+            except (ValueError, RecursionError):
+                continue  # not JSON: pandapower does not decode it either
+            stack.append((inner, depth + 1))
+
+
+def _matpower_problem(path: Path, error: BaseException) -> str:
+    """What is wrong with a MATPOWER file pandapower could not convert, and the fix (one clause)."""
+    tables: dict[str, Any] = {}
+    if path.suffix.lower() == ".m":
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for key in ("bus", "gen", "branch"):
+            found = re.search(rf"mpc\.{key}\s*=\s*\[(.*?)\]", text, flags=re.S)
+            if found is None:
+                return f"it has no mpc.{key} table; add it (see MATPOWER's caseformat)"
+            if not re.search(r"\d", re.sub(r"%[^\n]*", "", found.group(1))):
+                if key == "gen":
+                    return ("it has no generators (mpc.gen is empty); add at least one generator, e.g. at "
+                            "the slack bus")
+                return f"its mpc.{key} table is empty; add the case's {key} rows"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if path.suffix.lower() == ".m":
+                from matpowercaseframes import CaseFrames
+
+                frames = CaseFrames(str(path))
+                tables = {k: getattr(frames, k, None) for k in ("bus", "gen", "branch")}
+            else:
+                import scipy.io
+
+                mat = scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=False)
+                if "mpc" not in mat:
+                    return ("the .mat file holds no 'mpc' struct; save the case as a struct named mpc "
+                            "(MATPOWER's savecase)")
+                tables = {k: getattr(mat["mpc"], k, None) for k in ("bus", "gen", "branch")}
+    except Exception as e:
+        return (f"it cannot be parsed ({one_line(e)}); give a MATPOWER case file (mpc.bus, mpc.gen, "
+                f"mpc.branch), e.g. one saved with MATPOWER's savecase")
+    import numpy as np
+
+    for key in ("bus", "gen", "branch"):
+        table = tables.get(key)
+        if table is None:
+            return f"it has no mpc.{key} table; add it (see MATPOWER's caseformat)"
+        rows = len(table) if hasattr(table, "__len__") else 0
+        if rows == 0 or np.size(table) == 0:
+            if key == "gen":
+                return ("it has no generators (mpc.gen is empty); add at least one generator, e.g. at the "
+                        "slack bus")
+            return f"its mpc.{key} table is empty; add the case's {key} rows"
+    return (f"pandapower cannot convert it ({one_line(error)}); check the case against MATPOWER's "
+            f"caseformat")
+
+
+#: Numeric columns checked in a grid read from a file: (table, column, must be filled).
+_VALUE_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("bus", "vn_kv", True),
+    ("load", "p_mw", True), ("load", "q_mvar", False), ("load", "scaling", False),
+    ("sgen", "p_mw", True), ("sgen", "q_mvar", False), ("sgen", "scaling", False), ("sgen", "sn_mva", False),
+    ("sgen", "max_p_mw", False), ("sgen", "min_p_mw", False),
+    ("gen", "p_mw", True), ("gen", "max_p_mw", False), ("gen", "min_p_mw", False),
+    ("ext_grid", "max_p_mw", False), ("ext_grid", "min_p_mw", False),
+    ("storage", "p_mw", False), ("storage", "max_e_mwh", False), ("storage", "min_e_mwh", False),
+    ("storage", "max_p_mw", False), ("storage", "min_p_mw", False), ("storage", "soc_percent", False),
+    ("poly_cost", "cp0_eur", False), ("poly_cost", "cp1_eur_per_mw", False), ("poly_cost", "cp2_eur_per_mw2", False),
+)
+
+
+def _check_net_values(net: Any, where: str) -> None:
+    """Refuse a net read from a file with infinite, huge or missing numbers, or elements on unknown buses."""
+    import numpy as np
+    import pandas as pd
+
+    for table, column, required in _VALUE_COLUMNS:
+        frame = net.get(table) if table in net else None
+        if frame is None or column not in getattr(frame, "columns", ()) or len(frame) == 0:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(values) | (np.abs(values) > MAX_GRID_VALUE)
+        if required:
+            bad |= np.isnan(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = (f"{where}: net.{table}.{column} of element {_plain(frame.index[i])!r} is "
+                   f"{_plain(frame[column].iloc[i])!r}; "
+                   f"it must be a finite number of at most {MAX_GRID_VALUE:g} in size; fix that value in the file")
+            raise InvalidGridFileError(msg)
+    buses = set(net.bus.index.tolist())
+    for table in ("load", "sgen", "gen", "ext_grid", "storage"):
+        frame = net.get(table) if table in net else None
+        if frame is None or "bus" not in getattr(frame, "columns", ()) or len(frame) == 0:
+            continue
+        unknown = [i for i, b in zip(frame.index, frame["bus"]) if b not in buses]
+        if unknown:
+            msg = (f"{where}: net.{table} element {_plain(unknown[0])!r} sits on bus "
+                   f"{_plain(frame['bus'].at[unknown[0]])!r}, "
+                   f"which net.bus does not have; connect it to an existing bus")
+            raise InvalidGridFileError(msg)
+
+
+def _did_you_mean(name: str, names: tuple[str, ...]) -> str | None:
+    """The bundled grid ``name`` nearly names: equal up to case and punctuation, or a close typo.
+
+    >>> _did_you_mean("Case9,", ("case9", "case30")), _did_you_mean("mv-oberhein", ("mv_oberrhein",))
+    ('case9', 'mv_oberrhein')
+    """
+    import difflib
+
+    def key(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+    keys = {key(n): n for n in names}
+    if key(name) in keys:
+        return keys[key(name)]
+    close = difflib.get_close_matches(key(name), list(keys), n=1, cutoff=0.8) if key(name) else []
+    return keys[close[0]] if close else None
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _replace(u: Unit, **kw: Any) -> Unit:

@@ -230,3 +230,107 @@ def test_profile_rejects_nan(case9: Grid) -> None:
     bad[0, 0] = math.nan
     with pytest.raises(DemandError, match="non-finite"):
         DayProfile(2, p.load_index, bad, p.load_q_mvar, p.sgen_index, p.sgen_p_mw)
+
+
+# ------------------------------------------------------------------ grid files: the boundary checks
+def _net_json(case9: Grid) -> dict:
+    import json
+
+    import pandapower as pp
+
+    return json.loads(pp.to_json(case9.net))
+
+
+def _load_text(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidGridFileError) as info:
+        Grid.load(path)
+    message = str(info.value)
+    assert name in message and "\n" not in message
+    return message
+
+
+def test_empty_truncated_and_foreign_json_are_named(tmp_path, case9: Grid) -> None:
+    import json
+
+    assert "is empty" in _load_text(tmp_path, "empty.json", "")
+    whole = json.dumps(_net_json(case9))
+    cut = _load_text(tmp_path, "cut.json", whole[: len(whole) // 2])
+    assert "is not valid JSON" in cut and "line 1 column" in cut and "looks truncated" in cut
+    assert "an object without _class 'pandapowerNet'" in _load_text(tmp_path, "other.json", '{"bus": []}')
+    assert "(a list)" in _load_text(tmp_path, "list.json", "[1, 2]")
+    nested = '{"_module": "pandapower.auxiliary", "_class": "pandapowerNet", "_object": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert "too deeply" in _load_text(tmp_path, "deep.json", nested)
+
+
+def test_foreign_module_in_a_json_net_is_refused_before_pandapower_imports_it(
+    tmp_path, case9: Grid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import sys
+
+    # a module that leaves a mark when imported: pandapower would import it while reading the file
+    mark = tmp_path / "imported"
+    (tmp_path / "cityopt_trap.py").write_text(f"open({str(mark)!r}, 'w').close()\nclass Trap:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trap = {"_module": "cityopt_trap", "_class": "Trap", "_object": "{}"}
+
+    top = _net_json(case9)
+    top["_object"]["bus"] = trap
+    assert "names _module 'cityopt_trap' (_class 'Trap')" in _load_text(tmp_path, "top.json", json.dumps(top))
+
+    inner = _net_json(case9)  # hidden in a table's JSON string, as pandapower stores cells
+    table = json.loads(inner["_object"]["load"]["_object"])
+    table["data"][0][0] = json.dumps(trap)
+    inner["_object"]["load"]["_object"] = json.dumps(table)
+    assert "'cityopt_trap'" in _load_text(tmp_path, "inner.json", json.dumps(inner))
+
+    builtin = _net_json(case9)
+    builtin["_object"]["x"] = {"_module": "builtins", "_class": "eval", "_object": "1"}
+    assert "_module 'builtins' (_class 'eval')" in _load_text(tmp_path, "eval.json", json.dumps(builtin))
+    assert not mark.exists() and "cityopt_trap" not in sys.modules
+
+
+@pytest.mark.parametrize("name", ["cigre_mv_der", "mv_oberrhein",
+                                  pytest.param("simbench_mv_rural", marks=pytest.mark.slow)])
+def test_pandapower_written_nets_pass_the_module_check(tmp_path, name: str) -> None:
+    import pandapower as pp
+
+    grid = Grid.load(name)
+    path = tmp_path / f"{name}.json"
+    pp.to_json(grid.net, str(path))
+    back = Grid.load(path)
+    assert len(back.net.bus) == len(grid.net.bus) and len(back.units()) == len(grid.units())
+
+
+def test_bad_values_in_a_json_net_name_table_element_and_column(tmp_path, case9: Grid) -> None:
+    import pandapower as pp
+
+    cases = [("load", "p_mw", math.inf, r"net\.load\.p_mw of element 0 is nan"),
+             ("gen", "max_p_mw", 1e300, r"net\.gen\.max_p_mw of element 0 is 1e\+300"),
+             ("load", "bus", 999, r"net\.load element 0 sits on bus 999, which net\.bus does not have")]
+    for table, column, value, match in cases:
+        net = case9.copy_net()
+        net[table].loc[0, column] = value
+        path = tmp_path / f"{table}-{column}.json"
+        pp.to_json(net, str(path))
+        with pytest.raises(InvalidGridFileError, match=match):
+            Grid.load(path)
+
+
+def test_matpower_garbage_and_a_case_without_generators(tmp_path) -> None:
+    no_gen = CASE5_M.split("mpc.gen = [")[0] + "mpc.gen = [\n];\n" + "mpc.branch = [" + CASE5_M.split("mpc.branch = [")[1]
+    message = _load_text(tmp_path, "nogen.m", no_gen)
+    assert "it has no generators (mpc.gen is empty); add at least one generator" in message
+    assert "has no mpc.bus table" in _load_text(tmp_path, "junk.m", "function mpc = x\nnot a case\n")
+    mat = tmp_path / "junk.mat"
+    mat.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(InvalidGridFileError, match=r"junk\.mat' is not a usable MATPOWER case: it cannot be parsed"):
+        Grid.load(mat)
+
+
+def test_grid_name_near_miss_suggests_the_bundled_grid() -> None:
+    for typo in ("case9,", "CASE 9", "case99"):
+        with pytest.raises(GridNotFoundError, match=r"did you mean 'case9'\?"):
+            Grid.load(typo)
