@@ -81,6 +81,12 @@ class Route:
     length_m: float
 
 
+def _check_routes(routes: object) -> None:
+    if not isinstance(routes, int) or isinstance(routes, bool) or routes < 1:
+        msg = f"routes must be an integer >= 1 (candidate routes per trip), got {routes!r}"
+        raise InvalidInputError(msg)
+
+
 class Traffic(Problem):
     """Route assignment over a road graph: minimise congestion (vehicle-seconds).
 
@@ -106,9 +112,7 @@ class Traffic(Problem):
 
     def __init__(self, graph: nx.MultiDiGraph, trips: pd.DataFrame, *, routes: int = 3,
                  city: str = "graph", seed: int | None = None, demand: str = "sampled") -> None:
-        if not isinstance(routes, int) or isinstance(routes, bool) or routes < 1:
-            msg = f"routes must be an integer >= 1 (candidate routes per trip), got {routes!r}"
-            raise InvalidInputError(msg)
+        _check_routes(routes)
         missing = {"trip_id", "origin", "destination"} - set(trips.columns)
         if missing:
             msg = f"trips is missing column(s) {sorted(missing)}; expected trip_id, origin, destination"
@@ -165,6 +169,7 @@ class Traffic(Problem):
         """Trips from a CSV of ``origin_lon, origin_lat, dest_lon, dest_lat`` rows."""
         from optimizer.inputs.demand import trips_from_csv
 
+        _check_routes(routes)  # before the file is read and every trip snapped
         graph, city_obj = graph_of(city)
         name = getattr(city_obj, "name", None) or graph.graph.get("name") or "graph"
         df = trips_from_csv(city, path)

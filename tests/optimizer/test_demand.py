@@ -338,3 +338,11 @@ def test_csv_binary_garbage_is_one_line(grid_graph: nx.MultiDiGraph, tmp_path: P
     with pytest.raises(DemandError, match="cannot read trips CSV .*UTF-8 comma-separated") as info:
         trips_from_csv(grid_graph, path)
     assert "\n" not in str(info.value)
+
+
+def test_traffic_from_csv_checks_routes_before_reading_the_file(tmp_path: Path) -> None:
+    from optimizer.errors import InvalidInputError
+    from optimizer.problems.traffic import Traffic
+
+    with pytest.raises(InvalidInputError, match="routes must be an integer >= 1.*got 0"):
+        Traffic.from_csv(nx.MultiDiGraph(), str(tmp_path / "never-read.csv"), routes=0)

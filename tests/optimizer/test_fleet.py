@@ -396,3 +396,11 @@ def test_instance_demand_beyond_the_fleet_names_the_file(tmp_path) -> None:
     path.write_text(TINY_VRP.replace("NAME : tiny-n7-k2", "NAME : tiny"))  # no -k2: one vehicle
     with pytest.raises(DemandError, match=r"instance '.*one\.vrp' with 1 vehicle\(s\): total demand 23"):
         Fleet.from_instance(path)
+
+
+def test_stops_csv_options_are_checked_before_the_file_is_read(tmp_path) -> None:
+    missing = tmp_path / "never-read.csv"  # the options are refused first: the file is not looked at
+    with pytest.raises(InvalidInputError, match="vehicles must be an integer >= 1, got 0"):
+        Fleet.from_csv(nx.MultiDiGraph(), missing, vehicles=0)
+    with pytest.raises(InvalidInputError, match=r"capacity must be a whole number >= 1 .*got 2\.5"):
+        Fleet.from_csv(nx.MultiDiGraph(), missing, capacity=2.5)

@@ -66,6 +66,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import numbers
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -295,6 +296,13 @@ class Fleet(Problem):
         import osmnx as ox
         import pandas as pd
 
+        _check_int("vehicles", vehicles, 1)  # before the file is read and its stops routed
+        if capacity is not None:
+            caps = np.asarray(capacity, dtype=object).reshape(-1)
+            if caps.size == 0 or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
+                                         and math.isfinite(c) and c >= 1 and float(c).is_integer() for c in caps):
+                msg = f"capacity must be a whole number >= 1 (or one per vehicle), got {capacity!r}"
+                raise InvalidInputError(msg)
         graph = graph_of(city)[0]
         cname = str(getattr(city, "name", None) or graph.graph.get("name") or "graph")
         file = Path(path)
