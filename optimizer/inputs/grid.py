@@ -598,13 +598,13 @@ def _checked_json(path: Path) -> str:
     except RecursionError as e:
         msg = f"{where} nests JSON too deeply to be a pandapower network; write it with pandapower.to_json"
         raise InvalidGridFileError(msg) from e
+    _check_json_modules(top, where)
     if not (isinstance(top, dict) and top.get("_module") == "pandapower.auxiliary"
             and top.get("_class") == "pandapowerNet"):
         kind = f"a {type(top).__name__}" if not isinstance(top, dict) else "an object without _class 'pandapowerNet'"
         msg = (f"{where} is JSON but not a pandapower network ({kind}); write the network with "
                f"pandapower.to_json(net, path)")
         raise InvalidGridFileError(msg)
-    _check_json_modules(top, where)
     return text
 
 

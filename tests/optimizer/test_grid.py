@@ -289,6 +289,8 @@ def test_foreign_module_in_a_json_net_is_refused_before_pandapower_imports_it(
     builtin = _net_json(case9)
     builtin["_object"]["x"] = {"_module": "builtins", "_class": "eval", "_object": "1"}
     assert "_module 'builtins' (_class 'eval')" in _load_text(tmp_path, "eval.json", json.dumps(builtin))
+    assert "_module 'os' (_class 'system')" in _load_text(
+        tmp_path, "os.json", '{"_module": "os", "_class": "system", "_object": "echo hi"}')
     assert not mark.exists() and "cityopt_trap" not in sys.modules
 
 
