@@ -128,12 +128,13 @@ def check_lonlat_columns(raw: pd.DataFrame, pairs: Sequence[tuple[str, str]], *,
 
 def check_near_roads(graph: nx.MultiDiGraph, lon: np.ndarray, lat: np.ndarray, dist_m: np.ndarray, *,
                      where: str, what: str, columns: tuple[str, str], city: str,
-                     error: type[InvalidInputError], row_of: np.ndarray | None = None) -> None:
+                     error: type[InvalidInputError], row_of: np.ndarray | None = None,
+                     in_file: bool = True) -> None:
     """Refuse points farther than :data:`MAX_SNAP_M` from their nearest road node (``dist_m``).
 
     ``what`` names the point (``"trip origin"``), ``columns`` its lon/lat columns,
     ``city`` the city's name; ``row_of`` maps each point to its row (default:
-    position).  When the first far point would lie near the roads with lon and
+    position; ``in_file=False`` for one point given directly, with no rows).  When the first far point would lie near the roads with lon and
     lat swapped, the message says so.
     """
     dist = np.asarray(dist_m, dtype=float)
@@ -153,6 +154,10 @@ def check_near_roads(graph: nx.MultiDiGraph, lon: np.ndarray, lat: np.ndarray, d
         if float(np.asarray(swapped_d)[0]) <= MAX_SNAP_M:
             fix = (f"lon and lat look swapped (({y:g}, {x:g}) lies on the roads): put the longitude in "
                    f"{columns[0]} and the latitude in {columns[1]}")
+    if not in_file:  # one point given directly, not rows of a file
+        msg = (f"{where}: the {what} ({columns[0]}, {columns[1]}) = ({x:g}, {y:g}) is {_km(dist[first])} from "
+               f"{city}'s nearest road node, more than {MAX_SNAP_M / 1000.0:g} km; {fix}")
+        raise error(msg)
     msg = (f"{where}: {rows_text(mask)}: too far from {city}'s roads (first: row {int(rows[first])}, the "
            f"{what} ({columns[0]}, {columns[1]}) = ({x:g}, {y:g}) is {_km(dist[first])} from "
            f"the nearest road node, more than {MAX_SNAP_M / 1000.0:g} km); {fix}")

@@ -194,10 +194,19 @@ def _read_xml(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
                 path, bidirectional=kind.bidirectional, simplify=False, retain_all=True
             )
     except Exception as exc:
-        msg = (
-            f"cannot read OSM XML file {str(path)!r}: it is corrupt or not OSM XML "
-            f"({one_line(exc)}); re-download or re-export it"
-        )
+        bad = _first_bad_xml_node(path)
+        if bad is not None:
+            node, lon, lat = bad
+            msg = (
+                f"OSM XML file {str(path)!r} is corrupt: node {node} has lon={lon!r}, lat={lat!r}, "
+                f"not a WGS84 position (lon in [{LON_RANGE[0]:g}, {LON_RANGE[1]:g}], lat in "
+                f"[{LAT_RANGE[0]:g}, {LAT_RANGE[1]:g}], finite); re-download or re-export the extract"
+            )
+        else:
+            msg = (
+                f"cannot read OSM XML file {str(path)!r}: it is corrupt or not OSM XML "
+                f"({one_line(exc)}); re-download or re-export it"
+            )
         raise InvalidCityFileError(msg) from exc
     _check_node_coordinates(graph, path, "XML")
     refused = [(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True) if not kind.admits(d)]
@@ -259,6 +268,31 @@ def _check_node_coordinates(graph: nx.MultiDiGraph, path: Path, fmt: str) -> Non
         f"[{LAT_RANGE[0]:g}, {LAT_RANGE[1]:g}], finite); re-download or re-export the extract"
     )
     raise InvalidCityFileError(msg)
+
+
+def _first_bad_xml_node(path: Path) -> tuple[str, str, str] | None:
+    """``(id, lon, lat)`` as written of the first ``<node>`` of an OSM XML file that is no WGS84
+    position (NaN, text, out of range), or None; None too when the file cannot be parsed.
+
+    Only called once osmnx has failed on the file, to name the node that broke it.
+    """
+    import bz2
+    import gzip
+    import xml.etree.ElementTree as ET
+
+    lowered = path.name.lower()
+    opener = bz2.open if lowered.endswith(".bz2") else gzip.open if lowered.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            for _, element in ET.iterparse(stream, events=("end",)):
+                if element.tag == "node":
+                    lon, lat = element.get("lon", ""), element.get("lat", "")
+                    if bad_lonlat(_float_or_nan(lon), _float_or_nan(lat)):
+                        return element.get("id", "?"), lon, lat
+                element.clear()
+    except (OSError, EOFError, ET.ParseError, ValueError):
+        return None
+    return None
 
 
 def _float_or_nan(value: Any) -> float:

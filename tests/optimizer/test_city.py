@@ -426,6 +426,8 @@ def test_unknown_network_type_and_wrong_spec_type() -> None:
     ("60.1700", "500", "lon=500.0"),
     ("1e308", "1e308", "lon=1e+308, lat=1e+308"),
     ("inf", "24.9418", "lat=inf"),
+    ("nan", "24.9418", "lat='nan'"),
+    ("north", "24.9418", "lat='north'"),
 ])
 def test_osm_node_outside_wgs84_is_a_corrupt_file(tmp_path: Path, lat: str, lon: str, shown: str) -> None:
     text = TINY_OSM.replace('<node id="2" lat="60.1700" lon="24.9418"/>', f'<node id="2" lat="{lat}" lon="{lon}"/>')

@@ -404,3 +404,14 @@ def test_stops_csv_options_are_checked_before_the_file_is_read(tmp_path) -> None
         Fleet.from_csv(nx.MultiDiGraph(), missing, vehicles=0)
     with pytest.raises(InvalidInputError, match=r"capacity must be a whole number >= 1 .*got 2\.5"):
         Fleet.from_csv(nx.MultiDiGraph(), missing, capacity=2.5)
+
+
+@pytest.mark.parametrize(("depot", "match"), [
+    ((1000.0, 60.17), r"depot \(1000\.0, 60\.17\) is not a WGS84 position"),
+    ((0.0, 0.0), r"depot: the depot \(lon, lat\) = \(0, 0\) is [\d,]+ km from grid4x4's nearest road node"),
+    ((60.17, 24.94), r"lon and lat look swapped"),
+    (("east", 60.17), r"depot must be a \(lon, lat\) pair of numbers"),
+])
+def test_sampled_fleet_depot_is_checked(grid_graph, depot, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        Fleet.from_city(grid_graph, stops=3, depot=depot)

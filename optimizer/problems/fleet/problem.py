@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
-from optimizer.inputs.checks import check_lonlat_columns, check_near_roads, rows_text
+from optimizer.inputs.checks import bad_lonlat, check_lonlat_columns, check_near_roads, rows_text
 from optimizer.inputs.demand import read_csv_table
 from optimizer.inputs.instances import read_instance
 from optimizer.inputs.roads import TIME_DECIMALS, distance_matrices, graph_of
@@ -242,8 +242,22 @@ class Fleet(Problem):
         rng = np.random.default_rng(seed)
         xs = np.array([graph.nodes[v]["x"] for v in graph.nodes])
         ys = np.array([graph.nodes[v]["y"] for v in graph.nodes])
-        lon0, lat0 = depot if depot is not None else ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
-        depot_node = ox.distance.nearest_nodes(graph, lon0, lat0)
+        if depot is not None:
+            try:
+                lon0, lat0 = (float(v) for v in depot)
+            except (TypeError, ValueError) as exc:
+                msg = f"depot must be a (lon, lat) pair of numbers, got {depot!r}"
+                raise InvalidInputError(msg) from exc
+            if bad_lonlat(lon0, lat0):
+                msg = (f"depot {depot!r} is not a WGS84 position (lon in [-180, 180], lat in [-90, 90])"
+                       + ("; lon and lat look swapped" if not bad_lonlat(lat0, lon0) else ""))
+                raise InvalidInputError(msg)
+        else:
+            lon0, lat0 = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+        depot_node, depot_d = ox.distance.nearest_nodes(graph, lon0, lat0, return_dist=True)
+        check_near_roads(graph, np.array([lon0]), np.array([lat0]), np.array([depot_d]), where="depot",
+                         what="depot", columns=("lon", "lat"), city=cname, error=InvalidInputError,
+                         in_file=False)
         pois = getattr(city, "pois", None) if (poi is not None or hasattr(city, "pois")) else None
         if poi is not None:
             if pois is None or len(pois) == 0:
