@@ -12,8 +12,8 @@ Examples
 >>> import numpy as np
 >>> bad_lonlat(np.array([24.9, 500.0, 24.9]), np.array([60.1, 60.1, float("nan")])).tolist()
 [False, True, True]
->>> one_line(ValueError("bad thing\\n  at line 3"))
-'ValueError: bad thing'
+>>> one_line(ValueError("bad thing\\n  at line 3")), one_line(KeyError("bus"))
+('bad thing', "no 'bus' entry")
 """
 
 from __future__ import annotations
@@ -50,11 +50,22 @@ MAX_SNAP_M = 5_000.0
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:
-    """``"Type: first line of the message"``, at most ``limit`` characters: a library's cause, quoted briefly."""
-    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    """A library's error as one short clause in plain words, for quoting as the cause in a message.
+
+    The first line of its message, at most ``limit`` characters, without the
+    exception's class name (users need what is wrong, not the library's
+    internals); undecodable bytes are described as such.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        byte = exc.object[exc.start] if exc.start < len(exc.object) else 0
+        return f"not {exc.encoding.upper()} text: byte {byte:#04x} at offset {exc.start}"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no {exc.args[0]!r} entry"
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
     if len(text) > limit:
         text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or "unreadable"
 
 
 def bad_lonlat(lon: Any, lat: Any) -> np.ndarray:

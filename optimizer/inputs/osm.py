@@ -172,6 +172,7 @@ def _read_pbf(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
         raise InvalidCityFileError(msg) from exc
     if graph is not None:
         _check_node_coordinates(graph, path, "PBF")
+        _check_segment_lengths(graph, path, "PBF")
     if graph is None or graph.number_of_edges() == 0:
         msg = (
             f"OSM PBF file {str(path)!r} holds no {kind.name} roads; use an extract that "
@@ -209,6 +210,7 @@ def _read_xml(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
             )
         raise InvalidCityFileError(msg) from exc
     _check_node_coordinates(graph, path, "XML")
+    _check_segment_lengths(graph, path, "XML")
     refused = [(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True) if not kind.admits(d)]
     graph.remove_edges_from(refused)
     graph.remove_nodes_from([n for n in graph.nodes if graph.degree(n) == 0])
@@ -235,13 +237,13 @@ def _fetch_place(query: str, kind: _NetworkKind) -> nx.MultiDiGraph:
             return ox.graph_from_place(query, network_type=kind.osmnx)
     except (InsufficientResponseError, TypeError) as exc:
         msg = (
-            f"OpenStreetMap has no {kind.name} road network for place {query!r} ({exc}); "
+            f"OpenStreetMap has no {kind.name} road network for place {query!r} ({one_line(exc)}); "
             f"check the spelling, e.g. 'Piedmont, California, USA'"
         )
         raise CityNotFoundError(msg) from exc
     except (requests.RequestException, OSError) as exc:
         msg = (
-            f"could not fetch place {query!r} from OpenStreetMap ({type(exc).__name__}: {exc}); "
+            f"could not fetch place {query!r} from OpenStreetMap ({one_line(exc)}); "
             f"check the network connection, or load a local .osm/.osm.pbf file instead"
         )
         raise CityError(msg) from exc
@@ -268,6 +270,42 @@ def _check_node_coordinates(graph: nx.MultiDiGraph, path: Path, fmt: str) -> Non
         f"[{LAT_RANGE[0]:g}, {LAT_RANGE[1]:g}], finite); re-download or re-export the extract"
     )
     raise InvalidCityFileError(msg)
+
+
+#: Longest straight line between two consecutive nodes of a street (metres): longer means a
+#: misplaced node (a street from Helsinki to Sydney), and the file is refused as corrupt.
+MAX_SEGMENT_M = 50_000.0
+
+
+def _check_segment_lengths(graph: nx.MultiDiGraph, path: Path, fmt: str) -> None:
+    """Refuse a file with a street segment longer than :data:`MAX_SEGMENT_M`: one of its nodes is misplaced.
+
+    Checked on the graph as read, before simplification, so each edge joins two
+    consecutive nodes of a way.
+    """
+    import numpy as np
+
+    from optimizer.inputs.roads import haversine_m
+
+    edges = list(graph.edges())
+    if not edges:
+        return
+    x = {n: float(d["x"]) for n, d in graph.nodes(data=True)}
+    y = {n: float(d["y"]) for n, d in graph.nodes(data=True)}
+    u = np.array([[x[a], y[a]] for a, _ in edges])
+    v = np.array([[x[b], y[b]] for _, b in edges])
+    dist = np.asarray(haversine_m(u[:, 0], u[:, 1], v[:, 0], v[:, 1]), dtype=float).reshape(-1)
+    long = np.flatnonzero(dist > MAX_SEGMENT_M)
+    if long.size:
+        i = int(long[0])
+        a, b = edges[i]
+        msg = (
+            f"OSM {fmt} file {str(path)!r} is corrupt: the street segment from node {a} ({x[a]:g}, {y[a]:g}) "
+            f"to node {b} ({x[b]:g}, {y[b]:g}) spans {dist[i] / 1000.0:,.0f} km, more than "
+            f"{MAX_SEGMENT_M / 1000.0:g} km between consecutive nodes (a node is misplaced); re-download or "
+            f"re-export the extract"
+        )
+        raise InvalidCityFileError(msg)
 
 
 def _first_bad_xml_node(path: Path) -> tuple[str, str, str] | None:

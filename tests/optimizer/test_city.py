@@ -446,6 +446,13 @@ def test_osm_stray_node_outside_wgs84_is_refused_too(tmp_path: Path) -> None:
         City.load(_write(tmp_path / "stray.osm", text))
 
 
+def test_osm_street_segment_across_the_world_is_a_corrupt_file(tmp_path: Path) -> None:
+    text = TINY_OSM.replace('<node id="2" lat="60.1700" lon="24.9418"/>', '<node id="2" lat="-33.9" lon="151.2"/>')
+    with pytest.raises(InvalidCityFileError, match=r"sydney\.osm' is corrupt: the street segment from node \d+ "
+                                                   r".* spans 15,\d{3} km, more than 50 km .*misplaced"):
+        City.load(_write(tmp_path / "sydney.osm", text))
+
+
 def test_graph_in_metres_without_crs_is_refused() -> None:
     g = nx.MultiDiGraph()  # UTM-like metres, no crs: read as degrees, they are no position
     g.add_node(1, x=385_000.0, y=6_672_000.0)

@@ -327,9 +327,13 @@ def test_stop_far_from_the_city_is_refused_and_swaps_are_named(grid_graph, tmp_p
 
 def test_stops_csv_demand_and_shape_errors_name_the_row(grid_graph, tmp_path) -> None:
     rows = [_at(grid_graph, 0) + ",0", _at(grid_graph, 5) + ",2", _at(grid_graph, 15) + ",-1"]
-    with pytest.raises(DemandError, match=r"row 2 \(file line 4\): demand must be a number from 0 to "
+    with pytest.raises(DemandError, match=r"row 2 \(file line 4\): demand must be a whole number from 0 to "
                                           r"1,000,000 \(first: row 2, demand = '-1'\)"):
         Fleet.from_csv(grid_graph, _stops(tmp_path, rows, header="lon,lat,demand"), capacity=5)
+    for bad in ("1.5", "1180591620717411303424", "nan", "lots"):
+        rows = [_at(grid_graph, 0) + ",0", _at(grid_graph, 5) + "," + bad, _at(grid_graph, 15) + ",1"]
+        with pytest.raises(DemandError, match=rf"row 1 \(file line 3\): demand must be a whole number .*'{bad}'"):
+            Fleet.from_csv(grid_graph, _stops(tmp_path, rows, header="lon,lat,demand"))
     with pytest.raises(DemandError, match="has 1 row.*at least two"):
         Fleet.from_csv(grid_graph, _stops(tmp_path, [_at(grid_graph, 0)]))
     with pytest.raises(DemandError, match=r"lacks column\(s\) lat"):

@@ -337,11 +337,12 @@ class Fleet(Problem):
         if "demand" in raw:
             dem_all = pd.to_numeric(raw["demand"], errors="coerce").to_numpy(dtype=float)
             with np.errstate(invalid="ignore"):
-                bad = ~(np.isfinite(dem_all) & (dem_all >= 0) & (dem_all <= MAX_CSV_DEMAND))
+                bad = ~(np.isfinite(dem_all) & (dem_all >= 0) & (dem_all <= MAX_CSV_DEMAND)
+                        & (dem_all == np.round(dem_all)))
             bad[0] = False  # the depot's demand is not used
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                msg = (f"{where}: {rows_text(bad)}: demand must be a number from 0 to {MAX_CSV_DEMAND:,} "
+                msg = (f"{where}: {rows_text(bad)}: demand must be a whole number from 0 to {MAX_CSV_DEMAND:,} "
                        f"(first: row {row}, demand = {str(raw['demand'].iloc[row])!r}); fix or drop those rows")
                 raise DemandError(msg)
             dem = dem_all[1:]
