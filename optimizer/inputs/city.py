@@ -482,15 +482,14 @@ def _did_you_mean(text: str) -> str | None:
 
     import city_data
 
-    names = city_data.available_cities()
+    keys = {_key(n): n for n in city_data.available_cities()}
     key = _key(text)
     if not key:
         return None
-    for name in names:
-        if _key(name) == key:
-            return name
-    close = difflib.get_close_matches(key, {_key(n): n for n in names}, n=1, cutoff=0.75)
-    return {_key(n): n for n in names}[close[0]] if close else None
+    if key in keys:
+        return keys[key]
+    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.75)
+    return keys[close[0]] if close else None
 
 
 def is_place_query(text: str) -> bool:

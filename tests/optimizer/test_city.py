@@ -486,3 +486,16 @@ def test_place_query_needs_two_named_parts() -> None:
     assert not is_place_query("helsinki")
     assert not is_place_query("helsinki,")
     assert not is_place_query("Helsinki,,Finland")
+
+
+def test_pbf_reader_refuses_nodes_outside_wgs84_by_the_same_rule() -> None:
+    # no PBF writer is installed to make a corrupt .osm.pbf; the PBF reader calls this check on pyrosm's graph
+    from optimizer.inputs.osm import _check_node_coordinates
+
+    g = nx.MultiDiGraph()
+    g.add_node(7, x=24.94, y=60.17)
+    g.add_node(8, x=24.95, y=1e308)
+    g.add_node(9, x=float("nan"), y=60.17)
+    with pytest.raises(InvalidCityFileError, match=r"OSM PBF file 'x\.osm\.pbf' is corrupt: node 8 has lon=24\.95, "
+                                                   r"lat=1e\+308 \(and 1 more node\(s\)\), outside WGS84"):
+        _check_node_coordinates(g, Path("x.osm.pbf"), "PBF")
