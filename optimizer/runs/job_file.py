@@ -4,6 +4,22 @@ Every error is one :class:`JobError` naming the field (``scenarios[0].solverz``)
 and the fix, with a did-you-mean for a typo'd key, problem, solver, city or
 grid.  Private to :mod:`optimizer.runs.jobs`, which re-exports the public names
 (:class:`Job`, :class:`JobError`, :class:`RunSpec`, :func:`load_job`, :func:`run_id`).
+
+Everything is checked before anything is written, and the work a file may ask
+for is bounded:
+
+- the file is at most :data:`MAX_JOB_BYTES`, read by a YAML loader that refuses
+  more than :data:`MAX_ALIASES` aliases or :data:`MAX_NODES` nodes once aliases
+  are expanded (an alias bomb is refused in milliseconds), and a syntax error is
+  one line ``FILE:LINE:COLUMN: problem``;
+- every scenario's parameters pass :func:`optimizer.runs.scenarios.check_scenario`
+  (``scenarios[2].periods``), every seed is an integer in ``[0, MAX_SEED]``,
+  time limits are finite, and every solver's options pass
+  :func:`optimizer.solve.check_request`;
+- a solver ``label`` is one safe folder name (:func:`optimizer.io.check_name`:
+  no ``/``, ``..``, ``.`` or hidden names); two runs that would share a run
+  folder are refused;
+- a job holds at most :data:`MAX_RUNS` runs.
 """
 
 from __future__ import annotations
@@ -20,11 +36,21 @@ from typing import Annotated, Any, Literal
 
 from optimizer.errors import InvalidInputError
 
-__all__ = ["Job", "JobError", "RunSpec", "load_job", "run_id"]
+__all__ = ["MAX_ALIASES", "MAX_JOB_BYTES", "MAX_NODES", "MAX_RUNS", "Job", "JobError", "RunSpec", "load_job",
+           "run_id"]
 
 
 #: The problems a scenario can pose.
 PROBLEMS = ("traffic", "fleet", "dispatch")
+
+#: The largest job file read, in bytes (a job of thousands of runs is a few kB).
+MAX_JOB_BYTES = 1_000_000
+#: The most YAML aliases (``*name``) a job file may use.
+MAX_ALIASES = 200
+#: The most YAML nodes a job file may hold once its aliases are expanded.
+MAX_NODES = 100_000
+#: The most runs (scenarios x seeds x solvers) one job may hold; split larger studies into several jobs.
+MAX_RUNS = 5_000
 
 
 class JobError(InvalidInputError):
@@ -42,6 +68,8 @@ def _build_models() -> dict[str, Any]:
     from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
     strict = ConfigDict(extra="forbid", strict=True)
+    #: seconds: finite and > 0 (NaN and .inf are refused)
+    Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # noqa: N806
 
     class SolverEntry(BaseModel):
         """One solver: its registered name, its options, and the folder label of its runs."""
@@ -50,7 +78,7 @@ def _build_models() -> dict[str, Any]:
         name: str
         label: str | None = None
         options: dict[str, Any] = Field(default_factory=dict)
-        time_limit_s: PositiveFloat | None = None
+        time_limit_s: Seconds | None = None
 
     class ScenarioBase(BaseModel):
         model_config = strict
@@ -99,7 +127,7 @@ def _build_models() -> dict[str, Any]:
         output: str = "outputs/batch"
         database: str | None = None
         retries: Annotated[int, Field(ge=0, le=10)] = 2
-        time_limit_s: PositiveFloat | None = None
+        time_limit_s: Seconds | None = None
         solvers: list[SolverEntry] = Field(default_factory=list)
         scenarios: list[Annotated[TrafficScenario | FleetScenario | DispatchScenario,
                                   Field(discriminator="problem")]] = Field(min_length=1)
@@ -276,6 +304,138 @@ def _check_grid(grid: str, where: str, base: Path | None) -> None:
     raise JobError(msg)
 
 
+# ---------------------------------------------------------------------------- reading YAML, bounded
+def _loader() -> type:
+    """A SafeLoader that counts: more than :data:`MAX_ALIASES` aliases stops it at once."""
+    import yaml
+
+    class JobLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    mark = self.peek_event().start_mark
+                    msg = (f"line {mark.line + 1}, column {mark.column + 1}: more than {MAX_ALIASES} YAML aliases "
+                           f"(*name); write the values out, or split the job")
+                    raise _TooLarge(msg)
+            return super().compose_node(parent, index)
+
+    return JobLoader
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _expanded_size(root: Any) -> int:
+    """Nodes of a composed YAML document with every alias expanded, counted without expanding them.
+
+    Raises _TooLarge past :data:`MAX_NODES` or on an alias that contains itself.
+    """
+    import yaml
+
+    size: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    open_: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            if size[key] > MAX_NODES:
+                msg = (f"more than {MAX_NODES} values once its aliases are expanded; write a smaller job, or split "
+                       f"it")
+                raise _TooLarge(msg)
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            mark = node.start_mark
+            msg = f"line {mark.line + 1}, column {mark.column + 1}: an alias contains itself; remove the loop"
+            raise _TooLarge(msg)
+        if isinstance(node, yaml.ScalarNode):
+            size[key] = 1
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node))
+    return size[id(root)]
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def read_yaml(path: Path) -> Any:
+    """The content of the YAML file ``path``, read with bounds; every problem is one :class:`JobError` line.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "job.yaml"
+    >>> _ = p.write_text("a: [1, 2\\nb: 3\\n")
+    >>> read_yaml(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optimizer.runs.job_file.JobError: .../job.yaml:2:2: while parsing a flow sequence; expected ',' or ']', but got ':'; fix the YAML there
+    >>> _ = p.write_text("a: &a [x, x]\\nb: &b [*a, *a]\\nc: &c [*b, *b]\\n")
+    >>> read_yaml(p)["c"][1][0]
+    ['x', 'x']
+    """
+    import yaml
+
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "no job file"
+        msg = f"{what} at {str(path)!r}; give the path of a YAML job file (see examples/city_day.yaml)"
+        raise JobError(msg)
+    try:
+        raw = path.read_bytes() if path.stat().st_size <= MAX_JOB_BYTES else None
+    except OSError as exc:
+        msg = f"{path}: cannot be read ({exc.strerror or exc}); check its permissions"
+        raise JobError(msg) from None
+    if raw is None or len(raw) > MAX_JOB_BYTES:
+        msg = f"{path}: larger than {MAX_JOB_BYTES // 1_000_000} MB; a job file is a few kB, is this the right file?"
+        raise JobError(msg)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: not UTF-8 text (byte {exc.start}); give a YAML job file"
+        raise JobError(msg) from None
+    loader = _loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    except _TooLarge as exc:
+        raise JobError(f"{path}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        what = "; ".join(" ".join(str(x).split()) for x in (exc.context, exc.problem) if x)
+        msg = f"{where}: {what or 'not valid YAML'}; fix the YAML there"
+        raise JobError(msg) from None
+    except yaml.YAMLError as exc:
+        msg = f"{path}: not valid YAML ({' '.join(str(exc).split())}); fix the file"
+        raise JobError(msg) from None
+    except RecursionError:
+        msg = f"{path}: nested too deeply; a job file is a few levels of lists and mappings"
+        raise JobError(msg) from None
+    finally:
+        loader.dispose()
+
+
 def _resolve(base: Path | None, text: str) -> Path:
     p = Path(text).expanduser()
     return Path(os.path.normpath(p if p.is_absolute() or base is None else (base / p)))
@@ -302,10 +462,11 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
         The file is missing or not YAML, or a field is unknown, mistyped or out of range,
         or names an unknown solver, solver option, city or grid.
     """
-    import yaml
     from pydantic import ValidationError
 
     from optimizer.errors import InvalidOptionError, UnknownSolverError
+    from optimizer.io import UnsafePathError, check_name
+    from optimizer.runs.scenarios import MAX_SEED, check_scenario
     from optimizer.solve import applies, check_request, folder_label, solver_entry, solver_names
 
     path: Path | None = None
@@ -314,14 +475,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
         base = None
     else:
         path = Path(source)
-        if not path.is_file():
-            msg = f"no job file at {str(path)!r}; give the path of a YAML job file (see examples/city_day.yaml)"
-            raise JobError(msg)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            msg = f"{path} is not valid YAML: {exc}"
-            raise JobError(msg) from exc
+        data = read_yaml(path)
         base = path.parent
     if not isinstance(data, Mapping):
         msg = f"{path or 'the job'} must be a YAML mapping with 'scenarios' and 'solvers', got {type(data).__name__}"
@@ -334,12 +488,27 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
         msg = head + lines[0] + (("\n  " + "\n  ".join(lines[1:])) if len(lines) > 1 else "")
         raise JobError(msg) from None
 
+    n_runs = sum(len(sc.seeds) * len(sc.solvers if sc.solvers is not None else model.solvers)
+                 for sc in model.scenarios)
+    if n_runs > MAX_RUNS:
+        msg = (f"{path or 'the job'}: {n_runs} runs (scenarios x seeds x solvers), more than the {MAX_RUNS} one job "
+               f"may hold; split it into several jobs (they may share 'output' and 'database')")
+        raise JobError(msg)
     names = solver_names()
     runs: list[RunSpec] = []
     seen_ids: dict[str, str] = {}
-    folders: dict[tuple[Any, ...], str] = {}
+    folders: dict[tuple[Any, ...], tuple[str, str]] = {}
     for si, sc in enumerate(model.scenarios):
         where_sc = f"scenarios[{si}]"
+        try:  # every parameter in range (periods dividing 96, finite scales)
+            check_scenario(sc.problem, sc.model_dump(exclude={"seeds", "solvers", "problem"}),
+                           field=lambda n, w=where_sc: f"{w}.{n}")
+        except InvalidInputError as exc:
+            raise JobError(str(exc)) from None
+        for i, seed in enumerate(sc.seeds):
+            if not 0 <= seed <= MAX_SEED:
+                msg = f"{where_sc}.seeds[{i}]: a seed must be an integer from 0 to {MAX_SEED}, got {seed}"
+                raise JobError(msg)
         params = _scenario_params(sc, where_sc, base)
         if len(set(sc.seeds)) != len(sc.seeds):
             msg = f"{where_sc}.seeds: repeated seed in {sc.seeds}; list each seed once"
@@ -362,18 +531,23 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                 msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems ({where_sc}); "
                        f"it applies to {kinds} problems: give {where_sc} its own 'solvers' list")
                 raise JobError(msg)
+            limit = entry.time_limit_s if entry.time_limit_s is not None else model.time_limit_s
             try:
-                check_request(entry.name, dict(entry.options), sc.problem)
+                check_request(entry.name, dict(entry.options), sc.problem, time_limit_s=limit)
             except (InvalidOptionError, UnknownSolverError) as exc:
                 msg = f"{where}.options: {exc}"
                 raise JobError(msg) from None
             label = entry.label or folder_label(entry.name, entry.options)
+            try:  # the label names a folder: one safe name, never a path
+                check_name(label, field=f"{where}.label")
+            except UnsafePathError as exc:
+                given = "" if entry.label else f" (made from the solver and its options; set {where}.label)"
+                raise JobError(f"{exc}{given}") from None
             if label in labels:
                 msg = (f"{where}: label {label!r} is used by {src}[{labels[label]}] too; give each a distinct "
                        f"'label' (it names the run folder)")
                 raise JobError(msg)
             labels[label] = vi
-            limit = entry.time_limit_s if entry.time_limit_s is not None else model.time_limit_s
             for seed in sc.seeds:
                 rid = run_id(sc.problem, params, seed, entry.name, entry.options, limit)
                 here = f"{where_sc} x {where} seed {seed}"
@@ -382,16 +556,23 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                     raise JobError(msg)
                 seen_ids[rid] = here
                 fkey = (sc.problem, _instance_key(sc.problem, params), seed, label)
-                if fkey in folders and folders[fkey] != rid:
-                    msg = (f"{where_sc} and another scenario would write the same run folders (they differ only "
-                           f"in parameters the instance name does not show); split them into jobs with "
-                           f"different 'output' folders")
+                if fkey in folders and folders[fkey][0] != rid:
+                    msg = (f"{here} and {folders[fkey][1]} would write one run folder (label {label!r}, and their "
+                           f"scenarios differ only in parameters the instance name does not show); give one of "
+                           f"them another 'label', or split them into jobs with different 'output' folders")
                     raise JobError(msg)
-                folders[fkey] = rid
+                folders[fkey] = (rid, here)
                 runs.append(RunSpec(rid, sc.problem, params, seed, entry.name, label, dict(entry.options), limit,
                                     here))
+    for key in ("output", "database"):
+        if getattr(model, key) is not None and not getattr(model, key).strip():
+            msg = f"{path or 'the job'}: '{key}' is empty; name a folder (output) or a .duckdb file (database)"
+            raise JobError(msg)
     output = _resolve(base, model.output)
     if database is not None:
+        if not str(database).strip():
+            msg = "--db is empty; name a .duckdb file"
+            raise JobError(msg)
         db = Path(database)
     elif model.database is not None:
         db = _resolve(base, model.database)
