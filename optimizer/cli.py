@@ -463,7 +463,8 @@ EPILOG_BATCH = """examples:
   cityopt batch examples/city_day.yaml                       # a local Dask cluster, one worker per core
   cityopt batch examples/city_day.yaml --db results.duckdb   # another results database
   cityopt batch job.yaml --scheduler tcp://10.0.0.5:8786     # an existing Dask scheduler
-re-running a job skips every run already in its database.
+re-running a job skips every run already in its database; after Ctrl-C or a crash it finishes the rest.
+a second batch of the same output waits for the first, then runs only what is left.
 """
 
 EPILOG_REPORT = """example:
@@ -483,9 +484,9 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="address of a running Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
     p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to wait for --scheduler to answer (default 10)")
+                   help="seconds to wait for --scheduler to answer, > 0 (default 10)")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="local cluster workers, one thread each (default: one per core)")
+                   help="local cluster workers, one thread each, 1 to 64 (default: one per core, at most 8)")
     p.add_argument("--db", metavar="PATH", help="results database (default: the job's `database`)")
     p.add_argument("--report", metavar="HTML", help="also write the HTML report of the database here")
     p.add_argument("--json", action="store_true", help="print the batch's outcome as one JSON line")
@@ -508,15 +509,20 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    """``cityopt batch``: load and check the job, run it, optionally write the report."""
-    from optimizer.runs.jobs import load_job, run_job
+    """``cityopt batch``: check the flags and the job, run it, optionally write the report."""
+    from optimizer.runs.jobs import check_batch_options, load_job, run_job
 
+    check_batch_options(args.workers, args.scheduler_timeout, names=("--workers", "--scheduler-timeout"))
     if not getattr(args, "verbose", False):  # Dask logs every cluster start and stop at INFO
         import distributed  # noqa: F401  (its import sets its loggers' levels: set ours after)
 
         for name in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.WARNING)
     job = load_job(args.job, database=args.db)
+    if args.report:
+        from optimizer.report.html import check_report_path
+
+        check_report_path(args.report, field="--report")  # before the batch, not after it
     result = run_job(job, scheduler=args.scheduler, scheduler_timeout_s=args.scheduler_timeout,
                      n_workers=args.workers, progress=False if args.no_progress else None)
     if args.report:
@@ -535,10 +541,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``cityopt report``: the HTML report of a results database."""
-    from optimizer.report.html import write_report
+    """``cityopt report``: the HTML report of a results database (the database and --out checked first)."""
+    from optimizer.report.html import check_report_path, write_report
+    from optimizer.runs.results import ResultsDatabaseError
 
-    out = write_report(Path(args.db), Path(args.out), title=args.title)
+    db = Path(args.db)
+    if not db.is_file():
+        what = "is a folder, not" if db.is_dir() else "does not exist; it is not"
+        msg = f"{args.db!r} {what} a results database; give the .duckdb file a batch wrote (cityopt batch JOB.yaml)"
+        raise ResultsDatabaseError(msg)
+    check_report_path(args.out, field="--out")
+    out = write_report(db, Path(args.out), title=args.title)
     print(f"report: {out}")  # the result: printed with --quiet too
     return 0
 

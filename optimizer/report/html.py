@@ -28,6 +28,7 @@ attribute, so tests compare the page with the database.
 
 from __future__ import annotations
 
+import errno
 import html
 import json
 import logging
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimizer.errors import InvalidInputError
 from optimizer.io import atomic_write_text
 from optimizer.maps import traffic_map_html
 from optimizer.report.charts import (
@@ -52,7 +54,7 @@ from optimizer.solve import baseline_solver
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["instance_verdicts", "solver_stats", "write_report"]
+__all__ = ["ReportPathError", "check_report_path", "instance_verdicts", "solver_stats", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +361,55 @@ def _scenario_section(problem: str, scenario: str, rows: pd.DataFrame) -> tuple[
                            f"{html.escape(text)}</li>"
 
 
+class ReportPathError(InvalidInputError):
+    """The report cannot be written where asked (a folder, a read-only place, a full disk)."""
+
+
+def check_report_path(out_html: str | os.PathLike[str], *, field: str = "out_html") -> Path:
+    """Refuse, before any work, a report path that is a folder or in a place that cannot be written.
+
+    ``field`` names it as the caller does (``--out``, ``--report``).  Nothing is
+    created: the probe is a temp file in the nearest folder of the path that exists.
+
+    Raises
+    ------
+    ReportPathError
+        One line naming ``field``, the path, why, and the fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_report_path(tempfile.mkdtemp(), field="--out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optimizer.report.html.ReportPathError: --out '...' is a folder; give the path of the HTML file to write, e.g. .../report.html
+    """
+    import tempfile
+
+    out = Path(out_html)
+    if not str(out_html).strip():
+        msg = f"{field} is empty; give the path of the HTML file to write, e.g. report.html"
+        raise ReportPathError(msg)
+    if out.is_dir():
+        msg = f"{field} {str(out)!r} is a folder; give the path of the HTML file to write, e.g. {out / 'report.html'}"
+        raise ReportPathError(msg)
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            msg = f"{folder} is a file"
+            raise NotADirectoryError(errno.ENOTDIR, msg)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        msg = (f"{field} {str(out)!r} cannot be written ({exc.strerror or exc}); give a path in a writable "
+               f"folder")
+        raise ReportPathError(msg) from None
+    return out
+
+
 def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[str], *,
                  title: str | None = None) -> Path:
     """Write the HTML report of the results database ``db_path`` to ``out_html`` (atomically).
@@ -378,11 +429,14 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
 
     Raises
     ------
+    ReportPathError
+        ``out_html`` is a folder or cannot be written (checked first), or the disk filled up.
     ResultsDatabaseError
-        No database at ``db_path``.
+        No database at ``db_path``, or it cannot be read (corrupt, truncated, another program's).
     """
     from optimizer.runs.results import ResultsDB
 
+    check_report_path(out_html)
     df = ResultsDB(db_path).frame()
     jobs = sorted({str(j) for j in df["job"].dropna()}) if len(df) else []
     title = title or ("cityopt solver comparison" + (f": {', '.join(jobs)}" if jobs else ""))
@@ -414,7 +468,11 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
 <details open><summary>{len(df)} runs</summary>{_runs_table(df) if len(df) else ""}</details>
 </body></html>
 """
-    out = atomic_write_text(out_html, page)
-    os.chmod(out, 0o644)  # a page people read (atomic writes start private)
+    try:
+        out = atomic_write_text(out_html, page)
+        os.chmod(out, 0o644)  # a page people read (atomic writes start private)
+    except OSError as exc:
+        msg = f"the report {str(out_html)!r} could not be written ({exc.strerror or exc}); free space or write it elsewhere"
+        raise ReportPathError(msg) from None
     log.info("wrote report %s (%d runs)", out, len(df))
     return out

@@ -105,6 +105,12 @@ FLATTENED = ("instance", "options", "qubo", "qaoa")
 
 _JSON_COLUMNS = frozenset(k for k, v in CORE_COLUMNS.items() if v == "JSON")
 _LOCK_RETRY_S = 30.0
+#: Columns a ``runs`` table must have to be cityopt's (reports and resumes read them).
+_REQUIRED_COLUMNS = ("run_id", "job", "scenario", "problem", "instance_name", "solver", "label", "seed", "objective",
+                     "summary")
+_CORRUPT_FIX = ("it is corrupt, truncated, empty or another kind of file: move it away (re-running the job makes a "
+                "new one, taking every finished run from its folder without solving it again) or name another "
+                "database file")
 
 
 class ResultsDatabaseError(InvalidInputError):
@@ -240,31 +246,87 @@ class ResultsDB:
     # ------------------------------------------------------------ connections
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write connection inside one transaction: committed if the block ends, rolled back if it raises."""
+        """A write connection inside one transaction: committed if the block ends, rolled back if it raises.
+
+        A failed commit (a full disk) is rolled back quietly: the error raised is
+        the first one, as :class:`ResultsDatabaseError`.
+        """
+        import duckdb
+
         con = self._connect(read_only=False)
+        failed = False
         try:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                failed = True
+                with contextlib.suppress(Exception):  # a connection a failed write invalidated cannot roll back
+                    con.execute("ROLLBACK")
                 raise
+        except duckdb.Error as exc:
+            raise self._error("could not be written", exc, "if its disk is full, free space there or name another "
+                              "database file (--db, or `database:` in the job file); the runs' folders are kept, and "
+                              "the next batch adds their rows") from None
         finally:
-            con.close()
+            if failed:
+                with contextlib.suppress(Exception):
+                    con.close()
+            else:
+                con.close()
+
+    def _error(self, what: str, exc: BaseException, fix: str) -> ResultsDatabaseError:
+        reason = " ".join(str(exc).split())[:300]
+        return ResultsDatabaseError(f"database {str(self.path)!r} {what} ({reason}); {fix}")
 
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        """Open the file, waiting while another process holds its lock."""
+        """Open the file, waiting while another process holds its lock; every failure a ResultsDatabaseError."""
         import duckdb
 
+        if self.path.is_dir():
+            msg = f"database path {str(self.path)!r} is a folder; name a .duckdb file"
+            raise ResultsDatabaseError(msg)
         deadline = time.monotonic() + _LOCK_RETRY_S
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+            except duckdb.Error as exc:
+                if "lock" in str(exc).lower():
+                    if time.monotonic() < deadline:
+                        time.sleep(0.1)
+                        continue
+                    raise self._error(f"is in use by another process for {_LOCK_RETRY_S:g} s", exc,
+                                      "wait for it to finish (or close it, e.g. in a notebook), or name another "
+                                      "database file") from None
+                raise self._error("is not a readable DuckDB database", exc, _CORRUPT_FIX) from None
+            except OSError as exc:
+                raise self._error("cannot be opened", exc, "check its path and permissions, or name another "
+                                  "database file") from None
+
+    def _check_schema(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """True if ``runs`` exists; ResultsDatabaseError if the file is some other DuckDB database."""
+        import duckdb
+
+        try:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if TABLE not in tables:
+                other = sorted(tables - {"benchmarks"})
+                if other:
+                    msg = (f"database {str(self.path)!r} is a DuckDB database but not cityopt's results (it holds "
+                           f"{', '.join(map(repr, other[:5]))} and no {TABLE!r} table); name another database file "
+                           f"(--db, or `database:` in the job file)")
+                    raise ResultsDatabaseError(msg)
+                return False
+            cols = {r[0] for r in con.execute(f"DESCRIBE {TABLE}").fetchall()}
+        except duckdb.Error as exc:
+            raise self._error("cannot be read", exc, _CORRUPT_FIX) from None
+        missing = [c for c in _REQUIRED_COLUMNS if c not in cols]
+        if missing:
+            msg = (f"database {str(self.path)!r} is a DuckDB database but not cityopt's results (its table {TABLE!r} "
+                   f"lacks {', '.join(missing)}); name another database file (--db, or `database:` in the job file)")
+            raise ResultsDatabaseError(msg)
+        return True
 
     def check_writable(self) -> None:
         """Create the file and the ``runs`` table if needed; raise a clear error if that fails.
@@ -272,7 +334,8 @@ class ResultsDB:
         Raises
         ------
         ResultsDatabaseError
-            The folder cannot be made or written, or the file is not a DuckDB database.
+            The folder cannot be made or written, the file is not a DuckDB database (corrupt,
+            truncated, empty, another kind of file), or it is another program's database.
         """
         import duckdb
 
@@ -288,19 +351,19 @@ class ResultsDB:
         if self.path.is_dir():
             msg = f"database path {str(self.path)!r} is a folder; name a .duckdb file; {fix}"
             raise ResultsDatabaseError(msg)
+        existed = self.path.exists()
+        con = self._connect(read_only=False)
         try:
-            con = self._connect(read_only=False)
-        except (duckdb.Error, OSError) as exc:
-            msg = f"database path {str(self.path)!r} cannot be opened as a DuckDB database ({exc}); {fix}"
-            raise ResultsDatabaseError(msg) from exc
-        try:
-            cols = ", ".join(f'"{k}" {v}' for k, v in CORE_COLUMNS.items())
-            con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+            if not self._check_schema(con):
+                cols = ", ".join(f'"{k}" {v}' for k, v in CORE_COLUMNS.items())
+                con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
         except duckdb.Error as exc:
-            msg = f"database {str(self.path)!r} cannot hold the runs table ({exc}); {fix}"
-            raise ResultsDatabaseError(msg) from exc
+            raise self._error("cannot hold the runs table", exc, fix) from None
         finally:
-            con.close()
+            with contextlib.suppress(Exception):
+                con.close()
+        if not existed:
+            log.debug("created the results database %s", self.path)
 
     # ------------------------------------------------------------ writing
     def add(self, rows: Iterable[Mapping[str, Any]], *, replace: bool = False) -> int:
@@ -354,33 +417,50 @@ class ResultsDB:
     def exists(self) -> bool:
         return self.path.is_file()
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
+        """A read-only connection and whether ``runs`` exists; every failure a ResultsDatabaseError."""
+        import duckdb
+
+        con = self._connect(read_only=True)
+        try:
+            yield con, self._check_schema(con)
+        except duckdb.Error as exc:
+            raise self._error("cannot be read", exc, _CORRUPT_FIX) from None
+        finally:
+            with contextlib.suppress(Exception):
+                con.close()
+
     def run_ids(self) -> set[str]:
         """The ids of the runs in the table (empty when there is no database yet)."""
         if not self.exists():
             return set()
-        con = self._connect(read_only=True)
-        try:
-            if not _has_table(con):
+        with self._reading() as (con, has_runs):
+            if not has_runs:
                 return set()
             return {r[0] for r in con.execute(f"SELECT run_id FROM {TABLE}").fetchall()}
-        finally:
-            con.close()
 
     def frame(self, where: str | None = None) -> pd.DataFrame:
-        """The ``runs`` table as a pandas DataFrame (ordered by problem, scenario, seed, label)."""
+        """The ``runs`` table as a pandas DataFrame (ordered by problem, scenario, seed, label).
+
+        Raises
+        ------
+        ResultsDatabaseError
+            No database at the path, or it cannot be read (corrupt, truncated, empty, another program's).
+        """
         import pandas as pd
 
+        if self.path.is_dir():
+            msg = f"{str(self.path)!r} is a folder, not a results database; give the .duckdb file a batch wrote"
+            raise ResultsDatabaseError(msg)
         if not self.exists():
             msg = f"no results database at {str(self.path)!r}; run a batch first (cityopt batch JOB.yaml)"
             raise ResultsDatabaseError(msg)
-        con = self._connect(read_only=True)
-        try:
-            if not _has_table(con):
+        with self._reading() as (con, has_runs):
+            if not has_runs:
                 return pd.DataFrame(columns=list(CORE_COLUMNS))
             sql = f"SELECT * FROM {TABLE}" + (f" WHERE {where}" if where else "")
             return con.execute(sql + " ORDER BY problem, scenario, seed, label, run_id").df()
-        finally:
-            con.close()
 
 
 def flatten_figures(results: Mapping[str, Any], prefix: str = "") -> list[tuple[str, float]]:

@@ -359,7 +359,7 @@ def test_corrupt_database_file_is_refused_and_kept(tmp_path: Path) -> None:
     db = tmp_path / "results.duckdb"
     db.write_bytes(b"this is not a duckdb file" * 100)
     job = load_job(write_job(tmp_path, BASE), database=db)
-    with pytest.raises(ResultsDatabaseError, match="cannot be opened as a DuckDB database"):
+    with pytest.raises(ResultsDatabaseError, match="is not a readable DuckDB database"):
         run_job(job, progress=False)
     assert db.read_bytes() == b"this is not a duckdb file" * 100
 
@@ -385,3 +385,205 @@ def test_example_job_loads() -> None:
     assert len(job.runs) >= 12
     assert {r.problem for r in job.runs} == {"traffic", "dispatch"}
 
+
+
+# ---------------------------------------------------------------------------- refused at load, before any write
+@pytest.mark.parametrize(("data", "expected"), [
+    # path traversal: a label is one plain folder name
+    (_with(solvers__0__label="../../../../x"), "solvers[0].label: '../../../../x' cannot be a folder name"),
+    (_with(solvers__0__label="/tmp/elsewhere"), "solvers[0].label: '/tmp/elsewhere' cannot be a folder name"),
+    ({**BASE, "solvers": [{"name": "cpsat"}, {"name": "shortest", "label": "."}]},
+     "solvers[1].label: '.' cannot be a folder name"),
+    (_with(solvers__0__label=".."), "solvers[0].label: '..' cannot be a folder name"),
+    (_with(solvers__0__label=".hidden"), "solvers[0].label: '.hidden' cannot be a folder name"),
+    ({**BASE, "solvers": [], "scenarios": [{"problem": "traffic", "solvers": [{"name": "cpsat"},
+                                                                          {"name": "shortest", "label": "a/b"}]}]},
+     "scenarios[0].solvers[1].label: 'a/b' cannot be a folder name"),
+    # two runs, one folder
+    ({**BASE, "solvers": [{"name": "cpsat", "label": "x"}],
+      "scenarios": [{"problem": "traffic", "min_distance_m": 100}, {"problem": "traffic", "min_distance_m": 200}]},
+     "scenarios[1] x solvers[0] seed 1 and scenarios[0] x solvers[0] seed 1 would write one run folder (label 'x'"),
+    # parameters in range, checked by check_scenario with the job's field names
+    (_with(scenarios__0__routes=100_000_000), "scenarios[0].routes must be an integer >= 1 and <= 20, got 100000000"),
+    ({**BASE, "solvers": [{"name": "milp"}], "scenarios": [{"problem": "dispatch", "periods": 7}]},
+     "scenarios[0].periods must divide the day's 96 quarter-hours"),
+    ({**BASE, "solvers": [{"name": "milp"}], "scenarios": [{"problem": "dispatch", "load_scale": float("inf")}]},
+     "scenarios[0].load_scale must be a finite number >= 0 and <= 100, got inf"),
+    ({**BASE, "solvers": [{"name": "milp"}], "scenarios": [{"problem": "dispatch", "levels": 100_000}]},
+     "scenarios[0].levels must be an integer >= 1 and <= 20"),
+    ({**BASE, "solvers": [{"name": "routing"}], "scenarios": [{"problem": "fleet", "stops": 100_000}]},
+     "scenarios[0].stops must be an integer >= 1 and <= 2000"),
+    # seeds
+    (_with(scenarios__0__seeds=[1, -1]), "scenarios[0].seeds[1]: a seed must be an integer from 0 to 2147483647, "
+                                         "got -1"),
+    (_with(scenarios__0__seeds=[2**70]), "scenarios[0].seeds[0]: a seed must be an integer from 0 to 2147483647"),
+    # time limits finite
+    ({**BASE, "time_limit_s": float("nan")}, "time_limit_s: Input should be a finite number, got nan"),
+    (_with(solvers__0__time_limit_s=float("inf")), "solvers[0].time_limit_s: Input should be a finite number"),
+    # solver options checked at load
+    (_with(solvers__0__options={"workers": -3}), "solvers[0].options:"),
+    # too many runs
+    (_with(scenarios__0__seeds=list(range(20_000))), "20000 runs (scenarios x seeds x solvers), more than the 5000"),
+    ({**BASE, "output": ""}, "'output' is empty"),
+])
+def test_bad_job_is_refused_at_load_naming_the_field(tmp_path: Path, data: dict[str, Any], expected: str) -> None:
+    path = write_job(tmp_path, data)
+    t0 = time.perf_counter()
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+    assert time.perf_counter() - t0 < 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]  # nothing written
+
+
+def _bomb(levels: int) -> str:
+    text = 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for i in range(1, levels + 1):
+        text += f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n"
+    return text + "output: out\nsolvers: [{name: cpsat}]\nscenarios: [{problem: traffic}]\n"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (_bomb(9), "more than 100000 values once its aliases are expanded"),  # 9**10 strings: a billion laughs
+    ("a: &a [x]\n" + "".join(f"b{i}: *a\n" for i in range(300)), "more than 200 YAML aliases"),
+    ("a: &a [*a]\n", "an alias contains itself"),
+    ("x: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ("#" * 1_100_000, "larger than 1 MB"),
+    ("output: out\nsolvers: [{name: cpsat}\nscenarios: []\n", "job.yaml:3:1: while parsing a flow sequence; "
+                                                            "expected ',' or ']'"),
+    ("output: out\n\tsolvers: []\n", "job.yaml:2:1: while scanning for the next token; found character '\\t'"),
+    ("output: [unclosed\n", "job.yaml:2:1:"),
+])
+def test_hostile_or_broken_yaml_is_refused_fast_in_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    t0 = time.perf_counter()
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    assert time.perf_counter() - t0 < 3
+    assert expected in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(JobError, match="not UTF-8 text"):
+        load_job(path)
+
+
+def test_anchors_within_bounds_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("output: out\nsolvers: &s [{name: shortest}, {name: cpsat}]\n"
+                    "scenarios:\n  - {problem: traffic, trips: 3, routes: 2, solvers: *s}\n"
+                    "  - {problem: traffic, trips: 4, routes: 2}\n")
+    assert [r.label for r in load_job(path).runs] == ["shortest", "cpsat", "shortest", "cpsat"]
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--workers", "-1"], "--workers must be an integer from 1 to 64, got -1"),
+    (["--workers", "0"], "--workers must be an integer from 1 to 64, got 0"),
+    (["--workers", "1000"], "--workers must be an integer from 1 to 64, got 1000"),
+    (["--scheduler-timeout", "nan"], "--scheduler-timeout must be a finite number of seconds > 0, got nan"),
+    (["--scheduler-timeout", "inf"], "--scheduler-timeout must be a finite number of seconds > 0, got inf"),
+    (["--scheduler-timeout", "0"], "--scheduler-timeout must be a finite number of seconds > 0, got 0.0"),
+    (["--report", "."], "--report '.' is a folder"),
+    (["--db", ""], "--db is empty"),
+])
+def test_bad_batch_flags_exit_2_in_one_line_before_any_write(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch, flags: list[str],
+                                                             expected: str) -> None:
+    from optimizer.cli import main
+
+    path = write_job(tmp_path, BASE)
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", str(path), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cityopt: error: ") and expected in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]
+
+
+# ---------------------------------------------------------------------------- faults, in process
+def test_execute_run_is_idempotent_and_never_replaces_another_runs_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer.runs.jobs import SOLVE_LOG_ENV_VAR, execute_run
+
+    log = tmp_path / "solves.log"
+    monkeypatch.setenv(SOLVE_LOG_ENV_VAR, str(log))
+    job = load_job(write_job(tmp_path, {"output": "out", "solvers": [{"name": "shortest"}],
+                                        "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2,
+                                                       "seeds": [1, 2]}]}))
+    first, second = (r.to_dict() for r in job.runs)
+    out = str(job.output)
+    a = execute_run(first, out, "j")
+    again = execute_run(first, out, "j")  # its folder is whole: returned as it is, nothing solved
+    assert again["finished_utc"] == a["finished_utc"] and again["summary"] == a["summary"]
+    assert log.read_text().split()[0::2] == [first["run_id"]]
+    meta = Path(a["out_dir"]) / "run.json"
+    before = meta.read_bytes()
+    # another run mapping to that folder (as a second job writing to this output would) is refused
+    other = {**second, "seed": 1, "params": first["params"]}
+    with pytest.raises(JobError, match=f"holds run {first['run_id']}, not {second['run_id']}"):
+        execute_run(other, out, "j")
+    assert meta.read_bytes() == before
+
+
+def test_rerun_removes_staged_leftovers_and_waits_for_a_batch_holding_the_lock(
+        batch18: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
+    import fcntl
+    import threading
+
+    from optimizer.runs.jobs import BATCH_LOCK
+
+    job, _ = batch18
+    inst = next(job.output.glob("dispatch/*"))
+    staged = inst / ".milp.k2j4x.tmp"
+    staged.mkdir()
+    (staged / "summary.json").write_text("{")
+    old = inst / ".cpsat.old-123"
+    old.mkdir()
+    temp = inst / ".comparison.csv.abc.tmp"
+    temp.write_text("half")
+    keep = inst / ".notes"  # not a name cityopt stages under: left alone
+    keep.write_text("mine")
+    fd = os.open(job.output / BATCH_LOCK, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.pwrite(fd, b"pid 4242 on elsewhere, job 'other'\n", 0)
+    done: list[Any] = []
+    runner = threading.Thread(target=lambda: done.append(run_job(job, progress=False)))
+    with caplog.at_level("WARNING", logger="optimizer.runs.jobs"):
+        runner.start()
+        time.sleep(1.0)
+        assert not done, "the second batch did not wait for the lock"
+        assert staged.exists()  # nothing touched while the other batch holds the output
+        os.close(fd)  # the other batch ends
+        runner.join(30)
+    assert done and done[0].skipped == 18 and done[0].ran == []
+    assert "waiting for the batch that holds" in caplog.text and "pid 4242 on elsewhere" in caplog.text
+    assert not staged.exists() and not old.exists() and not temp.exists()
+    assert keep.read_text() == "mine"
+    assert "pid" in (job.output / BATCH_LOCK).read_text()  # the holder is named for the next one
+
+
+def test_a_database_held_by_another_process_is_one_clear_error(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer.runs import results
+    from optimizer.runs.results import make_row
+
+    db = ResultsDB(tmp_path / "r.duckdb")
+    db.check_writable()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"c = duckdb.connect({str(db.path)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(results, "_LOCK_RETRY_S", 0.5)
+        row = make_row({"problem": "traffic", "instance": {"name": "x-s1"}, "solver": "exact", "label": "exact"},
+                       run_id="r1")
+        with pytest.raises(ResultsDatabaseError, match=r"is in use by another process for 0\.5 s .*wait for it"):
+            db.add([row])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert db.add([row]) == 1  # once it is let go

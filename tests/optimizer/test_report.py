@@ -211,6 +211,83 @@ def test_report_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
         write_report(tmp_path / "none.duckdb", tmp_path / "r.html")
 
 
+def _bad_databases(folder: Path, good: Path) -> dict[str, Path]:
+    """A database of each broken kind: random bytes, a truncated results database, an empty file, a
+    DuckDB file of another program, a folder, no file."""
+    import duckdb
+
+    out = {}
+    rng = np.random.default_rng(0)
+    out["random"] = folder / "random.duckdb"
+    out["random"].write_bytes(rng.bytes(40_000))
+    out["truncated"] = folder / "truncated.duckdb"
+    out["truncated"].write_bytes(good.read_bytes()[:5000])
+    out["empty"] = folder / "empty.duckdb"
+    out["empty"].write_bytes(b"")
+    out["foreign"] = folder / "foreign.duckdb"
+    con = duckdb.connect(str(out["foreign"]))
+    con.execute("CREATE TABLE runs (id INTEGER, note VARCHAR)")
+    con.close()
+    out["other-tables"] = folder / "other.duckdb"
+    con = duckdb.connect(str(out["other-tables"]))
+    con.execute("CREATE TABLE sales (id INTEGER)")
+    con.close()
+    out["folder"] = folder / "folder.duckdb"
+    out["folder"].mkdir()
+    out["missing"] = folder / "missing.duckdb"
+    return out
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("random", "is not a readable DuckDB database"),
+    ("truncated", "is not a readable DuckDB database"),
+    ("empty", "is not a readable DuckDB database"),
+    ("foreign", "is a DuckDB database but not cityopt's results (its table 'runs' lacks run_id"),
+    ("other-tables", "is a DuckDB database but not cityopt's results (it holds 'sales' and no 'runs' table)"),
+    ("folder", "is a folder, not a results database"),
+    ("missing", "does not exist; it is not a results database"),
+])
+def test_report_of_a_broken_database_exits_2_in_one_line(report_db: tuple[Path, Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str], kind: str,
+                                                         expected: str) -> None:
+    from optimizer.cli import main
+
+    db = _bad_databases(tmp_path, report_db[0])[kind]
+    before = db.read_bytes() if db.is_file() else None
+    assert main(["report", str(db), "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cityopt: error: "), err
+    assert expected in err[0] and db.name in err[0], err[0]
+    assert not (tmp_path / "r.html").exists()
+    assert (db.read_bytes() if db.is_file() else None) == before  # left as it was
+
+
+@pytest.mark.parametrize(("out", "expected"), [
+    (".", "--out '.' is a folder; give the path of the HTML file to write"),
+    ("afile/r.html", "--out 'afile/r.html' cannot be written ("),
+    ("", "--out is empty"),
+])
+def test_report_to_a_bad_place_exits_2_before_reading_the_database(report_db: tuple[Path, Path], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch, out: str,
+                                                                   expected: str) -> None:
+    from optimizer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    assert main(["report", str(report_db[0]), "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_report_into_a_new_folder_makes_it(report_db: tuple[Path, Path], tmp_path: Path) -> None:
+    from optimizer.cli import main
+
+    assert main(["report", str(report_db[0]), "--out", str(tmp_path / "a" / "b" / "r.html")]) == 0
+    assert (tmp_path / "a" / "b" / "r.html").stat().st_size > 1000
+
+
 # ---------------------------------------------------------------------------- a real browser
 def _stop_group(proc: subprocess.Popen) -> None:
     """End Chromium and every process it started (renderer, GPU, crashpad), which share its session."""
