@@ -106,13 +106,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "MAX_WORKERS",
-    "check_batch_options",
     "BatchResult",
     "Job",
     "JobError",
     "OutputWriteError",
     "RunSpec",
     "SchedulerUnreachableError",
+    "check_batch_options",
     "execute_run",
     "load_job",
     "run_id",
@@ -282,14 +282,25 @@ def execute_run(spec: Mapping[str, Any], output: str, job: str = "") -> dict[str
     if solve_log:
         with open(solve_log, "a", encoding="utf-8") as f:
             f.write(f"{spec['run_id']} {os.getpid()}\n")
-    return {**meta, "out_dir": str(final.resolve()), "summary": record.summary}
+    # the summary as written (NaN written as null): the row is made from it, so it equals its folder
+    summary = json.loads((final / "summary.json").read_text(encoding="utf-8"))
+    return {**meta, "out_dir": str(final.resolve()), "summary": summary}
 
 
 # ---------------------------------------------------------------------------- the client side
-def _check_output(output: Path) -> None:
+def _check_output(output: Path, *, create: bool = True) -> None:
+    """Refuse an output that cannot be written; ``create=False``: probe the nearest existing folder of its path
+    and create nothing."""
+    folder = output
+    if not create:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
     try:
-        output.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=output)
+        if create:
+            output.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file")
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -310,12 +321,16 @@ def _clean_staged(output: Path) -> int:
     for entry in output.glob("*/*/.*"):
         if not _is_staging_leftover(entry.name) or entry.parent.name.startswith("."):
             continue
-        with contextlib.suppress(FileNotFoundError):
+        try:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
             n += 1
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # a read-only disk: left for a later batch, never an error of its own
+            log.warning("could not remove %s (%s)", entry, exc.strerror or exc)
     if n:
         log.info("removed %d half-written staged folder(s) or temp file(s) an interrupted run left in %s", n, output)
     return n
@@ -401,7 +416,7 @@ def _sigint_blocked() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
-    """Silence Dask's and tornado's shutdown noise (after Ctrl-C, workers are stopped mid-task)."""
+    """Silence Dask's and tornado's shutdown noise while the block runs."""
     if not enabled:
         yield
         return
@@ -443,17 +458,18 @@ def _client(scheduler: str | None, *, timeout_s: float, n_workers: int | None) -
         # the cluster's threads and worker processes start with SIGINT blocked (inherited), and the workers
         # ignore it (dask_setup): Ctrl-C reaches only this thread, which closes the cluster
         with _sigint_blocked():
-            # loopback only; the scheduler's HTTP server on a free port (its default, 8787, may be taken)
+            # loopback only; the scheduler's HTTP server on a free port (its default, 8787, may be taken).
+            # Dask's own logs only when debugging: a failed run is reported by the client, in one line
+            quiet = logging.CRITICAL if not log.isEnabledFor(logging.DEBUG) else False
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                                   preload=[__name__])
+                                   dashboard_address="127.0.0.1:0", silence_logs=quiet, preload=[__name__])
             client = Client(cluster, set_as_default=False)
         yield client
     except BaseException:
         interrupted = True
         raise
-    finally:
-        with _quiet(interrupted):
+    finally:  # quiet: a worker slow to stop is killed with a warning, after Ctrl-C with tracebacks
+        with _quiet(interrupted or not log.isEnabledFor(logging.DEBUG)):
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close(**({"timeout": 5} if interrupted else {}))
@@ -586,6 +602,7 @@ def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: floa
     check_batch_options(n_workers, scheduler_timeout_s)
     t0 = time.perf_counter()
     db = ResultsDB(job.database)
+    _check_output(job.output, create=False)  # both places checked before either is created
     db.check_writable()
     _check_output(job.output)
     with _batch_lock(job.output, job.name):
@@ -652,8 +669,8 @@ def _run_locked(job: Job, db: Any, *, scheduler: str | None, scheduler_timeout_s
                 with contextlib.suppress(Exception):
                     client.cancel(list(pending.values()))
                 raise
-    except KeyboardInterrupt:
-        if scheduler is None:  # the local workers are gone: what they were writing is half-written
+    except BaseException:  # Ctrl-C, a full disk, the database: the batch stops here
+        if scheduler is None:  # the local workers were killed: what they were writing is half-written
             _clean_staged(job.output)
         raise
     try:
