@@ -71,11 +71,14 @@ the same output at that moment is not covered by the lock.)
 
 Ctrl-C (SIGINT) stops the batch: the local cluster's workers ignore SIGINT (so
 a terminal's Ctrl-C, sent to the whole process group, reaches only the client),
-the client cancels what is left, closes the cluster, removes the staged folders
-of the tasks it interrupted and raises KeyboardInterrupt (``cityopt`` exits
-130).  A full or read-only disk under the output stops the batch with one
-:class:`OutputWriteError`; the database's errors are
-:class:`~optimizer.runs.results.ResultsDatabaseError`.
+the client cancels what is left, kills the local workers (a run mid-solve is
+lost, to be run again, never half-written), closes the cluster, removes the
+staged folders of the runs it interrupted and raises KeyboardInterrupt
+(``cityopt`` exits 130).  A full or read-only disk under the output stops the
+batch the same way with one :class:`OutputWriteError` (exit 2: free space or
+choose another output), and so does a database that cannot be written
+(:class:`~optimizer.runs.results.ResultsDatabaseError`, its ROLLBACK quiet).
+A run that fails for any other reason is reported and the others go on.
 """
 
 from __future__ import annotations

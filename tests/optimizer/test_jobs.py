@@ -507,6 +507,7 @@ def test_bad_batch_flags_exit_2_in_one_line_before_any_write(tmp_path: Path, cap
 # ---------------------------------------------------------------------------- faults, in process
 def test_execute_run_is_idempotent_and_never_replaces_another_runs_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer.io import UnsafePathError
     from optimizer.runs.jobs import SOLVE_LOG_ENV_VAR, execute_run
 
     log = tmp_path / "solves.log"
@@ -527,6 +528,14 @@ def test_execute_run_is_idempotent_and_never_replaces_another_runs_folder(
     with pytest.raises(JobError, match=f"holds run {first['run_id']}, not {second['run_id']}"):
         execute_run(other, out, "j")
     assert meta.read_bytes() == before
+    # a folder the user made where a run's folder goes is never replaced
+    mine = Path(a["out_dir"]).parent.with_name("helsinki-t3-k2-s2") / "shortest"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(UnsafePathError, match="is not a run folder cityopt wrote"):
+        execute_run(second, out, "j")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "mine"
+    assert not [p for p in mine.parent.iterdir() if p.name.startswith(".")]  # no staged folder left
 
 
 def test_rerun_removes_staged_leftovers_and_waits_for_a_batch_holding_the_lock(
