@@ -403,6 +403,8 @@ def _cli_named() -> list[Case]:
           for flag, vals in {"--city": ("helsinki",), "--trips": ("5",), "--routes": ("2",), "--stops": ("5",),
                              "--vehicles": ("2",), "--weight": ("pois",), "--poi": ("amenity=cafe",),
                              "--cluster-size": ("3",)}.items()],
+        Case("cli-dispatch/units-above-grid", d, _run("dispatch", "--units", "50"), expect=(("--units",),),
+             note="case9 has 4 units"),
         Case("cli-dispatch/day-on-case9", d, _run("dispatch", "--day", "5"), expect=(("--day",),),
              note="--day applies to SimBench grids only"),
         Case("cli-fleet/cluster-size-without-decompose", f, _run("fleet", "--cluster-size", "3"),

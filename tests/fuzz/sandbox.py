@@ -110,7 +110,8 @@ def snapshot(root: Path) -> Snapshot:
 
 def changes(before: Snapshot, after: Snapshot) -> list[str]:
     """Paths added, deleted or changed (a folder counts when added or deleted)."""
-    changed = [p for p in after if p not in before or (after[p] != before[p])]
+    changed = [p for p in after if p not in before]
+    changed += [f"{p} (changed)" for p in after if p in before and after[p] != before[p]]
     changed += [f"{p} (deleted)" for p in before if p not in after]
     return sorted(changed)
 
@@ -164,7 +165,7 @@ class Sandbox:
         out = f"{work}/out"
         # outside out/, or an input (anywhere, out/ included) changed or deleted: damage, not output
         outside_out = [p for p in allc if not (p == out or p.startswith(out + "/"))
-                       or p.endswith(" (deleted)") or p in before]
+                       or p.endswith((" (deleted)", " (changed)"))]
         escaped = [p for p in allc if not (p == work or p.startswith(work + "/"))]
         return allc, outside_out, escaped
 

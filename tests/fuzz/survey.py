@@ -9,8 +9,9 @@ so the same catalogue surveys an old commit: make a worktree of it and point
 whatever it does with them.
 
 Prints the counts (tried / clean / weak / traceback / partial / silently
-accepted / refused) in all and by input category, and writes every case's
-outcome as JSON (``--json``).
+accepted / valid refused) in all and by input category, with how many cases
+wrote outside their working folder and how many deleted or changed a file they
+did not write, and writes every case's outcome as JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tests.fuzz.sandbox import run_subprocess
 __all__ = ["main", "table"]
 
 HEADERS = {"clean": "clean", "weak": "weak", "traceback": "traceback", "partial": "partial",
-           "accepted": "silently accepted", "refused": "valid refused"}
+           "accepted": "silently accepted", "refused": "valid refused",
+           "escaped": "wrote outside its folder", "damaged": "deleted/changed a file it did not write"}
 
 
 def _one(case: Case, python: str, pythonpath: list[str], timeout_s: float) -> dict[str, Any]:
@@ -50,14 +52,16 @@ def _one(case: Case, python: str, pythonpath: list[str], timeout_s: float) -> di
 def table(results: list[dict[str, Any]]) -> str:
     """The counts as a Markdown table: all, then each input category."""
     groups = sorted({r["group"] for r in results})
-    cols = ["tried", *CATEGORIES, "escaped"]
+    cols = ["tried", *CATEGORIES, "escaped", "damaged"]
     head = "| category | " + " | ".join(HEADERS.get(c, c) for c in cols) + " |"
     sep = "|" + "---|" * (len(cols) + 1)
     rows = [head, sep]
     for name, rs in [("**all**", results)] + [(g, [r for r in results if r["group"] == g]) for g in groups]:
         n = Counter(r["category"] for r in rs)
         esc = sum(1 for r in rs if r.get("escaped"))
-        rows.append(f"| {name} | {len(rs)} | " + " | ".join(str(n.get(c, 0)) for c in CATEGORIES) + f" | {esc} |")
+        dmg = sum(1 for r in rs if any(p.endswith((" (deleted)", " (changed)")) for p in r.get("outside_out", [])))
+        rows.append(f"| {name} | {len(rs)} | " + " | ".join(str(n.get(c, 0)) for c in CATEGORIES)
+                    + f" | {esc} | {dmg} |")
     return "\n".join(rows)
 
 
