@@ -79,6 +79,22 @@ def _record_network(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
     monkeypatch.setattr(socket.socket, "connect", connect)
 
 
+def _forget_city_files(case: Case) -> None:
+    """Empty the per-process city cache before a case that loads a city file.
+
+    ``load_city`` keeps a city by the spec as given, and every case names its
+    own file ``map.osm`` in its own folder: the previous case's map must not
+    be reused.  (The bundled Helsinki stays cached between the other cases.)
+    """
+    argv = list(case.argv)
+    if any(a == "--city" and i + 1 < len(argv) and argv[i + 1].lower() != "helsinki" for i, a in enumerate(argv)):
+        from optimizer.runs import scenarios
+
+        clear = getattr(getattr(scenarios, "load_city", None), "cache_clear", None)
+        if clear is not None:
+            clear()
+
+
 def run_inprocess(case: Case, sb: Sandbox, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
                   *, timeout_s: int = 30) -> Outcome:
     """Run ``case`` through ``optimizer.cli.main`` with the working folder ``sb.work``; what it did."""
@@ -100,6 +116,7 @@ def run_inprocess(case: Case, sb: Sandbox, monkeypatch: pytest.MonkeyPatch, capf
             raise DaskStarted("the job passed its check and started a Dask cluster: it was not refused up front")
 
         monkeypatch.setattr(distributed.LocalCluster, "__init__", refuse)
+    _forget_city_files(case)
     capfd.readouterr()
     extra_err = io.StringIO()
     timed_out = False
