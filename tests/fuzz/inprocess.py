@@ -16,11 +16,13 @@ Guards:
 from __future__ import annotations
 
 import io
+import logging
 import signal
 import socket
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +34,9 @@ from tests.fuzz.classify import Outcome
 from tests.fuzz.sandbox import Sandbox
 
 __all__ = ["CaseTimeout", "run_inprocess"]
+
+#: The standard library's warning printer (to stderr), whatever pytest installs over it.
+_SHOW_WARNING = warnings._showwarning_orig  # type: ignore[attr-defined]
 
 
 class CaseTimeout(BaseException):  # noqa: N818 - a BaseException so `except Exception` in the product cannot eat it
@@ -54,6 +59,20 @@ def _alarm(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+@contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """Log records print to stderr in the CLI's format, as they do for a user (under pytest,
+    ``logging.basicConfig`` in ``cli.main`` does nothing: pytest's handlers are already there)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _record_network(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
@@ -124,7 +143,10 @@ def run_inprocess(case: Case, sb: Sandbox, monkeypatch: pytest.MonkeyPatch, capf
     t0 = time.monotonic()
     modules = set(sys.modules)
     try:
-        with _alarm(timeout_s):
+        with _alarm(timeout_s), warnings.catch_warnings(), _log_to_stderr():
+            # warnings print to stderr as they do for a user (pytest would otherwise record them)
+            warnings.simplefilter("default")
+            warnings.showwarning = _SHOW_WARNING
             rc = main(case.argv_for(sb.guard))
     except SystemExit as exc:  # argparse
         rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
