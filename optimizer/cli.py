@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -338,6 +339,9 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             check_request(name, opts, args.problem, seed=args.seed, time_limit_s=args.time_limit)
         except InvalidOptionError as exc:  # name the flag the user typed, not the option it became
             bad = next((k for k in opts if f"option {k!r}" in str(exc)), None)
+            if bad is None and "backend" in str(exc):
+                flag = "--backend-option" if getattr(args, "backend_option", None) else "--backend"
+                raise InvalidOptionError(f"{flag}: {exc}") from None
             if bad is None or bad == "backend_options":
                 raise
             msg = f"{_flag(bad)}: {exc}" if "unknown option" not in str(exc) else (
@@ -379,7 +383,10 @@ def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
     except InvalidInputError as exc:
         text = str(exc)
         flag = None
-        if isinstance(exc, CityError):
+        first = re.match(r"[a-z_]+", text)
+        if first and first.group(0) in PROBLEM_FLAGS[args.problem]:  # "quantum_mw=1e-09 cuts ...", "day applies ..."
+            flag = _flag(first.group(0))
+        elif isinstance(exc, CityError):
             flag = "--city"
         elif isinstance(exc, GridError):
             flag = "--grid"
@@ -512,14 +519,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     """``cityopt batch``: check the flags and the job, run it, optionally write the report."""
     from optimizer.runs.jobs import check_batch_options, load_job, run_job
 
-    check_batch_options(args.workers, args.scheduler_timeout, names=("--workers", "--scheduler-timeout"))
+    check_batch_options(args.workers, args.scheduler_timeout, scheduler=args.scheduler,
+                        names=("--workers", "--scheduler-timeout", "--scheduler"))
     if not getattr(args, "verbose", False):  # Dask logs every cluster start and stop at INFO
         import distributed  # noqa: F401  (its import sets its loggers' levels: set ours after)
 
         for name in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.WARNING)
     job = load_job(args.job, database=args.db)
-    if args.report:
+    if args.report is not None:
         from optimizer.report.html import check_report_path
 
         check_report_path(args.report, field="--report")  # before the batch, not after it

@@ -216,7 +216,9 @@ def _check_options(e: SolverEntry, call: Call, problem: str | None, options: Map
             msg = f"problem {problem!r} has no native CP-SAT model; use on='qubo'"
             raise InvalidOptionError(msg)
     if call != "native":
-        check_options(e.name, opts)
+        built = check_options(e.name, opts)
+        if callable(getattr(built, "check_backend", None)):  # qaoa: its backend's options and credentials
+            built.check_backend()
         return
     unknown = sorted(set(opts) - set(e.native_options))
     if unknown and not e.native_options:

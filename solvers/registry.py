@@ -93,15 +93,12 @@ def check_fits(solver: str, options: dict[str, Any], num_variables: int) -> None
     """Before any solve: ``options`` are valid for ``solver`` and a QUBO of ``num_variables`` suits them.
 
     Calls the options' ``check_size(n)`` (``exact``'s 2**n limit, ``qaoa``'s
-    qubits) and ``check_backend()`` (``qaoa``'s backend options, processor,
-    credentials) where the options class has them.  Raises what they raise
-    (InvalidOptionError, ProblemTooLargeError, BackendUnavailableError).
+    qubits) where the options class has one.  Raises what it raises
+    (InvalidOptionError, ProblemTooLargeError).
     """
     opts = check_options(solver, options)
-    for name, args in (("check_size", (num_variables,)), ("check_backend", ())):
-        method = getattr(opts, name, None)
-        if callable(method):
-            method(*args)
+    if callable(getattr(opts, "check_size", None)):
+        opts.check_size(num_variables)
 
 
 def available_solvers() -> dict[str, str]:

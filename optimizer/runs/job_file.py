@@ -269,8 +269,9 @@ def run_id(problem: str, params: Mapping[str, Any], seed: int, solver: str, opti
 
 def _check_city(city: str, where: str, base: Path | None) -> None:
     import city_data
+    from optimizer.inputs.city import is_place_query
 
-    if city_data.find_city(city) is not None or "," in city:
+    if city_data.find_city(city) is not None or is_place_query(city):
         return
     p = Path(city).expanduser()
     if not p.is_absolute() and base is not None:
@@ -464,7 +465,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
     """
     from pydantic import ValidationError
 
-    from optimizer.errors import InvalidOptionError, UnknownSolverError
+    from optimizer.errors import BackendUnavailableError, InvalidOptionError, UnknownSolverError
     from optimizer.io import UnsafePathError, check_name
     from optimizer.runs.scenarios import MAX_SEED, check_scenario
     from optimizer.solve import applies, check_request, folder_label, solver_entry, solver_names
@@ -529,15 +530,16 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
             if not applies(entry.name, sc.problem):
                 kinds = " and ".join(solver_entry(entry.name).problems)
                 msg = (f"{where}.name: solver {entry.name!r} does not apply to {sc.problem} problems ({where_sc}); "
-                       f"it applies to {kinds} problems: give {where_sc} its own 'solvers' list")
+                       f"it applies to {kinds} problems: give {where_sc} its own 'solvers' list, from: "
+                       f"{', '.join(solver_names(sc.problem))}")
                 raise JobError(msg)
             limit = entry.time_limit_s if entry.time_limit_s is not None else model.time_limit_s
             try:
                 check_request(entry.name, dict(entry.options), sc.problem, time_limit_s=limit)
-            except (InvalidOptionError, UnknownSolverError) as exc:
+            except (InvalidOptionError, UnknownSolverError, BackendUnavailableError) as exc:
                 msg = f"{where}.options: {exc}"
                 raise JobError(msg) from None
-            label = entry.label or folder_label(entry.name, entry.options)
+            label = entry.label if entry.label is not None else folder_label(entry.name, entry.options)
             try:  # the label names a folder: one safe name, never a path
                 check_name(label, field=f"{where}.label")
             except UnsafePathError as exc:

@@ -89,6 +89,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -544,7 +545,8 @@ def _output_error(exc: OSError, output: Path, where: str, done: int) -> OutputWr
 
 
 def check_batch_options(n_workers: int | None = None, scheduler_timeout_s: float = 10.0, *,
-                        names: tuple[str, str] = ("n_workers", "scheduler_timeout_s")) -> None:
+                        scheduler: str | None = None,
+                        names: tuple[str, ...] = ("n_workers", "scheduler_timeout_s", "scheduler")) -> None:
     """Refuse a worker count outside ``1..MAX_WORKERS`` or a scheduler timeout that is not finite and > 0.
 
     ``names`` are how the caller calls them (``--workers``, ``--scheduler-timeout`` on the command line).
@@ -556,6 +558,11 @@ def check_batch_options(n_workers: int | None = None, scheduler_timeout_s: float
     """
     import math
 
+    if scheduler is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?/?|"
+                                                  r"[A-Za-z0-9.\-\[\]]+:\d{1,5}", scheduler):
+        msg = (f"{names[2]} {scheduler!r} is not a scheduler address; give tcp://HOST:PORT (e.g. "
+               f"tcp://10.0.0.5:8786), or leave it out to use a local cluster")
+        raise InvalidInputError(msg)
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                   or not 1 <= n_workers <= MAX_WORKERS):
         msg = f"{names[0]} must be an integer from 1 to {MAX_WORKERS}, got {n_workers!r}"
@@ -564,6 +571,37 @@ def check_batch_options(n_workers: int | None = None, scheduler_timeout_s: float
             or not math.isfinite(scheduler_timeout_s) or scheduler_timeout_s <= 0:
         msg = f"{names[1]} must be a finite number of seconds > 0, got {scheduler_timeout_s!r}"
         raise InvalidInputError(msg)
+
+
+def check_instances(job: Job) -> None:
+    """What a job's runs need their instances for, checked at the client before anything is created.
+
+    Builds each scenario at each seed once (cities are loaded once per process)
+    and raises one JobError naming the run's place in the job file when:
+
+    * the scenario cannot be built (``quantum_mw`` too fine, ``day`` on a grid
+      without a year of profiles, ``units`` above the grid's, a city file's errors);
+    * a solver does not suit the instance (``exact``'s or ``qaoa``'s size limit);
+    * the run's folder is taken by something cityopt did not write (a user's folder).
+    """
+    from optimizer.io import RUN_MARKER, run_folder
+    from optimizer.solve import check_fits
+
+    if job.runs:
+        log.info("job %s: checking %d scenario instance(s)", job.name,
+                 len({(r.problem, json.dumps(r.params, sort_keys=True), r.seed) for r in job.runs}))
+    for spec in job.runs:
+        try:
+            prob = _problem(spec.problem, json.dumps(spec.params, sort_keys=True), spec.seed)
+            check_fits(prob, spec.solver, dict(spec.options))
+            folder = run_folder(job.output, prob.kind, prob.instance_name, spec.label)
+        except InvalidInputError as exc:
+            msg = f"{spec.where}: {exc}"
+            raise JobError(msg) from None
+        if folder.is_symlink() or (folder.exists() and not (folder / RUN_MARKER).is_file()):
+            msg = (f"{spec.where}: the run's folder {str(folder)!r} exists and is not a run folder cityopt wrote; "
+                   f"move it away, or give the solver another label or the job another output")
+            raise JobError(msg)
 
 
 def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: float = 10.0,
@@ -602,8 +640,9 @@ def run_job(job: Job, *, scheduler: str | None = None, scheduler_timeout_s: floa
     """
     from optimizer.runs.results import ResultsDB
 
-    check_batch_options(n_workers, scheduler_timeout_s)
+    check_batch_options(n_workers, scheduler_timeout_s, scheduler=scheduler)
     t0 = time.perf_counter()
+    check_instances(job)
     db = ResultsDB(job.database)
     _check_output(job.output, create=False)  # both places checked before either is created
     db.check_writable()

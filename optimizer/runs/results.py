@@ -277,7 +277,9 @@ class ResultsDB:
                 con.close()
 
     def _error(self, what: str, exc: BaseException, fix: str) -> ResultsDatabaseError:
-        reason = " ".join(str(exc).split())[:300]
+        reason = " ".join(str(exc).split())
+        reason = re.sub(r"^[A-Z][A-Za-z ]* Error: ", "", reason)  # DuckDB's class prefix ("IO Error: ")
+        reason = reason.replace(f'"{self.path.resolve()}"', "it").replace(f'"{self.path}"', "it")[:300]
         return ResultsDatabaseError(f"database {str(self.path)!r} {what} ({reason}); {fix}")
 
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -338,7 +338,7 @@ def _cli_numeric() -> list[Case]:
                             _run(problem, "--time-limit", value), expect=(("--time-limit",),)))
     # --day on a SimBench grid: out of range
     sb = ("--grid", "1-MV-rural--0-sw", "--units", "3", "--periods", "4", "--solver", "milp")
-    for tag, value in {"zero": "0", "neg": "-1", "367": "367", "2pow70": str(2**70), "text": "abc"}.items():
+    for tag, value in {"366": "366", "neg": "-1", "367": "367", "2pow70": str(2**70), "text": "abc"}.items():
         out.append(Case(f"cli-dispatch/day={tag}", "cli-dispatch", _run("dispatch", "--day", value, base=sb),
                         expect=(("--day",),), slow=True))
     # fleet decompose flags

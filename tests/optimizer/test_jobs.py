@@ -228,21 +228,38 @@ def test_worker_killed_mid_task_gets_the_task_retried(tmp_path: Path, monkeypatc
     assert sorted(result.ran) == sorted(rows)  # each once
 
 
-def test_failed_run_leaves_the_database_whole_and_the_rest_done(tmp_path: Path) -> None:
+def test_failed_run_leaves_the_database_whole_and_the_rest_done(tmp_path: Path, monkeypatch) -> None:
     first = load_job(write_job(tmp_path, {"output": "out", "solvers": [{"name": "shortest"}],
                                           "scenarios": [{"problem": "traffic", "trips": 3, "routes": 2}]}, "a.yaml"))
     assert run_job(first, n_workers=1, progress=False).ok
     before = db_rows(first.database)
-    # exact cannot take 20 trips x 3 routes = 60 variables: that run fails on every try
+    # with no retries, the run whose worker dies fails; the other is done and the first job's row untouched
     bad = load_job(write_job(tmp_path, {"output": "out", "retries": 0,
-                                        "solvers": [{"name": "cpsat"}, {"name": "exact"}],
-                                        "scenarios": [{"problem": "traffic", "trips": 20, "routes": 3}]}, "b.yaml"))
-    result = run_job(bad, n_workers=1, progress=False)
-    assert len(result.failed) == 1 and "exact" in next(iter(result.failed.values()))
+                                        "solvers": [{"name": "cpsat"}, {"name": "anneal"}],
+                                        "scenarios": [{"problem": "traffic", "trips": 4, "routes": 2}]}, "b.yaml"))
+    monkeypatch.setenv(FAULT_ENV_VAR, str(tmp_path / "killed-once"))
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a dead worker fails its task
+        result = run_job(bad, n_workers=1, progress=False)
+    assert result.failed and len(result.failed) + len(result.ran) == 2
     after = db_rows(first.database)
-    assert len(after) == 2
+    assert len(after) == 1 + len(result.ran)
     for rid, row in before.items():
         assert after[rid]["finished_utc"] == row["finished_utc"]
+    monkeypatch.delenv(FAULT_ENV_VAR)
+    again = run_job(bad, n_workers=1, progress=False)  # the re-run does the failed runs only
+    assert again.ok and sorted(again.ran) == sorted(result.failed) and again.skipped == len(result.ran)
+    assert len(db_rows(first.database)) == 3
+
+
+def test_a_solver_too_small_for_an_instance_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    # exact cannot take 20 trips x 3 routes = 60 variables: known from the instance, refused before the batch
+    bad = load_job(write_job(tmp_path, {"output": "out", "solvers": [{"name": "cpsat"}, {"name": "exact"}],
+                                        "scenarios": [{"problem": "traffic", "trips": 20, "routes": 3}]}, "b.yaml"))
+    with pytest.raises(JobError, match=r"scenarios\[0\] x solvers\[1\] seed 1: exact search over 60 variables"):
+        run_job(bad, n_workers=1, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def _free_port() -> int:
