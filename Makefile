@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.cityopt-installed
 OUT    ?= outputs
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all bench lint venv clean
+.PHONY: run test test-all bench lint fuzz-survey venv clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/cityopt bench
+
+# every bad input of tests/fuzz/cases.py in its own process: counts by outcome (clean, weak, traceback,
+# partial, silently accepted); SURVEY_ARGS="--pythonpath DIR" surveys another checkout with this venv
+fuzz-survey: $(STAMP)
+	$(BIN)/python -m tests.fuzz.survey --jobs 2 --json $(OUT)/fuzz.json --status $(OUT)/fuzz.md $(SURVEY_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check optimizer solvers city_data tests benchmarks

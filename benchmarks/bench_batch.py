@@ -40,10 +40,11 @@ def _job(folder: Path, seeds: int) -> Any:
 
 
 def bench_loop(seeds: int) -> dict[str, Any]:
-    from optimizer import jobs
+    from optimizer.runs import jobs
     from optimizer.runs.results import ResultsDB
+    from optimizer.runs.scenarios import load_city
 
-    jobs._city.cache_clear()
+    load_city.cache_clear()
     jobs._problem.cache_clear()
     with tempfile.TemporaryDirectory() as d:
         job = _job(Path(d), seeds)
