@@ -270,10 +270,8 @@ def check_out_folder(out: str, *, flag: str) -> None:
 
     Creates nothing: a refused run leaves no trace.
     """
-    import os
-    import tempfile
-
     from optimizer.errors import InvalidInputError
+    from optimizer.io import probe_writable
 
     if not out or not str(out).strip():
         msg = f"{flag} is empty; name the output folder, e.g. {flag} outputs"
@@ -282,23 +280,8 @@ def check_out_folder(out: str, *, flag: str) -> None:
     if path.exists() and not path.is_dir():
         msg = f"{flag} {out!r} is a file, not a folder; choose a folder"
         raise InvalidInputError(msg)
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        msg = f"{flag} {out!r} cannot be made: {str(probe)!r} is a file; choose another folder"
-        raise InvalidInputError(msg)
-    try:  # a real write, removed at once: access() misses read-only mounts and /proc
-        if probe == path:
-            fd, tmp = tempfile.mkstemp(prefix=".cityopt-probe-", dir=path)
-            os.close(fd)
-            os.unlink(tmp)
-        else:
-            first = path
-            while first.parent != probe:
-                first = first.parent
-            first.mkdir()
-            first.rmdir()
+    try:
+        probe_writable(path)
     except OSError as exc:
         msg = f"{flag} {out!r} is not writable ({exc.strerror or exc}); choose a writable folder"
         raise InvalidInputError(msg) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -25,6 +26,7 @@ __all__ = [
     "confined",
     "instance_folder",
     "json_default",
+    "probe_writable",
     "run_folder",
     "slug",
     "staged_dir",
@@ -76,6 +78,23 @@ def slug(text: Any, *, default: str = "unnamed") -> str:
     s = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-._")
     s = re.sub(r"-{2,}", "-", s)[:100].rstrip("-._")
     return s if s and NAME_PATTERN.fullmatch(s) else default
+
+
+def probe_writable(path: str | os.PathLike[str]) -> None:
+    """Raise OSError unless a file can be made in ``path`` or, where it does not exist yet, in its
+    nearest existing folder; creates nothing (a temp file is made and removed).
+
+    A real write, not ``os.access``: that misses read-only mounts, full disks and ``/proc``.
+    Callers turn the OSError into their own one-line error naming the field.
+    """
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def confined(root: str | os.PathLike[str], *parts: str) -> Path:

@@ -28,7 +28,6 @@ attribute, so tests compare the page with the database.
 
 from __future__ import annotations
 
-import errno
 import html
 import json
 import logging
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import InvalidInputError
-from optimizer.io import atomic_write_text
+from optimizer.io import atomic_write_text, probe_writable
 from optimizer.maps import traffic_map_html
 from optimizer.report.charts import (
     _dispatch_chart,
@@ -384,7 +383,6 @@ def check_report_path(out_html: str | os.PathLike[str], *, field: str = "out_htm
     ...
     optimizer.report.html.ReportPathError: --out '...' is a folder; give the path of the HTML file to write, e.g. .../report.html
     """
-    import tempfile
 
     out = Path(out_html)
     if not str(out_html).strip():
@@ -393,16 +391,8 @@ def check_report_path(out_html: str | os.PathLike[str], *, field: str = "out_htm
     if out.is_dir():
         msg = f"{field} {str(out)!r} is a folder; give the path of the HTML file to write, e.g. {out / 'report.html'}"
         raise ReportPathError(msg)
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
-        if not folder.is_dir():
-            msg = f"{folder} is a file"
-            raise NotADirectoryError(errno.ENOTDIR, msg)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(out.absolute().parent)
     except OSError as exc:
         msg = (f"{field} {str(out)!r} cannot be written ({exc.strerror or exc}); give a path in a writable "
                f"folder")

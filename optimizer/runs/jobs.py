@@ -93,7 +93,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -295,18 +294,12 @@ def execute_run(spec: Mapping[str, Any], output: str, job: str = "") -> dict[str
 def _check_output(output: Path, *, create: bool = True) -> None:
     """Refuse an output that cannot be written; ``create=False``: probe the nearest existing folder of its path
     and create nothing."""
-    folder = output
-    if not create:
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
+    from optimizer.io import probe_writable
+
     try:
         if create:
             output.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file")
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(output)
     except OSError as exc:
         msg = (f"output folder {str(output)!r} is not writable ({exc.strerror or exc}); set 'output' in the job "
                f"file to a writable folder")

@@ -86,7 +86,7 @@ def test_day_on_a_grid_without_a_year_of_profiles(tmp_path, capsys):
 @pytest.mark.parametrize("make,needle", [
     (lambda root: "", "--out is empty"),
     (lambda root: (root / "file.txt").write_text("x") and str(root / "file.txt"), "is a file"),
-    (lambda root: (root / "f").write_text("x") and str(root / "f" / "sub"), "is a file"),
+    (lambda root: (root / "f").write_text("x") and str(root / "f" / "sub"), "not writable (not a folder)"),
     (lambda root: "/proc/cityopt-out", "not writable"),
 ])
 def test_out_that_cannot_hold_the_outputs_is_refused_before_solving(tmp_path, capsys, make, needle):
