@@ -109,9 +109,13 @@ class RoutingPlan:
                                for s, n in self._segment_table().items())), 6)
 
     def segment_loads(self) -> gpd.GeoDataFrame:
-        """Per used segment: ``u, v, key, name, load, weight_s, contribution`` and geometry (WGS84)."""
+        """Per used segment: ``u, v, key, name, load, weight_s, contribution``, ``capacity_vph``,
+        ``volume_capacity`` and ``bpr_time_s`` (every trip within one hour, as the summary's
+        ``assessment``), and geometry (WGS84)."""
         import geopandas as gpd
         from shapely.ops import transform
+
+        from optimizer.inputs.capacity import bpr_time_s, segment_capacity
 
         tr = graph_to_wgs84(self.graph)
         rows = []
@@ -122,6 +126,8 @@ class RoutingPlan:
             rows.append({"u": u, "v": v, "key": k, "name": _as_text(d.get("name")),
                          "highway": _as_text(d.get("highway")), "length_m": float(d["length"]),
                          "load": int(n), "weight_s": w, "contribution": w * n * n,
+                         "capacity_vph": (cap := segment_capacity(d)), "volume_capacity": n / cap,
+                         "bpr_time_s": bpr_time_s(w, float(n), cap),
                          "geometry": transform(tr.transform, line) if tr else line})
         gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         if len(gdf):

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer.errors import DemandError, InfeasibleSolutionError, InvalidInputError
+from optimizer.inputs.capacity import BPR_ALPHA, BPR_BETA
 from optimizer.inputs.roads import fastest_edge, graph_of, round_time_s
 from optimizer.problems.base import Problem
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
+    from optimizer.inputs.capacity import CapacityReport
     from optimizer.inputs.city import City
     from optimizer.plans.routing import RoutingPlan
     from solvers.cpsat import CpSatModel
@@ -315,6 +317,50 @@ class Traffic(Problem):
     def objective(self, bits: np.ndarray) -> float:
         self.route_choice(bits)  # raises when infeasible
         return self.congestion(bits)
+
+    @cached_property
+    def capacities(self) -> CapacityReport:
+        """Capacity (veh/h) of each segment of :attr:`segments`, from its OSM lanes and class."""
+        from optimizer.inputs.capacity import segment_capacities
+
+        return segment_capacities(self.graph, self.segments)
+
+    def assess(self, bits: np.ndarray, *, period_h: float = 1.0, alpha: float = BPR_ALPHA,
+               beta: float = BPR_BETA) -> dict[str, Any]:
+        """A plan judged as a transport planner would: travel time under BPR on each segment's capacity.
+
+        Every trip is taken to travel within one period of ``period_h`` hours
+        (volume = load / period_h; departure times come later), so the total
+        system travel time is ``sum_e load_e * t_e(load_e / period_h)`` in
+        vehicle-hours, beside the same at free flow.  Independent of the
+        congestion proxy the solvers minimise: a plan that wins on the proxy can
+        lose here, and the comparison says so.
+        """
+        from optimizer.inputs.capacity import bpr_time_s
+
+        if not (math.isfinite(period_h) and period_h > 0):
+            msg = f"period_h must be a positive number of hours, got {period_h!r}"
+            raise InvalidInputError(msg)
+        self.route_choice(bits)
+        loads = self.segment_loads(bits).astype(np.float64)
+        cap = self.capacities.capacity_vph
+        t0 = self.segment_weights
+        t = bpr_time_s(t0, loads / period_h, cap, alpha=alpha, beta=beta)
+        vc = loads / period_h / cap
+        used = loads > 0
+        return {
+            "model": "bpr",
+            "alpha": alpha,
+            "beta": beta,
+            "period_h": period_h,
+            "system_travel_time_veh_h": float(loads @ t) / 3600.0,
+            "free_flow_travel_time_veh_h": float(loads @ t0) / 3600.0,
+            "delay_veh_h": float(loads @ (t - t0)) / 3600.0,
+            "max_volume_capacity": round(float(vc.max()) if vc.size else 0.0, 6),
+            "segments_over_capacity": int(np.count_nonzero(vc > 1.0)),
+            "segments_used": int(np.count_nonzero(used)),
+            "capacity_lanes_from": self.capacities.sources,
+        }
 
     # ------------------------------------------------------------------- QUBO
     @cached_property

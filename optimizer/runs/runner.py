@@ -113,6 +113,9 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
     extra = getattr(problem, "summary_extras", None)
     if callable(extra):
         summary.update(extra())
+    assess = getattr(problem, "assess", None)  # the plan judged outside the solvers' objective (traffic: BPR)
+    if callable(assess) and feasible:
+        summary["assessment"] = assess(solution.bits)
     if request.name == "qaoa":
         r = dict(solution.resources)
         summary["qaoa"] = {

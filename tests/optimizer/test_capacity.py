@@ -1,0 +1,112 @@
+"""Road capacities from OSM tags and the BPR travel time, against hand-computed values."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.errors import InvalidInputError
+from optimizer.inputs.capacity import (
+    HIGHWAY_DEFAULTS,
+    bpr_time_s,
+    parse_lanes,
+    segment_capacities,
+    segment_capacity,
+)
+from optimizer.problems.traffic import Traffic
+
+
+@pytest.mark.parametrize("value,lanes", [
+    ("2", 2), (3, 3), (2.0, 2), ("2;3", 2), ("3;2", 2), (["2", None, "3"], 2), ([None, None], None),
+    ("none", None), ("-1", None), ("0", None), ("50 mph", None), ("2.5", None), (None, None), ("99", None),
+    (float("nan"), None), (True, None), ("1 ", 1),
+])
+def test_lanes_are_parsed_or_given_up(value, lanes):
+    assert parse_lanes(value) == lanes
+
+
+@pytest.mark.parametrize("data,capacity", [
+    ({"highway": "primary", "lanes": "4", "oneway": False}, 2 * 1500.0),   # a two-way road: half the lanes
+    ({"highway": "primary", "lanes": "3", "oneway": False}, 2 * 1500.0),   # rounded up
+    ({"highway": "primary", "lanes": "3", "oneway": True}, 3 * 1500.0),
+    ({"highway": "secondary", "oneway": False}, 1000.0),                   # the class's default lanes
+    ({"highway": "motorway", "oneway": True}, 2 * 2000.0),
+    ({"highway": "primary", "lanes": "4", "lanes:forward": "3", "lanes:backward": "1"}, 3 * 1500.0),
+    ({"highway": "primary", "lanes": "4", "lanes:forward": "3", "lanes:backward": "1", "reversed": True}, 1500.0),
+    ({"highway": ["residential", "secondary"], "lanes": ["1", "2"], "oneway": True}, 600.0),
+    ({"highway": "service"}, 600.0),                                       # a class the table lacks
+    ({"highway": "residential", "lanes": "none", "oneway": True}, 600.0),
+])
+def test_capacity_from_lanes_and_class(data, capacity):
+    assert segment_capacity(data) == capacity
+
+
+def test_the_sources_are_counted():
+    why: Counter[str] = Counter()
+    for data in ({"highway": "service"}, {"highway": "primary", "lanes": "x", "oneway": True},
+                 {"highway": "primary", "lanes": "2", "oneway": True}):
+        segment_capacity(data, why=why)
+    assert why["default"] == 2 and why["lanes"] == 1 and why["unreadable lanes value"] == 1
+    assert why["class 'service' not in the table"] == 1
+
+
+def test_bpr_against_hand_values():
+    assert bpr_time_s(60.0, 0.0, 1000.0) == 60.0
+    assert bpr_time_s(60.0, 1000.0, 1000.0) == pytest.approx(69.0)
+    assert bpr_time_s(60.0, 2000.0, 1000.0) == pytest.approx(60.0 * (1 + 0.15 * 16))
+    assert bpr_time_s(10.0, 500.0, 1000.0, alpha=1.0, beta=2.0) == pytest.approx(12.5)
+    np.testing.assert_allclose(bpr_time_s([1.0, 2.0], [600.0, 1200.0], [600.0, 600.0]), [1.15, 2 * 3.4])
+
+
+@pytest.mark.parametrize("kw,cap", [({}, 0.0), ({"alpha": -1.0}, 1.0), ({"beta": float("nan")}, 1.0)])
+def test_bpr_refuses_what_has_no_meaning(kw, cap):
+    with pytest.raises(InvalidInputError):
+        bpr_time_s(1.0, 1.0, cap, **kw)
+
+
+def test_every_class_has_a_positive_capacity():
+    assert all(c.lane_capacity_vph > 0 and c.lanes >= 1 for c in HIGHWAY_DEFAULTS.values())
+
+
+def test_assessment_is_the_bpr_sum_over_segments(grid_graph):
+    nodes = list(grid_graph.nodes)
+    trips = pd.DataFrame({"trip_id": range(4), "origin": [nodes[0]] * 4, "destination": [nodes[-1]] * 4})
+    prob = Traffic(grid_graph, trips, routes=2)
+    bits = prob.shortest_path_bits()
+    loads = prob.segment_loads(bits).astype(float)
+    caps = segment_capacities(grid_graph, prob.segments).capacity_vph
+    t0 = prob.segment_weights
+    for period_h in (1.0, 0.001):  # 4 trips in an hour: free flow; in 3.6 s: far over capacity
+        a = prob.assess(bits, period_h=period_h)
+        v = loads / period_h
+        want = sum(loads[e] * t0[e] * (1 + 0.15 * (v[e] / caps[e]) ** 4) for e in range(len(loads))) / 3600
+        assert a["system_travel_time_veh_h"] == pytest.approx(want, rel=1e-9)
+        assert a["free_flow_travel_time_veh_h"] == pytest.approx(float(loads @ t0) / 3600, rel=1e-9)
+        assert a["delay_veh_h"] == pytest.approx(want - float(loads @ t0) / 3600, rel=1e-6, abs=1e-12)
+    assert prob.assess(bits, period_h=0.001)["segments_over_capacity"] > 0
+    assert prob.assess(bits)["segments_over_capacity"] == 0
+
+
+def test_every_traffic_summary_carries_the_assessment():
+    from optimizer.runs.runner import SolverRequest, run_problem
+    from optimizer.runs.scenarios import build_problem
+
+    prob = build_problem("traffic", trips=4, routes=2)
+    (rec,) = run_problem(prob, [SolverRequest("shortest")], out=None, seed=1)
+    a = rec.summary["assessment"]
+    assert a["model"] == "bpr" and a["system_travel_time_veh_h"] >= a["free_flow_travel_time_veh_h"] > 0
+
+
+def test_segment_loads_carry_capacity_and_bpr_time(grid_graph):
+    nodes = list(grid_graph.nodes)
+    trips = pd.DataFrame({"trip_id": range(3), "origin": [nodes[0]] * 3, "destination": [nodes[-1]] * 3})
+    prob = Traffic(grid_graph, trips, routes=1)
+    seg = prob.decode(prob.shortest_path_bits()).segment_loads()
+    want = {"residential": 600.0, "secondary": 1000.0}  # one lane each way, MATSim's per-lane capacities
+    assert len(seg) and (seg["capacity_vph"] == seg["highway"].map(want)).all()
+    c = seg["capacity_vph"]
+    np.testing.assert_allclose(seg["volume_capacity"], seg["load"] / c)
+    np.testing.assert_allclose(seg["bpr_time_s"], seg["weight_s"] * (1 + 0.15 * (seg["load"] / c) ** 4))
