@@ -110,3 +110,18 @@ def test_segment_loads_carry_capacity_and_bpr_time(grid_graph):
     c = seg["capacity_vph"]
     np.testing.assert_allclose(seg["volume_capacity"], seg["load"] / c)
     np.testing.assert_allclose(seg["bpr_time_s"], seg["weight_s"] * (1 + 0.15 * (seg["load"] / c) ** 4))
+
+
+def test_the_verdict_says_who_wins_under_bpr_also_when_it_is_not_the_objective_winner():
+    """200 trips in an hour barely load Helsinki's roads: the congestion objective's detours cost travel time."""
+    from optimizer.runs.runner import SolverRequest, comparison_rows, run_problem, verdict
+    from optimizer.runs.scenarios import build_problem
+
+    prob = build_problem("traffic", trips=200, routes=3)
+    recs = run_problem(prob, [SolverRequest("shortest"), SolverRequest("cpsat")], out=None, seed=1)
+    v = verdict(recs)
+    bpr = {r["solver"]: r["bpr_travel_time_veh_h"] for r in comparison_rows(recs)}
+    assert v["winners"] == ["cpsat"]
+    assert v["bpr_winners"] == [min(bpr, key=bpr.get)] and v["bpr_best_veh_h"] == min(bpr.values())
+    if v["bpr_winners"] != v["winners"]:
+        assert "the objective's winner takes" in v["text"]
