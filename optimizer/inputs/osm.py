@@ -191,9 +191,17 @@ def _read_xml(path: Path, kind: _NetworkKind) -> nx.MultiDiGraph:
     extra_keys = sorted(kind.tag_keys.difference(base_keys))
     try:
         with _osmnx_settings(useful_tags_way=[*base_keys, *extra_keys]):
-            graph = ox.graph_from_xml(
-                path, bidirectional=kind.bidirectional, simplify=False, retain_all=True
-            )
+            try:
+                graph = ox.graph_from_xml(
+                    path, bidirectional=kind.bidirectional, simplify=False, retain_all=True
+                )
+            except ValueError as clip:
+                if "missing nodes" not in str(clip):
+                    raise
+                with _unclipped_copy(path) as clean:  # ways cut at a bounding box
+                    graph = ox.graph_from_xml(
+                        clean, bidirectional=kind.bidirectional, simplify=False, retain_all=True
+                    )
     except Exception as exc:
         bad = _first_bad_xml_node(path)
         if bad is not None:
@@ -306,6 +314,61 @@ def _check_segment_lengths(graph: nx.MultiDiGraph, path: Path, fmt: str) -> None
             f"re-export the extract"
         )
         raise InvalidCityFileError(msg)
+
+
+@contextmanager
+def _unclipped_copy(path: Path) -> Iterator[Path]:
+    """A temp copy of an OSM XML extract cut at a bounding box, its ways split where they leave it.
+
+    A clipped extract keeps whole ways but only the nodes inside the box, so
+    ways reference nodes absent from the file (osmnx: "edges missing nodes").
+    Each way becomes its runs of consecutive present nodes (runs of one node
+    dropped), so no street is joined across the part that is missing.  Logs a
+    warning with the count of dangling references dropped.
+    """
+    import bz2
+    import gzip
+    import os
+    import tempfile
+    import xml.etree.ElementTree as ET
+
+    lowered = path.name.lower()
+    opener = bz2.open if lowered.endswith(".bz2") else gzip.open if lowered.endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        root = ET.parse(stream).getroot()
+    present = {el.get("id") for el in root.iter("node")}
+    dropped = split = 0
+    next_id = -1
+    for way in list(root.iter("way")):
+        refs = [nd.get("ref") for nd in way.findall("nd")]
+        if all(r in present for r in refs):
+            continue
+        dropped += sum(r not in present for r in refs)
+        runs, run = [], []
+        for r in [*refs, None]:
+            if r is not None and r in present:
+                run.append(r)
+                continue
+            if len(run) >= 2:
+                runs.append(run)
+            run = []
+        tags = way.findall("tag")
+        root.remove(way)
+        for piece in runs:
+            new = ET.SubElement(root, "way", {**way.attrib, "id": str(next_id)})
+            next_id -= 1
+            new.extend(ET.Element("nd", {"ref": r}) for r in piece)
+            new.extend(tags)
+        split += max(len(runs) - 1, 0)
+    logger.warning("OSM extract %s is clipped: dropped %d reference(s) to nodes outside it (%d way(s) split "
+                   "where they leave the extract)", path.name, dropped, split)
+    fd, tmp = tempfile.mkstemp(prefix=".cityopt-unclipped-", suffix=".osm")
+    os.close(fd)
+    try:
+        ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
+        yield Path(tmp)
+    finally:
+        os.unlink(tmp)
 
 
 def _first_bad_xml_node(path: Path) -> tuple[str, str, str] | None:

@@ -499,3 +499,18 @@ def test_pbf_reader_refuses_nodes_outside_wgs84_by_the_same_rule() -> None:
     with pytest.raises(InvalidCityFileError, match=r"OSM PBF file 'x\.osm\.pbf' is corrupt: node 8 has lon=24\.95, "
                                                    r"lat=1e\+308 \(and 1 more node\(s\)\), outside WGS84"):
         _check_node_coordinates(g, Path("x.osm.pbf"), "PBF")
+
+
+def test_a_clipped_extract_loads_without_its_dangling_references(caplog):
+    """Ways cut at a bounding box reference nodes absent from the file: split there, counted in a warning."""
+    import logging
+
+    from optimizer.inputs.city import City
+
+    path = Path(__file__).resolve().parents[1] / "data" / "clipped.osm"
+    with caplog.at_level(logging.WARNING, logger="optimizer.inputs.osm"):
+        city = City.load(str(path))
+    g = city.graph
+    assert "dropped 4 reference(s) to nodes outside it" in caplog.text
+    assert 7 not in g.nodes, "no street joined across the missing node 99 to node 7"
+    assert {1, 2, 5, 6} <= set(g.nodes) and g.number_of_edges() == 6
