@@ -136,6 +136,10 @@ def _entries() -> dict[str, SolverEntry]:
                                                     "with the inner solver, then improve"),
         SolverEntry("shortest", {"traffic": "native"}, baseline_for=("traffic",),
                     description="traffic baseline: every trip on its shortest path by travel time"),
+        SolverEntry("ue", {"traffic": "native"}, native_options=("period_h", "max_rounds"),
+                    native_check="optimizer.problems.traffic:check_ue_options",
+                    description="traffic baseline: the user equilibrium over the candidate routes (best "
+                                "responses under BPR travel time until no trip can gain alone)"),
         SolverEntry("milp", {"dispatch": "native"},
                     description="dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR)"),
         SolverEntry("routing", {"fleet": "native"}, native_options=("first_solution", "metaheuristic"),

@@ -47,6 +47,7 @@ import itertools
 import logging
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -442,7 +443,83 @@ class Traffic(Problem):
         return self.bits_for([0] * self.num_trips)
 
     def native_solvers(self) -> dict[str, Any]:
-        return {"shortest": self._solve_shortest}
+        return {"shortest": self._solve_shortest, "ue": self._solve_ue}
+
+    def _solve_ue(self, *, seed: int | None = None, time_limit_s: float | None = None,
+                  period_h: float = 1.0, max_rounds: int = 1000, **options: Any) -> Solution:
+        """The discrete user equilibrium over the candidate routes: what drivers do on their own.
+
+        Best responses under BPR travel time (:meth:`assess`'s model, every trip
+        within ``period_h``): from everyone on the shortest path, each trip in
+        turn (a seeded order) moves to the candidate that is quickest for it
+        given everyone else's routes, until a whole round moves no trip.  A
+        congestion game with increasing separable costs has Rosenthal's exact
+        potential, so this ends, at a pure Nash equilibrium: no trip can lower
+        its own travel time alone.  ``max_rounds`` and ``time_limit_s`` bound it
+        (status TIMEOUT-free: the last assignment is returned, ``info['equilibrium']`` False).
+        """
+        import time
+
+        from optimizer.inputs.capacity import bpr_time_s
+        from solvers.solution import Solution, Status
+
+        check_ue_options({"period_h": period_h, "max_rounds": max_rounds})
+        t_start = time.perf_counter()
+        deadline = None if time_limit_s is None else t_start + float(time_limit_s)
+        cap = self.capacities.capacity_vph
+        t0 = self.segment_weights
+        offsets = np.cumsum([0] + [len(c) for c in self.candidates])
+        segs = [[np.asarray(self.var_segments[offsets[t] + r], dtype=np.int64) for r in range(len(c))]
+                for t, c in enumerate(self.candidates)]
+        choice = [0] * self.num_trips
+        loads = self.segment_loads(self.bits_for(choice)).astype(np.float64)
+        order = np.random.default_rng(seed).permutation(self.num_trips)
+        rounds, moves, equilibrium = 0, 0, False
+        while rounds < max_rounds and (deadline is None or time.perf_counter() < deadline):
+            rounds += 1
+            moved = False
+            for t in order:
+                own = segs[t][choice[t]]
+                loads[own] -= 1  # the others' loads; each candidate then carries this trip too
+                times = [float(np.sum(bpr_time_s(t0[e], (loads[e] + 1) / period_h, cap[e]))) for e in segs[t]]
+                cur = times[choice[t]]
+                best = int(np.argmin(times))
+                if times[best] < cur * (1 - 1e-12) - 1e-12:
+                    choice[t] = best
+                    moved = True
+                    moves += 1
+                loads[segs[t][choice[t]]] += 1
+            if not moved:
+                equilibrium = True
+                break
+        info = {"equilibrium": equilibrium, "rounds": rounds, "moves": moves, "period_h": period_h,
+                "model": "bpr best responses from the shortest paths"}
+        return Solution(self.bits_for(choice), float("nan"), Status.FEASIBLE, "ue", True,
+                        time.perf_counter() - t_start, None, "qubo", {"period_h": period_h,
+                                                                       "max_rounds": max_rounds},
+                        info=info, decision=choice)
+
+    def best_response_gain(self, bits: np.ndarray, *, period_h: float = 1.0) -> float:
+        """The most seconds any one trip could save by switching candidate alone (0 at an equilibrium).
+
+        Computed from scratch from the assignment, independently of the ``ue`` solver.
+        """
+        from optimizer.inputs.capacity import bpr_time_s
+
+        choice = self.route_choice(bits)
+        loads = self.segment_loads(bits).astype(np.float64)
+        cap, t0 = self.capacities.capacity_vph, self.segment_weights
+        gain = 0.0
+        offsets = np.cumsum([0] + [len(c) for c in self.candidates])
+        for t, cands in enumerate(self.candidates):
+            own = set(self.var_segments[offsets[t] + choice[t]])
+            mine = sum(float(bpr_time_s(t0[e], loads[e] / period_h, cap[e])) for e in own)
+            for r in range(len(cands)):
+                other = self.var_segments[offsets[t] + r]
+                alt = sum(float(bpr_time_s(t0[e], (loads[e] + (0 if e in own else 1)) / period_h, cap[e]))
+                          for e in other)
+                gain = max(gain, mine - alt)
+        return gain
 
     def _solve_shortest(self, *, seed: int | None = None, time_limit_s: float | None = None,
                         **options: Any) -> Solution:
@@ -467,3 +544,17 @@ class Traffic(Problem):
             self.graph, self.trips, [r.nodes for r in routes], route_index=choice,
             objective=self.objective(bits), objective_units=self.objective_units,
         )
+
+
+def check_ue_options(options: Mapping[str, Any]) -> None:
+    """Check ``ue``'s option values (InvalidOptionError naming the option).
+
+    >>> check_ue_options({"period_h": 0})
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: option 'period_h' of solver 'ue' must be in [1e-06, 24], got 0
+    """
+    from solvers.options import check_range
+
+    check_range("ue", "period_h", options.get("period_h", 1.0), low=1e-6, high=24)
+    check_range("ue", "max_rounds", options.get("max_rounds", 1000), low=1, high=10**6, integer=True)
