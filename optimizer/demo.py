@@ -67,7 +67,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "label": "city-sized",
         "trips": 200,
         "routes": 3,
-        "solvers": [("shortest", {}), ("cpsat", {}), ("anneal", {}),
+        "solvers": [("shortest", {}), ("ue", {}), ("cpsat", {}), ("anneal", {}),
                     ("decompose", {"inner": "qaoa", "max_rounds": 2})],
         "time_limit_s": 30.0,
     },
