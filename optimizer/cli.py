@@ -352,13 +352,7 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
 @contextlib.contextmanager
 def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
     """Put the flag a failed input came from in front of its message (``--city: ...``), where it is missing."""
-    from optimizer.errors import (
-        CityError,
-        DemandError,
-        GridError,
-        InvalidInputError,
-        InvalidOptionError,
-    )
+    from optimizer.errors import CityError, DemandError, GridError, InvalidInputError
     from optimizer.inputs.instances import InstanceFileError
 
     try:
@@ -375,8 +369,6 @@ def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
             flag = "--grid"
         elif isinstance(exc, InstanceFileError):
             flag = "--instance"
-        elif isinstance(exc, InvalidOptionError) and ("backend" in text or "processor" in text):
-            flag = "--backend-option" if getattr(args, "backend_option", None) and "option" in text else "--backend"
         elif isinstance(exc, DemandError):
             flag = next((_flag(d) for d in ("trips_csv", "stops_csv", "poi") if getattr(args, d, None)), None)
         if flag is None or text.startswith("--") or f"{flag} " in text:

@@ -320,6 +320,11 @@ class Traffic(Problem):
         return self.congestion(bits)
 
     @cached_property
+    def _var_offsets(self) -> np.ndarray:
+        """Index of trip ``t``'s first variable: its candidate ``r`` is variable ``offsets[t] + r``."""
+        return np.cumsum([0] + [len(c) for c in self.candidates])
+
+    @cached_property
     def capacities(self) -> CapacityReport:
         """Capacity (veh/h) of each segment of :attr:`segments`, from its OSM lanes and class."""
         from optimizer.inputs.capacity import segment_capacities
@@ -468,7 +473,7 @@ class Traffic(Problem):
         deadline = None if time_limit_s is None else t_start + float(time_limit_s)
         cap = self.capacities.capacity_vph
         t0 = self.segment_weights
-        offsets = np.cumsum([0] + [len(c) for c in self.candidates])
+        offsets = self._var_offsets
         segs = [[np.asarray(self.var_segments[offsets[t] + r], dtype=np.int64) for r in range(len(c))]
                 for t, c in enumerate(self.candidates)]
         choice = [0] * self.num_trips
@@ -510,7 +515,7 @@ class Traffic(Problem):
         loads = self.segment_loads(bits).astype(np.float64)
         cap, t0 = self.capacities.capacity_vph, self.segment_weights
         gain = 0.0
-        offsets = np.cumsum([0] + [len(c) for c in self.candidates])
+        offsets = self._var_offsets
         for t, cands in enumerate(self.candidates):
             own = set(self.var_segments[offsets[t] + choice[t]])
             mine = sum(float(bpr_time_s(t0[e], loads[e] / period_h, cap[e])) for e in own)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optimizer.errors import InvalidInputError
-from solvers.options import MAX_SEED as _MAX_SEED
+from solvers.options import MAX_SEED
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.city import City
@@ -101,10 +101,6 @@ def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24
 
 
 # ---------------------------------------------------------------------------- limits
-#: The largest seed (CP-SAT takes a 32-bit signed seed, and every solver takes the run's).
-MAX_SEED = _MAX_SEED
-
-
 @dataclass(frozen=True)
 class Limit:
     """The range of one scenario parameter: ``low <= value <= high``, an integer or a finite number.

@@ -163,12 +163,30 @@ class QAOAOptions:
 
     def check_backend(self) -> None:
         """Build the backend once on a one-qubit cost: its options, processor and credentials are
-        checked before any solve (an engine backend without a project fails here, not mid-batch)."""
+        checked before any solve (an engine backend without a project fails here, not mid-batch).
+
+        A backend that built is remembered for the process (by name, depth and JSON options), so
+        the CLI, the runner and ``solve`` checking one request do not build it three times.
+        """
+        import json
+
         from solvers.qaoa.backends import make_backend
         from solvers.qaoa.cost import IsingCost
 
+        try:
+            key = json.dumps([self.backend, self.depth, self.backend_options or {}], sort_keys=True)
+        except TypeError:  # options holding objects (a sampler, credentials): checked every time
+            key = None
+        if key is not None and key in _BACKENDS_CHECKED:
+            return
         cost = IsingCost.from_qubo(_one_qubit_qubo())
         make_backend(self.backend, cost, self.depth, **dict(self.backend_options or {}))
+        if key is not None:
+            _BACKENDS_CHECKED.add(key)
+
+
+#: Backends :meth:`QAOAOptions.check_backend` has built once in this process (their JSON keys).
+_BACKENDS_CHECKED: set[str] = set()
 
 
 def _one_qubit_qubo() -> Any:
