@@ -9,7 +9,7 @@ Examples
 >>> prob = problems.Traffic.from_city(city, trips=12, routes=3, seed=1)
 >>> plan = prob.decode(solve(prob, "cpsat")).validate()
 >>> len(plan.routes), plan.objective_units
-(12, 'vehicle-seconds')
+(12, 'vehicle-hours')
 """
 
 from __future__ import annotations

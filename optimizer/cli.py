@@ -47,7 +47,8 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mixer", choices=["auto", "x", "xy-ring", "xy-complete"],
                    help="QAOA mixer (auto: XY ring on one-hot groups)")
     g.add_argument("--init", choices=["ramp", "interp", "table"], help="QAOA initial angles")
-    g.add_argument("--objective", choices=["expectation", "cvar"], help="QAOA objective")
+    g.add_argument("--qaoa-objective", choices=["expectation", "cvar"],
+                   help="QAOA's objective over its samples (the option 'objective')")
     g.add_argument("--cvar-alpha", type=float, help="QAOA CVaR fraction in (0, 1]")
     g.add_argument("--restarts", type=int, help="QAOA multistart runs")
     g.add_argument("--shots-per-eval", type=int, help="QAOA samples per evaluation on shot-based backends")
@@ -104,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weight", choices=["pois", "buildings"], help="traffic: weight trip ends by POIs or buildings")
     run.add_argument("--min-distance-m", type=float, default=300.0,
                      help="traffic: least straight-line trip length in metres (default 300)")
+    run.add_argument("--vehicles-per-trip", type=int, default=1,
+                     help="traffic: vehicles in each sampled trip, a group with one route (default 1)")
+    run.add_argument("--objective", choices=["bpr", "congestion"], default="bpr",
+                     help="traffic: system travel time under BPR (vehicle-hours, default) or the congestion "
+                          "proxy sum w*load^2 (vehicle-seconds)")
+    run.add_argument("--peak", default="07:00-09:00", metavar="HH:MM-HH:MM",
+                     help="traffic: the period trips depart in, from a triangular peak profile unless the "
+                          "trips CSV has a depart column (default 07:00-09:00)")
+    run.add_argument("--slice-min", type=float, default=15.0,
+                     help="traffic: time-slice length in minutes; trips interact on a segment in the same "
+                          "slice (default 15)")
+    run.add_argument("--bpr-alpha", type=float, default=0.15, help="traffic: BPR alpha (default 0.15)")
+    run.add_argument("--bpr-beta", type=float, default=4.0, help="traffic: BPR beta (default 4)")
     f = run.add_argument_group("fleet")
     f.add_argument("--stops", type=int, default=8, help="fleet: service stops (default 8)")
     f.add_argument("--vehicles", type=int, default=1, help="fleet: vehicles, 1 is a TSP (default 1)")
@@ -182,7 +196,8 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
 
 #: ``cityopt run``'s scenario flags (their ``dest``) by the problem they describe.
 PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
-    "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m"),
+    "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m", "vehicles_per_trip",
+                "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
     "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale"),
 }
@@ -190,8 +205,10 @@ PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
 SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
     "instance": ("city", "stops", "capacity", "poi", "stops_csv"),
     "stops_csv": ("stops", "poi"),
-    "trips_csv": ("trips", "weight", "min_distance_m"),
+    "trips_csv": ("trips", "weight", "min_distance_m", "vehicles_per_trip"),
 }
+#: Solver flags whose option has another name (``--objective`` is the traffic problem's).
+_OPTION_OF_FLAG = {"qaoa_objective": "objective"}
 #: Solver flags that are not options of one solver's table entry.
 _SOLVER_FLAG_OWNERS: dict[str, tuple[str, ...]] = {"backend_option": ("qaoa",), "project_id": ("qaoa",)}
 
@@ -311,7 +328,7 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             continue
         seen.add(name)
         flags = solver_entry(name).flags
-        opts = {k: getattr(args, k) for k in flags if getattr(args, k, None) is not None}
+        opts = {_OPTION_OF_FLAG.get(k, k): getattr(args, k) for k in flags if getattr(args, k, None) is not None}
         if name == "qaoa":
             backend_options = _backend_options(getattr(args, "backend_option", None))
             if getattr(args, "project_id", None):
@@ -322,6 +339,7 @@ def _requests(args: argparse.Namespace) -> list[Any]:
             check_request(name, opts, args.problem, seed=args.seed, time_limit_s=args.time_limit)
         except InvalidOptionError as exc:  # name the flag the user typed, not the option it became
             bad = next((k for k in opts if f"option {k!r}" in str(exc)), None)
+            bad = {v: k for k, v in _OPTION_OF_FLAG.items()}.get(bad, bad)
             if bad is None and "backend" in str(exc):
                 flag = "--backend-option" if getattr(args, "backend_option", None) else "--backend"
                 raise InvalidOptionError(f"{flag}: {exc}") from None
@@ -346,7 +364,9 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
         return {"city": args.city, "stops": args.stops, "vehicles": args.vehicles, "capacity": args.capacity,
                 "poi": args.poi, "seed": args.seed, "stops_csv": args.stops_csv}
     return {"city": args.city, "trips": args.trips, "routes": args.routes, "seed": args.seed,
-            "weight": args.weight, "min_distance_m": args.min_distance_m, "trips_csv": args.trips_csv}
+            "weight": args.weight, "min_distance_m": args.min_distance_m, "trips_csv": args.trips_csv,
+            "vehicles_per_trip": args.vehicles_per_trip, "objective": args.objective, "peak": args.peak,
+            "slice_min": args.slice_min, "bpr_alpha": args.bpr_alpha, "bpr_beta": args.bpr_beta}
 
 
 @contextlib.contextmanager

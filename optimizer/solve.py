@@ -60,7 +60,7 @@ PROBLEM_KINDS = ("traffic", "fleet", "dispatch")
 #: How a solver is called on a problem (see the module docstring).
 Call = Literal["native", "cpsat", "qubo"]
 
-_QAOA_FLAGS = ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "objective", "cvar_alpha",
+_QAOA_FLAGS = ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "qaoa_objective", "cvar_alpha",
                "restarts", "shots_per_eval", "backend_options", "threads")
 
 
@@ -136,7 +136,7 @@ def _entries() -> dict[str, SolverEntry]:
                                                     "with the inner solver, then improve"),
         SolverEntry("shortest", {"traffic": "native"}, baseline_for=("traffic",),
                     description="traffic baseline: every trip on its shortest path by travel time"),
-        SolverEntry("ue", {"traffic": "native"}, native_options=("period_h", "max_rounds"),
+        SolverEntry("ue", {"traffic": "native"}, native_options=("max_rounds",),
                     native_check="optimizer.problems.traffic:check_ue_options",
                     description="traffic baseline: the user equilibrium over the candidate routes (best "
                                 "responses under BPR travel time until no trip can gain alone)"),

@@ -200,7 +200,9 @@ def trips_from_csv(
     city_or_graph : City or networkx.MultiDiGraph
     path : str or path-like
         A CSV with columns ``origin_lon, origin_lat, dest_lon, dest_lat`` (WGS84
-        degrees) and optionally ``trip_id`` (unique).  Repeated trips are kept.
+        degrees) and optionally ``trip_id`` (unique), ``depart`` (``HH:MM``,
+        ``HH:MM:SS`` or seconds since midnight; returned as ``depart_s``) and
+        ``vehicles`` (a whole number from 1 to 1000).  Repeated trips are kept.
 
     Returns
     -------
@@ -294,8 +296,43 @@ def trips_from_csv(
     )
     dests = np.fromiter((position[x] for x in d_nodes.tolist()), dtype=np.int64, count=len(d_nodes))
     table = _trips_table(nodes, lon, lat, origins, dests, trip_ids)
+    if "depart" in raw.columns:
+        table["depart_s"] = _csv_departures(raw["depart"], where)
+    if "vehicles" in raw.columns:
+        table["vehicles"] = _csv_vehicles(raw["vehicles"], where)
     table.attrs.update({"source": str(file)})
     return table
+
+
+def _csv_departures(col: pd.Series, where: str) -> np.ndarray:
+    """Seconds since midnight of a ``depart`` column (``HH:MM``, ``HH:MM:SS`` or seconds); rows named."""
+    from optimizer.errors import InvalidInputError
+    from optimizer.inputs.peak import parse_clock
+
+    out = np.empty(len(col), dtype=np.float64)
+    bad = np.zeros(len(col), dtype=bool)
+    for i, v in enumerate(col.tolist()):
+        try:
+            out[i] = parse_clock(v)
+        except InvalidInputError:
+            bad[i] = True
+    if bad.any():
+        msg = (f"{where}: depart in {_rows(bad)} is not a time of day; write HH:MM, HH:MM:SS or seconds "
+               "since midnight (0 to 48:00)")
+        raise DemandError(msg)
+    return out
+
+
+def _csv_vehicles(col: pd.Series, where: str) -> np.ndarray:
+    """A ``vehicles`` column: whole numbers 1..1000 (rows named otherwise)."""
+    import pandas as pd
+
+    v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(v) | (v < 1) | (v > 1000) | (np.mod(np.nan_to_num(v), 1) != 0)
+    if bad.any():
+        msg = f"{where}: vehicles in {_rows(bad)} must be a whole number from 1 to 1000"
+        raise DemandError(msg)
+    return v.astype(np.int64)
 
 
 def node_weights(

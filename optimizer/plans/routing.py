@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optimizer.errors import PlanValidationError
+from optimizer.inputs.peak import TrafficModel, clock
 from optimizer.inputs.roads import (
     WGS84,
     edge_line,
@@ -40,36 +41,54 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class RoutingPlan:
-    """One route per trip on the road graph.
+    """One route per trip on the road graph, in the peak.
 
     Attributes
     ----------
     routes : geopandas.GeoDataFrame
         Indexed by ``trip_id``; columns ``trip_id``, ``origin``, ``destination``,
         ``route_index`` (which candidate), ``nodes`` (node ids in order),
-        ``travel_time_s``, ``length_m`` and ``geometry`` (LineString, WGS84).
+        ``depart_s``, ``vehicles``, ``travel_time_s`` (free flow),
+        ``bpr_travel_time_s`` (each vehicle's time under BPR in its slices),
+        ``length_m`` and ``geometry`` (LineString, WGS84).
     graph : networkx.MultiDiGraph
         The road graph the routes run on.
     trips : pandas.DataFrame
-        The trips the plan must serve (``trip_id``, ``origin``, ``destination``).
+        The trips the plan must serve (``trip_id``, ``origin``, ``destination``,
+        ``depart_s``, ``vehicles``).
     objective : float
-        Congestion reported by the solver side (re-checked by :meth:`validate`).
-    objective_units : str
+        The objective reported by the solver side (re-checked by :meth:`validate`).
+    model : TrafficModel
+        How the plan is scored: objective, BPR parameters, peak and slices.
     """
 
     routes: gpd.GeoDataFrame
     graph: nx.MultiDiGraph
     trips: pd.DataFrame
     objective: float
-    objective_units: str = "vehicle-seconds"
+    model: TrafficModel = field(default_factory=TrafficModel)
+
+    @property
+    def objective_units(self) -> str:
+        return self.model.units
 
     @classmethod
     def from_routes(cls, graph: nx.MultiDiGraph, trips: pd.DataFrame, node_lists: list[list[Any]], *,
                     route_index: list[int] | None = None, objective: float | None = None,
-                    objective_units: str = "vehicle-seconds") -> RoutingPlan:
-        """Build a plan from one node list per trip (in ``trips`` order)."""
+                    model: TrafficModel | None = None) -> RoutingPlan:
+        """Build a plan from one node list per trip (in ``trips`` order).
+
+        ``trips`` without ``depart_s`` depart at the peak's start; without
+        ``vehicles``, one vehicle each.
+        """
         import geopandas as gpd
 
+        model = TrafficModel() if model is None else model
+        trips = trips.copy()
+        if "depart_s" not in trips.columns:
+            trips["depart_s"] = model.peak.start_s
+        if "vehicles" not in trips.columns:
+            trips["vehicles"] = 1
         tr = graph_to_wgs84(graph)
         rows = []
         for i, (trip, nodes) in enumerate(zip(trips.itertuples(index=False), node_lists)):
@@ -80,6 +99,8 @@ class RoutingPlan:
                 "destination": trip.destination,
                 "route_index": None if route_index is None else int(route_index[i]),
                 "nodes": list(nodes),
+                "depart_s": float(trip.depart_s),
+                "vehicles": int(trip.vehicles),
                 "travel_time_s": float(sum(graph.edges[u, v, k]["travel_time"]
                                            for (u, v), k in zip(zip(nodes[:-1], nodes[1:]), keys))),
                 "length_m": float(sum(graph.edges[u, v, k]["length"]
@@ -89,69 +110,123 @@ class RoutingPlan:
         gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         gdf.index = gdf["trip_id"].to_numpy()
         gdf.index.name = "trip"
-        plan = cls(gdf, graph, trips[["trip_id", "origin", "destination"]].copy(), float("nan"), objective_units)
+        cols = ["trip_id", "origin", "destination", "depart_s", "vehicles"]
+        plan = cls(gdf, graph, trips[cols].copy(), float("nan"), model)
+        steps = plan._steps()
+        gdf["bpr_travel_time_s"] = [float(sum(t for *_, t in trip)) for trip in steps]
         obj = plan.recompute_objective() if objective is None else float(objective)
         object.__setattr__(plan, "objective", obj)
         return plan
 
     # ---------------------------------------------------------------- scoring
-    def _segment_table(self) -> dict[tuple[Any, Any, Any], int]:
-        loads: dict[tuple[Any, Any, Any], int] = {}
-        for nodes in self.routes["nodes"]:
-            for u, v in zip(nodes[:-1], nodes[1:]):
-                key = fastest_edge(self.graph, u, v)[2]
-                loads[(u, v, key)] = loads.get((u, v, key), 0) + 1
+    def _cells(self) -> dict[tuple[tuple[Any, Any, Any], int], int]:
+        """Vehicles per cell (segment, slice), from the routes and departure times alone."""
+        peak = self.model.peak
+        loads: dict[tuple[tuple[Any, Any, Any], int], int] = {}
+        for nodes, depart, veh in zip(self.routes["nodes"], self.routes["depart_s"], self.routes["vehicles"]):
+            segs = [fastest_edge(self.graph, u, v) for u, v in zip(nodes[:-1], nodes[1:])]
+            t0 = [round_time_s(self.graph.edges[s]["travel_time"]) for s in segs]
+            for s, sl in zip(segs, peak.entry_slices(float(depart), t0)):
+                loads[(s, int(sl))] = loads.get((s, int(sl)), 0) + int(veh)
         return loads
 
+    def _steps(self) -> list[list[tuple[tuple[Any, Any, Any], int, float]]]:
+        """Per trip, per step: the segment, its slice and each vehicle's BPR time on it (s)."""
+        from optimizer.inputs.capacity import segment_capacity
+
+        loads = self._cells()
+        peak = self.model.peak
+        out = []
+        for nodes, depart in zip(self.routes["nodes"], self.routes["depart_s"]):
+            segs = [fastest_edge(self.graph, u, v) for u, v in zip(nodes[:-1], nodes[1:])]
+            t0 = [round_time_s(self.graph.edges[s]["travel_time"]) for s in segs]
+            steps = []
+            for s, sl, t in zip(segs, peak.entry_slices(float(depart), t0), t0):
+                n = loads[(s, int(sl))]
+                steps.append((s, int(sl), float(self.model.travel_time_s(n, t, segment_capacity(self.graph.edges[s])))))
+            out.append(steps)
+        return out
+
     def recompute_objective(self) -> float:
-        """Congestion ``sum_e w_e load_e**2`` from the routes alone."""
-        return round(float(sum(round_time_s(self.graph.edges[s]["travel_time"]) * n * n
-                               for s, n in self._segment_table().items())), 6)
+        """The objective from the routes alone: BPR vehicle-hours, or the congestion proxy (vehicle-seconds)."""
+        from optimizer.inputs.capacity import segment_capacity
+
+        cells = self._cells()
+        if not cells:
+            return 0.0
+        n = np.array(list(cells.values()), dtype=np.float64)
+        t0 = np.array([round_time_s(self.graph.edges[s]["travel_time"]) for s, _ in cells], dtype=np.float64)
+        if self.model.objective == "congestion":
+            return round(float(np.sum(self.model.proxy_cost(n, t0))), 6)
+        cap = np.array([segment_capacity(self.graph.edges[s]) for s, _ in cells], dtype=np.float64)
+        return float(np.sum(self.model.cell_cost(n, t0, cap))) / 3600.0
 
     def segment_loads(self) -> gpd.GeoDataFrame:
-        """Per used segment: ``u, v, key, name, load, weight_s, contribution``, ``capacity_vph``,
-        ``volume_capacity`` and ``bpr_time_s`` (every trip within one hour, as the summary's
-        ``assessment``), and geometry (WGS84)."""
+        """Per used segment: ``u, v, key, name, highway, length_m``, ``load`` (vehicles over the period),
+        ``weight_s`` (free flow), ``capacity_vph``, ``volume_capacity`` and ``bpr_time_s`` in its busiest
+        slice (``peak_slice``), ``contribution`` (the objective's seconds over all slices), one
+        ``vc HH:MM`` column per slice with traffic (volume/capacity in that slice; 0 where the
+        segment is empty), and geometry (WGS84)."""
         import geopandas as gpd
         from shapely.ops import transform
 
-        from optimizer.inputs.capacity import bpr_time_s, segment_capacity
+        from optimizer.inputs.capacity import segment_capacity
 
+        peak = self.model.peak
+        cells = self._cells()
+        slices = sorted({sl for _, sl in cells})
+        by_seg: dict[tuple[Any, Any, Any], dict[int, int]] = {}
+        for (s, sl), n in cells.items():
+            by_seg.setdefault(s, {})[sl] = n
         tr = graph_to_wgs84(self.graph)
         rows = []
-        for (u, v, k), n in self._segment_table().items():
+        for (u, v, k), per in by_seg.items():
             d = self.graph.edges[u, v, k]
             w = round_time_s(d["travel_time"])
+            cap = segment_capacity(d)
+            busiest = max(per, key=lambda sl: (per[sl], -sl))
+            n_arr = np.array(list(per.values()), dtype=np.float64)
+            contribution = float(np.sum(self.model.cost(n_arr, w, cap)))
             line = edge_line(self.graph, u, v, k)
-            rows.append({"u": u, "v": v, "key": k, "name": _as_text(d.get("name")),
-                         "highway": _as_text(d.get("highway")), "length_m": float(d["length"]),
-                         "load": int(n), "weight_s": w, "contribution": w * n * n,
-                         "capacity_vph": (cap := segment_capacity(d)), "volume_capacity": n / cap,
-                         "bpr_time_s": bpr_time_s(w, float(n), cap),
-                         "geometry": transform(tr.transform, line) if tr else line})
+            row = {"u": u, "v": v, "key": k, "name": _as_text(d.get("name")),
+                   "highway": _as_text(d.get("highway")), "length_m": float(d["length"]),
+                   "load": int(n_arr.sum()), "weight_s": w, "contribution": contribution,
+                   "capacity_vph": cap, "peak_slice": peak.label(busiest),
+                   "volume_capacity": per[busiest] / peak.slice_h / cap,
+                   "bpr_time_s": float(self.model.travel_time_s(per[busiest], w, cap))}
+            for sl in slices:
+                row[f"vc {clock(peak.start_s + sl * peak.slice_s)}"] = per.get(sl, 0) / peak.slice_h / cap
+            row["geometry"] = transform(tr.transform, line) if tr else line
+            rows.append(row)
         gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
         if len(gdf):
             gdf = gdf.sort_values("contribution", ascending=False, kind="stable").reset_index(drop=True)
         return gdf
 
     def itinerary(self) -> pd.DataFrame:
-        """One row per trip and node: ``trip_id, step, node, lon, lat, elapsed_s, distance_m``."""
+        """One row per trip and node: ``trip_id, step, node, lon, lat, time, elapsed_s, distance_m``.
+
+        ``elapsed_s`` is the BPR travel time so far (each segment's time in the
+        slice the trip enters it); ``time`` the clock time it reaches the node.
+        """
         import pandas as pd
 
         tr = graph_to_wgs84(self.graph)
         rows = []
-        for trip_id, nodes in zip(self.routes["trip_id"], self.routes["nodes"]):
+        steps = self._steps()
+        for (trip_id, nodes, depart), trip_steps in zip(
+                zip(self.routes["trip_id"], self.routes["nodes"], self.routes["depart_s"]), steps):
             t = dist = 0.0
             for step, node in enumerate(nodes):
                 if step:
-                    u = nodes[step - 1]
-                    d = self.graph.edges[u, node, fastest_edge(self.graph, u, node)[2]]
-                    t += float(d["travel_time"])
-                    dist += float(d["length"])
+                    seg, _, bpr = trip_steps[step - 1]
+                    t += bpr
+                    dist += float(self.graph.edges[seg]["length"])
                 x, y = self.graph.nodes[node]["x"], self.graph.nodes[node]["y"]
                 lon, lat = tr.transform(x, y) if tr else (x, y)
                 rows.append({"trip_id": trip_id, "step": step, "node": node, "lon": lon, "lat": lat,
-                             "elapsed_s": round(t, 3), "distance_m": round(dist, 3)})
+                             "time": clock(float(depart) + t), "elapsed_s": round(t, 3),
+                             "distance_m": round(dist, 3)})
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------- validation
@@ -175,6 +250,9 @@ class RoutingPlan:
         if extra:
             problems.append(f"routes for unknown trips {sorted(extra)[:5]}")
         trips = self.trips.set_index("trip_id")
+        for col in ("depart_s", "vehicles"):
+            if not np.array_equal(self.routes[col].to_numpy(), self.trips[col].to_numpy()):
+                problems.append(f"routes' {col} differ from the trips'")
         for row in self.routes.itertuples(index=False):
             nodes = list(row.nodes)
             if row.trip_id not in trips.index:

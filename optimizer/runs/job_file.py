@@ -94,6 +94,12 @@ def _build_models() -> dict[str, Any]:
         routes: PositiveInt = 3
         weight: Literal["pois", "buildings"] | None = None
         min_distance_m: NonNegativeFloat = 300.0
+        vehicles_per_trip: PositiveInt = 1
+        objective: Literal["bpr", "congestion"] = "bpr"
+        peak: str = "07:00-09:00"
+        slice_min: PositiveFloat = 15.0
+        bpr_alpha: NonNegativeFloat = 0.15
+        bpr_beta: PositiveFloat = 4.0
 
     class FleetScenario(ScenarioBase):
         """Fleet routing: ``stops`` stops sampled in a city (a TSP with one vehicle, else a CVRP), or an instance."""

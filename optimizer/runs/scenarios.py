@@ -3,7 +3,9 @@
 ``cityopt run``, batch jobs and the demo all build their problems here:
 
 * ``traffic``: ``city``, ``trips``, ``routes``, ``seed``, ``weight``,
-  ``min_distance_m``, or ``trips_csv`` (a CSV of trips in ``city``);
+  ``min_distance_m``, ``vehicles_per_trip``, or ``trips_csv`` (a CSV of trips in
+  ``city``); and how plans are scored: ``objective`` (``bpr`` or ``congestion``),
+  ``peak`` (``"07:00-09:00"``), ``slice_min``, ``bpr_alpha``, ``bpr_beta``;
 * ``fleet``: ``city``, ``stops``, ``vehicles``, ``capacity``, ``poi``, ``seed``,
   or ``stops_csv`` (stops in ``city``), or ``instance`` (a TSPLIB / CVRPLIB file;
   ``vehicles`` None: the file's);
@@ -40,6 +42,7 @@ from solvers.options import MAX_SEED
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.city import City
+    from optimizer.inputs.peak import TrafficModel
     from optimizer.problems.base import Problem
     from optimizer.problems.dispatch.problem import Dispatch
     from optimizer.problems.fleet.problem import Fleet
@@ -66,14 +69,43 @@ def _city(city: City | str) -> City:
 
 
 def traffic(*, city: City | str = "helsinki", trips: int = 12, routes: int = 3, seed: int = 1,
-            weight: str | None = None, min_distance_m: float = 300.0, trips_csv: str | None = None) -> Traffic:
-    """Route assignment: ``trips`` sampled trips (or those of ``trips_csv``), ``routes`` candidates each."""
+            weight: str | None = None, min_distance_m: float = 300.0, trips_csv: str | None = None,
+            vehicles_per_trip: int = 1, objective: str = "bpr", peak: str = "07:00-09:00",
+            slice_min: float = 15.0, bpr_alpha: float = 0.15, bpr_beta: float = 4.0) -> Traffic:
+    """Route assignment: ``trips`` sampled trips (or those of ``trips_csv``), ``routes`` candidates each.
+
+    ``peak`` (``"HH:MM-HH:MM"``) and ``slice_min`` set the period trips depart in
+    and its time slices; ``objective`` is ``bpr`` (system travel time) or ``congestion``.
+    """
     from optimizer.problems.traffic import Traffic
 
+    model = traffic_model(objective=objective, peak=peak, slice_min=slice_min, bpr_alpha=bpr_alpha,
+                          bpr_beta=bpr_beta)
     if trips_csv:
-        return Traffic.from_csv(_city(city), trips_csv, routes=routes)
+        return Traffic.from_csv(_city(city), trips_csv, routes=routes, model=model, seed=seed)
     return Traffic.from_city(_city(city), trips=trips, routes=routes, seed=seed, weight=weight,
-                             min_distance_m=min_distance_m)
+                             min_distance_m=min_distance_m, vehicles=vehicles_per_trip, model=model)
+
+
+def traffic_model(*, objective: str = "bpr", peak: str = "07:00-09:00", slice_min: float = 15.0,
+                  bpr_alpha: float = 0.15, bpr_beta: float = 4.0) -> TrafficModel:
+    """The traffic model of a scenario's ``objective``, ``peak`` (``"HH:MM-HH:MM"``), ``slice_min`` and BPR.
+
+    >>> traffic_model(peak="07:30-08:30", slice_min=10).peak.to_dict()
+    {'start': '07:30', 'end': '08:30', 'slice_min': 10.0, 'slices': 6}
+    """
+    from optimizer.inputs.peak import Peak, TrafficModel, parse_clock
+
+    parts = str(peak).split("-")
+    if len(parts) != 2:
+        msg = f"peak {peak!r} is not a period: write it as HH:MM-HH:MM, e.g. 07:00-09:00"
+        raise InvalidInputError(msg)
+    start, end = (parse_clock(p.strip(), what="peak") for p in parts)
+    if end <= start:
+        msg = f"peak {peak!r} ends before it starts; write it as HH:MM-HH:MM with the end later, e.g. 07:00-09:00"
+        raise InvalidInputError(msg)
+    return TrafficModel(objective=objective, alpha=bpr_alpha, beta=bpr_beta,
+                        peak=Peak(start, end, float(slice_min) * 60.0))
 
 
 def fleet(*, city: City | str = "helsinki", stops: int = 8, vehicles: int | None = None,
@@ -130,6 +162,10 @@ LIMITS: dict[str, dict[str, Limit]] = {
         "routes": Limit(1, 20, why="k shortest paths per trip; more adds variables, not choice"),
         "min_distance_m": Limit(0, 100_000, integer=False, why="a trip across a city is under 100 km"),
         "seed": Limit(0, MAX_SEED),
+        "vehicles_per_trip": Limit(1, 1_000, why="a trip is a group of vehicles with one route"),
+        "slice_min": Limit(1, 1_440, integer=False, why="a slice is at most a day"),
+        "bpr_alpha": Limit(0, 10, integer=False, why="BPR's alpha is 0.15 in the manual, rarely above 1"),
+        "bpr_beta": Limit(1, 10, integer=False, why="BPR's beta is 4 in the manual; above 10 is a wall"),
     },
     "fleet": {
         "stops": Limit(1, 2_000, why="OR-Tools routing beyond that needs hours"),

@@ -358,7 +358,7 @@ def _cli_numeric() -> list[Case]:
         "--shots": (qaoa, {"neg": "-1", "zero": "0", "2pow70": str(2**70)}),
         "--maxiter": (qaoa, {"neg": "-1", "2pow70": str(2**70)}),
         "--shots-per-eval": (qaoa, {"neg": "-1", "zero": "0"}),
-        "--cvar-alpha": (qaoa + ("--objective", "cvar"), {"nan": "nan", "zero": "0", "neg": "-1", "2": "2",
+        "--cvar-alpha": (qaoa + ("--qaoa-objective", "cvar"), {"nan": "nan", "zero": "0", "neg": "-1", "2": "2",
                                                            "inf": "inf"}),
         "--sweeps": (("--trips", "2", "--routes", "2", "--solver", "anneal"),
                      {"neg": "-1", "zero": "0", "2pow70": str(2**70)}),
@@ -378,7 +378,7 @@ def _cli_named() -> list[Case]:
     t, f, d = "cli-traffic", "cli-fleet", "cli-dispatch"
     out = [
         Case("cli-traffic/cvar-alpha=nan-named", t,
-             _run("traffic", "--cvar-alpha", "nan", "--objective", "cvar", "--solver", "cpsat", "qaoa",
+             _run("traffic", "--cvar-alpha", "nan", "--qaoa-objective", "cvar", "--solver", "cpsat", "qaoa",
                   "--backend", "fast"), expect=(("--cvar-alpha",),),
              note="checked late at 402debe: cpsat's folder is written first"),
         Case("cli-traffic/time-limit=nan-two-solvers", t,

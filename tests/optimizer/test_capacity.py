@@ -16,6 +16,7 @@ from optimizer.inputs.capacity import (
     segment_capacities,
     segment_capacity,
 )
+from optimizer.inputs.peak import Peak, TrafficModel
 from optimizer.problems.traffic import Traffic
 
 
@@ -71,23 +72,31 @@ def test_every_class_has_a_positive_capacity():
     assert all(c.lane_capacity_vph > 0 and c.lanes >= 1 for c in HIGHWAY_DEFAULTS.values())
 
 
-def test_assessment_is_the_bpr_sum_over_segments(grid_graph):
+def test_assessment_is_the_bpr_sum_over_cells(grid_graph):
     nodes = list(grid_graph.nodes)
-    trips = pd.DataFrame({"trip_id": range(4), "origin": [nodes[0]] * 4, "destination": [nodes[-1]] * 4})
-    prob = Traffic(grid_graph, trips, routes=2)
-    bits = prob.shortest_path_bits()
-    loads = prob.segment_loads(bits).astype(float)
-    caps = segment_capacities(grid_graph, prob.segments).capacity_vph
-    t0 = prob.segment_weights
-    for period_h in (1.0, 0.001):  # 4 trips in an hour: free flow; in 3.6 s: far over capacity
-        a = prob.assess(bits, period_h=period_h)
-        v = loads / period_h
-        want = sum(loads[e] * t0[e] * (1 + 0.15 * (v[e] / caps[e]) ** 4) for e in range(len(loads))) / 3600
+    caps = None
+    for slice_s, over in ((3600.0, False), (60.0, True)):  # 40 vehicles in an hour: free flow; in a minute: jammed
+        trips = pd.DataFrame({"trip_id": range(4), "origin": [nodes[0]] * 4, "destination": [nodes[-1]] * 4,
+                              "depart_s": [7 * 3600.0] * 4, "vehicles": [10] * 4})
+        prob = Traffic(grid_graph, trips, routes=2, model=TrafficModel(peak=Peak(slice_s=slice_s)))
+        bits = prob.shortest_path_bits()
+        caps = segment_capacities(grid_graph, prob.segments).capacity_vph
+        t0 = prob.segment_weights
+        # by hand: the shortest route's segments, entered one after another from 07:00
+        route = prob.candidates[0][0]
+        want = free = 0.0
+        clock = 7 * 3600.0
+        for seg in route.segments:
+            e = prob.segments.index(seg)
+            n = 40.0
+            want += n * t0[e] * (1 + 0.15 * (n / (slice_s / 3600) / caps[e]) ** 4) / 3600
+            free += n * t0[e] / 3600
+            clock += t0[e]
+        a = prob.assess(bits)
         assert a["system_travel_time_veh_h"] == pytest.approx(want, rel=1e-9)
-        assert a["free_flow_travel_time_veh_h"] == pytest.approx(float(loads @ t0) / 3600, rel=1e-9)
-        assert a["delay_veh_h"] == pytest.approx(want - float(loads @ t0) / 3600, rel=1e-6, abs=1e-12)
-    assert prob.assess(bits, period_h=0.001)["segments_over_capacity"] > 0
-    assert prob.assess(bits)["segments_over_capacity"] == 0
+        assert a["free_flow_travel_time_veh_h"] == pytest.approx(free, rel=1e-9)
+        assert a["delay_veh_h"] == pytest.approx(want - free, rel=1e-6, abs=1e-12)
+        assert (a["cells_over_capacity"] > 0) is over
 
 
 def test_every_traffic_summary_carries_the_assessment():
@@ -102,22 +111,27 @@ def test_every_traffic_summary_carries_the_assessment():
 
 def test_segment_loads_carry_capacity_and_bpr_time(grid_graph):
     nodes = list(grid_graph.nodes)
-    trips = pd.DataFrame({"trip_id": range(3), "origin": [nodes[0]] * 3, "destination": [nodes[-1]] * 3})
+    trips = pd.DataFrame({"trip_id": range(3), "origin": [nodes[0]] * 3, "destination": [nodes[-1]] * 3,
+                          "depart_s": [7 * 3600.0] * 3, "vehicles": [100] * 3})
     prob = Traffic(grid_graph, trips, routes=1)
     seg = prob.decode(prob.shortest_path_bits()).segment_loads()
     want = {"residential": 600.0, "secondary": 1000.0}  # one lane each way, MATSim's per-lane capacities
     assert len(seg) and (seg["capacity_vph"] == seg["highway"].map(want)).all()
     c = seg["capacity_vph"]
-    np.testing.assert_allclose(seg["volume_capacity"], seg["load"] / c)
-    np.testing.assert_allclose(seg["bpr_time_s"], seg["weight_s"] * (1 + 0.15 * (seg["load"] / c) ** 4))
+    vol = seg["load"] / 0.25  # 300 vehicles, each segment entered within one 15-minute slice
+    np.testing.assert_allclose(seg["volume_capacity"], vol / c)
+    np.testing.assert_allclose(seg["bpr_time_s"], seg["weight_s"] * (1 + 0.15 * (vol / c) ** 4))
+    slice_cols = [k for k in seg.columns if k.startswith("vc ")]
+    assert slice_cols and np.allclose(seg[slice_cols].max(axis=1), seg["volume_capacity"])
+    assert (seg["volume_capacity"] > 1).any()
 
 
 def test_the_verdict_says_who_wins_under_bpr_also_when_it_is_not_the_objective_winner():
-    """200 trips in an hour barely load Helsinki's roads: the congestion objective's detours cost travel time."""
+    """200 trips in a two-hour peak barely load Helsinki's roads: the congestion proxy's detours cost travel time."""
     from optimizer.runs.runner import SolverRequest, comparison_rows, run_problem, verdict
     from optimizer.runs.scenarios import build_problem
 
-    prob = build_problem("traffic", trips=200, routes=3)
+    prob = build_problem("traffic", trips=200, routes=3, objective="congestion", slice_min=120)
     recs = run_problem(prob, [SolverRequest("shortest"), SolverRequest("cpsat")], out=None, seed=1)
     v = verdict(recs)
     bpr = {r["solver"]: r["bpr_travel_time_veh_h"] for r in comparison_rows(recs)}

@@ -26,7 +26,7 @@ def test_run_writes_the_contract(tmp_path, capsys):
         s = json.loads((d / "summary.json").read_text())
         assert SUMMARY_KEYS <= set(s)
         assert s["problem"] == "traffic" and s["solver"] == solver and s["feasible"] is True
-        assert s["objective_units"] == "vehicle-seconds"
+        assert s["objective_units"] == "vehicle-hours"
         assert s["instance"]["trips"] == 4 and s["instance"]["seed"] == 3
         for f in ("plan.geojson", "itinerary.csv", "segment_loads.geojson"):
             assert (d / f).stat().st_size > 0
