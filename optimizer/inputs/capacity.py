@@ -52,6 +52,7 @@ __all__ = [
     "parse_lanes",
     "segment_capacities",
     "segment_capacity",
+    "segment_lanes",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,18 +125,17 @@ def _is_true(value: Any) -> bool:
     return value is True or str(value).lower() in ("yes", "true", "1", "-1")
 
 
-def segment_capacity(data: Mapping[str, Any], *, why: Counter[str] | None = None) -> float:
-    """Capacity in veh/h of one directed edge from its osmnx attributes (``highway``, ``lanes``, ``oneway``).
-
-    ``why``, if given, counts where the lanes came from (``lanes:forward``, ``lanes``,
-    ``default``) and the classes not in :data:`HIGHWAY_DEFAULTS`.
-    """
+def _highway_class(data: Mapping[str, Any], why: Counter[str] | None) -> HighwayClass:
     cls_name = _highway(data.get("highway"))
     cls = HIGHWAY_DEFAULTS.get(cls_name)
     if cls is None:
-        cls = _FALLBACK
         if why is not None:
             why[f"class {cls_name!r} not in the table"] += 1
+        return _FALLBACK
+    return cls
+
+
+def _lanes(data: Mapping[str, Any], cls: HighwayClass, why: Counter[str] | None) -> int:
     reversed_ = _is_true(data.get("reversed"))
     directional = parse_lanes(data.get("lanes:backward" if reversed_ else "lanes:forward"))
     lanes = None
@@ -152,7 +152,31 @@ def segment_capacity(data: Mapping[str, Any], *, why: Counter[str] | None = None
         lanes, source = cls.lanes, "default"
     if why is not None:
         why[source] += 1
-    return float(lanes * cls.lane_capacity_vph)
+    return lanes
+
+
+def segment_lanes(data: Mapping[str, Any], *, why: Counter[str] | None = None) -> int:
+    """Lanes in the direction of travel of one directed edge from its osmnx attributes.
+
+    ``lanes:forward`` (``lanes:backward`` on an edge osmnx ``reversed``), else
+    ``lanes`` (halved, rounded up, on a two-way road), else the class default.
+    ``why`` counts the sources as :func:`segment_capacity` does.
+
+    >>> segment_lanes({"highway": "primary", "lanes": "3", "oneway": False}), segment_lanes({"highway": "motorway"})
+    (2, 2)
+    """
+    return _lanes(data, _highway_class(data, why), why)
+
+
+def segment_capacity(data: Mapping[str, Any], *, why: Counter[str] | None = None) -> float:
+    """Capacity in veh/h of one directed edge from its osmnx attributes (``highway``, ``lanes``, ``oneway``).
+
+    Its lanes (:func:`segment_lanes`) times its class's per-lane capacity.  ``why``,
+    if given, counts where the lanes came from (``lanes:forward``, ``lanes``,
+    ``default``) and the classes not in :data:`HIGHWAY_DEFAULTS`.
+    """
+    cls = _highway_class(data, why)
+    return float(_lanes(data, cls, why) * cls.lane_capacity_vph)
 
 
 @dataclass(frozen=True)
