@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import pandas as pd
 
+    from optimizer.plans.simulation import SimulationResult
+
 __all__ = ["RoutingPlan"]
 
 log = logging.getLogger(__name__)
@@ -296,6 +298,33 @@ class RoutingPlan:
             "itinerary": atomic_write_text(out / "itinerary.csv", self.itinerary().to_csv(index=False)),
             "segment_loads": atomic_write_text(out / "segment_loads.geojson", seg.to_json(default=json_default)),
         }
+
+    # ------------------------------------------------------------- simulation
+    def simulate(self, *, seed: int = 1, workdir: str | Path | None = None, **kw: Any) -> SimulationResult:
+        """Replay the plan in Eclipse SUMO: each trip's vehicles drive its route (:mod:`~optimizer.plans.simulation`).
+
+        Trips depart at ``trips["depart_s"]`` (seconds since midnight) and are
+        ``trips["vehicles"]`` vehicles each, where those columns exist; else from
+        07:00, one every 2 s, one vehicle each.  ``workdir`` keeps SUMO's files
+        (None: a temporary folder, removed).  Other keywords go to
+        :func:`~optimizer.plans.simulation.simulate_routes` (``time_to_teleport_s``,
+        ``end_s``, ``network``).
+        """
+        from optimizer.plans.simulation import default_departures_s, simulate_routes, work_folder
+
+        trips = self.trips
+        departs = (trips["depart_s"].astype(float).tolist() if "depart_s" in trips
+                   else default_departures_s(len(trips)))
+        vehicles = trips["vehicles"].tolist() if "vehicles" in trips else None
+        by_trip = dict(zip(self.routes["trip_id"], self.routes["nodes"]))
+        lost = [t for t in trips["trip_id"] if t not in by_trip]
+        if lost:
+            msg = f"the plan has no route for trips {lost[:5]}; it cannot be simulated (see validate())"
+            raise PlanValidationError(msg)
+        routes = [list(by_trip[t]) for t in trips["trip_id"]]
+        with work_folder(workdir) as work:
+            return simulate_routes(self.graph, routes, departs, vehicles=vehicles, seed=seed,
+                                   workdir=Path(work), **kw)
 
     def explore(self, *, tiles: str | None = "OpenStreetMap", offline: bool = False) -> folium.Map:
         """A folium map: segment loads coloured, routes on top, one layer per trip.
