@@ -510,13 +510,21 @@ class SimulationResult:
         return out
 
 
-def _check_inputs(routes: Sequence[Sequence[Any]], departs_s: Sequence[float],
+def _check_inputs(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], departs_s: Sequence[float],
                   vehicles: Sequence[int] | None, seed: int, time_to_teleport_s: float,
                   end_s: float | None) -> list[int]:
     n = len(routes)
     if n == 0:
         msg = "nothing to simulate: the plan has no routes"
         raise InvalidInputError(msg)
+    for i, nodes in enumerate(routes):
+        if len(nodes) < 2:
+            msg = f"route {i} needs at least two nodes to drive, got {list(nodes)}"
+            raise InvalidInputError(msg)
+        for u, v in zip(nodes[:-1], nodes[1:]):
+            if not graph.has_edge(u, v):
+                msg = f"route {i}: no road segment from node {u} to node {v} in the road graph"
+                raise InvalidInputError(msg)
     if len(departs_s) != n:
         msg = f"departs_s has {len(departs_s)} times for {n} routes; give one departure per route"
         raise InvalidInputError(msg)
@@ -539,8 +547,9 @@ def _check_inputs(routes: Sequence[Sequence[Any]], departs_s: Sequence[float],
     if not (math.isfinite(time_to_teleport_s) and time_to_teleport_s > 0):
         msg = f"time_to_teleport_s must be a positive number of seconds, got {time_to_teleport_s!r}"
         raise InvalidInputError(msg)
-    if end_s is not None and not (math.isfinite(end_s) and end_s > max(departs_s)):
-        msg = f"end_s ({end_s!r}) must come after the last departure ({max(departs_s)} s)"
+    last = max(float(t) + (int(c) - 1) * HEADWAY_S for t, c in zip(departs_s, counts))
+    if end_s is not None and not (math.isfinite(end_s) and end_s > last):
+        msg = f"end_s ({end_s!r}) must come after the last vehicle's departure ({last} s)"
         raise InvalidInputError(msg)
     return [int(c) for c in counts]
 
@@ -560,7 +569,7 @@ def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], dep
     ``vehroutes.xml``, ``stats.xml`` and ``sumo.log`` there.  Deterministic for a
     given ``seed``.
     """
-    counts = _check_inputs(routes, departs_s, vehicles, seed, time_to_teleport_s, end_s)
+    counts = _check_inputs(graph, routes, departs_s, vehicles, seed, time_to_teleport_s, end_s)
     t0 = time.perf_counter()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
