@@ -246,3 +246,14 @@ def test_the_trips_frame_is_not_changed(plan, net):
     before = plan.trips.copy()
     plan.simulate(network=net)
     pd.testing.assert_frame_equal(plan.trips, before)
+
+
+def test_a_projected_graph_builds_the_same_network(grid_graph, tmp_path):
+    import osmnx as ox
+
+    G = ox.projection.project_graph(grid_graph)          # metres in UTM, not WGS84
+    net = sumo_network(G, tmp_path)
+    edges = _net_edges(net.net_file)
+    assert all(abs(edges[f"{u}_{v}_{k}"][2] - d["length"]) <= 1e-2 for u, v, k, d in G.edges(keys=True, data=True))
+    res = simulate_routes(G, [[0, 1, 2, 6]], [0.0], workdir=tmp_path, network=net)
+    assert (res.arrived, res.route_mismatches) == (1, 0)
