@@ -47,9 +47,15 @@ from the planned one, or that arrived without an exit time for every edge.
 SUMO never reroutes here (no rerouting device), so a mismatch means the
 network or the route file is wrong.
 
-The binaries come from the PyPI package ``eclipse-sumo`` (its ``SUMO_HOME``),
-run with ``subprocess``: no GUI, no network.  Without it, :func:`check_sumo`
-raises one line naming the package.
+Junctions keep SUMO's internal lanes, so vehicles cross a junction on its
+own geometry and yield by its right-of-way rules; an edge's length is the
+graph's, the crossing adds a few metres.
+
+The binaries come from the PyPI package ``eclipse-sumo`` (the folder of its
+``sumo`` module; a ``SUMO_HOME`` in the environment is not used, so a system
+SUMO of another release never answers for the pinned one), run with
+``subprocess``: no GUI, no network.  Without it, :func:`check_sumo` raises one
+line naming the package.
 
 Examples
 --------
@@ -191,7 +197,7 @@ def _run(home: Path, name: str, args: Sequence[str], cwd: Path) -> subprocess.Co
     exe = _binary(home, name)
     env = {**os.environ, "SUMO_HOME": str(home)}
     proc = subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False)
+                          errors="replace", check=False)
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("Error")] or lines[-3:]
@@ -466,7 +472,9 @@ class SimulationResult:
     (tripinfo ``duration``, from its actual insertion to arrival; the wait to be
     inserted is ``mean_depart_delay_s``).  ``travel_time_s`` and
     ``time_loss_s`` hold one value per trip, the mean over its arrived vehicles
-    (NaN when none arrived).
+    (NaN when none arrived).  ``mean_depart_delay_s`` is over departed vehicles.
+    ``wall_s`` is the call's wall time (building the network included when the
+    call built it); ``netconvert_s`` is the network's build time.
     """
 
     vehicles: int
@@ -587,7 +595,7 @@ def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], dep
         veh = ET.SubElement(rou, "vehicle", id=f"{i}.{j}", depart=f"{depart:.2f}", departLane="best",
                             departSpeed="max")
         ET.SubElement(veh, "route", edges=" ".join(planned[i]))
-    ET.ElementTree(rou).write(work / "routes.rou.xml", encoding="UTF-8", xml_declaration=True)
+    _write_xml(rou, work / "routes.rou.xml")
 
     args = ["--net-file", net.net_file.resolve().as_posix(), "--route-files", "routes.rou.xml",
             "--begin", str(begin), "--end", f"{end_s:.2f}", "--seed", str(int(seed)),
@@ -626,7 +634,7 @@ def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], dep
         per_tt[i].append(dur)
         per_loss[i].append(loss)
     total = len(fleet)
-    if len(seen) != total:
+    if seen != {f"{i}.{j}" for _, i, j in fleet}:
         msg = f"SUMO's tripinfo names {len(seen)} vehicles, the plan {total}; see {work / 'sumo.log'}"
         raise SimulationError(msg)
     arrived_ids = {ti.get("id") for ti in trips.iter("tripinfo") if float(ti.get("arrival", "-1")) >= 0}
