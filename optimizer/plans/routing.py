@@ -304,18 +304,16 @@ class RoutingPlan:
         """Replay the plan in Eclipse SUMO: each trip's vehicles drive its route (:mod:`~optimizer.plans.simulation`).
 
         Trips depart at ``trips["depart_s"]`` (seconds since midnight) and are
-        ``trips["vehicles"]`` vehicles each, where those columns exist; else from
-        07:00, one every 2 s, one vehicle each.  ``workdir`` keeps SUMO's files
+        ``trips["vehicles"]`` vehicles each.  ``workdir`` keeps SUMO's files
         (None: a temporary folder, removed).  Other keywords go to
         :func:`~optimizer.plans.simulation.simulate_routes` (``time_to_teleport_s``,
         ``end_s``, ``network``).
         """
-        from optimizer.plans.simulation import default_departures_s, simulate_routes, work_folder
+        from optimizer.plans.simulation import simulate_routes, work_folder
 
         trips = self.trips
-        departs = (trips["depart_s"].astype(float).tolist() if "depart_s" in trips
-                   else default_departures_s(len(trips)))
-        vehicles = trips["vehicles"].tolist() if "vehicles" in trips else None
+        departs = trips["depart_s"].astype(float).tolist()
+        vehicles = trips["vehicles"].astype(int).tolist()
         by_trip = dict(zip(self.routes["trip_id"], self.routes["nodes"]))
         lost = [t for t in trips["trip_id"] if t not in by_trip]
         if lost:

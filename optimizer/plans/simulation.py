@@ -94,8 +94,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
 __all__ = [
-    "DEFAULT_DEPART_S",
-    "DEFAULT_SPACING_S",
     "HEADWAY_S",
     "SUMO_VERSION",
     "SimulationError",
@@ -103,7 +101,6 @@ __all__ = [
     "SumoMissingError",
     "SumoNetwork",
     "check_sumo",
-    "default_departures_s",
     "read_vehroutes",
     "simulate_routes",
     "sumo_network",
@@ -118,10 +115,6 @@ SUMO_VERSION = "1.28.0"
 INSTALL = f"pip install eclipse-sumo=={SUMO_VERSION} sumolib=={SUMO_VERSION}"
 #: Seconds between the departures of one trip's vehicles when it has more than one.
 HEADWAY_S = 2.0
-#: A plan whose trips carry no departure time: the first leaves at 07:00 ...
-DEFAULT_DEPART_S = 7 * 3600.0
-#: ... and the next ones every 2 s after it.
-DEFAULT_SPACING_S = 2.0
 #: Edge priority per OSM class: SUMO's ``data/typemap/osmNetconvert.typ.xml``.
 PRIORITY = {
     "motorway": 14, "trunk": 13, "primary": 12, "secondary": 11, "tertiary": 10,
@@ -686,15 +679,6 @@ def read_vehroutes(path: str | os.PathLike[str]) -> dict[str, tuple[list[str], l
         exits = route.get("exitTimes", "").split()
         out[veh.get("id")] = (route.get("edges", "").split(), [float(x) for x in exits])
     return out
-
-
-def default_departures_s(n: int) -> list[float]:
-    """Departures for trips without a time: from 07:00 (:data:`DEFAULT_DEPART_S`), one every 2 s.
-
-    >>> default_departures_s(3)
-    [25200.0, 25202.0, 25204.0]
-    """
-    return [DEFAULT_DEPART_S + DEFAULT_SPACING_S * i for i in range(n)]
 
 
 def work_folder(workdir: str | os.PathLike[str] | None):

@@ -11,6 +11,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -191,8 +192,9 @@ def test_vehicles_still_driving_or_never_inserted_at_the_end_are_counted(plan, n
 
 # --------------------------------------------------------------- the plan
 def test_plan_simulate_uses_its_departures_and_vehicles(plan, net):
-    default = plan.simulate(seed=1, network=net)           # no columns: from 07:00, one vehicle each
-    assert (default.vehicles, default.begin_s, default.route_mismatches) == (N_TRIPS, 25200.0, 0)
+    default = plan.simulate(seed=1, network=net)           # the problem's departures, one vehicle each
+    first = float(np.floor(plan.trips.depart_s.min()))
+    assert (default.vehicles, default.begin_s, default.route_mismatches) == (N_TRIPS, first, 0)
     trips = plan.trips.assign(depart_s=[30000.5 + 10 * i for i in range(N_TRIPS)],
                               vehicles=[2] * N_TRIPS)
     res = dataclasses.replace(plan, trips=trips).simulate(seed=1, network=net)
