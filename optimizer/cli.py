@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "slice (default 15)")
     run.add_argument("--bpr-alpha", type=float, default=0.15, help="traffic: BPR alpha (default 0.15)")
     run.add_argument("--bpr-beta", type=float, default=4.0, help="traffic: BPR beta (default 4)")
+    run.add_argument("--simulate", action="store_true",
+                     help="traffic: replay every plan in Eclipse SUMO (travel time, time loss, arrivals, teleports)")
+    run.add_argument("--references", action="store_true",
+                     help="traffic: AequilibraE's continuous user equilibrium and system optimum, and the SO "
+                          "lower bound, beside the plans")
     f = run.add_argument_group("fleet")
     f.add_argument("--stops", type=int, default=8, help="fleet: service stops (default 8)")
     f.add_argument("--vehicles", type=int, default=1, help="fleet: vehicles, 1 is a TSP (default 1)")
@@ -197,7 +202,7 @@ def _backend_options(pairs: list[str] | None) -> dict[str, Any]:
 #: ``cityopt run``'s scenario flags (their ``dest``) by the problem they describe.
 PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
     "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m", "vehicles_per_trip",
-                "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta"),
+                "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta", "simulate", "references"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
     "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale"),
 }
@@ -273,6 +278,10 @@ def check_run_args(args: argparse.Namespace) -> None:
                    f"({' '.join(solvers)}); add it to --solver or drop the flag")
             raise InvalidInputError(msg)
     check_scenario(args.problem, {**_scenario(args), "seed": args.seed}, field=_flag)
+    if getattr(args, "simulate", False):  # SUMO installed, before any work
+        from optimizer.plans.simulation import check_sumo
+
+        check_sumo()
     if args.time_limit is not None:
         from solvers.options import MAX_TIME_LIMIT_S
 
@@ -409,7 +418,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("%r", prob)
         for req in requests:  # what needs the instance (size limits, QAOA's backend), before any solver runs
             check_fits(prob, req.name, req.options)
-    records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet)
+    records = run_problem(prob, requests, out=args.out, seed=args.seed, progress=not args.quiet,
+                          simulate=getattr(args, "simulate", False), references=getattr(args, "references", False))
     _print_results(records, args)
     return 0
 

@@ -472,6 +472,34 @@ class Traffic(Problem):
             out["congestion_veh_s"] = self.congestion(bits)
         return out
 
+    def references(self, *, rgap: float = 1e-4, max_iter: int = 500) -> dict[str, Any]:
+        """AequilibraE's continuous UE and SO on the whole road graph and the same demand: the yardsticks.
+
+        * ``so_bound_veh_h``: a proven lower bound of this problem's BPR system
+          travel time, for any plan: the static SO over the span of slices the
+          candidates occupy (``H = S h``).  By convexity of each cell's cost,
+          ``sum_s f(n_s) >= S f(N / S)``, which is the static BPR cost of the
+          segment's ``N`` vehicles over ``H``; the SO over all paths with
+          fractional flows is no more than any discrete plan's static cost; and
+          Frank-Wolfe's certified bound is no more than the SO.  (Free-flow times
+          unrounded: to the millisecond.)
+        * ``static``: that UE and SO over the span (each with its relative gap).
+        * ``by_departure_slice``: UE and SO with each slice's departures assigned
+          in their own slice: closer to the time structure, a reference only.
+        """
+        from optimizer.problems.equilibrium import references
+
+        peak, m = self.model.peak, self.model
+        lo, hi = int(self.cell_slice.min()), int(self.cell_slice.max())
+        start = peak.start_s + lo * peak.slice_s
+        span_s = (hi - lo + 1) * peak.slice_s
+        static = references(self.graph, self.trips.assign(depart_s=start), alpha=m.alpha, beta=m.beta,
+                            slice_s=span_s, start_s=start, rgap=rgap, max_iter=max_iter)
+        sliced = references(self.graph, self.trips, alpha=m.alpha, beta=m.beta, slice_s=peak.slice_s,
+                            start_s=peak.start_s, rgap=rgap, max_iter=max_iter)
+        return {"so_bound_veh_h": static["so"]["lower_bound_veh_h"], "span_h": span_s / 3600.0,
+                "static": static, "by_departure_slice": sliced}
+
     # ------------------------------------------------------------------- QUBO
     @cached_property
     def _cell_quadratic(self) -> tuple[np.ndarray, np.ndarray]:
@@ -554,6 +582,9 @@ class Traffic(Problem):
         for c, users in enumerate(self.cell_users):
             n_max = int(self.cell_max[c])
             table = np.rint(self.model.cost(np.arange(n_max + 1), t0[c], cap[c]) * scale).astype(np.int64)
+            # rounding can dent the convex cost by a unit; the secants need it convex (else a load
+            # every plan must carry could cost more than the cost's upper bound allows)
+            table = np.concatenate(([0], np.cumsum(np.maximum.accumulate(np.diff(table)))))
             trips = {self.variables[v][0] for v in users}
             if len(trips) == 1:  # one trip: its load is m or 0
                 obj.extend(int(table[int(self.var_vehicles[v])]) * x[v] for v in users)

@@ -10,6 +10,7 @@ solver of the instance, and :func:`verdict` says which one won.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import platform
@@ -132,7 +133,8 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
 
 
 def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str | Path | None,
-                seed: int | None = None, progress: bool = False, compare: bool = True) -> list[RunRecord]:
+                seed: int | None = None, progress: bool = False, compare: bool = True,
+                simulate: bool = False, references: bool = False) -> list[RunRecord]:
     """Solve ``problem`` with each request, validate each plan, write outputs under ``out``.
 
     Parameters
@@ -148,6 +150,14 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     compare : bool
         Write the instance's ``comparison.csv`` and ``verdict.json`` over these
         runs (off when the caller compares more runs than it passes here).
+    simulate : bool
+        Traffic: replay every plan in Eclipse SUMO (one network for the
+        instance); the ``simulation`` block of ``summary.json`` and
+        ``simulation.csv`` (per trip, model against simulation).
+    references : bool
+        Traffic: AequilibraE's continuous UE and SO and the SO lower bound
+        (:meth:`~optimizer.problems.traffic.Traffic.references`), once for the
+        instance, in every ``summary.json`` as ``references``.
 
     Returns
     -------
@@ -167,29 +177,99 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
             folders[req.folder] = folder
     for req in requests:  # then what needs the instance: size limits, QAOA backends
         check_fits(problem, req.name, req.options)
-    records = []
-    for req in requests:
-        t0 = time.perf_counter()
-        sol = solve(problem, req.name, seed=seed, time_limit_s=req.time_limit_s, **dict(req.options))
-        summary = summarise(problem, sol, req, seed=seed)
-        plan = None
-        if summary["feasible"]:
-            plan = problem.decode(sol)
-            plan.validate()
-        out_dir = None
-        if out is not None:
-            out_dir = folders[req.folder]
-            with staged_dir(out_dir) as d:
-                atomic_write_json(d / "summary.json", summary)
-                if plan is not None:
-                    plan.write(d)
-        records.append(RunRecord(req, sol, summary, plan, out_dir))
-        if progress:
-            log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
-                     summary["status"], summary["objective"], time.perf_counter() - t0)
+    if (simulate or references) and problem.kind != "traffic":
+        msg = f"--simulate and --references judge traffic plans; a {problem.kind} run takes neither"
+        raise InvalidInputError(msg)
+    with contextlib.ExitStack() as stack:
+        judge = _Judge(problem, stack, seed=seed) if simulate else None
+        refs = _references(problem) if references else None
+        records = []
+        for req in requests:
+            t0 = time.perf_counter()
+            sol = solve(problem, req.name, seed=seed, time_limit_s=req.time_limit_s, **dict(req.options))
+            summary = summarise(problem, sol, req, seed=seed)
+            if refs is not None:
+                summary["references"] = refs
+            plan = None
+            sim = None
+            if summary["feasible"]:
+                plan = problem.decode(sol)
+                plan.validate()
+                if judge is not None:
+                    sim = judge.replay(plan)
+                    summary["simulation"] = sim.to_summary()
+            out_dir = None
+            if out is not None:
+                out_dir = folders[req.folder]
+                with staged_dir(out_dir) as d:
+                    atomic_write_json(d / "summary.json", summary)
+                    if plan is not None:
+                        plan.write(d)
+                    if sim is not None:
+                        atomic_write_text(d / "simulation.csv", sim.trips_table(plan).to_csv(index=False))
+            records.append(RunRecord(req, sol, summary, plan, out_dir))
+            if progress:
+                log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
+                         summary["status"], summary["objective"], time.perf_counter() - t0)
     if compare and out is not None and records:
         write_comparison(problem, records, Path(out))
     return records
+
+
+class _Judge:
+    """SUMO for one instance: its network built once, each plan replayed on it with the run's seed."""
+
+    def __init__(self, problem: Problem, stack: contextlib.ExitStack, *, seed: int | None) -> None:
+        import tempfile
+
+        from optimizer.plans.simulation import check_sumo, sumo_network
+
+        check_sumo()
+        self.seed = 1 if seed is None else int(seed)
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityopt-sumo-")))
+        self.work = work
+        self.network = sumo_network(problem.graph, work / "net")  # type: ignore[attr-defined]
+        self.runs = 0
+
+    def replay(self, plan: Any) -> _Replay:
+        self.runs += 1
+        res = plan.simulate(seed=self.seed, workdir=self.work / f"run{self.runs}", network=self.network)
+        return _Replay(res)
+
+
+@dataclass(frozen=True)
+class _Replay:
+    result: Any
+
+    def to_summary(self) -> dict[str, Any]:
+        """The ``simulation`` block: SUMO's totals, without the per-trip lists (``simulation.csv`` has them)."""
+        return {k: v for k, v in self.result.to_dict().items() if not k.startswith("trip_")}
+
+    def trips_table(self, plan: Any) -> Any:
+        """Per trip: departure, vehicles, the model's BPR time and SUMO's travel time and time loss."""
+        import pandas as pd
+
+        r = plan.routes
+        return pd.DataFrame({"trip_id": r["trip_id"].to_numpy(), "depart_s": r["depart_s"].to_numpy(),
+                             "vehicles": r["vehicles"].to_numpy(),
+                             "model_travel_time_s": r["bpr_travel_time_s"].round(3).to_numpy(),
+                             "sumo_travel_time_s": self.result.travel_time_s,
+                             "sumo_time_loss_s": self.result.time_loss_s})
+
+
+def _references(problem: Problem) -> dict[str, Any]:
+    """The compact ``references`` block of a traffic instance (AequilibraE's UE and SO)."""
+    t0 = time.perf_counter()
+    full = problem.references()  # type: ignore[attr-defined]
+
+    def pick(block: dict[str, Any]) -> dict[str, Any]:
+        return {m: {k: block[m].get(k) for k in ("system_travel_time_veh_h", "relative_gap", "iterations",
+                                                   "converged", "lower_bound_veh_h") if k in block[m]}
+                for m in ("ue", "so")}
+
+    return {"so_bound_veh_h": full["so_bound_veh_h"], "span_h": full["span_h"],
+            "static": pick(full["static"]), "by_departure_slice": pick(full["by_departure_slice"]),
+            "method": full["static"].get("method"), "wall_s": round(time.perf_counter() - t0, 3)}
 
 
 def gap_to_best(objective: float | None, best: float | None) -> float | None:
@@ -232,8 +312,30 @@ def comparison_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             "wall_time_s": s["wall_time_s"],
             "qubits": (s.get("qaoa") or {}).get("qubits"),
             "bpr_travel_time_veh_h": (s.get("assessment") or {}).get("system_travel_time_veh_h"),
+            "surrogate_error": (s.get("assessment") or {}).get("surrogate_error"),
+            **_simulation_columns(s.get("simulation")),
         })
+    _rank(rows, "objective", "rank_model")
+    if any(r.get("sim_travel_time_veh_h") is not None for r in rows):
+        _rank(rows, "sim_travel_time_veh_h", "rank_simulation")
     return rows
+
+
+def _simulation_columns(sim: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not sim:
+        return {}
+    return {"sim_travel_time_veh_h": sim.get("total_travel_time_veh_h"),
+            "sim_mean_time_loss_s": sim.get("mean_time_loss_s"), "sim_arrived": sim.get("arrived"),
+            "sim_vehicles": sim.get("vehicles"), "sim_teleports": sim.get("teleports")}
+
+
+def _rank(rows: list[dict[str, Any]], key: str, into: str) -> None:
+    """1 for the lowest ``key`` (ties share a rank); rows without it get None."""
+    vals = sorted({r[key] for r in rows if r.get(key) is not None and r.get("solver") not in BOUND_LABELS})
+    for r in rows:
+        v = r.get(key)
+        r[into] = None if v is None or r.get("solver") in BOUND_LABELS else 1 + sum(
+            1 for w in vals if w < v - 1e-9 * max(1.0, abs(v)))
 
 
 def verdict(records: list[RunRecord], *, baseline: str | None = None, reference: str = "cpsat") -> dict[str, Any]:
@@ -296,6 +398,7 @@ def verdict(records: list[RunRecord], *, baseline: str | None = None, reference:
         if not same and theirs:
             text += f" (the objective's winner takes {min(theirs):.4g} veh-h)"
         parts.append(text)
+    parts.extend(_traffic_judgements(by, feas, winners, out))
     cb = records[0].summary.get("continuous_bound_eur") if records else None
     if cb:
         out["gap_to_continuous_bound"] = (best - cb) / max(abs(cb), 1e-9)
@@ -303,6 +406,46 @@ def verdict(records: list[RunRecord], *, baseline: str | None = None, reference:
                      f"bound {cb:.6g}")
     out["text"] = "; ".join(parts)
     return out
+
+
+def _traffic_judgements(by: Mapping[str, Mapping[str, Any]], feas: Mapping[str, float], winners: list[str],
+                        out: dict[str, Any]) -> list[str]:
+    """The planner's lines: selfish against coordinated routing, SUMO's ranking, the SO bound."""
+    parts = []
+    ttt = {k: by[k]["assessment"]["system_travel_time_veh_h"] for k in feas if by[k].get("assessment")}
+    sim = {k: by[k]["simulation"]["total_travel_time_veh_h"] for k in feas
+           if (by[k].get("simulation") or {}).get("total_travel_time_veh_h") is not None}
+    # the coordinated plan: the best by BPR travel time among the solvers that coordinate
+    coordinated = {k: v for k, v in ttt.items() if k not in ("ue", "shortest")}
+    best = min(coordinated, key=coordinated.get) if coordinated else None
+    if "ue" in ttt and best is not None:
+        save = (ttt["ue"] - ttt[best]) / ttt["ue"] if ttt["ue"] > 0 else 0.0
+        out["coordinated_saving_vs_ue"] = save
+        line = (f"coordinated routing ({best}) saves {100 * save:.2f}% of the system travel time of selfish "
+                f"routing (ue) in the model")
+        if "ue" in sim and best in sim and sim["ue"] > 0:
+            ssave = (sim["ue"] - sim[best]) / sim["ue"]
+            out["coordinated_saving_vs_ue_simulated"] = ssave
+            line += f", {100 * ssave:.2f}% in SUMO"
+        parts.append(line)
+    if len(sim) > 0:
+        low = min(sim.values())
+        sim_best = sorted(k for k, v in sim.items() if v <= low * (1 + 1e-9))
+        out.update(simulation_winners=sim_best, simulation_best_veh_h=low)
+        text = f"in SUMO {' = '.join(sim_best)} {'wins' if len(sim_best) == 1 else 'tie'} at {low:.4g} veh-h"
+        model_best = [k for k in winners if k in sim]
+        if model_best and not set(model_best) & set(sim_best):
+            out["model_and_simulation_disagree"] = True
+            text += (f"; the model and SUMO disagree: the model's winner {model_best[0]} takes "
+                     f"{sim[model_best[0]]:.4g} veh-h there")
+        parts.append(text)
+    refs = next((s.get("references") for s in by.values() if s.get("references")), None)
+    if refs and ttt:
+        bound = refs["so_bound_veh_h"]
+        gap = (min(ttt.values()) - bound) / max(abs(bound), 1e-9)
+        out.update(so_bound_veh_h=bound, gap_to_so_bound=gap)
+        parts.append(f"AequilibraE's SO bound {bound:.4g} veh-h: the best plan is {100 * gap:.2f}% above it")
+    return parts
 
 
 def write_comparison(problem: Problem, records: list[RunRecord], out: Path) -> Path:

@@ -224,6 +224,17 @@ def check_scenario(problem: str, params: Mapping[str, Any], *,
         msg = (f"{field('periods')} must divide the day's 96 quarter-hours (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48 "
                f"or 96), got {periods!r}")
         raise InvalidInputError(msg)
+    if problem == "traffic":  # the model's words: the peak period, the objective, the slice
+        given = {k: params[k] for k in ("objective", "peak", "slice_min", "bpr_alpha", "bpr_beta")
+                 if params.get(k) is not None}
+        try:
+            traffic_model(**given)
+        except InvalidInputError as exc:
+            text = str(exc)
+            name = next((k for k in given if text.startswith(k)), "peak" if "peak" in text else None)
+            if name is None:
+                raise
+            raise InvalidInputError(f"{field(name)}: {text.removeprefix(name).lstrip(' :')}") from None
 
 
 _BUILDERS: dict[str, Callable[..., Problem]] = {"traffic": traffic, "fleet": fleet, "dispatch": dispatch}

@@ -273,3 +273,13 @@ def test_traffic_on_a_bare_graph(grid_graph):
     assert E.min() == pytest.approx(min(prob.surrogate(x) for x in X[feas]))
     plan = prob.decode(solve(prob, "cpsat")).validate()
     assert plan.objective == pytest.approx(min(prob.objective(x) for x in X[feas]))
+
+
+def test_native_cpsat_solves_where_rounding_dents_the_convex_cost(helsinki):
+    """Rounded to microseconds, a cell's BPR table can lose convexity by a unit; the secants once made
+    a load every plan must carry cost more than its bound allowed, and CP-SAT called 300 trips infeasible."""
+    prob = Traffic.from_city(helsinki, trips=300, routes=3, seed=1)
+    sol = solve(prob, "cpsat", seed=0, time_limit_s=20)
+    assert sol.status.value in ("OPTIMAL", "FEASIBLE")
+    assert sol.info["objective"] == pytest.approx(prob.objective(sol.bits), rel=1e-6)
+    assert prob.objective(sol.bits) <= prob.objective(prob.shortest_path_bits()) * (1 + 1e-9)
