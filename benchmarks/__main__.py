@@ -1,6 +1,6 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--only core qaoa qvm dispatch fleet] [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch fleet batch traffic] [--skip-demo] [--out outputs/bench.json]``.
 
 ``core`` (this module):
 
@@ -14,7 +14,8 @@ Run: ``python -m benchmarks [--only core qaoa qvm dispatch fleet] [--skip-demo] 
 :mod:`benchmarks.bench_qvm` (what noise costs, each QVM against qsim);
 ``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow); ``fleet``:
 :mod:`benchmarks.bench_fleet` (decompose with QAOA vs CP-SAT, Routing on a published
-CVRP, the distance matrix vs all pairs).
+CVRP, the distance matrix vs all pairs); ``traffic``: :mod:`benchmarks.bench_traffic`
+(the Helsinki peak in the BPR model, against AequilibraE's UE/SO and in SUMO).
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def bench_demo() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"],
-                    default=["core", "qaoa", "qvm", "dispatch", "fleet", "batch"], help="which benchmark groups to run")
+    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch", "traffic"],
+                    default=["core", "qaoa", "qvm", "dispatch", "fleet", "batch", "traffic"],
+                    help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args(argv)
     results: dict = {}
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         print("\n== batch on Dask: overhead and throughput", flush=True)
         results["batch"] = bench_batch.main(["--out", str(out.with_name("bench_batch.json"))])
+    if "traffic" in args.only:
+        from benchmarks import bench_traffic
+
+        print("\n== the Helsinki peak: BPR model, AequilibraE, SUMO", flush=True)
+        results["traffic"] = bench_traffic.main(["--json", str(out.with_name("bench_traffic.json"))])
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"figures written to {out}")
     return results

@@ -370,6 +370,24 @@ def _cli_numeric() -> list[Case]:
         for tag, value in values.items():
             out.append(Case(f"cli-traffic/{flag[2:]}={tag}", "cli-traffic", _run("traffic", flag, value, base=base),
                             expect=((flag,),)))
+    # the peak and the model (issue 12)
+    short = ("--trips", "2", "--routes", "2", "--solver", "shortest")
+    model_flags: dict[str, dict[str, str]] = {
+        "--peak": {"reversed": "09:00-07:00", "one-time": "07:00", "text": "morning", "25h": "07:00-25:61",
+                   "empty": "07:00-07:00"},
+        "--slice-min": {"zero": "0", "neg": "-15", "nan": "nan", "2days": "2880"},
+        "--vehicles-per-trip": {"zero": "0", "huge": "100000", "text": "many"},
+        "--bpr-alpha": {"neg": "-0.1", "nan": "nan", "huge": "1000"},
+        "--bpr-beta": {"zero": "0", "inf": "inf", "huge": "50"},
+        "--objective": {"text": "speed"},
+    }
+    for flag, values in model_flags.items():
+        for tag, value in values.items():
+            out.append(Case(f"cli-traffic/{flag[2:]}={tag}", "cli-traffic", _run("traffic", flag, value, base=short),
+                            expect=((flag,),)))
+    out.append(Case("cli-dispatch/simulate", "cli-dispatch",
+                    _run("dispatch", "--simulate", base=("--grid", "case9", "--periods", "4", "--solver", "milp")),
+                    expect=(("--simulate",),)))
     return out
 
 
@@ -584,9 +602,21 @@ def _files_trips() -> list[Case]:
         "20001-rows": (lambda p: p.write_text(_trips_csv([(*h[0], *h[1])] * 20001)), (("trips", "rows"),)),
         "extra-commas": (_trips_csv([(*h[0], *h[1], "x", "y"), (*h[2], *h[3])]), (("t.csv", "row", "column"),)),
     }
+    timed = "origin_lon,origin_lat,dest_lon,dest_lat,depart,vehicles\n"
+    row2 = f"{h[2][0]},{h[2][1]},{h[3][0]},{h[3][1]},08:00,1\n"
+    variants.update({  # the peak's columns: a time of day, whole vehicles
+        f"depart={tag}": (f"{timed}{h[0][0]},{h[0][1]},{h[1][0]},{h[1][1]},{v},1\n{row2}", (("depart", "row"),))
+        for tag, v in {"25:61": "25:61", "text": "soon", "neg": "-5", "49h": "176400", "nan": "nan"}.items()})
+    variants.update({
+        f"vehicles={tag}": (f"{timed}{h[0][0]},{h[0][1]},{h[1][0]},{h[1][1]},07:30,{v}\n{row2}",
+                            (("vehicles", "row"),))
+        for tag, v in {"zero": "0", "half": "1.5", "huge": "100000", "text": "many"}.items()})
     base = ("--routes", "2", "--solver", "shortest")
     out = [Case(f"{g}/{tag}", g, _run("traffic", "--trips-csv", "t.csv", base=base), files={"t.csv": c},
                 expect=e) for tag, (c, e) in variants.items()]
+    out.append(Case(f"{g}/valid-timed", g, _run("traffic", "--trips-csv", "t.csv", base=base),
+                    files={"t.csv": f"{timed}{h[0][0]},{h[0][1]},{h[1][0]},{h[1][1]},07:30,3\n{row2}"},
+                    succeed=True))
     out.append(Case(f"{g}/valid", g, _run("traffic", "--trips-csv", "t.csv", base=base),
                     files={"t.csv": _trips_csv(GOOD_TRIPS)}, succeed=True))
     out.append(Case(f"{g}/missing-file", g, _run("traffic", "--trips-csv", "nope.csv", base=base),

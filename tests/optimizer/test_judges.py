@@ -81,3 +81,22 @@ def test_judges_are_for_traffic_only(helsinki, tmp_path, capsys):
                "--simulate", "--out", str(tmp_path / "o")])
     assert rc == 2 and "--simulate applies to traffic" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_simulate_works_on_a_city_file(tmp_path, capsys):
+    """Not only the bundled city: an OSM file the user gives (a 5 x 5 grid in the East, 30 groups of 10)."""
+    from tests.fuzz.cases import osm_xml
+
+    city = tmp_path / "grid.osm"
+    city.write_text(osm_xml(n=5, lat0=60.0, lon0=25.5))
+    out = tmp_path / "out"
+    rc = main(["-q", "run", "--problem", "traffic", "--city", str(city), "--trips", "30", "--routes", "2",
+               "--vehicles-per-trip", "10", "--peak", "07:00-07:30", "--min-distance-m", "200",
+               "--solver", "shortest", "cpsat", "--simulate", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    summaries = [json.loads(p.read_text()) for p in out.glob("traffic/*/*/summary.json")]
+    assert len(summaries) == 2
+    for s in summaries:
+        sim = s["simulation"]
+        assert sim["vehicles"] == 300 and sim["route_mismatches"] == 0
+        assert sim["arrived"] + sim["unfinished"] + sim["undeparted"] == 300
