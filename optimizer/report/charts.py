@@ -36,10 +36,12 @@ def _num(x: Any) -> float | None:
 
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure, **data: str) -> str:
+    """The figure as an inline ``<img>``; ``data`` become ``data-<key>`` attributes (``_`` as ``-``)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    return f'<img alt="{html.escape(fig.get_label() or "figure")}" src="data:image/png;base64,' \
+    attrs = "".join(f' data-{k.replace("_", "-")}="{html.escape(str(v))}"' for k, v in data.items())
+    return f'<img alt="{html.escape(fig.get_label() or "figure")}"{attrs} src="data:image/png;base64,' \
            f'{base64.b64encode(buf.getvalue()).decode()}">'
 
 
@@ -138,6 +140,115 @@ def _route_map(runs: list[tuple[str, Path]], title: str, background: list[Path] 
     sm = ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=list(axes), label="trips on the segment", shrink=0.8)
     return _png(fig)
+
+
+def vc_column(peak_slice: str) -> str:
+    """The ``segment_loads.geojson`` column of a slice named like ``assessment.peak_slice``.
+
+    >>> vc_column("07:45-08:00")
+    'vc 07:45'
+    """
+    return "vc " + str(peak_slice).split("-")[0].strip()
+
+
+def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str) -> str | None:
+    """The plan's segments coloured by volume/capacity in the slice ``peak_slice``.
+
+    Every segment of the plan (``segment_loads.geojson``) is drawn: light grey where
+    it carries nothing in that slice, else coloured from 0 to ``max(1.2, max v/c)``
+    and thicker above 1.0 (over capacity).  None if the file has no segments or no
+    column for that slice.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    col = vc_column(peak_slice)
+    seg = feature_lines(read_features(run_dir / "segment_loads.geojson"))
+    if not seg or not any(col in p for _, p in seg):
+        return None
+    vcs = [_num(p.get(col)) or 0.0 for _, p in seg]
+    top = max(vcs)
+    norm = Normalize(vmin=0.0, vmax=max(1.2, top))
+    cmap = colormaps["RdYlGn_r"]
+    fig = _fig(7.0, 5.6, f"volume/capacity at the peak slice {peak_slice}: {instance} {plan}")
+    ax = fig.subplots()
+    idle = [c for (c, _), v in zip(seg, vcs) if v <= 0.0]
+    if idle:
+        ax.add_collection(LineCollection(idle, colors="#d3d3d3", linewidths=1.2, zorder=1))
+    busy = sorted(((v, c) for (c, _), v in zip(seg, vcs) if v > 0.0), key=lambda t: t[0])  # worst on top
+    if busy:
+        ax.add_collection(LineCollection([c for _, c in busy], colors=[cmap(norm(v)) for v, _ in busy],
+                                         linewidths=[4.5 if v > 1.0 else 2.0 for v, _ in busy], zorder=2))
+    ax.autoscale()
+    ax.set_aspect(1 / math.cos(math.radians(sum(y for c, _ in seg for _, y in c) / sum(len(c) for c, _ in seg))))
+    over = sum(v > 1.0 for v in vcs)
+    ax.set_title(f"{plan}: volume/capacity in the peak slice {peak_slice}\n"
+                 f"{len(busy)} of {len(seg)} segments loaded, max {top:.2f}, {over} over capacity (thick)",
+                 fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.set_xlabel("longitude", fontsize=8)
+    ax.set_ylabel("latitude", fontsize=8)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8,
+                       label=f"volume / capacity, {peak_slice} (grey: empty)")
+    bar.ax.axhline(1.0, color="k", lw=1.2)
+    return _png(fig, figure="vc-peak-map", plan=plan, slice=peak_slice)
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """1 for the lowest; ties (1e-9 relative) share a rank.
+
+    >>> _ranks([3.0, 1.0, 3.0, 2.0])
+    [3, 1, 3, 2]
+    """
+    return [1 + sum(1 for w in values if w < v - 1e-9 * max(1.0, abs(v))) for v in values]
+
+
+def _model_vs_simulation_chart(points: list[dict[str, Any]], so_bound: float | None, title: str) -> str | None:
+    """Per plan: the model's (BPR) system travel time beside SUMO's, each ranked, the SO bound on the model's.
+
+    ``points``: dicts with ``label``, ``model`` and ``sumo`` (veh-h), ``model_rank``,
+    ``sumo_rank`` and ``lost`` (a note where SUMO lost or teleported vehicles, else "").
+    Each panel's axis is zoomed to its values (plans differ by little): it does not start at 0.
+    """
+    if not points:
+        return None
+    import numpy as np
+
+    fig = _fig(max(7.0, 1.6 * len(points) + 4.0), 3.8, f"model against SUMO: {title}")
+    axes = fig.subplots(1, 2)
+    labels = [p["label"] for p in points]
+    x = np.arange(len(points))
+    for ax, key, what, extra in ((axes[0], "model", "model (BPR): system travel time", so_bound),
+                                 (axes[1], "sumo", "SUMO: total travel time", None)):
+        vals = [float(p[key]) for p in points]
+        ranks = [int(p[f"{key}_rank"]) for p in points]
+        colors = ["#3b6fd8" if r == 1 else "#9db8e8" for r in ranks]
+        hatch = [("//" if p["lost"] and key == "sumo" else "") for p in points]
+        bars = ax.bar(x, vals, color=colors, edgecolor="#24489a")
+        for b, h in zip(bars, hatch):
+            b.set_hatch(h)
+        span = vals + ([extra] if extra is not None else [])
+        lo, hi = min(span), max(span)
+        pad = (hi - lo) * 0.25 or abs(hi) * 0.01 or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+        for xi, v, r in zip(x, vals, ranks):
+            ax.annotate(f"#{r}\n{v:.5g}", (xi, v), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 2), textcoords="offset points")
+        if extra is not None:
+            ax.axhline(extra, color="#c0392b", ls="--", lw=1.2, label=f"SO lower bound {extra:.4g}")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"{what} (veh-h; #rank)", fontsize=9)
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("vehicle-hours (axis not from 0)", fontsize=8)
+    if any(p["lost"] for p in points):
+        axes[1].set_xlabel("hatched: SUMO teleported or lost vehicles", fontsize=8)
+    return _png(fig, figure="model-vs-simulation")
 
 
 #: Units drawn one by one in a dispatch chart; the rest are summed into one band.

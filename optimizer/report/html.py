@@ -10,7 +10,11 @@ problem and scenario (an instance over its seeds), shows:
 - QAOA quality (objective over the instance's best) against depth, one line
   per backend: noiseless (``qsim``, ``fast``) against each QVM;
 - traffic: the routes on a map of the city's streets, segment loads coloured
-  (from each run folder's ``segment_loads.geojson`` and ``plan.geojson``);
+  (from each run folder's ``segment_loads.geojson`` and ``plan.geojson``); the
+  best plan's volume/capacity in its peak slice (``assessment.peak_slice``); and,
+  where the plans were replayed in SUMO (``--simulate``), each plan's model travel
+  time against SUMO's, ranked by both, with AequilibraE's SO lower bound and UE/SO
+  totals where the run has ``--references`` (:func:`model_vs_simulation`);
 - dispatch: the day's dispatch as a stacked area chart, with the power-flow
   check (max line loading per period, violations marked), from ``dispatch.csv``,
   ``demand.csv`` and ``powerflow.json``;
@@ -43,17 +47,21 @@ from optimizer.maps import traffic_map_html
 from optimizer.report.charts import (
     _dispatch_chart,
     _fig,
+    _model_vs_simulation_chart,
     _num,
     _objective_figure,
     _png,
+    _ranks,
     _route_map,
+    _vc_peak_map,
 )
 from optimizer.solve import baseline_solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ReportPathError", "check_report_path", "instance_verdicts", "solver_stats", "write_report"]
+__all__ = ["ReportPathError", "check_report_path", "instance_verdicts", "model_vs_simulation", "solver_stats",
+           "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +191,105 @@ def _scenario_verdict(stats: list[dict[str, Any]], verdicts: list[dict[str, Any]
     return "; ".join(parts), qaoa_lost
 
 
+def _best(values: dict[str, float]) -> list[str]:
+    low = min(values.values())
+    return sorted(k for k, v in values.items() if v <= low + 1e-9 * max(1.0, abs(low)))
+
+
+def _fmt_gap(g: Any) -> str:
+    g = _num(g)
+    return "-" if g is None else f"{g:.2g}"
+
+
+def _references_text(refs: dict[str, Any] | None, *, drawn: bool = False) -> str:
+    """AequilibraE's references in one clause: the SO bound, then UE and SO totals with their relative gaps."""
+    if not refs:
+        return ""
+    bits = []
+    bound = _num(refs.get("so_bound_veh_h"))
+    if bound is not None:
+        bits.append(f"AequilibraE's SO lower bound {bound:.4g} veh-h{' (the dashed line)' if drawn else ''}")
+    for key, name in (("static", "static"), ("by_departure_slice", "by departure slice")):
+        block = refs.get(key) or {}
+        tot = [f"{m.upper()} {t:.4g} veh-h (relative gap {_fmt_gap(block[m].get('relative_gap'))})"
+               for m in ("ue", "so") if isinstance(block.get(m), dict)
+               and (t := _num(block[m].get("system_travel_time_veh_h"))) is not None]
+        if tot:
+            bits.append(f"{name}: " + ", ".join(tot))
+    return "; ".join(bits)
+
+
+def model_vs_simulation(summaries: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The plans' model travel time against SUMO's, ranked by each, and the one-line caption.
+
+    ``summaries``: run label -> ``summary.json`` of one instance.  Plans count when
+    feasible with ``assessment.system_travel_time_veh_h`` and
+    ``simulation.total_travel_time_veh_h``; None when none has both.
+
+    Returns
+    -------
+    dict
+        ``points`` (label, model, sumo, model_rank, sumo_rank, arrived, vehicles,
+        teleports, mean_time_loss_s, lost), ``model_best`` and ``sumo_best`` (lists:
+        ties share), ``agree`` (the two best sets meet), ``so_bound`` (or None),
+        ``text`` (the caption).
+
+    Examples
+    --------
+    >>> s = lambda m, t, arr=10, tp=0: {"feasible": True, "assessment": {"system_travel_time_veh_h": m},
+    ...     "simulation": {"total_travel_time_veh_h": t, "vehicles": 10, "arrived": arr, "teleports": tp}}
+    >>> r = model_vs_simulation({"a": s(1.0, 3.0), "b": s(2.0, 2.5, arr=9, tp=1)})
+    >>> r["model_best"], r["sumo_best"], r["agree"]
+    (['a'], ['b'], False)
+    >>> r["text"]
+    'The model and SUMO disagree on the best plan: the model picks a (1 veh-h; 3 in SUMO, rank 2), SUMO picks b (2.5 veh-h; 2 in the model, rank 2). In SUMO not every vehicle drove its whole route: b 9 of 10 arrived, 1 teleported.'
+    """
+    pts = []
+    for label in sorted(summaries):
+        s = summaries[label]
+        model = _num((s.get("assessment") or {}).get("system_travel_time_veh_h"))
+        sim = s.get("simulation") or {}
+        sumo = _num(sim.get("total_travel_time_veh_h"))
+        if not s.get("feasible", True) or model is None or sumo is None:
+            continue
+        veh, arr, tp = (int(_num(sim.get(k)) or 0) for k in ("vehicles", "arrived", "teleports"))
+        lost = []
+        if arr < veh:
+            lost.append(f"{arr} of {veh} arrived")
+        if tp:
+            lost.append(f"{tp} teleported")
+        pts.append({"label": label, "model": model, "sumo": sumo, "vehicles": veh, "arrived": arr,
+                    "teleports": tp, "mean_time_loss_s": _num(sim.get("mean_time_loss_s")), "lost": ", ".join(lost)})
+    if not pts:
+        return None
+    for key in ("model", "sumo"):
+        for p, r in zip(pts, _ranks([p[key] for p in pts])):
+            p[f"{key}_rank"] = r
+    by = {p["label"]: p for p in pts}
+    mb = _best({p["label"]: p["model"] for p in pts})
+    sb = _best({p["label"]: p["sumo"] for p in pts})
+    common = [k for k in mb if k in sb]
+    if common:
+        p = by[common[0]]
+        text = (f"The model and SUMO agree on the best plan: {' = '.join(common)} ({p['model']:.4g} veh-h in the "
+                f"model, {p['sumo']:.4g} in SUMO).")
+    else:
+        m, t = by[mb[0]], by[sb[0]]
+        text = (f"The model and SUMO disagree on the best plan: the model picks {' = '.join(mb)} ({m['model']:.4g} "
+                f"veh-h; {m['sumo']:.4g} in SUMO, rank {m['sumo_rank']}), SUMO picks {' = '.join(sb)} "
+                f"({t['sumo']:.4g} veh-h; {t['model']:.4g} in the model, rank {t['model_rank']}).")
+    lost = [f"{p['label']} {p['lost']}" for p in pts if p["lost"]]
+    if lost:
+        text += " In SUMO not every vehicle drove its whole route: " + "; ".join(lost) + "."
+    refs = next((s.get("references") for _, s in sorted(summaries.items()) if s.get("references")), None)
+    so_bound = _num((refs or {}).get("so_bound_veh_h"))
+    ref_text = _references_text(refs, drawn=True)
+    if ref_text:
+        text += f" {ref_text}."
+    return {"points": pts, "model_best": mb, "sumo_best": sb, "agree": bool(common), "so_bound": so_bound,
+            "text": text}
+
+
 # ---------------------------------------------------------------------------- figures
 def _qaoa_section(rows: pd.DataFrame) -> str:
     """QAOA objective over the instance's best, against depth, one line per backend."""
@@ -298,6 +405,53 @@ def _runs_table(df: pd.DataFrame) -> str:
     return f'<table class="runs"><tr>{head}</tr>{"".join(body)}</table>'
 
 
+def _summaries(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Run label -> its ``summary.json`` (from the database's ``summary`` column), bounds left out."""
+    from optimizer.runs.runner import BOUND_LABELS
+
+    out = {}
+    for _, r in rows.iterrows():
+        if str(r["label"]) not in BOUND_LABELS:
+            out[str(r["label"])] = json.loads(r["summary"]) if isinstance(r["summary"], str) else dict(r["summary"])
+    return out
+
+
+def _judged_table(points: list[dict[str, Any]]) -> str:
+    head = ("<tr><th class='l'>plan</th><th>model (veh-h)</th><th>model rank</th><th>SUMO (veh-h)</th>"
+            "<th>SUMO rank</th><th>arrived / vehicles</th><th>teleports</th><th>mean time loss (s)</th></tr>")
+    body = [f'<tr data-plan="{html.escape(p["label"])}"><td class="l">{html.escape(p["label"])}</td>'
+            + _cell(p["model"]) + _cell(p["model_rank"], "{:d}") + _cell(p["sumo"]) + _cell(p["sumo_rank"], "{:d}")
+            + f"<td>{p['arrived']} / {p['vehicles']}</td>" + _cell(p["teleports"], "{:d}")
+            + _cell(p["mean_time_loss_s"], "{:.1f}") + "</tr>" for p in points]
+    return f'<table class="model-vs-simulation">{head}{"".join(body)}</table>'
+
+
+def _traffic_judges(one: pd.DataFrame, winner: str | None, instance: str) -> str:
+    """The best plan's volume/capacity map at its peak slice, and the plans' model against SUMO."""
+    sums = _summaries(one)
+    peak = ((sums.get(winner or "") or {}).get("assessment") or {}).get("peak_slice")
+    wdir = _run_dir(one, winner)
+    img = _vc_peak_map(wdir, str(peak), str(winner), instance) if peak and wdir is not None else None
+    parts = [f"<h4>Volume/capacity at the peak slice{' ' + html.escape(str(peak)) if peak else ''}, best plan "
+             f"({html.escape(str(winner))}), {html.escape(instance)}</h4>",
+             img or '<p class="muted">No volume/capacity map: the best plan\'s summary names no peak slice, or '
+                    "its folder has no segment_loads.geojson with that slice.</p>",
+             f"<h4>Model against SUMO, {html.escape(instance)}</h4>"]
+    judged = model_vs_simulation(sums)
+    if judged is None:
+        refs = next((s.get("references") for _, s in sorted(sums.items()) if s.get("references")), None)
+        ref_text = _references_text(refs)
+        parts.append('<p class="muted">No plan was replayed in SUMO (`cityopt run ... --simulate` does).'
+                     + (f" {html.escape(ref_text)}." if ref_text else "") + "</p>")
+        return "".join(parts)
+    parts.append(_model_vs_simulation_chart(judged["points"], judged["so_bound"], instance) or "")
+    parts.append(f'<p class="caption" data-model-best="{html.escape(" ".join(judged["model_best"]))}" '
+                 f'data-sumo-best="{html.escape(" ".join(judged["sumo_best"]))}" '
+                 f'data-agree="{str(judged["agree"]).lower()}">{html.escape(judged["text"])}</p>')
+    parts.append(_judged_table(judged["points"]))
+    return "".join(parts)
+
+
 def _run_dir(rows: pd.DataFrame, label: str | None) -> Path | None:
     if label is None:
         return None
@@ -348,6 +502,7 @@ def _scenario_section(problem: str, scenario: str, rows: pd.DataFrame) -> tuple[
         if live:
             parts.append('<p class="muted">The same plans on an interactive map (works offline: pan, zoom, '
                          "hover a segment for its load; the box at the top right switches plans):</p>" + live)
+        parts.append(_traffic_judges(one, winner, first_inst))
     elif problem == "dispatch":
         wdir = _run_dir(one, winner)
         parts.append(f"<h4>Dispatch of the best plan ({html.escape(str(winner))}), {html.escape(first_inst)}</h4>")
