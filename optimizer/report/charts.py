@@ -189,6 +189,7 @@ def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str) -> st
                  f"{len(busy)} of {len(seg)} segments loaded, max {top:.2f}, {over} over capacity (thick)",
                  fontsize=10)
     ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False)
     ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.set_xlabel("longitude", fontsize=8)
     ax.set_ylabel("latitude", fontsize=8)

@@ -208,10 +208,10 @@ def _references_text(refs: dict[str, Any] | None, *, drawn: bool = False) -> str
     bits = []
     bound = _num(refs.get("so_bound_veh_h"))
     if bound is not None:
-        bits.append(f"AequilibraE's SO lower bound {bound:.4g} veh-h{' (the dashed line)' if drawn else ''}")
+        bits.append(f"AequilibraE's SO lower bound {bound:.5g} veh-h{' (the dashed line)' if drawn else ''}")
     for key, name in (("static", "static"), ("by_departure_slice", "by departure slice")):
         block = refs.get(key) or {}
-        tot = [f"{m.upper()} {t:.4g} veh-h (relative gap {_fmt_gap(block[m].get('relative_gap'))})"
+        tot = [f"{m.upper()} {t:.5g} veh-h (relative gap {_fmt_gap(block[m].get('relative_gap'))})"
                for m in ("ue", "so") if isinstance(block.get(m), dict)
                and (t := _num(block[m].get("system_travel_time_veh_h"))) is not None]
         if tot:
@@ -271,13 +271,13 @@ def model_vs_simulation(summaries: dict[str, dict[str, Any]]) -> dict[str, Any] 
     common = [k for k in mb if k in sb]
     if common:
         p = by[common[0]]
-        text = (f"The model and SUMO agree on the best plan: {' = '.join(common)} ({p['model']:.4g} veh-h in the "
-                f"model, {p['sumo']:.4g} in SUMO).")
+        text = (f"The model and SUMO agree on the best plan: {' = '.join(common)} ({p['model']:.5g} veh-h in the "
+                f"model, {p['sumo']:.5g} in SUMO).")
     else:
         m, t = by[mb[0]], by[sb[0]]
-        text = (f"The model and SUMO disagree on the best plan: the model picks {' = '.join(mb)} ({m['model']:.4g} "
-                f"veh-h; {m['sumo']:.4g} in SUMO, rank {m['sumo_rank']}), SUMO picks {' = '.join(sb)} "
-                f"({t['sumo']:.4g} veh-h; {t['model']:.4g} in the model, rank {t['model_rank']}).")
+        text = (f"The model and SUMO disagree on the best plan: the model picks {' = '.join(mb)} ({m['model']:.5g} "
+                f"veh-h; {m['sumo']:.5g} in SUMO, rank {m['sumo_rank']}), SUMO picks {' = '.join(sb)} "
+                f"({t['sumo']:.5g} veh-h; {t['model']:.5g} in the model, rank {t['model_rank']}).")
     lost = [f"{p['label']} {p['lost']}" for p in pts if p["lost"]]
     if lost:
         text += " In SUMO not every vehicle drove its whole route: " + "; ".join(lost) + "."
