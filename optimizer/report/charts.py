@@ -196,7 +196,8 @@ def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str) -> st
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8,
                        label=f"volume / capacity, {peak_slice} (grey: empty)")
     bar.ax.axhline(1.0, color="k", lw=1.2)
-    return _png(fig, figure="vc-peak-map", plan=plan, slice=peak_slice)
+    return _png(fig, figure="vc-peak-map", plan=plan, slice=peak_slice, segments=str(len(seg)),
+                loaded=str(len(busy)), over=str(over), max_vc=repr(top))
 
 
 def _ranks(values: list[float]) -> list[int]:

@@ -99,10 +99,12 @@ def test_the_vc_map_shows_the_winner_at_its_peak_slice(judged: dict[str, Any]) -
     peak = sums[winners[0]]["assessment"]["peak_slice"]
     assert fig["data-slice"] == peak and peak in fig["alt"] and winners[0] in fig["alt"]
     assert _png_pixels(fig["src"]).shape[0] > 200
-    # the slice named is one the plan's segment file has a column for
-    seg = json.loads((judged["out"] / "judged").glob(f"traffic/*/{winners[0]}/segment_loads.geojson").__next__()
-                     .read_text(encoding="utf-8"))
-    assert any(vc_column(peak) in f["properties"] for f in seg["features"])
+    # what it draws is the winner's segments in that slice
+    path = next((judged["out"] / "judged").glob(f"traffic/*/{winners[0]}/segment_loads.geojson"))
+    vcs = [f["properties"].get(vc_column(peak), 0.0) for f in json.loads(path.read_text(encoding="utf-8"))["features"]]
+    assert int(fig["data-segments"]) == len(vcs) and int(fig["data-loaded"]) == sum(v > 0 for v in vcs) > 0
+    assert int(fig["data-over"]) == sum(v > 1.0 for v in vcs)
+    assert float(fig["data-max-vc"]) == max(vcs) <= sums[winners[0]]["assessment"]["max_volume_capacity"] + 1e-6
 
 
 def test_model_against_sumo_names_the_winners_from_the_summaries(judged: dict[str, Any]) -> None:
