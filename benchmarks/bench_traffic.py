@@ -11,10 +11,13 @@ continuous UE, SO and the SO lower bound.  Reported:
 * the planner's headline: what the best coordinated plan saves over selfish
   routing (``ue``), in the model and in SUMO;
 * the surrogate's error on each plan;
-* SUMO's wall time per plan as a ratio to the time the plan took to compute,
-  and the network build.
+* SUMO's wall time per plan, and the network build;
+* how much of SUMO's ranking is SUMO's own randomness: each plan replayed with
+  ``--sumo-seeds`` seeds (mean and standard deviation), so a difference between
+  plans smaller than that spread is not a difference.
 
-Run: ``python -m benchmarks.bench_traffic [--trips 1000] [--vehicles 4] [--time-limit 60] [--json OUT]``.
+Run: ``python -m benchmarks.bench_traffic [--trips 1000] [--vehicles 4] [--time-limit 60] [--sumo-seeds 3]
+[--json OUT]``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ SOLVERS = (("shortest", {}), ("ue", {}), ("cpsat", {}), ("anneal", {}),
            ("decompose", {"inner": "qaoa", "max_rounds": 2}))
 
 
-def bench_peak(*, trips: int = 1000, vehicles: int = 4, seed: int = 1, time_limit_s: float = 60.0) -> dict[str, Any]:
+def bench_peak(*, trips: int = 1000, vehicles: int = 4, seed: int = 1, time_limit_s: float = 60.0,
+               sumo_seeds: int = 3) -> dict[str, Any]:
     from optimizer.runs.runner import (
         SolverRequest,
         comparison_rows,
@@ -52,6 +56,16 @@ def bench_peak(*, trips: int = 1000, vehicles: int = 4, seed: int = 1, time_limi
                                simulate=True, references=refs)
     rows = comparison_rows(records)
     v = verdict(records)
+    import tempfile
+
+    import numpy as np
+
+    from optimizer.plans.simulation import sumo_network
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = sumo_network(prob.graph, Path(tmp) / "net")
+        spread = {r.request.folder: [r.plan.simulate(seed=k, network=net).total_travel_time_veh_h
+                                     for k in range(1, sumo_seeds + 1)] for r in records}
     plans = []
     for r, row in zip(records, rows):
         s = r.summary
@@ -67,6 +81,8 @@ def bench_peak(*, trips: int = 1000, vehicles: int = 4, seed: int = 1, time_limi
             / refs["so_bound_veh_h"],
             "surrogate_error": s["assessment"]["surrogate_error"],
             "max_volume_capacity": s["assessment"]["max_volume_capacity"],
+            "sumo_seeds_mean_veh_h": float(np.mean(spread[row["solver"]])),
+            "sumo_seeds_std_veh_h": float(np.std(spread[row["solver"]], ddof=1)) if sumo_seeds > 1 else 0.0,
         })
     return {"instance": prob.instance_name, "trips": prob.num_trips, "vehicles": prob.num_vehicles,
             "variables": len(prob.variables), "cells": len(prob.cell_users), "build_s": build_s,
@@ -76,12 +92,14 @@ def bench_peak(*, trips: int = 1000, vehicles: int = 4, seed: int = 1, time_limi
 def _print(r: dict[str, Any]) -> None:
     print(f"{r['instance']}: {r['trips']} trips, {r['vehicles']} vehicles, {r['variables']} variables, "
           f"{r['cells']} cells")
-    head = ("solver", "model veh-h", "rank", "SUMO veh-h", "rank", "loss s", "arrived", "teleports",
-            "gap to SO bound", "surrogate err", "solve s", "SUMO s")
+    head = ("solver", "model veh-h", "rank", "SUMO veh-h", "rank", "SUMO over seeds", "loss s", "arrived",
+            "teleports", "gap to SO bound", "surrogate err", "solve s", "SUMO s")
     print(" | ".join(head))
     for p in r["plans"]:
         print(" | ".join([p["solver"], f"{p['model_veh_h']:.3f}", str(p["rank_model"]), f"{p['sumo_veh_h']:.3f}",
-                          str(p["rank_sumo"]), f"{p['sumo_mean_time_loss_s']:.1f}",
+                          str(p["rank_sumo"]),
+                          f"{p['sumo_seeds_mean_veh_h']:.2f} +- {p['sumo_seeds_std_veh_h']:.2f}",
+                          f"{p['sumo_mean_time_loss_s']:.1f}",
                           f"{p['sumo_arrived']}/{p['sumo_vehicles']}", str(p["sumo_teleports"]),
                           f"{100 * p['gap_to_so_bound']:.2f}%", f"{100 * p['surrogate_error']:.3f}%",
                           f"{p['solve_s']:.1f}", f"{p['sumo_wall_s']:.1f}"]))
@@ -100,9 +118,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--trips", type=int, default=1000)
     ap.add_argument("--vehicles", type=int, default=4)
     ap.add_argument("--time-limit", type=float, default=60.0, help="cpsat, anneal, decompose: seconds each")
+    ap.add_argument("--sumo-seeds", type=int, default=3, help="SUMO replays of each plan, seeds 1..N")
     ap.add_argument("--json", default="outputs/bench_traffic.json")
     args = ap.parse_args(argv)
-    r = bench_peak(trips=args.trips, vehicles=args.vehicles, time_limit_s=args.time_limit)
+    r = bench_peak(trips=args.trips, vehicles=args.vehicles, time_limit_s=args.time_limit,
+                   sumo_seeds=args.sumo_seeds)
     _print(r)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

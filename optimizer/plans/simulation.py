@@ -59,12 +59,12 @@ line naming the package.
 
 Examples
 --------
->>> import optimizer                                              # doctest: +SKIP
->>> from optimizer.problems import Traffic                        # doctest: +SKIP
->>> prob = Traffic.from_city(optimizer.City.load("helsinki"), trips=5, routes=3, seed=1)  # doctest: +SKIP
->>> plan = prob.decode(prob.shortest_path_bits())                 # doctest: +SKIP
->>> res = plan.simulate(seed=1)                                   # doctest: +SKIP
->>> res.vehicles, res.arrived, res.route_mismatches               # doctest: +SKIP
+>>> import optimizer
+>>> from optimizer.problems import Traffic
+>>> prob = Traffic.from_city(optimizer.City.load("helsinki"), trips=5, routes=3, seed=1)
+>>> plan = prob.decode(prob.shortest_path_bits())
+>>> res = plan.simulate(seed=1)
+>>> res.vehicles, res.arrived, res.route_mismatches
 (5, 5, 0)
 """
 

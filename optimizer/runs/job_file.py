@@ -100,6 +100,8 @@ def _build_models() -> dict[str, Any]:
         slice_min: PositiveFloat = 15.0
         bpr_alpha: NonNegativeFloat = 0.15
         bpr_beta: PositiveFloat = 4.0
+        simulate: bool = False  # every plan replayed in SUMO
+        references: bool = False  # AequilibraE's UE, SO and the SO bound beside each plan
 
     class FleetScenario(ScenarioBase):
         """Fleet routing: ``stops`` stops sampled in a city (a TSP with one vehicle, else a CVRP), or an instance."""
@@ -223,6 +225,8 @@ class RunSpec:
     time_limit_s : float or None
     where : str
         Where in the job file the run comes from (``scenarios[1] x solvers[0] seed 2``).
+    judges : dict
+        Traffic: ``simulate`` (SUMO) and ``references`` (AequilibraE), where asked for.
     """
 
     run_id: str
@@ -234,10 +238,11 @@ class RunSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     time_limit_s: float | None = None
     where: str = ""
+    judges: Mapping[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["params"], d["options"] = dict(self.params), dict(self.options)
+        d["params"], d["options"], d["judges"] = dict(self.params), dict(self.options), dict(self.judges)
         return d
 
 
@@ -556,8 +561,10 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                        f"'label' (it names the run folder)")
                 raise JobError(msg)
             labels[label] = vi
+            judges = {k: True for k in ("simulate", "references") if getattr(sc, k, False)}
             for seed in sc.seeds:
-                rid = run_id(sc.problem, params, seed, entry.name, entry.options, limit)
+                # a judged run writes more than an unjudged one: another id (unjudged ids stay as they were)
+                rid = run_id(sc.problem, {**params, **judges}, seed, entry.name, entry.options, limit)
                 here = f"{where_sc} x {where} seed {seed}"
                 if rid in seen_ids:
                     msg = f"{here} repeats {seen_ids[rid]} (same scenario, seed, solver and options); drop one"
@@ -571,7 +578,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
                     raise JobError(msg)
                 folders[fkey] = (rid, here)
                 runs.append(RunSpec(rid, sc.problem, params, seed, entry.name, label, dict(entry.options), limit,
-                                    here))
+                                    here, judges))
     for key in ("output", "database"):
         if getattr(model, key) is not None and not getattr(model, key).strip():
             msg = f"{path or 'the job'}: '{key}' is empty; name a folder (output) or a .duckdb file (database)"
@@ -593,7 +600,7 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], *,
 def _scenario_params(sc: Any, where: str, base: Path | None) -> dict[str, Any]:
     """The scenario's parameters for :func:`optimizer.runs.scenarios.build_problem`, checked, defaults filled in,
     files made absolute (they are relative to the job file)."""
-    params = sc.model_dump(exclude={"seeds", "solvers", "problem"})
+    params = sc.model_dump(exclude={"seeds", "solvers", "problem", "simulate", "references"})
     if sc.problem == "fleet" and sc.instance is not None:
         given = sorted(sc.model_fields_set & {"city", "stops", "capacity", "poi"})
         if given:

@@ -268,15 +268,15 @@ def execute_run(spec: Mapping[str, Any], output: str, job: str = "") -> dict[str
         return done
     req = SolverRequest(spec["solver"], dict(spec["options"]), label=spec["label"],
                         time_limit_s=spec["time_limit_s"])
-    record = run_problem(prob, [req], out=None, seed=spec["seed"])[0]
+    judges = spec.get("judges") or {}
+    record = run_problem(prob, [req], out=None, seed=spec["seed"], simulate=bool(judges.get("simulate")),
+                         references=bool(judges.get("references")))[0]
     meta = {"run_id": spec["run_id"], "job": job, "spec": dict(spec), "started_utc": started,
             "host": platform.node(), "versions": package_versions()}
     Path(output).mkdir(parents=True, exist_ok=True)
     with _flock(Path(output) / FOLDER_LOCK) as lock:
         with staged_dir(final) as d:
-            atomic_write_json(d / "summary.json", record.summary)
-            if record.plan is not None:
-                record.plan.write(d)
+            record.write(d)
             meta["finished_utc"] = _now()
             atomic_write_json(d / "run.json", meta)
             lock()  # no other task checks or renames a folder of this output until ours is in place

@@ -70,6 +70,15 @@ class RunRecord:
     summary: dict[str, Any]
     plan: Any = None
     out_dir: Path | None = None
+    replay: Any = None  # SUMO's replay of the plan (--simulate)
+
+    def write(self, d: Path) -> None:
+        """The run's files in folder ``d``: ``summary.json``, the plan's files, ``simulation.csv``."""
+        atomic_write_json(d / "summary.json", self.summary)
+        if self.plan is not None:
+            self.plan.write(d)
+        if self.replay is not None:
+            atomic_write_text(d / "simulation.csv", self.replay.trips_table(self.plan).to_csv(index=False))
 
 
 def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
@@ -201,16 +210,12 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
                 if judge is not None:
                     sim = judge.replay(plan)
                     summary["simulation"] = sim.to_summary()
-            out_dir = None
+            record = RunRecord(req, sol, summary, plan, None, sim)
             if out is not None:
-                out_dir = folders[req.folder]
-                with staged_dir(out_dir) as d:
-                    atomic_write_json(d / "summary.json", summary)
-                    if plan is not None:
-                        plan.write(d)
-                    if sim is not None:
-                        atomic_write_text(d / "simulation.csv", sim.trips_table(plan).to_csv(index=False))
-            records.append(RunRecord(req, sol, summary, plan, out_dir))
+                with staged_dir(folders[req.folder]) as d:
+                    record.write(d)
+                record = RunRecord(req, sol, summary, plan, folders[req.folder], sim)
+            records.append(record)
             if progress:
                 log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
                          summary["status"], summary["objective"], time.perf_counter() - t0)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -613,3 +614,22 @@ def test_a_database_held_by_another_process_is_one_clear_error(tmp_path: Path,
         holder.kill()
         holder.wait()
     assert db.add([row]) == 1  # once it is let go
+
+
+def test_a_traffic_job_can_ask_for_sumo_and_aequilibrae(tmp_path: Path) -> None:
+    """``simulate`` and ``references`` in a job: each run replayed in SUMO, the references in its summary."""
+    scenario = {"problem": "traffic", "city": "helsinki", "trips": 20, "routes": 2, "vehicles_per_trip": 5,
+                "peak": "07:00-07:20", "slice_min": 5, "seeds": [1], "solvers": [{"name": "shortest"}, {"name": "ue"}]}
+    plain = load_job(write_job(tmp_path / "a", {"name": "plain", "output": "out", "scenarios": [scenario]}))
+    judged = load_job(write_job(tmp_path / "b", {"name": "judged", "output": "out",
+                                                 "scenarios": [{**scenario, "simulate": True, "references": True}]}))
+    assert {r.run_id for r in plain.runs}.isdisjoint(r.run_id for r in judged.runs)  # they write different things
+    assert all(r.judges == {"simulate": True, "references": True} for r in judged.runs)
+    result = run_job(judged, n_workers=1, progress=False)
+    assert result.ok, result.failed
+    for row in db_rows(judged.database).values():
+        out = Path(row["out_dir"])
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["simulation"]["vehicles"] == 100 and summary["simulation"]["route_mismatches"] == 0
+        assert summary["references"]["so_bound_veh_h"] <= summary["objective"] * (1 + 1e-9)
+        assert len(pd.read_csv(out / "simulation.csv")) == 20
