@@ -32,7 +32,9 @@ __all__ = [
     "InvalidOptionError",
     "PlanValidationError",
     "ProblemTooLargeError",
+    "SimulationError",
     "SolverError",
+    "SumoMissingError",
     "UnknownSolverError",
 ]
 
@@ -71,3 +73,11 @@ class GridNotFoundError(GridError):
 
 class InvalidGridFileError(GridError):
     """The file is not a pandapower JSON or MATPOWER case, or holds no usable grid."""
+
+
+class SumoMissingError(InvalidInputError):
+    """Eclipse SUMO (the ``eclipse-sumo`` package or its binaries) is not installed."""
+
+
+class SimulationError(CityoptError, RuntimeError):
+    """netconvert or sumo failed, or the SUMO network does not match the road graph."""

@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer.errors import CityoptError, InvalidInputError
+from optimizer.errors import InvalidInputError, SimulationError, SumoMissingError
 from optimizer.inputs.capacity import segment_lanes
 from optimizer.inputs.roads import WGS84, edge_line, fastest_edge, graph_to_wgs84
 
@@ -132,14 +132,6 @@ _NETCONVERT_OPTIONS = (
     "--tls.guess-signals", "false",
     "--precision", "3", "--xml-validation", "never",
 )
-
-
-class SumoMissingError(InvalidInputError):
-    """Eclipse SUMO (the ``eclipse-sumo`` package or its binaries) is not installed."""
-
-
-class SimulationError(CityoptError, RuntimeError):
-    """netconvert or sumo failed, or the SUMO network does not match the road graph."""
 
 
 # ------------------------------------------------------------------ binaries
