@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dispatch: who balances each period (default auto)")
     d.add_argument("--day", type=int, help="dispatch: SimBench day of the year")
     d.add_argument("--load-scale", type=float, default=1.0, help="dispatch: scale every load (default 1)")
+    d.add_argument("--network", action="store_true",
+                   help="dispatch: keep every line and transformer within its rating in the DC power flow "
+                        "(pandapower's PTDF; milp and the continuous bound)")
     run.add_argument("--solver", nargs="+", default=None, help=_solver_help())
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
@@ -204,7 +207,7 @@ PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
     "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m", "vehicles_per_trip",
                 "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta", "simulate", "references"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
-    "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale"),
+    "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale", "network"),
 }
 #: Flags a scenario source replaces: ``--instance`` brings its own stops, ``--trips-csv`` its trips.
 SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
@@ -366,7 +369,7 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
     if args.problem == "dispatch":
         return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
                 "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
-                "load_scale": args.load_scale}
+                "load_scale": args.load_scale, "network": args.network}
     if args.problem == "fleet":
         if args.instance:  # --vehicles left at its default: the file's
             return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}

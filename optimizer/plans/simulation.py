@@ -166,7 +166,7 @@ def check_sumo(sumo_home: str | os.PathLike[str] | None = None) -> None:
     >>> check_sumo("/nonexistent")
     Traceback (most recent call last):
     ...
-    optimizer.plans.simulation.SumoMissingError: --simulate needs Eclipse SUMO: pip install eclipse-sumo==1.28.0 sumolib==1.28.0 (no runnable sumo at /nonexistent/bin/sumo)
+    optimizer.errors.SumoMissingError: --simulate needs Eclipse SUMO: pip install eclipse-sumo==1.28.0 sumolib==1.28.0 (no runnable sumo at /nonexistent/bin/sumo)
     """
     home = _sumo_home(sumo_home)
     _binary(home, "sumo")

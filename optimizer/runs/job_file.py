@@ -126,6 +126,7 @@ def _build_models() -> dict[str, Any]:
         balancing: Literal["auto", "ext_grid", "spill"] = "auto"
         day: PositiveInt | None = None
         load_scale: NonNegativeFloat = 1.0
+        network: bool = False
 
     class JobFile(BaseModel):
         """A batch job: scenarios x solvers x seeds."""

@@ -157,6 +157,15 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
                 mdl.add_linear_constraint(ON[t][i] - prev <= ON[tau][i])
             for tau in range(t + 1, min(t + D, T)):
                 mdl.add_linear_constraint(prev - ON[t][i] <= 1 - ON[tau][i])
+    if prob.dc is not None:  # DC line limits on the continuous outputs
+        base, g, limit, watched = prob.line_model
+        for t in range(T):
+            p_t = [P[t][i][0] - P[t][i][1] if u.is_storage else P[t][i] for i, u in enumerate(units)]
+            for r in np.flatnonzero(watched):
+                flow = float(base[t, r]) + mathopt.fast_sum(float(g[r, i]) * p_t[i]
+                                                             for i in range(len(units)) if g[r, i] != 0.0)
+                mdl.add_linear_constraint(flow <= float(limit[r]))
+                mdl.add_linear_constraint(flow >= -float(limit[r]))
     mdl.minimize(mathopt.fast_sum(obj) + const)
     res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=0)
     reason = res.termination.reason.name

@@ -112,6 +112,7 @@ from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_sol
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.grid import Grid, Unit
+    from optimizer.inputs.network import DCNetwork
     from optimizer.inputs.profiles import DayProfile
     from optimizer.plans.dispatch import DispatchPlan
     from solvers.cpsat import CpSatModel
@@ -206,6 +207,15 @@ class Dispatch(Problem):
         (default: no limit).
     seed : int, optional
         The profile's seed (for the instance name).
+    network : bool
+        Keep every line and transformer within ``line_margin`` of its rating in
+        the DC power flow (PTDF, :mod:`optimizer.inputs.network`): in the
+        ``milp`` model, the continuous-level MILP and every feasibility check.
+        (CP-SAT and the QUBO do not carry the line terms yet: their plans are
+        checked, and refused where a branch is over its limit.)
+    line_margin : float
+        The share of each rating planned with (default 0.95: the DC model has no
+        losses and no reactive flow, which the AC check of the plan then sees).
 
     Use :meth:`from_grid` to build one from a grid name.
     """
@@ -215,7 +225,8 @@ class Dispatch(Problem):
 
     def __init__(self, grid: Grid, profile: DayProfile, units: Sequence[Unit] | None = None, *,
                  levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
-                 spill_max_mw: float | None = None, seed: int | None = None) -> None:
+                 spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
+                 line_margin: float = 0.95) -> None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -229,8 +240,13 @@ class Dispatch(Problem):
                                            and math.isfinite(quantum_mw)):
             msg = f"quantum_mw must be a positive number of MW, got {quantum_mw!r}"
             raise InvalidInputError(msg)
+        if not (isinstance(line_margin, (int, float)) and 0 < line_margin <= 1):
+            msg = f"line_margin must be in (0, 1] (the share of each branch rating to plan with), got {line_margin!r}"
+            raise InvalidInputError(msg)
         self.grid = grid
         self.profile = profile
+        self.network = bool(network)
+        self.line_margin = float(line_margin)
         self.levels = int(levels)
         self.seed = seed
         self.periods = profile.periods
@@ -286,7 +302,7 @@ class Dispatch(Problem):
     def from_grid(cls, grid: Grid | str, *, units: int | None = None, periods: int = 24, levels: int = 1,
                   seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
                   balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
-                  load_scale: float = 1.0) -> Dispatch:
+                  load_scale: float = 1.0, network: bool = False) -> Dispatch:
         """A dispatch of ``grid`` over one day of its profile.
 
         Parameters
@@ -310,6 +326,8 @@ class Dispatch(Problem):
             Generators run before the first period (no start-up then).
         load_scale : float
             Scale every load (stress tests).
+        network : bool
+            Line and transformer limits in the DC power flow (see :class:`Dispatch`).
         """
         from optimizer.inputs.grid import Grid
         from optimizer.inputs.profiles import day_profile
@@ -334,7 +352,7 @@ class Dispatch(Problem):
             keep = sorted(order[:units])
             us = [us[i] for i in keep]
         return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
-                   spill_max_mw=spill_max_mw, seed=seed)
+                   spill_max_mw=spill_max_mw, seed=seed, network=network)
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -362,6 +380,8 @@ class Dispatch(Problem):
             name += f"-q{self.quantum_mw:g}"
         if self.spill_max_mw is not None:
             name += f"-sp{self.spill_max_mw:g}"
+        if self.network:
+            name += "-net" + (f"{self.line_margin:g}" if self.line_margin != 0.95 else "")
         return name
 
     @property
@@ -489,6 +509,69 @@ class Dispatch(Problem):
                 if on[t] and not on[t + 1]:
                     if any(on[tau + 1] for tau in range(t + 1, min(t + D, self.periods))):
                         out.append(f"unit {u.name!r}: stopped in period {t} but not off for {D} periods")
+        out.extend(self.line_violations(self.output_mw(choice)))
+        return out
+
+    # ------------------------------------------------------------- the network
+    @cached_property
+    def dc(self) -> DCNetwork | None:
+        """The grid's DC model (PTDF and ratings) when ``network``, else None."""
+        if not self.network:
+            return None
+        from optimizer.inputs.network import dc_network
+
+        return dc_network(self.grid)
+
+    @cached_property
+    def line_model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(base, g, limit, watched)``: branch flows are ``base[t] + g @ p[t]`` (MW) for the discrete units'
+        outputs ``p[t]``; ``limit`` is each rating times ``line_margin``; ``watched`` the branches whose flow can
+        reach its limit at all (the others need no constraint).
+
+        The loads and renewables of the day's profile inject at their buses; in
+        ``ext_grid`` balancing the external grids take the rest (net load minus
+        the units' output) at theirs, in proportion to their capacity.
+        """
+        dc = self.dc
+        if dc is None:
+            msg = "line_model needs network=True"
+            raise InvalidInputError(msg)
+        net = self.grid.net
+        T = self.periods
+        col = {b: j for j, b in enumerate(dc.buses)}
+        fixed = np.zeros((T, len(dc.buses)))
+        prof = self.profile
+        for k, li in enumerate(prof.load_index):
+            fixed[:, col[int(net.load.bus.at[li])]] -= prof.load_p_mw[:, k]
+        for k, si in enumerate(prof.sgen_index):
+            fixed[:, col[int(net.sgen.bus.at[si])]] += prof.sgen_p_mw[:, k]
+        base = fixed @ dc.ptdf.T
+        ext_col = np.zeros(len(dc.branches))
+        if self.ext_units:
+            for share, u in zip(self.ext_share, self.ext_units):
+                ext_col = ext_col + share * dc.column(u.bus)
+            base = base + np.outer(prof.net_load_mw, ext_col)
+        g = np.stack([dc.column(u.bus) - ext_col for u in self.discrete], axis=1) if self.discrete else \
+            np.zeros((len(dc.branches), 0))
+        limit = dc.rating_mw * self.line_margin
+        reach = np.abs(base).max(axis=0) + np.abs(g) @ np.array([u.p_max_mw for u in self.discrete])
+        return base, g, limit, reach > limit * (1 - 1e-9)
+
+    def branch_flows_mw(self, p_mw: np.ndarray) -> np.ndarray:
+        """DC flows ``(periods, branches)`` for the discrete units' outputs ``p_mw`` ``(periods, units)``."""
+        base, g, _, _ = self.line_model
+        return base + np.asarray(p_mw, dtype=np.float64) @ g.T
+
+    def line_violations(self, p_mw: np.ndarray, *, tol_mw: float = 1e-6) -> list[str]:
+        """Branches over ``line_margin`` of their rating in the DC flow of ``p_mw`` (empty without ``network``)."""
+        if self.dc is None:
+            return []
+        flows = self.branch_flows_mw(p_mw)
+        _, _, limit, _ = self.line_model
+        out = []
+        for t, r in zip(*np.nonzero(np.abs(flows) > limit + tol_mw)):
+            out.append(f"period {t}: {self.dc.label(int(r))} carries {abs(flows[t, r]):.4g} MW in the DC flow, "
+                       f"over its limit {limit[r]:.4g} MW ({100 * self.line_margin:g}% of its rating)")
         return out
 
     def cost_eur(self, choice: np.ndarray) -> float:
@@ -1025,6 +1108,16 @@ class Dispatch(Problem):
                     mdl.add_linear_constraint(x[self.level_var[(i, t - 1, a)]] + x[self.level_var[(i, t, c)]] <= 1)
         for con in _min_up_down_constraints(self, x, on, float):
             mdl.add_linear_constraint(con)
+        if self.dc is not None:  # DC line limits: base + sum_i g_i p_i within +-limit
+            base, g, limit, watched = self.line_model
+            for t in range(T):
+                p_t = [mathopt.fast_sum(float(q * qk) * x[self.level_var[(i, t, k)]]
+                                        for k, qk in enumerate(self.level_quanta[i])) for i in range(len(self.discrete))]
+                for r in np.flatnonzero(watched):
+                    flow = float(base[t, r]) + mathopt.fast_sum(float(g[r, i]) * p_t[i]
+                                                                 for i in range(len(p_t)) if g[r, i] != 0.0)
+                    mdl.add_linear_constraint(flow <= float(limit[r]))
+                    mdl.add_linear_constraint(flow >= -float(limit[r]))
         mdl.minimize(mathopt.fast_sum(obj) + const)
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
         reason = res.termination.reason.name
@@ -1063,7 +1156,12 @@ class Dispatch(Problem):
         except Exception as e:  # noqa: BLE001 - a summary must not fail on the yardstick
             log.warning("continuous bound unavailable: %s", e)
             bound = None
-        return {"continuous_bound_eur": bound}
+        out: dict[str, Any] = {"continuous_bound_eur": bound, "network_constrained": self.network}
+        if self.dc is not None:
+            _, _, _, watched = self.line_model
+            out["network"] = {"model": "DC power flow (pandapower PTDF)", "branches": len(self.dc.branches),
+                              "branches_watched": int(watched.sum()), "line_margin": self.line_margin}
+        return out
 
     def _continuous(self, time_limit_s: float | None = None) -> ContinuousResult:
         cache = self.__dict__.setdefault("_continuous_cache", {})
