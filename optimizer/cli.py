@@ -57,6 +57,10 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "
                         "threads=2 (fast); values are read as JSON where they parse, else as text")
     g.add_argument("--threads", type=int, help="QAOA simulator threads (default: the backend's)")
+    g.add_argument("--ac", action="store_true", default=None,
+                   help="milp (dispatch): re-dispatch every period with pandapower's AC OPF; a period with no "
+                        "AC-feasible dispatch is cut from the commitment and the MILP solved again")
+    g.add_argument("--max-ac-iterations", type=int, help="milp --ac: commitment <-> AC rounds (default 5)")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
     g.add_argument("--optimizer", help="QAOA classical optimiser: auto (default: L-BFGS-B with the adjoint "

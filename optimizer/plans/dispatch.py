@@ -1,7 +1,7 @@
 """The dispatch plan: which unit runs at what output in each period, checked by power flow.
 
 A :class:`DispatchPlan` is a table with one row per period and unit
-(``period, hour_start, unit, kind, on, p_mw, cost_eur, startup_eur, soc_mwh``;
+(``period, hour_start, unit, kind, on, p_mw, cost_eur, startup_eur, soc_mwh, vm_pu``;
 storage ``p_mw`` is positive when discharging, the external grid's is its
 import) and a demand table per period.  :meth:`DispatchPlan.validate` trusts
 nothing a solver said: it recomputes the balance from the day's profile, every
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 POWERFLOW_SCHEMA_VERSION = 1
 #: Bus voltage band where the net gives none (EN 50160: +-10 %).
 DEFAULT_VM_PU = (0.9, 1.1)
-TABLE_COLUMNS = ("period", "hour_start", "unit", "kind", "on", "p_mw", "cost_eur", "startup_eur", "soc_mwh")
+TABLE_COLUMNS = ("period", "hour_start", "unit", "kind", "on", "p_mw", "cost_eur", "startup_eur", "soc_mwh", "vm_pu")
 
 
 def _tol(x: float, rel: float = 1e-9, abs_: float = 1e-6) -> float:
@@ -75,7 +75,9 @@ class DispatchPlan:
     table : pandas.DataFrame
         One row per period and unit: ``period, hour_start, unit, kind, on, p_mw,
         cost_eur`` (running cost of the period plus its start-up),
-        ``startup_eur``, ``soc_mwh`` (storage energy at the period's end).
+        ``startup_eur``, ``soc_mwh`` (storage energy at the period's end),
+        ``vm_pu`` (the voltage set point an AC dispatch gives a generator or an
+        external grid; empty where the net's own holds).
     demand : pandas.DataFrame
         One row per period: ``period, hour_start, hours, load_mw, renewable_mw,
         net_load_mw, supply_mw`` (units other than the external grid),
@@ -106,8 +108,14 @@ class DispatchPlan:
     # ---------------------------------------------------------------- build
     @classmethod
     def from_outputs(cls, problem: DispatchSource, p_mw: np.ndarray, on: np.ndarray, *, source: str = "",
-                     objective: float | None = None) -> DispatchPlan:
+                     objective: float | None = None, losses_mw: np.ndarray | None = None,
+                     vm_pu: np.ndarray | None = None) -> DispatchPlan:
         """A plan from outputs (periods x ``problem.units``; storage discharge positive).
+
+        ``losses_mw`` (per period) is what an AC dispatch supplies beyond the net
+        load (the network's losses, from its OPF); default none (a lossless model).
+        ``vm_pu`` (periods x units) are the voltage set points an AC dispatch
+        gives its generators and external grids; NaN (the default) keeps the net's.
 
         ``problem`` is anything with the :class:`DispatchSource` attributes (a
         :class:`~optimizer.problems.dispatch.problem.Dispatch` has them); the
@@ -136,14 +144,16 @@ class DispatchPlan:
                     e = soc[j]
                 rows.append({"period": t, "hour_start": hours[0], "unit": u.name, "kind": u.kind, "on": is_on,
                              "p_mw": p if is_on or u.is_storage else 0.0, "cost_eur": cost + startup,
-                             "startup_eur": startup, "soc_mwh": e})
+                             "startup_eur": startup, "soc_mwh": e,
+                             "vm_pu": math.nan if vm_pu is None else float(vm_pu[t, j])})
         table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
         ext = table[table.kind == "ext_grid"].groupby("period").p_mw.sum().reindex(range(T), fill_value=0.0)
         sup = table[table.kind != "ext_grid"].groupby("period").p_mw.sum().reindex(range(T), fill_value=0.0)
         demand = prof.table()
         demand["supply_mw"] = sup.to_numpy()
         demand["import_mw"] = ext.to_numpy()
-        demand["spill_mw"] = demand.supply_mw + demand.import_mw - demand.net_load_mw
+        demand["losses_mw"] = np.zeros(T) if losses_mw is None else np.asarray(losses_mw, dtype=float)
+        demand["spill_mw"] = demand.supply_mw + demand.import_mw - demand.net_load_mw - demand.losses_mw
         obj = float(table.cost_eur.sum()) if objective is None else float(objective)
         return cls(table, demand, tuple(problem.units), prof, problem.grid, problem.balancing,
                    problem.spill_max_mw, obj, source)
@@ -159,7 +169,8 @@ class DispatchPlan:
         minimum up/down times; storage energy within its bounds and back to its
         initial value by the end of the day, ``soc_mwh`` as recomputed; every
         row's cost recomputed from the unit's cost curve and start-up cost; the
-        objective equal to the sum.  Returns the plan so calls chain.
+        objective equal to the sum; voltage set points, where given, within the
+        bus's limits.  Returns the plan so calls chain.
         """
         problems: list[str] = []
         tab = self.table
@@ -169,6 +180,10 @@ class DispatchPlan:
         if missing:
             raise PlanValidationError(f"dispatch plan is invalid: table lacks columns {sorted(missing)}")
         by_unit = {u.name: u for u in self.units}
+        vm = tab.vm_pu.to_numpy(dtype=float)
+        set_vm = np.isfinite(vm)
+        if np.any(set_vm & ~tab.kind.isin(["gen", "ext_grid"]).to_numpy()) or np.any(~((vm[set_vm] > 0.5) & (vm[set_vm] < 1.5))):
+            problems.append("vm_pu: voltage set points belong to generators and external grids, within 0.5..1.5 pu")
         counts = tab.groupby(["period", "unit"]).size()
         for t in range(T):
             for u in self.units:
@@ -193,10 +208,14 @@ class DispatchPlan:
             have = self.demand[col].to_numpy(dtype=float)
             if have.shape != want.shape or not np.allclose(have, want, rtol=1e-9, atol=1e-6):
                 problems.append(f"demand.{col} does not match the day's profile")
-        # balance
+        # balance (an AC dispatch also supplies the network's losses)
+        losses = self.demand["losses_mw"].to_numpy(dtype=float) if "losses_mw" in self.demand else np.zeros(T)
+        if losses.shape != (T,) or not np.all(np.isfinite(losses)) or np.any(losses < -1e-9):
+            problems.append("demand.losses_mw must be one finite, non-negative value per period")
+            losses = np.zeros(T)
         for t in range(T):
             supply = float(P.loc[t].sum())
-            d = float(net[t])
+            d = float(net[t]) + float(losses[t])
             if supply < d - _tol(d):
                 problems.append(f"period {t}: supply {supply:.6g} MW is short of the net load {d:.6g} MW "
                                 f"by {d - supply:.6g} MW")
@@ -281,25 +300,12 @@ class DispatchPlan:
         import pandapower as pp
 
         g = grid or self.grid
-        net = g.copy_net()
+        net = plan_net(g, self.units)
         prof = self.profile
         lidx, sidx = list(prof.load_index), list(prof.sgen_index)
-        for tab_name, idx in (("load", lidx), ("sgen", sidx)):
-            if idx and "scaling" in net[tab_name]:
-                net[tab_name].loc[idx, "scaling"] = 1.0
-        planned = {(u.kind, u.index): u for u in self.units}
-        for u in g.units():
-            if (u.kind, u.index) in planned or u.kind == "ext_grid":
-                continue
-            if u.kind in ("gen", "sgen"):
-                net[u.kind].loc[u.index, "in_service"] = False
-            elif u.kind == "storage":
-                net.storage.loc[u.index, "p_mw"] = 0.0
-        for u in self.units:
-            if u.kind in ("sgen", "storage") and "scaling" in net[u.kind]:
-                net[u.kind].loc[u.index, "scaling"] = 1.0
         P = self.table.pivot(index="period", columns="unit", values="p_mw")
         ON = self.table.pivot(index="period", columns="unit", values="on").astype(bool)
+        VM = self.table.pivot(index="period", columns="unit", values="vm_pu") if "vm_pu" in self.table else None
         line_lim = _limit(net.line, "max_loading_percent", 100.0)
         trafo_lim = _limit(net.trafo, "max_loading_percent", 100.0) if len(net.trafo) else None
         vmin = _limit(net.bus, "min_vm_pu", DEFAULT_VM_PU[0])
@@ -319,6 +325,9 @@ class DispatchPlan:
                 net.sgen.loc[sidx, "p_mw"] = prof.sgen_p_mw[t] * keep
             for u in self.units:
                 p, on = float(P.at[t, u.name]), bool(ON.at[t, u.name])
+                vm = float(VM.at[t, u.name]) if VM is not None else math.nan
+                if u.kind in ("gen", "ext_grid") and math.isfinite(vm):  # the AC dispatch's voltage set point
+                    net[u.kind].loc[u.index, "vm_pu"] = vm
                 if u.kind in ("gen", "sgen"):
                     net[u.kind].loc[u.index, "p_mw"] = p
                     net[u.kind].loc[u.index, "in_service"] = on
@@ -440,3 +449,21 @@ def _v(element: str, i: Any, df: Any, quantity: str, value: float, limit: float,
     name = df.name.at[i] if "name" in df and isinstance(df.name.at[i], str) else None
     return {"element": element, "index": int(i), "name": name, "quantity": quantity, "value": float(value),
             "limit": float(limit), "side": "min" if below else "max"}
+
+
+def plan_net(grid: Grid, units: Sequence[Unit]) -> Any:
+    """A copy of the grid's net as a plan drives it: every scaling 1 (the profile gives the MW), and the units
+    the plan leaves out not running (generators out of service, storage idle); the external grids stay."""
+    net = grid.copy_net()
+    for tab in ("load", "sgen", "gen", "storage"):
+        if len(net[tab]) and "scaling" in net[tab]:
+            net[tab]["scaling"] = 1.0
+    planned = {(u.kind, u.index) for u in units}
+    for u in grid.units():
+        if (u.kind, u.index) in planned or u.kind == "ext_grid":
+            continue
+        if u.kind in ("gen", "sgen"):
+            net[u.kind].loc[u.index, "in_service"] = False
+        elif u.kind == "storage":
+            net.storage.loc[u.index, "p_mw"] = 0.0
+    return net

@@ -71,12 +71,16 @@ class RunRecord:
     plan: Any = None
     out_dir: Path | None = None
     replay: Any = None  # SUMO's replay of the plan (--simulate)
+    power_flow: Any = None  # a dispatch plan's AC power flow (powerflow.json), run once
 
     def write(self, d: Path) -> None:
         """The run's files in folder ``d``: ``summary.json``, the plan's files, ``simulation.csv``."""
         atomic_write_json(d / "summary.json", self.summary)
         if self.plan is not None:
-            self.plan.write(d)
+            if self.power_flow is not None:
+                self.plan.write(d, power_flow=self.power_flow)
+            else:
+                self.plan.write(d)
         if self.replay is not None:
             atomic_write_text(d / "simulation.csv", self.replay.trips_table(self.plan).to_csv(index=False))
 
@@ -204,17 +208,21 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
                 summary["references"] = refs
             plan = None
             sim = None
+            pf = None
             if summary["feasible"]:
                 plan = problem.decode(sol)
                 plan.validate()
                 if judge is not None:
                     sim = judge.replay(plan)
                     summary["simulation"] = sim.to_summary()
-            record = RunRecord(req, sol, summary, plan, None, sim)
+                if callable(getattr(plan, "power_flow", None)):  # the grid judges a dispatch: AC power flow
+                    pf = plan.power_flow()
+                    summary.update(_grid_verdict(plan, sol, pf))
+            record = RunRecord(req, sol, summary, plan, None, sim, pf)
             if out is not None:
                 with staged_dir(folders[req.folder]) as d:
                     record.write(d)
-                record = RunRecord(req, sol, summary, plan, folders[req.folder], sim)
+                record = RunRecord(req, sol, summary, plan, folders[req.folder], sim, pf)
             records.append(record)
             if progress:
                 log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
@@ -222,6 +230,41 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     if compare and out is not None and records:
         write_comparison(problem, records, Path(out))
     return records
+
+
+def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, Any]:
+    """What the AC power flow says of a dispatch plan: violations (a total, and the periods), the AC loop.
+
+    A plan with violations never goes out silently: ``violations_why`` says
+    which limits it breaks and why (a lossless commitment without the AC
+    dispatch, or the AC loop's own reason).
+    """
+    s = pf["summary"]
+    out: dict[str, Any] = {"violations": s["violations"], "periods_with_violations": s["periods_with_violations"],
+                           "plan_source": plan.source, "plan_objective_eur": plan.objective}
+    info = sol.info or {}
+    if "opf_iterations" in info:
+        out["opf_iterations"] = info["opf_iterations"]
+    if not s["violations"]:
+        return out
+    kinds: dict[str, int] = {}
+    for period in pf["periods"]:
+        for v in period["violations"]:
+            key = f"{v['element']} {v['quantity']}" + (f" {v['side']}" if v.get("side") else "")
+            kinds[key] = kinds.get(key, 0) + 1
+    what = ", ".join(f"{n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    if "opf_iterations" not in info:
+        why = ("the plan is the commitment model's lossless (DC or copper-plate) dispatch; milp --ac re-dispatches "
+               "each period with pandapower's AC OPF")
+    else:
+        failed = info.get("ac_failed_periods") or []
+        reasons = "; ".join((info.get("ac_failures") or [])[:3])
+        why = (f"periods {failed} have no AC-feasible dispatch after {info['opf_iterations']} commitment <-> AC "
+               f"rounds ({info.get('ac_stopped') or 'no reason recorded'}); the OPF says: {reasons}; those periods "
+               f"keep the commitment's lossless outputs")
+        out["ac_unresolved"] = why
+    out["violations_why"] = f"{what}: {why}"
+    return out
 
 
 class _Judge:

@@ -115,6 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.network import DCNetwork
     from optimizer.inputs.profiles import DayProfile
     from optimizer.plans.dispatch import DispatchPlan
+    from optimizer.problems.dispatch.ac import ACDispatch
     from solvers.cpsat import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
@@ -553,6 +554,7 @@ class Dispatch(Problem):
             base = base + np.outer(prof.net_load_mw, ext_col)
         g = np.stack([dc.column(u.bus) - ext_col for u in self.discrete], axis=1) if self.discrete else \
             np.zeros((len(dc.branches), 0))
+        g[np.abs(g) < PTDF_ZERO] = 0.0  # round-off, not sensitivity: it only trips the MILP solver (HiGHS)
         limit = dc.rating_mw * self.line_margin
         reach = np.abs(base).max(axis=0) + np.abs(g) @ np.array([u.p_max_mw for u in self.discrete])
         return base, g, limit, reach > limit * (1 - 1e-9)
@@ -607,7 +609,14 @@ class Dispatch(Problem):
 
     # ------------------------------------------------------------------ decode
     def decode(self, solution: Solution | np.ndarray) -> DispatchPlan:
-        """The dispatch plan of a feasible solution (slack and auxiliary bits are ignored)."""
+        """The dispatch plan of a feasible solution (slack and auxiliary bits are ignored).
+
+        A ``milp`` solution with ``ac`` is emitted as its AC dispatch: each period's
+        outputs and voltage set points from the OPF, the losses supplied.  A
+        period the OPF could not dispatch (the summary says why) keeps the
+        commitment's own lossless outputs, and ``powerflow.json`` lists what
+        they break there.
+        """
         from optimizer.plans.dispatch import DispatchPlan
 
         bits = np.asarray(getattr(solution, "bits", solution))
@@ -615,6 +624,22 @@ class Dispatch(Problem):
         bad = self.violations(choice)
         if bad:
             raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
+        p, on = self._lossless_outputs(choice)
+        acr = (getattr(solution, "info", None) or {}).get("ac_dispatch")
+        if acr is not None:
+            ok = acr.converged
+            p[ok], on[ok] = acr.p_mw[ok], acr.on[ok]
+            vm = np.where(ok[:, None], acr.vm_pu, np.nan)
+            failed = acr.failed_periods
+            src = "milp + AC OPF" if not failed else f"milp + AC OPF ({len(failed)} periods without)"
+            return DispatchPlan.from_outputs(self, p, on, source=src, objective=self.evaluate_mw(p, on),
+                                             losses_mw=np.where(ok, acr.losses_mw, 0.0), vm_pu=vm)
+        solver = getattr(solution, "solver", None)
+        return DispatchPlan.from_outputs(self, p, on, source=solver or "bits",
+                                         objective=self.cost_eur(choice))
+
+    def _lossless_outputs(self, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs and on/off (periods x :attr:`units`) of a level choice, the import balancing the rest."""
         T, ne = self.periods, len(self.ext_units)
         p = np.zeros((T, len(self.units)))
         on = np.zeros((T, len(self.units)), dtype=bool)
@@ -624,9 +649,7 @@ class Dispatch(Problem):
                 p[t, e], on[t, e] = imp[t] * self.ext_share[e], True
         p[:, ne:] = self.output_mw(choice)
         on[:, ne:] = choice >= 0
-        solver = getattr(solution, "solver", None)
-        return DispatchPlan.from_outputs(self, p, on, source=solver or "bits",
-                                         objective=self.cost_eur(choice))
+        return p, on
 
     # ---------------------------------------------------------------- helpers
     def enumerate_choices(self) -> Any:
@@ -1047,14 +1070,85 @@ class Dispatch(Problem):
     def native_solvers(self) -> dict[str, Any]:
         return {"milp": self._solve_milp}
 
-    def _solve_milp(self, *, seed: int | None = None, time_limit_s: float | None = None,
-                    **options: Any) -> Solution:
-        """The discrete model as a MathOpt MILP on HiGHS (bits aligned with the QUBO)."""
-        from ortools.math_opt.python import mathopt
+    def _solve_milp(self, *, seed: int | None = None, time_limit_s: float | None = None, ac: bool = False,
+                    max_ac_iterations: int = 10, **options: Any) -> Solution:
+        """The discrete model as a MathOpt MILP on HiGHS (bits aligned with the QUBO).
 
+        ``ac``: the commitment <-> AC loop (:mod:`optimizer.problems.dispatch.ac`).
+        Each period of the commitment is re-dispatched by pandapower's AC OPF.  A
+        period with no AC-feasible dispatch gets a cover cut: at least one unit
+        that was off there runs (a unit more gives the OPF more active and
+        reactive range, so a subset of a failed commitment fails too, which is
+        the cut's premise, stated not proved: a unit's ``p_min`` can break it);
+        then the MILP is solved again, at most ``max_ac_iterations`` rounds.  A
+        period that fails with every unit on has no AC dispatch at all: the loop
+        stops there.  The last commitment's AC dispatch rides in
+        ``info['ac_dispatch']`` and :meth:`decode` emits it.
+        """
         from solvers.solution import Solution, Status
 
         t0 = time.perf_counter()
+        cuts: list[tuple[int, tuple[bool, ...]]] = []
+        check_dispatch_options({"max_ac_iterations": max_ac_iterations})
+        acr = None
+        res, x = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
+        iteration, stuck = 1, ""
+        while ac and res.has_primal_feasible_solution():
+            vals = res.variable_values()
+            choice = self.level_choice(np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8))
+            acr = self.ac_dispatch(choice)
+            if not acr.failed_periods:
+                break
+            patterns = {t: tuple(bool(choice[t, i] >= 0) or self.discrete[i].is_storage
+                                 for i in range(len(self.discrete))) for t in acr.failed_periods}
+            full = [t for t, pat in patterns.items() if all(pat)]
+            if full:
+                stuck = (f"periods {full} have no AC-feasible dispatch even with every unit running "
+                         f"({acr.failures[acr.failed_periods.index(full[0])]})")
+                break
+            if iteration >= max_ac_iterations:
+                stuck = f"the commitment <-> AC loop stopped after {iteration} rounds (--max-ac-iterations)"
+                break
+            cuts.extend(patterns.items())
+            log.info("AC OPF: periods %s have no AC-feasible dispatch; cut and solve again (%d)",
+                     acr.failed_periods, iteration)
+            nxt = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
+            iteration += 1
+            if not nxt[0].has_primal_feasible_solution():
+                stuck = (f"after {len(cuts)} cuts the commitment model has no solution "
+                         f"({nxt[0].termination.reason.name}): the cuts leave no commitment")
+                iteration -= 1
+                break
+            res, x = nxt
+        reason = res.termination.reason.name
+        has = res.has_primal_feasible_solution()
+        levels = None
+        if has:
+            vals = res.variable_values()
+            bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
+            levels = self.level_choice(bits)
+            bound = float(res.termination.objective_bounds.dual_bound)
+            status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
+        else:
+            bits, bound = np.zeros(len(x), dtype=np.uint8), None
+            status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
+        info: dict[str, Any] = {"termination": reason, "objective": float(res.objective_value()) if has else None}
+        if ac:
+            info.update(opf_iterations=iteration, ac_failed_periods=acr.failed_periods if acr else None,
+                        ac_cuts=len(cuts), ac_failures=acr.failures if acr else [], ac_stopped=stuck or None)
+            if cuts and status is Status.OPTIMAL:
+                bound = None  # the cuts' premise is a heuristic: the optimum is the cut model's, not a bound
+            if acr is not None:
+                info["ac_dispatch"] = acr
+        return Solution(bits, float("nan"), status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
+                        {"solver": "HiGHS (MathOpt)", **({"ac": True} if ac else {})},
+                        info=info, decision=levels)
+
+    def _milp_once(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
+                   time_limit_s: float | None) -> tuple[Any, list[Any]]:
+        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``."""
+        from ortools.math_opt.python import mathopt
+
         mdl = mathopt.Model(name="dispatch-discrete")
         x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.variables))]
         T, q = self.periods, self.quantum_mw
@@ -1118,24 +1212,23 @@ class Dispatch(Problem):
                                                                  for i in range(len(p_t)) if g[r, i] != 0.0)
                     mdl.add_linear_constraint(flow <= float(limit[r]))
                     mdl.add_linear_constraint(flow >= -float(limit[r]))
+        for t, pattern in cuts:  # the AC loop's cover cuts: a unit that was off in period t runs
+            mdl.add_linear_constraint(mathopt.fast_sum(on(i, t) for i, was in enumerate(pattern) if not was) >= 1)
         mdl.minimize(mathopt.fast_sum(obj) + const)
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
-        reason = res.termination.reason.name
-        has = res.has_primal_feasible_solution()
-        levels = None
-        if has:
-            vals = res.variable_values()
-            bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
-            levels = self.level_choice(bits)
-            bound = float(res.termination.objective_bounds.dual_bound)
-            status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
-        else:
-            bits, bound = np.zeros(len(x), dtype=np.uint8), None
-            status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
-        return Solution(bits, float("nan"), status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
-                        {"solver": "HiGHS (MathOpt)"},
-                        info={"termination": reason, "objective": float(res.objective_value()) if has else None},
-                        decision=levels)
+        return res, x
+
+    def ac_dispatch(self, choice: np.ndarray) -> ACDispatch:
+        """Each period of a level choice re-dispatched by pandapower's AC OPF (commitment kept)."""
+        from optimizer.problems.dispatch.ac import ac_dispatch
+
+        ne = len(self.ext_units)
+        T = self.periods
+        on = np.ones((T, len(self.units)), dtype=bool)
+        p = np.zeros((T, len(self.units)))
+        on[:, ne:] = choice >= 0
+        p[:, ne:] = self.output_mw(choice)
+        return ac_dispatch(self, on, p)
 
     # ==================================================== continuous levels
     def solve_continuous(self, *, commitment: str = "free", time_limit_s: float | None = None,
@@ -1229,3 +1322,24 @@ def _set_slack(bits: np.ndarray, idx: list[int], coefs: tuple[int, ...], value: 
         raise InfeasibleSolutionError(msg)
 
 
+#: PTDF entries below this (MW per MW) are the factorisation's round-off (pandapower's PTDF reproduces its own
+#: DC power flow to 1e-12); kept, they make HiGHS fail with an internal error on case118.
+PTDF_ZERO = 1e-9
+
+
+def check_dispatch_options(options: Any) -> None:
+    """Check ``milp``'s options (InvalidOptionError naming the option).
+
+    >>> check_dispatch_options({"max_ac_iterations": 0})
+    Traceback (most recent call last):
+    ...
+    solvers.errors.InvalidOptionError: option 'max_ac_iterations' of solver 'milp' must be in [1, 100], got 0
+    """
+    from solvers.errors import InvalidOptionError
+    from solvers.options import check_range
+
+    ac = options.get("ac", False)
+    if not isinstance(ac, bool):
+        msg = f"option 'ac' of solver 'milp' must be true or false, got {ac!r}"
+        raise InvalidOptionError(msg)
+    check_range("milp", "max_ac_iterations", options.get("max_ac_iterations", 5), low=1, high=100, integer=True)
