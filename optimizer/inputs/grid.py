@@ -6,6 +6,9 @@
   ``mv_oberrhein``, ``cigre_mv_der``, ``simbench_mv_rural``, ...), built offline
   by ``pandapower.networks`` or read from the data the ``simbench`` package ships;
 * any SimBench code (``"1-MV-rural--0-sw"``), when ``simbench`` is installed;
+* ``city:helsinki`` or ``city:PATH``: the distribution grid
+  :mod:`optimizer.inputs.city_grid` builds from a city's OSM data (any OSM file
+  :meth:`~optimizer.inputs.city.City.load` reads);
 * a pandapower JSON file (``.json``) or a MATPOWER case (``.m`` through
   ``matpowercaseframes``, ``.mat`` through scipy), converted by pandapower.
 
@@ -112,6 +115,11 @@ _JSON_MODULES = re.compile(
     r"|networkx|shapely(\.[A-Za-z_][A-Za-z0-9_]*)*|geopandas(\.[A-Za-z_][A-Za-z0-9_]*)*"
 )
 _JSON_BUILTINS = frozenset({"tuple", "set", "frozenset", "complex"})
+
+#: The grid name prefix of a city's own distribution grid (``city:helsinki``, ``city:PATH``).
+CITY_PREFIX = "city:"
+#: Built city grids, by the city's source and file time (a few; each is copied out).
+_CITY_NETS: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
 
 _SIMBENCH_CODE = re.compile(r"^1-[A-Za-z0-9]+-[A-Za-z0-9.]*-[A-Za-z0-9.]*-[0-2]-(sw|no_sw)$")
 
@@ -291,7 +299,7 @@ class Grid:
         Registry name, SimBench code or file stem.
     net : pandapower.pandapowerNet
         The network (treat as read-only: use :meth:`copy_net` to change it).
-    source : {"pandapower", "simbench", "json", "matpower"}
+    source : {"pandapower", "simbench", "json", "matpower", "city"}
     description : str
     simbench_code : str or None
         Set for SimBench grids (their profiles are read by :mod:`optimizer.inputs.profiles`).
@@ -319,6 +327,8 @@ class Grid:
         """
         from city_data import available_grids, find_grid
 
+        if isinstance(name_or_path, str) and name_or_path.strip().lower().startswith(CITY_PREFIX):
+            return cls._from_city(name_or_path.strip()[len(CITY_PREFIX):].strip())
         if isinstance(name_or_path, Path) or Path(str(name_or_path)).suffix.lower() in (".json", ".m", ".mat"):
             return cls._from_file(Path(name_or_path))
         name = str(name_or_path)
@@ -339,8 +349,43 @@ class Grid:
         near = _did_you_mean(name, available_grids())
         hint = f"did you mean {near!r}? Otherwise give" if near else "give"
         msg = (f"unknown grid {name!r}: {hint} a bundled grid ({', '.join(available_grids())}), a SimBench "
-               f"code such as '1-MV-rural--0-sw', or a pandapower .json / MATPOWER .m or .mat file")
+               f"code such as '1-MV-rural--0-sw', a pandapower .json / MATPOWER .m or .mat file, or "
+               f"{CITY_PREFIX}helsinki / {CITY_PREFIX}PATH (a city's own grid from its OSM file)")
         raise GridNotFoundError(msg)
+
+    @classmethod
+    def _from_city(cls, spec: str) -> Grid:
+        """The distribution grid :mod:`optimizer.inputs.city_grid` builds from a city (built once per file)."""
+        import os
+
+        from optimizer.errors import CityError, CityNotFoundError
+        from optimizer.inputs.city import City
+        from optimizer.inputs.city_grid import build_city_net
+
+        label = f"{CITY_PREFIX}{spec}"
+        if not spec:
+            msg = (f"grid {label!r} names no city: give {CITY_PREFIX}helsinki (bundled) or {CITY_PREFIX}PATH "
+                   f"to an OSM file (.osm.pbf, .osm, .osm.bz2, .osm.gz)")
+            raise GridNotFoundError(msg)
+        try:
+            city = City.load(spec)
+            loc = city.source.location
+            stamp = os.stat(loc).st_mtime_ns if city.source.kind in ("pbf", "xml") and os.path.isfile(loc) else 0
+            key = (str(city.source), stamp)
+            if key not in _CITY_NETS:
+                if len(_CITY_NETS) >= 4:
+                    _CITY_NETS.pop(next(iter(_CITY_NETS)))
+                _CITY_NETS[key] = build_city_net(city)
+            net, info = _CITY_NETS[key]
+        except CityNotFoundError as exc:
+            msg = f"grid {label!r}: {exc}"
+            raise GridNotFoundError(msg) from None
+        except (CityError, GridError) as exc:
+            msg = f"grid {label!r}: {exc}"
+            raise GridError(msg) from None
+        desc = (f"distribution grid built from {city.name}'s OSM data: {info['buildings']} building loads, "
+                f"{info['trafos']} MV/LV substations, peak {info['peak_mw']:.2f} MW")
+        return cls(f"{CITY_PREFIX}{city.name}", copy.deepcopy(net), "city", desc)
 
     @classmethod
     def _from_simbench(cls, code: str, *, name: str | None = None, description: str = "") -> Grid:
