@@ -42,15 +42,16 @@ The design (every number a module constant below)
    single road node (a big building block then gets several transformers in
    parallel in one substation, as large buildings do).  Each substation stands at
    the load node nearest its group's weighted centroid.  Where OSM tags
-   ``power=substation`` (read offline from the same file: pyrosm's
+   ``power=substation`` (nodes, ways or relations, read offline from the same file: pyrosm's
    ``get_data_by_custom_criteria`` for ``.osm.pbf``, osmnx's ``features_from_xml``
    for ``.osm``), a tagged substation within :data:`OSM_SUBSTATION_SNAP_M` of a
    group's site takes that group's place (the nearest group; one group each).
 
 4. **Feeders along the streets.**  The HV/MV feed (the **ext_grid**, a 20 kV
    busbar held at :data:`FEED_VM_PU` by the primary substation's on-load tap
-   changer, not modelled) stands at the road node nearest the load-weighted
-   centre.  The MV network is the shortest-path tree (Dijkstra by length) from
+   changer, not modelled) stands at the load node nearest the load-weighted
+   centre.  (The MV level is one radial tree from one feed, with no open rings;
+   an extract big enough to need several primary substations is out of scope.)  The MV network is the shortest-path tree (Dijkstra by length) from
    the feed to every substation, one 20 kV bus per road node used, cables
    :data:`MV_LINE`.  Each substation's LV network is the shortest-path tree from
    its node to its group's load nodes, one 0.4 kV bus per road node used, cables
@@ -69,8 +70,8 @@ The design (every number a module constant below)
    net's own limits are the usual 0.9..1.1 p.u. (``min_vm_pu``/``max_vm_pu`` on
    each bus) and 100% line loading.
 
-No generators: the feed's import (``ext_grid``, limited to the installed MV/LV
-transformer capacity) supplies the city, at the default day-ahead tariff of
+No generators: the feed's import (``ext_grid``, ``max_p_mw`` the installed MV/LV
+transformer capacity times the power factor, export down to minus that) supplies the city, at the default day-ahead tariff of
 :mod:`optimizer.inputs.grid`; devices (EVs, batteries) are added by dispatch.
 
 Examples
@@ -302,15 +303,47 @@ def _clusters(nodes: list[Any], xy: Any, weight: Any, k0: int, cap_kw: float, se
 
 
 def _tree(g: nx.Graph, source: Any, targets: set[Any]) -> dict[Any, Any]:
-    """Parent of each node on the shortest-path tree from ``source`` to ``targets`` (source -> None)."""
-    import networkx as nx
+    """Parent of each node on the shortest-path tree from ``source`` to ``targets`` (source -> None).
 
-    _, paths = nx.single_source_dijkstra(g, source, weight="length")
+    Dijkstra by ``length`` that stops once every target is settled (networkx's
+    own searches run to the whole graph or to one target), so a substation's
+    tree costs its neighbourhood, not the city.
+
+    >>> import networkx as nx
+    >>> g = nx.Graph()
+    >>> g.add_weighted_edges_from([(0, 1, 1.0), (1, 2, 1.0), (0, 2, 5.0), (2, 3, 1.0)], weight="length")
+    >>> sorted(_tree(g, 0, {2}).items(), key=str)     # 0 -> 1 -> 2, not the 5 m street 0 - 2; 3 unused
+    [(0, None), (1, 0), (2, 1)]
+    """
+    import heapq
+    import itertools
+
+    best: dict[Any, float] = {source: 0.0}
+    pred: dict[Any, Any] = {source: None}
+    done: set[Any] = set()
+    left = set(targets) - {source}
+    tie = itertools.count()
+    heap = [(0.0, next(tie), source)]
+    while heap and left:
+        d, _, u = heapq.heappop(heap)
+        if u in done:
+            continue
+        done.add(u)
+        left.discard(u)
+        for v, e in g[u].items():
+            nd = d + e["length"]
+            if v not in done and nd < best.get(v, math.inf):
+                best[v], pred[v] = nd, u
+                heapq.heappush(heap, (nd, next(tie), v))
+    if left:
+        msg = f"road nodes {sorted(map(str, left))[:3]} cannot be reached from {source!r}"
+        raise GridError(msg)
     parent: dict[Any, Any] = {source: None}
     for t in targets:
-        path = paths[t]
-        for a, b in zip(path, path[1:]):
-            parent.setdefault(b, a)
+        n = t
+        while n != source and n not in parent:
+            parent[n] = pred[n]
+            n = pred[n]
     return parent
 
 
@@ -510,7 +543,7 @@ def _reinforce(net: Any, lv_paths: dict[int, list[int]], lv_trafo: dict[int, int
 
     for rnd in range(MAX_REINFORCE_ROUNDS + 1):
         try:
-            pp.runpp(net, max_iteration=50)
+            pp.runpp(net, max_iteration=50, numba=False)  # numba compiles for seconds; no need here
         except pp.powerflow.LoadflowNotConverged as exc:
             msg = (f"the distribution grid built for {net.name!r} has no power-flow solution at peak load; "
                    f"the city's load is too large for its street network")
