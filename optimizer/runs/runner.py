@@ -245,6 +245,12 @@ def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, 
     info = sol.info or {}
     if "opf_iterations" in info:
         out["opf_iterations"] = info["opf_iterations"]
+        if info.get("ac_failed_periods"):
+            out["ac_unresolved"] = (f"periods {info['ac_failed_periods']} have no AC-feasible dispatch after "
+                                    f"{info['opf_iterations']} commitment <-> AC rounds "
+                                    f"({info.get('ac_stopped') or 'no reason recorded'}); the OPF says: "
+                                    f"{'; '.join((info.get('ac_failures') or [])[:3])}; those periods keep the "
+                                    f"commitment's lossless outputs")
     if not s["violations"]:
         return out
     kinds: dict[str, int] = {}
@@ -257,12 +263,7 @@ def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, 
         why = ("the plan is the commitment model's lossless (DC or copper-plate) dispatch; milp --ac re-dispatches "
                "each period with pandapower's AC OPF")
     else:
-        failed = info.get("ac_failed_periods") or []
-        reasons = "; ".join((info.get("ac_failures") or [])[:3])
-        why = (f"periods {failed} have no AC-feasible dispatch after {info['opf_iterations']} commitment <-> AC "
-               f"rounds ({info.get('ac_stopped') or 'no reason recorded'}); the OPF says: {reasons}; those periods "
-               f"keep the commitment's lossless outputs")
-        out["ac_unresolved"] = why
+        why = out.get("ac_unresolved", "the AC dispatch's own power flow breaks them")
     out["violations_why"] = f"{what}: {why}"
     return out
 

@@ -96,3 +96,15 @@ def test_bad_ac_options_are_one_error(tmp_path, capsys, flags, field):
     assert rc == 2
     assert field in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_city_grid_dispatches_in_ac_through_its_phase_shifting_transformers():
+    """Helsinki's own MV/LV grid (Dyn5 transformers, 150 degrees): every period has an AC dispatch."""
+    prob = Dispatch.from_grid("city:helsinki", periods=3, levels=3, seed=1, network=True)
+    assert (prob.grid.copy_net().trafo.shift_degree % 360 != 0).any()
+    sol = solve(prob, "milp", seed=1, time_limit_s=60, ac=True)
+    assert not sol.info["ac_failed_periods"]
+    plan = prob.decode(sol).validate()
+    assert plan.source == "milp + AC OPF"
+    pf = plan.power_flow()
+    assert pf["summary"]["violations"] == 0 and pf["summary"]["converged"]

@@ -76,7 +76,6 @@ class ACDispatch:
 def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = None) -> ACDispatch:
     """Each period's AC OPF for the commitment ``on`` (periods x ``prob.units``; the external grids' entries
     ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle)."""
-    import pandapower as pp
 
     from optimizer.plans.dispatch import plan_net
 
@@ -125,16 +124,7 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
                     _cost(net, u, u.kind, hours)
             elif u.kind == "storage":
                 net.storage.loc[u.index, "p_mw"] = 0.0 if p_fixed is None else -float(p_fixed[t, j])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pp.runopp(net, numba=False)
-            ok = bool(net.OPF_converged)
-        except Exception as exc:  # pandapower's OPFNotConverged and friends
-            ok = False
-            why = f"{type(exc).__name__}"
-        else:
-            why = "the OPF did not converge"
+        ok, why = _runopp(net)
         if not ok:
             failures.append(f"period {t}: no AC-feasible dispatch for this commitment ({why})")
             prev_p = {}
@@ -156,6 +146,27 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
         # taken from the balance itself so the plan adds up to the OPF's own tolerance
         losses[t] = max(0.0, float(p_out[t].sum()) - float(prof.net_load_mw[t]))
     return ACDispatch(p_out, np.asarray(on, dtype=bool), conv, cost, losses, vm_out, failures, time.perf_counter() - t_all)
+
+
+def _runopp(net: Any) -> tuple[bool, str]:
+    """pandapower's AC OPF; on a net whose transformers shift the phase (a distribution grid's Dyn5, 150
+    degrees) PYPOWER's interior point often fails with the shifts in, so it is tried again without voltage
+    angles, which on a radial net changes no magnitude or flow (the shift only rotates what lies below)."""
+    import pandapower as pp
+
+    shifted = len(net.trafo) and "shift_degree" in net.trafo and bool((net.trafo.shift_degree % 360 != 0).any())
+    why = ""
+    for angles in ("auto", False) if shifted else ("auto",):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pp.runopp(net, numba=False, calculate_voltage_angles=angles)
+            if bool(net.OPF_converged):
+                return True, ""
+            why = "the OPF did not converge"
+        except Exception as exc:  # noqa: BLE001 - pandapower's OPFNotConverged and friends
+            why = type(exc).__name__
+    return False, why
 
 
 def _cost(net: Any, u: Any, kind: str, hours: tuple[float, float]) -> None:
@@ -188,6 +199,8 @@ def _prepare_limits(net: Any) -> None:
                 net[tab]["max_loading_percent"] = 100.0
             net[tab]["max_loading_percent"] = (net[tab]["max_loading_percent"].astype(float).fillna(100.0)
                                                - LOADING_MARGIN_PERCENT)
+    if len(net.ext_grid):
+        net.ext_grid["controllable"] = True  # the slack's import and voltage are the OPF's to choose
     for tab in ("gen", "ext_grid"):
         if not len(net[tab]):
             continue
