@@ -117,9 +117,11 @@ def _segments(lo: float, hi: float, c1: np.ndarray, c2: float, points: int) -> t
     segment starts at ``lo`` and the others continue it, so their lengths add up
     to ``hi - lo``.  Zero-length pieces are dropped.
 
-    >>> segs, b = _segments(0.0, 10.0, np.array([1.0]), 0.5, 3)
+    Tangents of ``p + 0.5 p**2`` at 2, 6 and 10 meet at 4 and 8:
+
+    >>> segs, b = _segments(2.0, 10.0, np.array([1.0]), 0.5, 3)
     >>> [(s, e, float(k[0])) for s, e, k in segs], b
-    [(0.0, 2.5, 1.0), (2.5, 7.5, 6.0), (7.5, 10.0, 11.0)]
+    ([(2.0, 4.0, 3.0), (4.0, 8.0, 7.0), (8.0, 10.0, 11.0)], -2.0)
     """
     if c2 == 0 or hi <= lo:
         return [(lo, hi, c1)], 0.0
@@ -130,20 +132,14 @@ def _segments(lo: float, hi: float, c1: np.ndarray, c2: float, points: int) -> t
     return segs, -c2 * float(z[0]) ** 2
 
 
-def _add_chain(n: Any, name: str, bus: str, segs: list, carrier: str) -> None:
-    """Generators at ``bus`` pricing ``[start, end]`` pieces; the first may start below zero."""
+def _add_chain(rows: dict[str, list], name: str, bus: str, segs: list, carrier: str) -> None:
+    """Generator rows pricing ``[start, end]`` pieces at ``bus``; the first may start below zero."""
     for k, (s, e, slopes) in enumerate(segs):
         lo, hi = (s, e) if k == 0 else (0.0, e - s)
         p_nom = max(abs(lo), abs(hi), 1e-9)
-        n.add("Generator", f"{name} cost {k}", bus=bus, carrier=carrier, p_nom=p_nom,
-              p_min_pu=lo / p_nom, p_max_pu=hi / p_nom, marginal_cost=_series(n, slopes))
-
-
-def _series(n: Any, values: np.ndarray) -> Any:
-    import pandas as pd
-
-    v = np.asarray(values, dtype=float).reshape(-1)
-    return float(v[0]) if np.all(v == v[0]) else pd.Series(v, index=n.snapshots)
+        for key, v in (("name", f"{name} cost {k}"), ("bus", bus), ("carrier", carrier), ("p_nom", p_nom),
+                       ("p_min_pu", lo / p_nom), ("p_max_pu", hi / p_nom), ("marginal_cost", slopes)):
+            rows[key].append(v)
 
 
 def _refuse(u: Unit) -> None:
@@ -240,6 +236,11 @@ def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = 
               p_nom=top, p_min_pu=pu, p_max_pu=pu)
     # units: committable links from a private cost bus
     const = 0.0
+    rows: dict[str, list] = {k: [] for k in ("name", "bus", "carrier", "p_nom", "p_min_pu", "p_max_pu",
+                                             "marginal_cost")}
+    links: dict[str, list] = {k: [] for k in ("name", "bus0", "bus1", "p_nom", "p_min_pu", "start_up_cost",
+                                              "stand_by_cost", "min_up_time", "min_down_time",
+                                              "up_time_before", "down_time_before")}
     for i, u in enumerate(prob.discrete):
         lo = max(0.0, u.p_min_mw)
         c1 = np.array([u.cost.c1_at(prof.hours(t)) for t in range(T)])
@@ -260,13 +261,17 @@ def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = 
                 segs[0] = (0.0, e0, k0)
             standby = u.cost.c0 + b
         cost_bus = f"{u.name} cost curve"
-        n.add("Bus", cost_bus, carrier="cost curve")
-        _add_chain(n, u.name, cost_bus, segs, "cost curve")
+        _add_chain(rows, u.name, cost_bus, segs, "cost curve")
         up, down = prob.min_up[i], prob.min_down[i]
-        n.add("Link", u.name, bus0=cost_bus, bus1=_bus(u.bus), p_nom=u.p_max_mw, p_min_pu=lo / u.p_max_mw,
-              efficiency=1.0, committable=True, start_up_cost=u.startup_eur, stand_by_cost=standby,
-              min_up_time=up if up > 1 else 0, min_down_time=down if down > 1 else 0,
-              up_time_before=max(up, 1) if u.initial_on else 0, down_time_before=0 if u.initial_on else max(down, 1))
+        for key, v in (("name", u.name), ("bus0", cost_bus), ("bus1", _bus(u.bus)), ("p_nom", u.p_max_mw),
+                       ("p_min_pu", lo / u.p_max_mw), ("start_up_cost", u.startup_eur),
+                       ("stand_by_cost", standby), ("min_up_time", up if up > 1 else 0),
+                       ("min_down_time", down if down > 1 else 0),
+                       ("up_time_before", max(up, 1) if u.initial_on else 0),
+                       ("down_time_before", 0 if u.initial_on else max(down, 1))):
+            links[key].append(v)
+    n.add("Bus", links["bus0"], carrier="cost curve")
+    n.add("Link", links.pop("name"), efficiency=1.0, committable=True, **links)
     imports: list[str] = []
     if prob.ext_units:
         share = prob.ext_share
@@ -275,14 +280,18 @@ def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = 
         c2 = float(sum(e.cost.c2 * w * w for e, w in zip(prob.ext_units, share)))
         c0 = float(sum(e.cost.c0 for e in prob.ext_units))
         segs, b = _segments(prob.import_min_mw, prob.import_max_mw, c1, c2, 2 * tangents)
-        before = set(n.generators.index)
-        _add_chain(n, "import", _bus(prob.ext_units[0].bus), segs, "import")
-        imports = [g for g in n.generators.index if g not in before]
+        start = len(rows["name"])
+        _add_chain(rows, "import", _bus(prob.ext_units[0].bus), segs, "import")
+        imports = rows["name"][start:]
         const += (c0 + b) * dt * T
     elif prob.spill_max_mw != 0:
         cap = prob.spill_max_mw if prob.spill_max_mw is not None else sum(u.p_max_mw for u in prob.discrete)
         n.add("Generator", "spill", bus=_bus(prob.discrete[0].bus), carrier="spill", p_nom=max(cap, 1e-9),
               p_min_pu=-1.0, p_max_pu=0.0, marginal_cost=0.0)
+    cost = pd.DataFrame(np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (T,))
+                                         for v in rows.pop("marginal_cost")]),
+                        index=n.snapshots, columns=rows["name"])
+    n.add("Generator", rows.pop("name"), marginal_cost=cost, **rows)
     n.meta = {"objective_constant_eur": const, "import_generators": imports, "line_limits": bool(line_limits),
               "tangents": int(tangents), "units": [None if u in prob.ext_units else u.name for u in prob.units]}
     return n
