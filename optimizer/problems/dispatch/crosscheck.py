@@ -70,10 +70,14 @@ PyPSA is imported inside the functions (the optional ``crosscheck`` extra).
 Examples
 --------
 >>> from optimizer.problems.dispatch.problem import Dispatch
->>> from optimizer.problems.dispatch.crosscheck import crosscheck
->>> r = crosscheck(Dispatch.from_grid("case9", periods=4), time_limit_s=60)
->>> r["rel_diff"] < 1e-3 and r["pypsa"]["plan_valid"]
-True
+>>> from optimizer.problems.dispatch.crosscheck import crosscheck, pypsa_network
+>>> prob = Dispatch.from_grid("case9", periods=4)
+>>> n = pypsa_network(prob)
+>>> sorted(n.links.index), len(n.lines), len(n.generators)   # 32 tangents per generator, 64 for the import
+(['gen 0', 'gen 1'], 9, 128)
+
+``crosscheck(prob, time_limit_s=60)`` then solves both and returns the figures
+(``rel_diff``, ``agree``, ...; see :func:`crosscheck`).
 """
 
 from __future__ import annotations
