@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optimizer.errors import InvalidInputError
-from optimizer.inputs.grid import Grid
+from optimizer.inputs.grid import CostCurve, Grid
 from optimizer.problems.dispatch.crosscheck import TOLERANCE, crosscheck, pypsa_network
 from optimizer.problems.dispatch.problem import Dispatch
 
@@ -107,3 +107,14 @@ def test_unstated_units_are_refused(case9: Dispatch) -> None:
     prob = Dispatch(case9.grid, case9.profile, ramped)
     with pytest.raises(InvalidInputError, match=r"unit 'gen 0' has ramp_mw_per_h"):
         pypsa_network(prob)
+
+
+def test_pwl_costs_and_spill_balancing(case9: Dispatch) -> None:
+    """Piecewise-linear costs (one PyPSA generator per segment) and spill balancing (the external grid a
+    committable unit like the others, a sink for the surplus) agree as well."""
+    pwl = CostCurve(pwl=((0.0, 100.0, 20.0), (100.0, 200.0, 30.0), (200.0, 300.0, 45.0)))
+    units = [replace(u, cost=pwl) if u.kind == "gen" else u for u in case9.units]
+    prob = Dispatch(case9.grid, case9.profile, units, balancing="spill", spill_max_mw=50.0)
+    assert prob.ext_units == () and len(prob.discrete) == 3
+    r = crosscheck(prob, time_limit_s=60)
+    assert r["agree"] and r["pypsa"]["plan_valid"], r
