@@ -118,3 +118,14 @@ def test_pwl_costs_and_spill_balancing(case9: Dispatch) -> None:
     assert prob.ext_units == () and len(prob.discrete) == 3
     r = crosscheck(prob, time_limit_s=60)
     assert r["agree"] and r["pypsa"]["plan_valid"], r
+
+
+def test_case118_with_its_transformers_agrees() -> None:
+    """case118 has 13 transformers: without line limits they stay rated (x is per unit on s_nom), and the
+    optima agree; before, an infinite s_nom made PyPSA's angle recovery fail (SVD did not converge)."""
+    prob = Dispatch.from_grid("case118", periods=2, seed=1)
+    assert len(prob.grid.net.trafo) == 13
+    n = pypsa_network(prob)
+    assert np.isfinite(n.transformers.s_nom).all()
+    r = crosscheck(prob, time_limit_s=120)
+    assert r["agree"], r

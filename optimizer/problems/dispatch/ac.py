@@ -73,9 +73,14 @@ class ACDispatch:
         return [int(t) for t in np.flatnonzero(~self.converged)]
 
 
-def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = None) -> ACDispatch:
+def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = None, *,
+                periods: list[int] | None = None) -> ACDispatch:
     """Each period's AC OPF for the commitment ``on`` (periods x ``prob.units``; the external grids' entries
-    ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle)."""
+    ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle).
+
+    ``periods``: only these (a probe: ramps then bind only between consecutive ones; the others are reported
+    as not converged).
+    """
 
     from optimizer.plans.dispatch import plan_net
 
@@ -97,8 +102,12 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
     losses = np.zeros(T)
     failures: list[str] = []
     prev_p: dict[int, float] = {}
+    prev_t: set[int] = set()
     lidx, sidx = list(prof.load_index), list(prof.sgen_index)
-    for t in range(T):
+    for t in range(T) if periods is None else sorted(periods):
+        if t - 1 not in prev_t:
+            prev_p = {}
+        prev_t = {t}
         hours = prof.hours(t)
         if lidx:
             net.load.loc[lidx, "p_mw"] = prof.load_p_mw[t]

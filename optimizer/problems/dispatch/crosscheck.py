@@ -157,6 +157,10 @@ def _refuse(u: Unit) -> None:
         raise InvalidInputError(msg)
 
 
+#: A branch without a limit: flows up to this many times its rating (PyPSA bounds every flow by s_nom * s_max_pu).
+UNRATED_S_MAX_PU = 1e6
+
+
 def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = TANGENTS) -> pypsa.Network:
     """``prob``'s unit commitment as a PyPSA network (see the module docstring for the mapping).
 
@@ -224,7 +228,9 @@ def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = 
         sn = tr.sn_mva.to_numpy(dtype=float) * par
         n.add("Transformer", [f"trafo {i}" for i in tr.index], bus0=[_bus(b) for b in tr.hv_bus],
               bus1=[_bus(b) for b in tr.lv_bus], x=np.sqrt(np.maximum(vk**2 - vkr**2, 0.0)), r=vkr,
-              s_nom=sn if line_limits else inf)
+              # a transformer's x and r are per unit on s_nom: s_nom stays its rating (an infinite one makes
+              # the susceptance infinite and PyPSA's angle recovery fails); unrated is s_max_pu, not s_nom
+              s_nom=sn, s_max_pu=1.0 if line_limits else UNRATED_S_MAX_PU)
     # loads and must-take renewables, per period
     lbus = net.load.bus
     for j, idx in enumerate(prof.load_index):

@@ -99,7 +99,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -1110,6 +1110,7 @@ class Dispatch(Problem):
                 stuck = f"the commitment <-> AC loop stopped after {iteration} rounds (--max-ac-iterations)"
                 break
             cuts.extend(patterns.items())
+            cuts.extend(self._ac_probe(choice, patterns))
             log.info("AC OPF: periods %s have no AC-feasible dispatch; cut and solve again (%d)",
                      acr.failed_periods, iteration)
             nxt = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
@@ -1217,6 +1218,28 @@ class Dispatch(Problem):
         mdl.minimize(mathopt.fast_sum(obj) + const)
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
         return res, x
+
+    def _ac_probe(self, choice: np.ndarray, patterns: Mapping[int, tuple[bool, ...]],
+                  most: int = 8) -> list[tuple[int, tuple[bool, ...]]]:
+        """More cover cuts for the AC loop: each failed period's commitment with one more unit (the ``most``
+        cheapest to run of those off) is tried in the OPF; each that fails too is a pattern to cut as well.
+        Without it the loop learns one pattern per period and round; with it, up to ``most`` more."""
+        from optimizer.problems.dispatch.ac import ac_dispatch
+
+        ne, out = len(self.ext_units), []
+        base_on = np.ones((self.periods, len(self.units)), dtype=bool)
+        base_on[:, ne:] = choice >= 0
+        p = np.zeros((self.periods, len(self.units)))
+        p[:, ne:] = self.output_mw(choice)
+        for t, pattern in patterns.items():
+            off = [i for i, was in enumerate(pattern) if not was]
+            off.sort(key=lambda i: self.discrete[i].cost.c0 + self.discrete[i].startup_eur)
+            for i in off[:most]:
+                on = base_on.copy()
+                on[t, ne + i] = True
+                if not ac_dispatch(self, on, p, periods=[t]).converged[t]:
+                    out.append((t, tuple(was or k == i for k, was in enumerate(pattern))))
+        return out
 
     def ac_dispatch(self, choice: np.ndarray) -> ACDispatch:
         """Each period of a level choice re-dispatched by pandapower's AC OPF (commitment kept)."""
