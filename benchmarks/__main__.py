@@ -1,6 +1,6 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--only core qaoa qvm dispatch crosscheck fleet batch traffic] [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch grid crosscheck fleet batch traffic] [--skip-demo] [--out outputs/bench.json]``.
 
 ``core`` (this module):
 
@@ -16,7 +16,8 @@ Run: ``python -m benchmarks [--only core qaoa qvm dispatch crosscheck fleet batc
 :mod:`benchmarks.bench_fleet` (decompose with QAOA vs CP-SAT, Routing on a published
 CVRP, the distance matrix vs all pairs); ``traffic``: :mod:`benchmarks.bench_traffic`
 (the Helsinki peak in the BPR model, against AequilibraE's UE/SO and in SUMO);
-``crosscheck``: :mod:`benchmarks.bench_crosscheck` (case118's unit commitment in cityopt's
+``grid``: :mod:`benchmarks.bench_grid` (AC violations of the plans per grid: copper plate, DC network,
+DC network + AC OPF, and the OPF rounds); ``crosscheck``: :mod:`benchmarks.bench_crosscheck` (case118's unit commitment in cityopt's
 continuous MILP and in PyPSA: both optima and their relative difference).
 """
 
@@ -112,8 +113,8 @@ def bench_demo() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "crosscheck", "fleet", "batch", "traffic"],
-                    default=["core", "qaoa", "qvm", "dispatch", "crosscheck", "fleet", "batch", "traffic"],
+    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic"],
+                    default=["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic"],
                     help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args(argv)
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             print("\n== dispatch", flush=True)
             results["dispatch"] = bench_dispatch.main(["--out", str(out.with_name("bench_dispatch.json"))])
+    if "grid" in args.only:
+        from benchmarks import bench_grid
+
+        print("\n== grids: AC violations before and after the network and the AC loop", flush=True)
+        results["grid"] = bench_grid.main(["--out", str(out.with_name("bench_grid.json"))])
     if "crosscheck" in args.only:
         from benchmarks import bench_crosscheck
 

@@ -129,3 +129,16 @@ def test_case118_with_its_transformers_agrees() -> None:
     assert np.isfinite(n.transformers.s_nom).all()
     r = crosscheck(prob, time_limit_s=120)
     assert r["agree"], r
+
+
+def test_binding_line_limits_agree_with_cityopts_network_model() -> None:
+    """case9 with every line at half its rating: the limits bind (the optimum rises over the copper plate's),
+    and PyPSA's DC flow with ratings agrees with cityopt's PTDF-constrained continuous MILP."""
+    grid = Grid.load("case9")
+    net = grid.copy_net()
+    net.line["max_i_ka"] *= 0.5
+    copper = Dispatch.from_grid(grid.with_net(net), periods=24, seed=1)
+    lines = Dispatch(copper.grid, copper.profile, copper.units, network=True, line_margin=1.0)
+    r = crosscheck(lines, time_limit_s=60, line_limits=True)
+    assert r["line_limits"] and r["agree"] and r["pypsa"]["plan_valid"], r
+    assert r["cityopt"]["objective_eur"] > copper.solve_continuous(time_limit_s=60).bound_eur * (1 + 1e-4)

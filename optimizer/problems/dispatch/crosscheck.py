@@ -52,12 +52,13 @@ The same data, term by term
   ("Names for Load must be unique": its loads have no names), ignores
   ``in_service`` and rates lines at ``vn_kv * max_i_ka`` without the
   ``sqrt(3)``.  ``line_limits=False`` (the default) leaves every branch
-  unlimited, so a connected net is a copper plate, like cityopt's MILP today.
-  ``line_limits=True`` rates each line at ``sqrt(3) vn_kv max_i_ka parallel df``
-  MVA and each transformer at ``sn_mva parallel``: PyPSA's DC power flow with
-  limits.  Comparing that needs cityopt's *network-constrained* MILP (PTDF
-  line limits); cityopt's continuous MILP has none, so with ``line_limits=True``
-  PyPSA's optimum is only bounded below by cityopt's.
+  unlimited, so a connected net is a copper plate, like cityopt's MILP without
+  ``network``.  ``line_limits=True`` rates each line at ``sqrt(3) vn_kv max_i_ka
+  parallel df`` MVA and each transformer at ``sn_mva parallel``: PyPSA's DC
+  power flow with limits, which is what cityopt's continuous MILP states for a
+  ``Dispatch(network=True, line_margin=1.0)`` (pandapower's PTDF, the same
+  ratings): the two optima then agree too.  Against a copper-plate problem,
+  PyPSA's optimum with limits is only bounded below by cityopt's.
 
 Not stated (refused, naming the unit): storage (PyPSA's ``StorageUnit`` has no
 minimum state of charge nor "end at or above the initial energy"), ramp limits
@@ -355,8 +356,8 @@ def crosscheck(prob: Dispatch, *, time_limit_s: float | None = None, line_limits
     time_limit_s : float, optional
         For each solver.
     line_limits : bool
-        See :func:`pypsa_network` (cityopt's continuous MILP has no line limits,
-        so ``True`` only bounds PyPSA's optimum from below).
+        See :func:`pypsa_network`: agreement needs ``prob`` with ``network=True``
+        and ``line_margin=1.0``; else ``True`` only bounds PyPSA's optimum from below.
     tangents : int
         Of the quadratic costs, in both models.
     network : pypsa.Network, optional
