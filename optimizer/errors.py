@@ -32,6 +32,7 @@ __all__ = [
     "InvalidOptionError",
     "PlanValidationError",
     "ProblemTooLargeError",
+    "SensorDataError",
     "SimulationError",
     "SolverError",
     "SumoMissingError",
@@ -73,6 +74,10 @@ class GridNotFoundError(GridError):
 
 class InvalidGridFileError(GridError):
     """The file is not a pandapower JSON or MATPOWER case, or holds no usable grid."""
+
+
+class SensorDataError(InvalidInputError):
+    """Sensor readings or a sensors table cannot be read or used as asked."""
 
 
 class SumoMissingError(InvalidInputError):

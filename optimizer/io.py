@@ -20,6 +20,7 @@ from solvers.errors import InvalidInputError
 
 __all__ = [
     "UnsafePathError",
+    "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "check_name",
@@ -160,12 +161,17 @@ def _clean(o: Any) -> Any:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to a temp file beside ``path``, fsync, then rename over it."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it (a Parquet file, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
