@@ -95,7 +95,6 @@ from optimizer.io import atomic_write_bytes, atomic_write_text
 from optimizer.sensing.snapping import (
     DEFAULT_MAX_BEARING_DIFF_DEG,
     DEFAULT_MAX_SNAP_M,
-    SNAP_COLUMNS,
     snap_sensors,
 )
 
@@ -485,6 +484,17 @@ def standard_sensors(raw: pd.DataFrame, *, where: str) -> pd.DataFrame:
     extra = [c for c in raw.columns if c not in out.columns]
     for c in extra:
         out[c] = raw[c].to_numpy()
+    if "snap_note" in out.columns:  # a table snapped before: its edges as read back from a file
+        out["snap_note"] = out["snap_note"].astype("string").fillna("").astype(object)
+        for c in ("u", "v", "key"):
+            if c in out.columns:
+                try:
+                    out[c] = pd.array([pd.NA if pd.isna(x) else int(float(x)) for x in out[c]], dtype="Int64")
+                except (TypeError, ValueError):
+                    out[c] = out[c].astype(object)
+        for c in ("snap_m", "bearing_diff_deg"):
+            if c in out.columns:
+                out[c] = _numbers(out, c, where)
     return out
 
 
@@ -504,10 +514,16 @@ def infer_interval_s(times: pd.Series, sensor_ids: pd.Series) -> float | None:
     return float(best) / 1000.0
 
 
+#: Flags kept from a file's ``quality`` column although this module computes them: a table written
+#: sorted no longer shows the order of the file it came from.
+_STICKY = frozenset({"out_of_order"})
+
+
 def _existing_flags(quality: pd.Series) -> list[list[str]]:
     out = []
     for q in quality.astype(str):
-        out.append([f for f in (t.strip() for t in q.split(_SEP)) if f and f != OK and f not in FLAGS])
+        out.append([f for f in (t.strip() for t in q.split(_SEP))
+                    if f and f != OK and (f not in FLAGS or f in _STICKY)])
     return out
 
 
@@ -560,9 +576,9 @@ def flag_readings(readings: pd.DataFrame, sensor_ids: Iterable[str], *, unsnappe
         row = own[i] + [f for f in FLAGS if marks[f][i]]
         quality.append(_SEP.join(dict.fromkeys(row)) if row else OK)
     df["quality"] = quality
-    counts = {f: int(marks[f].sum()) for f in FLAGS}
-    for row in own:
-        for f in dict.fromkeys(row):
+    counts = dict.fromkeys(FLAGS, 0)
+    for q in quality:
+        for f in q.split(_SEP) if q != OK else ():
             counts[f] = counts.get(f, 0) + 1
     info = {"flags": counts, "rows_ok": int(sum(q == OK for q in quality)), "gaps": int(gap.sum()),
             "missing_intervals": missing_intervals, "interval_s": interval_s}
@@ -655,7 +671,9 @@ class Sensors:
         city_name = None
         if city_obj is not None:
             s = snap_sensors(s, city_obj, max_snap_m=max_snap_m, max_bearing_diff_deg=max_bearing_diff_deg)
+        if "snap_note" in s.columns:  # snapped now, or a sensors table snapped before and read back
             unsnapped = s.loc[s["snap_note"] != "", "sensor_id"].astype(str).tolist()
+        if city_obj is not None:
             city_name = str(getattr(city_obj, "name", None) or getattr(city_obj, "graph", {}).get("name", "graph"))
             if unsnapped:
                 log.warning("%d of %d sensors could not be snapped to %s's roads (see snap_note)",
