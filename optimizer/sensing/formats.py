@@ -31,7 +31,8 @@ The stations list, https://tie.digitraffic.fi/api/tms/v1/stations (GeoJSON:
 ``features[].geometry.coordinates`` = [lon, lat, altitude],
 ``properties.id`` (road station id), ``properties.tmsNumber`` (the id in the
 raw files), ``properties.name``, ``direction1Municipality``,
-``direction2Municipality``), and the sensor constants,
+``direction2Municipality``; the API's model describes direction 1 as "according to the
+road register address increasing direction", direction 2 as decreasing), and the sensor constants,
 https://tie.digitraffic.fi/api/tms/v1/stations/sensor-constants
 (``stations[].id``, ``stations[].sensorConstantValues[]`` of ``name``,
 ``value``).  The documentation above defines the constant ``Tien_suunta``:
@@ -299,22 +300,29 @@ def _lam_file(file: Path, tz: str, interval_s: int) -> pd.DataFrame:
                f"not marked faulty; the file is damaged or not a LAM raw file")
         raise SensorDataError(msg)
     df = df[df["direction"].isin([1, 2])]
-    valid = df[~df["faulty"]]
-    grouped = valid.groupby(["station", "direction", "time"])["speed"].agg(["size", "mean"])
-    faulty_bins = set(df[df["faulty"]].groupby(["station", "direction", "time"]).size().index)
-    rows = []
+    keys = ["station", "direction", "time"]
+    counted = df[~df["faulty"]].groupby(keys)["speed"].agg(["size", "mean"])
+    faulty_bins = df[df["faulty"]].groupby(keys).size()
+    grids = []
     for (station, direction), sub in df.groupby(["station", "direction"]):
         for day in sorted(sub["local_day"].unique()):
             start = pd.Timestamp(day).tz_localize(tz)  # local midnights: a day has 23, 24 or 25 hours
             end = (pd.Timestamp(day) + pd.Timedelta(days=1)).tz_localize(tz)
-            grid = pd.date_range(start, end, freq=f"{interval_s}s", inclusive="left").tz_convert("UTC")
-            for t in grid:
-                key = (station, direction, t)
-                count, speed = (grouped.loc[key, "size"], grouped.loc[key, "mean"]) if key in grouped.index \
-                    else (0, np.nan)
-                rows.append((t, f"{station}-{direction}", float(count) * 3600.0 / interval_s, float(speed),
-                             np.nan, "faulty_records" if key in faulty_bins else "ok"))
-    return pd.DataFrame(rows, columns=list(READING_COLUMNS))
+            times = pd.date_range(start, end, freq=f"{interval_s}s", inclusive="left").tz_convert("UTC")
+            grids.append(pd.DataFrame({"station": station, "direction": direction, "time": times}))
+    grid = pd.concat(grids, ignore_index=True).drop_duplicates(keys, ignore_index=True)
+    index = pd.MultiIndex.from_frame(grid[keys])
+    count = counted["size"].reindex(index, fill_value=0).to_numpy(dtype=float)
+    speed = counted["mean"].reindex(index).to_numpy(dtype=float)
+    faulty_here = faulty_bins.reindex(index, fill_value=0).to_numpy() > 0
+    return pd.DataFrame({
+        "time": grid["time"],
+        "sensor_id": (grid["station"].astype(str) + "-" + grid["direction"].astype(str)).to_numpy(),
+        "flow_vph": count * 3600.0 / interval_s,
+        "speed_kph": speed,
+        "occupancy_pct": np.nan,
+        "quality": np.where(faulty_here, "faulty_records", "ok"),
+    })[list(READING_COLUMNS)]
 
 
 def _load_json(path: Any, what: str) -> Any:
@@ -485,7 +493,7 @@ def read_pems_meta(path: Any) -> pd.DataFrame:
 def read_sensors(readings_paths: Any, sensors_path: Any, *, format: str = "cityopt", city: Any = None,
                  tz: str | None = None, constants_path: Any = None, interval_s: float | None = None,
                  max_snap_m: float = DEFAULT_MAX_SNAP_M,
-                 max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG) -> Sensors:
+                 max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG, unknown_sensors: str = "flag") -> Sensors:
     """Readings and sensors in any known format as a checked, flagged (and, with a city, snapped) :class:`Sensors`.
 
     Parameters
@@ -501,11 +509,17 @@ def read_sensors(readings_paths: Any, sensors_path: Any, *, format: str = "cityo
         zone of the files' clock (default Europe/Helsinki, America/Los_Angeles).
     constants_path
         ``lam`` only: the Digitraffic sensor-constants JSON (road directions).
+    interval_s
+        The readings' interval (``lam``: the aggregation interval, default 300 s;
+        ``pems``: 300 s, the files' own).
+    unknown_sensors
+        ``"flag"`` or ``"error"``, as in :meth:`Sensors.read`.
     """
     if format not in FORMATS:
         msg = f"format={format!r} is not a known sensor data format; use one of {', '.join(FORMATS)}"
         raise SensorDataError(msg)
-    common = dict(city=city, interval_s=interval_s, max_snap_m=max_snap_m, max_bearing_diff_deg=max_bearing_diff_deg)
+    common = dict(city=city, interval_s=interval_s, max_snap_m=max_snap_m, max_bearing_diff_deg=max_bearing_diff_deg,
+                  unknown_sensors=unknown_sensors)
     if format == "cityopt":
         if not isinstance(readings_paths, (str, os.PathLike)):
             msg = f"format='cityopt' reads one readings file, got {readings_paths!r}"
@@ -515,7 +529,10 @@ def read_sensors(readings_paths: Any, sensors_path: Any, *, format: str = "cityo
             raise SensorDataError(msg)
         return Sensors.read(readings_paths, sensors_path, tz=tz, **common)
     if format == "lam":
-        readings = read_lam_raw(readings_paths, tz=tz or LAM_TZ)
+        step = _INTERVAL_S if interval_s is None else interval_s
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        readings = read_lam_raw(readings_paths, tz=tz or LAM_TZ, interval_s=step)
         sensors = read_digitraffic_stations(sensors_path, constants_path)
     else:
         if constants_path is not None:

@@ -258,10 +258,13 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 
 def _iso_utc(times: pd.Series) -> pd.Series:
+    import pandas as pd
+
     utc = times.dt.tz_convert("UTC")
     whole = (utc.dt.microsecond == 0) & (utc.dt.nanosecond == 0)
-    if bool(whole.all()):
-        return utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if bool(whole.all()) and not utc.isna().any():
+        text = np.datetime_as_string(utc.dt.tz_localize(None).to_numpy(), unit="s")
+        return pd.Series(np.char.add(text.astype(str), "Z"), index=times.index, dtype=object)
     return utc.map(lambda t: t.isoformat().replace("+00:00", "Z"))
 
 
@@ -353,33 +356,34 @@ def _localize(naive: pd.Series, zone: str | None, where: str, column: str, ambig
 # ------------------------------------------------------------------ columns
 def _numbers(raw: pd.DataFrame, column: str, where: str) -> np.ndarray:
     import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
     if column not in raw.columns:
         return np.full(len(raw), np.nan)
     col = raw[column]
+    if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)
     as_text = col.astype("string").str.strip()
-    values = pd.to_numeric(as_text.str.replace(",", ".", regex=False) if col.dtype == object else col,
-                           errors="coerce").astype(float)
+    values = pd.to_numeric(as_text, errors="coerce").astype(float)
     bad = values.isna() & as_text.notna() & (as_text != "") & ~as_text.str.lower().isin(["nan", "na", "null"])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         msg = (f"{where}: {column} in {rows_text(bad.to_numpy())} is not a number (first: "
-               f"{str(col.iloc[row])!r}); write a decimal number or leave the field empty")
+               f"{str(col.iloc[row])!r}); write a decimal number (with a point) or leave the field empty")
         raise SensorDataError(msg)
     return values.to_numpy(dtype=float)
 
 
 def _ids(col: pd.Series, where: str, column: str = "sensor_id") -> pd.Series:
-    import pandas as pd
+    from pandas.api.types import is_float_dtype, is_integer_dtype
 
-    def text(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            return pd.NA
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            return str(int(v))
-        return str(v).strip()
-
-    ids = col.map(text).astype("string")
+    if is_integer_dtype(col.dtype):
+        ids = col.astype("Int64").astype("string")
+    elif is_float_dtype(col.dtype):  # ids stored as floats (101.0) are written as whole numbers
+        whole = col.notna() & (col % 1 == 0)
+        ids = col.astype("string").where(~whole, col[whole].astype("int64").astype("string"))
+    else:
+        ids = col.astype("string").str.strip()
     empty = ids.isna() | (ids == "")
     if empty.any():
         msg = f"{where}: {column} is empty in {rows_text(empty.to_numpy())}; give every row its sensor's id"
@@ -519,11 +523,15 @@ def infer_interval_s(times: pd.Series, sensor_ids: pd.Series) -> float | None:
 _STICKY = frozenset({"out_of_order"})
 
 
-def _existing_flags(quality: pd.Series) -> list[list[str]]:
-    out = []
-    for q in quality.astype(str):
-        out.append([f for f in (t.strip() for t in q.split(_SEP))
-                    if f and f != OK and (f not in FLAGS or f in _STICKY)])
+def _existing_flags(quality: pd.Series) -> dict[int, list[str]]:
+    """The source's own flags by row position (only rows that carry any)."""
+    text = quality.astype("string").fillna(OK).str.strip()
+    out = {}
+    for i in np.flatnonzero(((text != OK) & (text != "")).to_numpy()):
+        flags = [f for f in (t.strip() for t in str(text.iloc[i]).split(_SEP))
+                 if f and f != OK and (f not in FLAGS or f in _STICKY)]
+        if flags:
+            out[int(i)] = flags
     return out
 
 
@@ -570,17 +578,20 @@ def flag_readings(readings: pd.DataFrame, sensor_ids: Iterable[str], *, unsnappe
     known = {str(s) for s in sensor_ids}
     marks["unknown_sensor"] = ~sid.astype(str).isin(known).to_numpy()
     marks["unsnapped_sensor"] = sid.astype(str).isin({str(s) for s in unsnapped}).to_numpy()
-    own = _existing_flags(df["quality"]) if "quality" in df.columns else [[] for _ in range(n)]
-    quality = []
-    for i in range(n):
-        row = own[i] + [f for f in FLAGS if marks[f][i]]
-        quality.append(_SEP.join(dict.fromkeys(row)) if row else OK)
-    df["quality"] = quality
+    rows: dict[int, list[str]] = _existing_flags(df["quality"]) if "quality" in df.columns else {}
+    for f in FLAGS:
+        for i in np.flatnonzero(marks[f]):
+            row = rows.setdefault(int(i), [])
+            if f not in row:
+                row.append(f)
+    quality = np.full(n, OK, dtype=object)
     counts = dict.fromkeys(FLAGS, 0)
-    for q in quality:
-        for f in q.split(_SEP) if q != OK else ():
+    for i, row in rows.items():
+        quality[i] = _SEP.join(row)
+        for f in row:
             counts[f] = counts.get(f, 0) + 1
-    info = {"flags": counts, "rows_ok": int(sum(q == OK for q in quality)), "gaps": int(gap.sum()),
+    df["quality"] = quality
+    info = {"flags": counts, "rows_ok": n - len(rows), "gaps": int(gap.sum()),
             "missing_intervals": missing_intervals, "interval_s": interval_s}
     return df[list(READING_COLUMNS)], info
 
@@ -624,7 +635,7 @@ class Sensors:
     def read(cls, readings_path: str | os.PathLike[str], sensors_path: str | os.PathLike[str], *,
              city: Any = None, tz: str | None = None, interval_s: float | None = None,
              max_snap_m: float = DEFAULT_MAX_SNAP_M,
-             max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG) -> Sensors:
+             max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG, unknown_sensors: str = "flag") -> Sensors:
         """Read cityopt's own readings and sensors files (CSV or Parquet), check, flag and (with a city) snap.
 
         Parameters
@@ -640,6 +651,10 @@ class Sensors:
             The readings' interval in seconds (default: the most common step).
         max_snap_m, max_bearing_diff_deg
             Snapping tolerances (:func:`optimizer.sensing.snapping.snap_sensors`).
+        unknown_sensors
+            ``"flag"`` (default): readings of sensors the table lacks are kept and
+            flagged ``unknown_sensor``; ``"error"``: they are refused.  Readings
+            none of whose sensors the table holds are always refused (the wrong files).
 
         Public formats (Digitraffic LAM, PeMS) are read by :mod:`optimizer.sensing.formats`.
         """
@@ -647,7 +662,7 @@ class Sensors:
         raw_r = read_table(readings_path, "readings", required=("time", "sensor_id", "flow_vph"))
         raw_s = read_table(sensors_path, "sensors", required=("sensor_id", "lon", "lat"))
         return cls.from_frames(raw_r, raw_s, city=city, tz=tz, interval_s=interval_s, max_snap_m=max_snap_m,
-                               max_bearing_diff_deg=max_bearing_diff_deg,
+                               max_bearing_diff_deg=max_bearing_diff_deg, unknown_sensors=unknown_sensors,
                                readings_where=f"readings file {str(readings_path)!r}",
                                sensors_where=f"sensors file {str(sensors_path)!r}",
                                sources=(str(readings_path), str(sensors_path)))
@@ -658,14 +673,19 @@ class Sensors:
                     max_snap_m: float = DEFAULT_MAX_SNAP_M,
                     max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG,
                     readings_where: str = "readings", sensors_where: str = "sensors",
-                    ambiguous: str = "raise", sources: Sequence[str] = ()) -> Sensors:
+                    ambiguous: str = "raise", unknown_sensors: str = "flag",
+                    sources: Sequence[str] = ()) -> Sensors:
         """The same as :meth:`read`, from two DataFrames (as read, or already in the data model)."""
+        if unknown_sensors not in ("flag", "error"):
+            msg = f"unknown_sensors={unknown_sensors!r}: use 'flag' (the default) or 'error'"
+            raise SensorDataError(msg)
         if interval_s is not None and (isinstance(interval_s, bool) or not isinstance(interval_s, (int, float))
                                        or not (0 < float(interval_s) <= 86_400)):
             msg = f"interval_s must be a number of seconds in (0, 86400], got {interval_s!r}"
             raise SensorDataError(msg)
         r = standard_readings(readings, where=readings_where, tz=tz, ambiguous=ambiguous)
         s = standard_sensors(sensors, where=sensors_where)
+        _check_known(r, s, readings_where, sensors_where, strict=unknown_sensors == "error")
         city_obj = _load_city(city)
         unsnapped: list[str] = []
         city_name = None
@@ -706,6 +726,7 @@ class Sensors:
             "time_end": _iso(t.max()),
             "interval_s": self.interval_s,
             "city": self.city,
+            "sources": list(self.sources),
         }
         if self.snapped:
             ok = self.sensors["snap_note"] == ""
@@ -724,6 +745,22 @@ class Sensors:
         bad = {k: v for k, v in self.flags.items() if v}
         return (f"Sensors({len(self.readings)} readings, {len(self.sensors)} sensors, "
                 f"interval_s={self.interval_s}, flags={bad})")
+
+
+def _check_known(readings: pd.DataFrame, sensors: pd.DataFrame, readings_where: str, sensors_where: str, *,
+                 strict: bool) -> None:
+    """Refuse readings none of whose sensors the table holds (the wrong pair of files), or, strict, any such."""
+    known = set(sensors["sensor_id"].astype(str))
+    ids = readings["sensor_id"].astype(str)
+    unknown = ~ids.isin(known).to_numpy()
+    if not unknown.any() or not (strict or unknown.all()):
+        return
+    names = sorted(set(ids[unknown]))
+    shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    what = "none of the sensor ids in" if unknown.all() else "sensor ids in"
+    msg = (f"{what} {readings_where} are in {sensors_where} ({shown}; {rows_text(unknown)}); give the sensors "
+           f"table that goes with these readings, or add a row for each of these sensors")
+    raise SensorDataError(msg)
 
 
 def _iso(t: Any) -> str | None:

@@ -301,3 +301,24 @@ def test_refusals_of_the_public_readers(tmp_path: Path) -> None:
         Sensors.read(wrong_suffix, DATA / "flags_sensors.csv")
     with pytest.raises(SensorDataError, match="no readings file at"):
         Sensors.read(tmp_path / "nope.csv", DATA / "flags_sensors.csv")
+
+
+def test_unknown_sensors_flagged_refused_when_asked_or_when_no_reading_matches(tmp_path: Path) -> None:
+    with pytest.raises(SensorDataError, match=r"sensor ids in .* are in .*\('ghost'; row 11 \(file line 13\)\)"):
+        Sensors.read(DATA / "flags_readings.csv", DATA / "flags_sensors.csv", unknown_sensors="error")
+    with pytest.raises(SensorDataError, match="none of the sensor ids in"):
+        Sensors.read(DATA / "helsinki_readings.csv", DATA / "flags_sensors.csv")
+    with pytest.raises(SensorDataError, match="unknown_sensors='drop'"):
+        Sensors.read(DATA / "flags_readings.csv", DATA / "flags_sensors.csv", unknown_sensors="drop")
+
+
+def test_summary_is_json_for_summary_json(tmp_path: Path, helsinki) -> None:
+    import json
+
+    from optimizer.io import atomic_write_json
+
+    s = Sensors.read(DATA / "helsinki_readings.csv", DATA / "helsinki_sensors.csv", city=helsinki)
+    back = json.loads(atomic_write_json(tmp_path / "summary.json", s.summary()).read_text())
+    assert back["rows"] == 10 and back["sensors"] == 7 and back["city"] == "helsinki"
+    assert back["flags"]["unsnapped_sensor"] == 4 and back["interval_s"] == 300.0
+    assert back["sources"][0].endswith("helsinki_readings.csv")
