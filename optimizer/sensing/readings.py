@@ -103,13 +103,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FLAGS",
+    "GAP_FACTOR",
     "MAX_SPEED_KPH",
     "OK",
     "READING_COLUMNS",
     "SENSOR_COLUMNS",
     "SUFFIXES",
     "Sensors",
+    "check_zone",
+    "counts_text",
+    "first_line",
     "flag_readings",
+    "infer_interval_s",
+    "looks_like",
     "parse_times",
     "read_table",
     "standard_readings",
@@ -298,6 +304,10 @@ def parse_times(values: pd.Series, *, tz: str | None, where: str, column: str = 
     were recorded).  Empty, malformed or mixed values, and an unknown zone, are
     refused naming the rows and the fix.
     """
+    return _parse_times(values, tz=tz, where=where, column=column, ambiguous=ambiguous).dt.as_unit("ns")
+
+
+def _parse_times(values: pd.Series, *, tz: str | None, where: str, column: str, ambiguous: str) -> pd.Series:
     import pandas as pd
     from pandas.api.types import is_datetime64_any_dtype
 
@@ -454,10 +464,9 @@ def standard_sensors(raw: pd.DataFrame, *, where: str) -> pd.DataFrame:
     lat = _numbers(raw, "lat", where)
     placed = ~(np.isnan(lon) & np.isnan(lat))
     coords = pd.DataFrame({"lon": lon, "lat": lat})
-    if placed.any():
-        checked = check_lonlat_columns(coords[placed].reset_index(drop=True), [("lon", "lat")], where=where,
-                                       error=SensorDataError)
-        coords.loc[placed, ["lon", "lat"]] = checked.to_numpy()
+    if placed.any():  # rows with no position stand in as (0, 0) so that messages count rows as in the file
+        check_lonlat_columns(coords.where(np.column_stack([placed, placed]), 0.0), [("lon", "lat")], where=where,
+                             error=SensorDataError)
     bearing = _numbers(raw, "bearing_deg", where)
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(bearing) & ~((bearing >= 0) & (bearing <= 360))

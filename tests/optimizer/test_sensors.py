@@ -322,3 +322,17 @@ def test_summary_is_json_for_summary_json(tmp_path: Path, helsinki) -> None:
     assert back["rows"] == 10 and back["sensors"] == 7 and back["city"] == "helsinki"
     assert back["flags"]["unsnapped_sensor"] == 4 and back["interval_s"] == 300.0
     assert back["sources"][0].endswith("helsinki_readings.csv")
+
+
+def test_datetime_columns_of_any_resolution_and_naive_ones_need_a_zone(tmp_path: Path) -> None:
+    sensors = pd.read_csv(DATA / "flags_sensors.csv")
+    times = pd.to_datetime(["2024-05-06T04:00Z", "2024-05-06T04:05Z", "2024-05-06T04:20Z"]).as_unit("us")
+    r = pd.DataFrame({"time": times, "sensor_id": "s1", "flow_vph": 100.0})
+    s = Sensors.from_frames(r, sensors)
+    assert s.interval_s == 300.0 and s.gaps == 1 and s.missing_intervals == 2
+    naive = r.assign(time=times.tz_localize(None))
+    naive.to_parquet(tmp_path / "naive.parquet")
+    with pytest.raises(SensorDataError, match="no UTC offset or zone"):
+        Sensors.read(tmp_path / "naive.parquet", DATA / "flags_sensors.csv")
+    local = Sensors.read(tmp_path / "naive.parquet", DATA / "flags_sensors.csv", tz="Europe/Helsinki")
+    assert local.readings["time"].iloc[0] == pd.Timestamp("2024-05-06T01:00Z")
