@@ -243,7 +243,7 @@ def read_table(path: str | os.PathLike[str], what: str, *, required: Sequence[st
                f"{', '.join(map(repr, list(raw.columns)[:8]))}); {fix}")
         raise SensorDataError(msg)
     if raw.empty:
-        msg = f"{where} has a header but no rows; add one row per {_row_word(what)}"
+        msg = f"{where} has columns but no rows; add one row per {_row_word(what)}"
         raise SensorDataError(msg)
     return raw
 

@@ -251,7 +251,7 @@ def test_a_public_format_given_as_our_csv_is_named(tmp_path: Path, readings: Pat
     ("time,sensor_id,flow_vph\n2024-05-06T07:00:00Z,s1,10\n2024-05-06 07:05,s1,10\n", None,
      "mixes times with and without a UTC offset"),
     ("time,sensor_id,flow_vph\n2024-05-06T07:00:00Z,s1,lots\n", None, "flow_vph in row 0.*'lots'"),
-    ("time,sensor_id,flow_vph\n", None, "header but no rows"),
+    ("time,sensor_id,flow_vph\n", None, "has columns but no rows"),
     ("", None, "is empty"),
     ("time,sensor_id,flow_vph\n2024-10-27 03:30,s1,10\n", "Europe/Helsinki", "skips or repeats"),
 ])
