@@ -89,6 +89,39 @@ class DCNetwork:
         return f"{kind} {idx}"
 
 
+def check_connected(net: Any, name: str) -> None:
+    """Refuse a net with an island: in-service buses with a load, generator or storage that no in-service
+    branch links to a slack (an external grid or a slack generator).  pandapower's power flows would set them out of service and go on, so a
+    load there would be silently unserved and the PTDF would leave it out.
+
+    >>> from optimizer.inputs.grid import Grid
+    >>> net = Grid.load("case9").copy_net()
+    >>> net.line.loc[net.line.to_bus == 4, "in_service"] = False
+    >>> net.line.loc[net.line.from_bus == 4, "in_service"] = False
+    >>> check_connected(net, "case9")
+    Traceback (most recent call last):
+    ...
+    optimizer.errors.GridError: grid 'case9' has an island: bus 4 (load 90 MW) is not connected to an external grid or a slack generator; connect it with an in-service line or transformer, or set it out of service
+    """
+    from pandapower import topology
+
+    used: set[int] = set()  # an island matters where something is attached: a bare bus harms nothing
+    for tab in ("load", "sgen", "gen", "storage"):
+        if len(net[tab]):
+            used |= {int(b) for b in net[tab].bus[net[tab].in_service.astype(bool)]}
+    unsupplied = sorted(int(b) for b in topology.unsupplied_buses(net) if int(b) in used)
+    if not unsupplied:
+        return
+    load = net.load[net.load.in_service.astype(bool)].groupby("bus").p_mw.sum() if len(net.load) else {}
+    parts = [f"bus {b}" + (f" (load {load[b]:g} MW)" if b in load else "") for b in unsupplied[:5]]
+    more = f" and {len(unsupplied) - 5} more" if len(unsupplied) > 5 else ""
+    verb = "is" if len(unsupplied) == 1 else "are"
+    msg = (f"grid {name!r} has an island: {', '.join(parts)}{more} {verb} not connected to an external grid or a "
+           f"slack generator; connect {'it' if len(unsupplied) == 1 else 'them'} with an in-service line or "
+           f"transformer, or set {'it' if len(unsupplied) == 1 else 'them'} out of service")
+    raise GridError(msg)
+
+
 def dc_network(grid: Grid) -> DCNetwork:
     """The PTDF and the ratings of ``grid``'s in-service lines and transformers (pandapower's DC model)."""
     import pandapower as pp
@@ -96,6 +129,7 @@ def dc_network(grid: Grid) -> DCNetwork:
     from pandapower.pypower.makePTDF import makePTDF
 
     net = grid.copy_net() if hasattr(grid, "copy_net") else grid.net.deepcopy()
+    check_connected(net, grid.name)
     try:
         pp.rundcpp(net)
     except Exception as exc:  # pandapower's own errors: islands, no slack ...

@@ -73,3 +73,21 @@ def test_the_continuous_bound_respects_the_lines_too(case30):
 
 def test_instance_names_tell_the_network_apart(case30):
     assert case30[True].instance_name == case30[False].instance_name + "-net"
+
+
+def test_a_grid_with_an_island_is_one_clear_error_at_the_cli(tmp_path, capsys):
+    import pandapower as pp
+
+    from optimizer.cli import main
+
+    net = Grid.load("case9").copy_net()
+    net.line.loc[(net.line.to_bus == 4) | (net.line.from_bus == 4), "in_service"] = False
+    path = tmp_path / "islanded.json"
+    pp.to_json(net, str(path))
+    out = tmp_path / "out"
+    rc = main(["run", "--problem", "dispatch", "--grid", str(path), "--periods", "2", "--network",
+               "--solver", "milp", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "has an island: bus 4 (load 90 MW)" in err and "connect it" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
