@@ -4,6 +4,10 @@ A named city is a :class:`CitySpec`: where its OpenStreetMap data comes from and
 how to find it.  :func:`optimizer.City.load` looks names up here (case ignored);
 anything else it is given is a file path or an online place query.
 
+A named sensor replay is a :class:`ReplaySpec` in :data:`REPLAYS`: detector
+readings shipped under ``city_data/replays/NAME/`` (a README there says how
+they were made); :func:`optimizer.sensing.twin.load_replay` looks names up here.
+
 A named grid is a :class:`GridSpec` in :data:`GRIDS`: a network that pandapower
 ships (built by a function of ``pandapower.networks``) or a SimBench grid (the
 ``simbench`` package ships its data); :func:`optimizer.inputs.grid.Grid.load` looks names
@@ -34,13 +38,17 @@ __all__ = [
     "CACHE_ENV_VAR",
     "CITIES",
     "GRIDS",
+    "REPLAYS",
     "CitySpec",
     "GridSpec",
+    "ReplaySpec",
     "available_cities",
     "available_grids",
+    "available_replays",
     "cache_dir",
     "find_city",
     "find_grid",
+    "find_replay",
 ]
 
 #: Environment variable that moves the cache folder away from ``city_data/cache/``.
@@ -165,6 +173,86 @@ def cache_dir() -> Path:
     folder = Path(override).expanduser() if override else Path(__file__).resolve().parent / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# ----------------------------------------------------------------------- replays
+@dataclass(frozen=True)
+class ReplaySpec:
+    """One shipped sensor replay: detector readings of a named city, read with no simulation.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, lower case (``"helsinki"``).
+    city : str
+        The named city (:data:`CITIES`) whose road graph the sensors sit on.
+    description : str
+        One line for people.
+    folder : str
+        The folder relative to ``city_data/`` holding ``readings.csv.gz`` (or
+        ``readings.csv`` / ``readings.parquet``), ``sensors.csv`` and ``README.md``.
+
+    Examples
+    --------
+    >>> spec = REPLAYS["helsinki"]
+    >>> spec.city, spec.path().name
+    ('helsinki', 'helsinki')
+    """
+
+    name: str
+    city: str
+    description: str
+    folder: str
+
+    def path(self) -> Path:
+        """The replay's folder.
+
+        Raises
+        ------
+        FileNotFoundError
+            The folder is missing (a broken install).
+        """
+        found = Path(__file__).resolve().parent / self.folder
+        if not found.is_dir():
+            msg = f"the sensor replay {self.name!r} is missing: {found}; reinstall cityopt to restore it"
+            raise FileNotFoundError(msg)
+        return found
+
+
+#: Every shipped sensor replay, keyed by its lower-case name.
+REPLAYS: dict[str, ReplaySpec] = {
+    "helsinki": ReplaySpec(
+        name="helsinki",
+        city="helsinki",
+        description=("Central Helsinki: 5 weekdays of 5-minute induction-loop readings, 06:00-10:00 local "
+                     "time, from cityopt's SUMO digital twin"),
+        folder="replays/helsinki",
+    ),
+}
+
+
+def available_replays() -> tuple[str, ...]:
+    """Names of the shipped sensor replays, sorted.
+
+    Examples
+    --------
+    >>> available_replays()
+    ('helsinki',)
+    """
+    return tuple(sorted(REPLAYS))
+
+
+def find_replay(name: str) -> ReplaySpec | None:
+    """The replay registered under ``name`` (case and surrounding blanks ignored), or ``None``.
+
+    Examples
+    --------
+    >>> find_replay(" Helsinki ").folder
+    'replays/helsinki'
+    >>> find_replay("atlantis") is None
+    True
+    """
+    return REPLAYS.get(name.strip().lower())
 
 
 # ------------------------------------------------------------------------- grids

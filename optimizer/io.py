@@ -182,6 +182,30 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` (a binary file: Parquet, gzip) to a temp file beside ``path``, fsync, then rename over it.
+
+    >>> import tempfile, pathlib
+    >>> p = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "x.bin", b"\\x00\\x01")
+    >>> p.read_bytes()
+    b'\\x00\\x01'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Atomically write ``data`` as indented JSON (NaN/inf written as null)."""
     text = json.dumps(_clean(data), indent=2, default=json_default, allow_nan=False)

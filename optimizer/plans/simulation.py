@@ -554,15 +554,24 @@ def _mean(values: Sequence[float]) -> float:
 def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], departs_s: Sequence[float], *,
                     vehicles: Sequence[int] | None = None, seed: int = 1, workdir: str | os.PathLike[str],
                     time_to_teleport_s: float = 300.0, end_s: float | None = None,
-                    network: SumoNetwork | None = None) -> SimulationResult:
+                    network: SumoNetwork | None = None, begin_s: float | None = None,
+                    additional_files: Sequence[str | os.PathLike[str]] = ()) -> SimulationResult:
     """Replay node routes in SUMO: trip ``i`` is ``vehicles[i]`` vehicles (default 1) leaving at ``departs_s[i]``.
 
     Builds the network in ``workdir`` unless ``network`` (from :func:`sumo_network`
     on the same graph) is given; writes ``routes.rou.xml``, ``tripinfo.xml``,
     ``vehroutes.xml``, ``stats.xml`` and ``sumo.log`` there.  Deterministic for a
-    given ``seed``.
+    given ``seed``.  The simulation begins at ``begin_s`` (default: the first
+    departure, whole seconds), which must not come after the first departure;
+    detectors aggregate from it, so a detector's periods are aligned to it.
+    ``additional_files`` (SUMO additional files: detectors, edge data) are loaded
+    with ``--additional-files``; the outputs they name land in ``workdir``.
     """
     counts = _check_inputs(graph, routes, departs_s, vehicles, seed, time_to_teleport_s, end_s)
+    first = min(float(t) for t in departs_s)
+    if begin_s is not None and not (math.isfinite(begin_s) and 0 <= begin_s <= first):
+        msg = f"begin_s ({begin_s!r}) must be seconds since midnight >= 0, at or before the first departure ({first} s)"
+        raise InvalidInputError(msg)
     t0 = time.perf_counter()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -570,7 +579,7 @@ def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], dep
     planned = [net.route_edges(graph, nodes) for nodes in routes]
 
     fleet = sorted(((float(departs_s[i]) + j * HEADWAY_S, i, j) for i, c in enumerate(counts) for j in range(c)))
-    begin = math.floor(fleet[0][0])
+    begin = math.floor(fleet[0][0]) if begin_s is None else float(begin_s)
     if end_s is None:
         longest = max(sum(float(graph.edges[fastest_edge(graph, u, v)]["travel_time"])
                           for u, v in zip(nodes[:-1], nodes[1:])) for nodes in routes)
@@ -590,6 +599,8 @@ def simulate_routes(graph: nx.MultiDiGraph, routes: Sequence[Sequence[Any]], dep
             "--tripinfo-output.write-undeparted", "true",
             "--vehroute-output", "vehroutes.xml", "--vehroute-output.exit-times", "true",
             "--vehroute-output.write-unfinished", "true", "--statistic-output", "stats.xml"]
+    if additional_files:
+        args += ["--additional-files", ",".join(Path(f).resolve().as_posix() for f in additional_files)]
     _run(net.sumo_home, "sumo", args, work)
 
     trips = ET.parse(work / "tripinfo.xml").getroot()

@@ -226,6 +226,8 @@ def test_a_missing_sumo_is_one_line_naming_the_package(helsinki, tmp_path, monke
     ({"end_s": 21.0, "vehicles": [1, 2]}, "after the last vehicle's departure"),
     ({"routes": [[0, 1], [0, 5]]}, "no road segment"),
     ({"routes": [[0, 1], [3]]}, "at least two nodes"),
+    ({"begin_s": 5.0, "departs_s": [4.0, 20.0]}, "at or before the first departure"),
+    ({"begin_s": float("nan")}, "begin_s"),
 ])
 def test_bad_inputs_are_refused_before_sumo_runs(grid_graph, tmp_path, kw, match):
     args = {"routes": [[0, 1, 2], [4, 5]], "departs_s": [0.0, 20.0], **kw}
