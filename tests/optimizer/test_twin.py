@@ -300,3 +300,16 @@ def test_the_shipped_helsinki_replay_loads_as_promised(helsinki):
 def test_an_unknown_replay_names_the_shipped_ones():
     with pytest.raises(InvalidInputError, match=r"no sensor replay named 'atlantis'.*\['helsinki'\]"):
         load_replay("atlantis")
+
+
+@pytest.mark.slow
+def test_the_replay_recipe_makes_the_shipped_files_again(tmp_path):
+    """The README's call, run again (5 SUMO days, minutes): byte for byte the shipped readings and sensors."""
+    import city_data
+    from optimizer.sensing.twin import build_replay
+
+    paths = build_replay("helsinki", tmp_path)
+    shipped = city_data.find_replay("helsinki").path()
+    for name in ("readings.csv.gz", "sensors.csv", "README.md"):      # twin.json also holds wall times
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+    assert paths["readme"].name == "README.md"
