@@ -217,6 +217,21 @@ def test_a_sensor_snaps_by_edge_by_way_or_by_position_and_bearing(helsinki):
         _snap_sensors(graph, pd.DataFrame([{"sensor_id": "x", "lon": lat, "lat": lon}]))   # swapped
 
 
+def test_sensors_given_by_position_and_bearing_read_what_the_placed_loops_read(helsinki, exact, tmp_path):
+    readings, sensors, _ = exact
+    given = sensors.loc[[1, 3], ["sensor_id", "lon", "lat", "bearing_deg"]].assign(sensor_id=["east", "west"])
+    given.to_csv(tmp_path / "sensors.csv", index=False)
+    r, s = simulate_sensors(helsinki, noise=None, sensors=tmp_path / "sensors.csv", **TINY)
+    assert list(s["sensor_id"]) == ["east", "west"]
+    assert [tuple(x) for x in s[["u", "v", "key"]].to_numpy()] == \
+        [tuple(x) for x in sensors.loc[[1, 3], ["u", "v", "key"]].to_numpy()]
+    # loops do not touch the traffic: the same seed gives the same counts on the same segments
+    for new, old in (("east", sensors["sensor_id"][1]), ("west", sensors["sensor_id"][3])):
+        a = r[r["sensor_id"] == new].drop(columns="sensor_id").reset_index(drop=True)
+        b = readings[readings["sensor_id"] == old].drop(columns="sensor_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)
+
+
 # --------------------------------------------------------------- refusals
 @pytest.mark.parametrize(("kw", "match"), [
     ({"interval_min": 7}, "not a whole number of 7-minute intervals"),
