@@ -387,6 +387,18 @@ def _osm_way(data: Mapping[str, Any]) -> int | None:
         return None
 
 
+def _osm_ways(data: Mapping[str, Any]) -> set[int]:
+    """Every OSM way a segment belongs to (osmnx keeps a list where it merged ways)."""
+    osmid = data.get("osmid")
+    out = set()
+    for x in osmid if isinstance(osmid, (list, tuple)) else [osmid]:
+        try:
+            out.add(int(x))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def _sensor_row(graph: nx.MultiDiGraph, sensor_id: str, edge: Edge) -> dict[str, Any]:
     data = graph.edges[edge]
     lon, lat, bearing = _edge_geometry(graph, edge)
@@ -475,8 +487,7 @@ def _nearest_edge(graph: nx.MultiDiGraph, row: Mapping[str, Any], where: str, ed
         raise InvalidInputError(msg)
     cands = edges
     if has_way:
-        cands = [e for e in edges if _osm_way(graph.edges[e]) == int(way)
-                 or int(way) in (graph.edges[e].get("osmid") if isinstance(graph.edges[e].get("osmid"), list) else [])]
+        cands = [e for e in edges if int(way) in _osm_ways(graph.edges[e])]
         if not cands:
             msg = f"{where}: no segment of the road graph belongs to OSM way {int(way)}; check the way id"
             raise InvalidInputError(msg)

@@ -203,14 +203,20 @@ def test_a_sensor_snaps_by_edge_by_way_or_by_position_and_bearing(helsinki):
                    if graph.has_edge(v, u) and graph.edges[u, v, k]["length"] > 60 and u != v)
     lon, lat, bearing = _edge_geometry(graph, two_way)
     back = fastest_edge(graph, two_way[1], two_way[0])
+    way = graph.edges[two_way]["osmid"]
     table = pd.DataFrame([
         {"sensor_id": "a", "u": two_way[0], "v": two_way[1], "key": two_way[2]},
         {"sensor_id": "b", "lon": lon, "lat": lat, "bearing_deg": bearing},
         {"sensor_id": "c", "lon": lon, "lat": lat, "bearing_deg": (bearing + 180) % 360},
+        {"sensor_id": "d", "osm_way_id": way, "bearing_deg": bearing},
     ])
     snapped = _snap_sensors(graph, table)
     got = [(r.u, r.v, r.key) for r in snapped.itertuples()]
     assert got[0] == two_way and got[1] == two_way and got[2][:2] == back[:2]
+    assert graph.edges[got[3]]["osmid"] == graph.edges[two_way]["osmid"]
+    assert abs((snapped["bearing_deg"][3] - bearing + 180) % 360 - 180) <= 60
+    with pytest.raises(InvalidInputError, match="no segment of the road graph belongs to OSM way 1"):
+        _snap_sensors(graph, pd.DataFrame([{"sensor_id": "x", "osm_way_id": 1}]))
     with pytest.raises(InvalidInputError, match=r"row 1 \(sensor_id 'x'\).*no segment u=1, v=2"):
         _snap_sensors(graph, pd.DataFrame([{"sensor_id": "x", "u": 1, "v": 2, "key": 0}]))
     with pytest.raises(InvalidInputError, match="no road segment within 50 m"):
