@@ -254,7 +254,7 @@ class DayDemand:
 
 
 def daily_demand(city: City | nx.MultiDiGraph, *, days: int = 3, seed: int = 1, start: Any = "06:00",
-                 end: Any = "10:00", peak: Any = None, vehicles_per_day: int = 2000,
+                 end: Any = "10:00", peak: Any = None, vehicles_per_day: int = 8000,
                  start_date: str | dt.date = DEFAULT_START_DATE, weight: str | None = "pois",
                  day_sd: float = 0.08, peak_sd_min: float = 10.0, background: float = 0.2,
                  min_distance_m: float = 300.0) -> list[DayDemand]:
@@ -533,7 +533,7 @@ def _point_to_line(p: np.ndarray, coords: np.ndarray) -> tuple[float, float]:
 def simulate_sensors(city: City | nx.MultiDiGraph | str, *, sensors: pd.DataFrame | str | os.PathLike[str] | None = None,
                      n_busiest: int = 20, days: int = 3, seed: int = 1, interval_min: int = 5,
                      start: Any = "06:00", end: Any = "10:00", peak: Any = None,
-                     vehicles_per_day: int = 2000, start_date: str | dt.date = DEFAULT_START_DATE,
+                     vehicles_per_day: int = 8000, start_date: str | dt.date = DEFAULT_START_DATE,
                      tz: str | None = None, noise: SensorNoise | None = SensorNoise(),
                      weight: str | None = "pois", min_length_m: float = 25.0,
                      workdir: str | os.PathLike[str] | None = None,
@@ -563,6 +563,9 @@ def simulate_sensors(city: City | nx.MultiDiGraph | str, *, sensors: pd.DataFram
         middle of the window (08:00 for the default 06:00-10:00).
     vehicles_per_day : int
         Vehicles on a Monday of average demand (one per origin-destination pair).
+        On central Helsinki 8000 give 06:00-10:00 flows of about 180 veh/h at
+        06-07 and 440 veh/h at 07-08 on the busiest segments (peaks near 800),
+        no teleports, about 30 s of SUMO per day.
     start_date : str or date
         The first day (ISO date); the default is a Monday.
     tz : str or None

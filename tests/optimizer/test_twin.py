@@ -151,8 +151,10 @@ def test_the_same_seed_gives_the_same_stream_and_noise_keeps_the_traffic(helsink
     seen = readings[ok].set_index(["time", "sensor_id"])["flow_vph"]
     rel = (seen - truth.loc[seen.index]).abs() / truth.loc[seen.index].clip(lower=12)
     assert rel.median() < 0.15 and not seen.equals(truth.loc[seen.index])
-    other, _ = simulate_sensors(helsinki, noise=None, **{**TINY, "seed": 3})
-    assert not other["flow_vph"].equals(exact[0]["flow_vph"])
+    demand = {k: TINY[k] for k in ("days", "start", "end", "peak", "vehicles_per_day")}
+    two, three = (daily_demand(helsinki, seed=s, **demand)[0] for s in (2, 3))
+    assert not two.trips[["origin", "destination"]].equals(three.trips[["origin", "destination"]])
+    assert two.sumo_seed != three.sumo_seed
 
 
 def test_dropouts_are_flagged_not_dropped(noisy):
