@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch_parser(sub)
     add_report_parser(sub)
+    add_sensors_parser(sub)
 
     bench = sub.add_parser("bench", help="run the benchmark suite (speed as ratios) into a results database",
                            description="Run the project's benchmarks (benchmarks/ in the source checkout): "
@@ -527,6 +528,119 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+EPILOG_SENSORS = """\
+examples:
+  cityopt sensors simulate --city helsinki --days 3 --seed 1 --out outputs/sensors
+  cityopt sensors simulate --city map.osm.pbf --sensors loops.csv --days 5 --format parquet --out stream
+  cityopt sensors read stream/readings.csv stream/sensors.csv --city helsinki --out checked
+  cityopt sensors read d_2026_03_02.csv stations.json --format lam --constants sensor-constants.json --out lam
+
+readings: time, sensor_id, flow_vph, speed_kph, occupancy_pct, quality (CSV or Parquet)
+sensors:  sensor_id, lon, lat, and bearing_deg or osm_way_id
+"""
+
+
+def add_sensors_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``sensors`` (``simulate``, ``read``) to ``cityopt``'s subparsers."""
+    p = subparsers.add_parser(
+        "sensors", help="street sensors: simulate a detector stream in SUMO, or read and check one",
+        description="Detector readings in one long table (time, sensor_id, flow_vph, speed_kph, occupancy_pct, "
+                    "quality) beside a sensors table. 'simulate' runs SUMO with induction loops over several "
+                    "mornings; 'read' checks, flags and snaps a stream in cityopt's format or a public one.",
+        epilog=EPILOG_SENSORS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="sensors_command", metavar="ACTION", required=True)
+    sim = sub.add_parser("simulate", help="a sensor stream from a SUMO digital twin of the city",
+                         epilog=EPILOG_SENSORS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sim.add_argument("--city", default="helsinki",
+                     help="bundled city name, an .osm/.osm.bz2/.osm.pbf file, or 'Place, Country' (online)")
+    sim.add_argument("--sensors", metavar="SENSORS.csv",
+                     help="where the loops are (sensor_id and u,v,key, or osm_way_id, or lon,lat[,bearing_deg]); "
+                          "default: the --busiest segments")
+    sim.add_argument("--busiest", type=int, default=20, metavar="N", help="loops on the N busiest segments (default 20)")
+    sim.add_argument("--days", type=int, default=3, help="mornings to simulate, one SUMO run each (default 3)")
+    sim.add_argument("--seed", type=int, default=1, help="seed of the demand, SUMO and the noise (default 1)")
+    sim.add_argument("--vehicles-per-day", type=int, default=8000, help="vehicles on an average Monday (default 8000)")
+    sim.add_argument("--interval-min", type=int, default=5, help="aggregation interval in minutes (default 5)")
+    sim.add_argument("--window", default="06:00-10:00", help="local clock window each day (default 06:00-10:00)")
+    sim.add_argument("--start-date", default="2026-03-02", help="first day, ISO date (default a Monday, 2026-03-02)")
+    sim.add_argument("--tz", help="IANA zone of the local clock, e.g. Europe/Helsinki (default: from the longitude)")
+    sim.add_argument("--no-noise", action="store_true", help="exact loop values: no noise, no dropouts")
+    sim.add_argument("--format", choices=["csv", "csv.gz", "parquet"], default="csv", help="readings file format")
+    sim.add_argument("--out", required=True, help="output folder: readings.<format>, sensors.csv, twin.json")
+    rd = sub.add_parser("read", help="read, check, flag and snap a sensor stream (cityopt, Digitraffic LAM, PeMS)",
+                        epilog=EPILOG_SENSORS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rd.add_argument("readings", nargs="+", metavar="READINGS",
+                    help="the readings file (cityopt), LAM raw file(s) (lam) or PeMS 5-minute file(s) (pems); "
+                         "the last path given is the sensors file")
+    rd.add_argument("--format", choices=["cityopt", "lam", "pems"], default="cityopt", help="input format")
+    rd.add_argument("--city", help="snap the sensors onto this city's road graph (default: no snapping)")
+    rd.add_argument("--tz", help="zone of times without an offset (cityopt), or of the files' clock (lam/pems)")
+    rd.add_argument("--constants", metavar="JSON", help="lam: Digitraffic sensor-constants JSON (road directions)")
+    rd.add_argument("--unknown-sensors", choices=["flag", "error"], default="flag",
+                    help="readings of sensors not in the sensors table: flag them (default) or refuse")
+    rd.add_argument("--out", required=True, help="output folder: readings.csv, sensors.csv, sensors_summary.json")
+    return p
+
+
+def _check_out_dir(out: str, flag: str = "--out") -> Path:
+    """An output folder that can be one: not empty, not a file (nothing is written here)."""
+    from optimizer.errors import InvalidInputError
+
+    if not out or not out.strip():
+        msg = f"{flag} must name a folder, got {out!r}"
+        raise InvalidInputError(msg)
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        msg = f"{flag} {out!r} is a file; give a folder"
+        raise InvalidInputError(msg)
+    return path
+
+
+def cmd_sensors(args: argparse.Namespace) -> int:
+    from optimizer.errors import InvalidInputError
+    from optimizer.io import atomic_write_json
+
+    out = _check_out_dir(args.out)
+    if args.sensors_command == "simulate":
+        from optimizer.sensing.twin import SensorNoise, simulate_sensors, write_sensor_stream
+
+        start, sep, end = args.window.partition("-")
+        if not sep:
+            msg = f"--window takes HH:MM-HH:MM, got {args.window!r}"
+            raise InvalidInputError(msg)
+        for flag, value, low in (("--days", args.days, 1), ("--busiest", args.busiest, 1),
+                                 ("--vehicles-per-day", args.vehicles_per_day, 1), ("--interval-min", args.interval_min, 1)):
+            if value < low:
+                msg = f"{flag} must be >= {low}, got {value}"
+                raise InvalidInputError(msg)
+        readings, sensors = simulate_sensors(
+            args.city, sensors=args.sensors, n_busiest=args.busiest, days=args.days, seed=args.seed,
+            interval_min=args.interval_min, start=start, end=end, vehicles_per_day=args.vehicles_per_day,
+            start_date=args.start_date, tz=args.tz, noise=None if args.no_noise else SensorNoise())
+        files = write_sensor_stream(out, readings, sensors, fmt=args.format)
+        print(f"{len(readings)} readings of {len(sensors)} sensors over {args.days} days: "
+              + ", ".join(str(f) for f in files.values()))
+        return 0
+    from optimizer.sensing.formats import read_sensors
+
+    if len(args.readings) < 2:
+        msg = "sensors read takes the readings file(s) and then the sensors file"
+        raise InvalidInputError(msg)
+    *paths, sensors_path = args.readings
+    stream = read_sensors(paths if args.format != "cityopt" else paths[0], sensors_path, format=args.format,
+                          city=args.city, tz=args.tz, constants_path=args.constants,
+                          unknown_sensors=args.unknown_sensors)
+    if args.format == "cityopt" and len(paths) > 1:
+        msg = "--format cityopt reads one readings file; give the readings file and then the sensors file"
+        raise InvalidInputError(msg)
+    summary = stream.summary()
+    stream.write(out / "readings.csv", out / "sensors.csv")
+    atomic_write_json(out / "sensors_summary.json", summary)
+    print(repr(stream))
+    print(f"outputs: {out}")
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``cityopt batch``: check the flags and the job, run it, optionally write the report."""
     from optimizer.runs.jobs import check_batch_options, load_job, run_job
@@ -595,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report,
-                "bench": cmd_bench}[args.command](args)
+                "bench": cmd_bench, "sensors": cmd_sensors}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2
