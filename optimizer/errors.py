@@ -23,6 +23,7 @@ __all__ = [
     "CityNotFoundError",
     "CityoptError",
     "DemandError",
+    "ForecastError",
     "GridError",
     "GridNotFoundError",
     "InfeasibleSolutionError",
@@ -54,6 +55,10 @@ class InvalidCityFileError(CityError):
 
 class DemandError(InvalidInputError):
     """Trips or loads cannot be made as asked."""
+
+
+class ForecastError(InvalidInputError):
+    """Sensor readings or forecast options cannot be forecast as asked (columns, times, horizons, days)."""
 
 
 class InfeasibleSolutionError(CityoptError, ValueError):
