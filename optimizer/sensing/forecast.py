@@ -198,6 +198,11 @@ def _check_readings(readings: Any, targets: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+def _minutes(td: pd.Timedelta) -> str:
+    """``'5 min'``, ``'0.5 min'``: an interval as people write it."""
+    return f"{td.total_seconds() / 60:g} min"
+
+
 def _interval(df: pd.DataFrame) -> pd.Timedelta:
     """The readings' interval: the commonest step between one sensor's consecutive times; every time on its grid."""
     ns = df["time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
@@ -213,7 +218,7 @@ def _interval(df: pd.DataFrame) -> pd.Timedelta:
     off = (t - t.min()) % step != 0
     if step % 1_000_000_000 or off.any():
         msg = (f"readings.time: not on a regular interval ({int(off.sum())} of {len(t)} times are off the "
-               f"{pd.Timedelta(step, 'ns')} grid that starts at {pd.Timestamp(int(t.min()), tz='UTC')}); "
+               f"{_minutes(pd.Timedelta(step, 'ns'))} grid that starts at {pd.Timestamp(int(t.min()), tz='UTC')}); "
                f"resample to one interval, e.g. 5 minutes")
         raise ForecastError(msg)
     return pd.Timedelta(step, "ns")
@@ -545,10 +550,15 @@ class Forecaster:
         window = self.interval * (max(LAGS) + max(WINDOWS) + self.stale_steps + 1)
         recent = df[(df["time"] <= at) & (df["time"] > at - window)]
         if recent.empty:
-            msg = f"at: no readings in the {window} before {at}; forecast from a time the readings cover"
+            msg = f"at: no readings in the {_minutes(window)} before {at}; forecast from a time the readings cover"
             raise ForecastError(msg)
         # the grid keeps the readings' phase; the origin is the last grid time at or before `at`
         phase = df["time"].min()
+        off = int(((recent["time"] - phase) % self.interval != pd.Timedelta(0)).sum())
+        if off:
+            msg = (f"readings.time: {off} recent time(s) are off the fitted {_minutes(self.interval)} grid; "
+                   f"give readings at the interval the forecaster was fitted on")
+            raise ForecastError(msg)
         start = phase + ((recent["time"].min() - phase) // self.interval) * self.interval
         recent = recent[recent["time"] >= start]
         panel = _panel(recent, self.targets, self.interval, sensors=self.sensors, end=at)

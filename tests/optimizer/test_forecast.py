@@ -214,6 +214,9 @@ def test_bad_forecast_calls_are_one_clear_error():
     with pytest.raises(ForecastError, match="fitted for \\[15\\] min"):
         f.predict(r, model="gbt", horizon_min=30)
     assert len(f.predict(r, model="persistence", horizon_min=30)) == 2  # persistence needs no fit per horizon
+    shifted = r.assign(time=r.time + pd.Timedelta(minutes=1))
+    with pytest.raises(ForecastError, match="off the fitted 5 min grid"):
+        f.predict(pd.concat([r, shifted]), model="persistence")
     with pytest.raises(ForecastError, match="at: .* no time zone"):
         f.predict(r, at="2026-03-03T08:00")
     with pytest.raises(ForecastError, match="at: no readings"):
