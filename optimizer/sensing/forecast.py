@@ -235,6 +235,9 @@ def _check_horizons(horizons: Any, interval: pd.Timedelta) -> tuple[int, ...]:
     out = []
     for h in hs:
         ok = isinstance(h, (int, float, np.number)) and not isinstance(h, bool) and math.isfinite(h) and h > 0
+        if ok and h > 1440:
+            msg = f"horizons: {h!r} min is more than a day ahead; forecast at most 1440 min ahead"
+            raise ForecastError(msg)
         if not ok or (h / step_min) != round(h / step_min):
             msg = (f"horizons: {h!r} min is not a positive multiple of the readings' interval "
                    f"({step_min:g} min); use e.g. {', '.join(str(int(step_min * k)) for k in (3, 6, 12))}")
@@ -412,6 +415,11 @@ class Forecaster:
         learned = [m for m in self.models if m in ("gbt", QUANTUM_MODEL)]
         if not learned:
             return self
+        too_far = [h for h in self.horizons if self.steps(h) >= T]
+        if too_far:
+            msg = (f"horizons: {too_far} min reach past the readings ({_minutes(panel.interval * T)} in all); "
+                   f"give more days or shorter horizons")
+            raise ForecastError(msg)
         X, names = _features(panel, self.scale, self.tz, self.stale_steps)
         S = len(panel.sensors)
         if "gbt" in self.models:
@@ -528,8 +536,8 @@ class Forecaster:
 
         Returns one row per sensor and horizon: ``sensor_id``, ``time`` (the
         origin: ``at`` on the readings' grid), ``target_time``, ``horizon_min``,
-        ``model`` and one column per target (NaN where the model has no forecast,
-        e.g. persistence for a sensor silent for longer than ``max_stale_min``).
+        ``model`` and one column per target (NaN where the model has no forecast:
+        persistence and ``qkernel`` for a sensor silent for longer than ``max_stale_min``).
         Only the last hour or so of readings is read, so a call takes milliseconds
         (plus a few for ``qkernel``'s simulations).
         """
@@ -750,7 +758,8 @@ def evaluate(
     models, targets
         Subsets of :data:`MODELS` and :data:`TARGETS`.
     test_days
-        Held-out whole days at the end (local dates in ``tz``); default a third of the days, at least one.
+        Held-out whole days at the end (local dates in ``tz``; a partial first or last date counts as a
+        day); default a third of the days, at least one.
     tz
         The local time zone of days and times of day.
     max_stale_min

@@ -192,6 +192,7 @@ def test_bad_readings_are_one_clear_error(change, match):
         ({"horizons": (15, 7)}, r"horizons: 7 min is not a positive multiple of the readings' interval \(5 min\)"),
         ({"horizons": (0,)}, "horizons: 0 min"),
         ({"horizons": ()}, "horizons: give at least one"),
+        ({"horizons": (1445,)}, "horizons: 1445 min is more than a day ahead"),
         ({"models": ("persistence", "arima")}, "models: \\['arima'\\] not among"),
         ({"targets": ("occupancy",)}, "targets"),
         ({"tz": "Mars/Olympus"}, "tz: 'Mars/Olympus' is not a time zone"),
@@ -221,5 +222,8 @@ def test_bad_forecast_calls_are_one_clear_error():
         f.predict(r, at="2026-03-03T08:00")
     with pytest.raises(ForecastError, match="at: no readings"):
         f.predict(r, at="2026-01-01T00:00+00:00")
+    short = r[(r.time >= "2026-03-02T23:00+00:00") & (r.time <= "2026-03-03T00:10+00:00")]  # two dates, 75 min
+    with pytest.raises(ForecastError, match="horizons: \\[120\\] min reach past the readings"):
+        evaluate(short, horizons=(15, 120), models=("persistence", "gbt"))
     with pytest.raises(ForecastError, match="qkernel.qubits"):
         QKernelOptions(qubits=20)
