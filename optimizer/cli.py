@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import json
 import logging
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_parser(sub)
     add_report_parser(sub)
     add_sensors_parser(sub)
+    add_forecast_parser(sub)
 
     bench = sub.add_parser("bench", help="run the benchmark suite (speed as ratios) into a results database",
                            description="Run the project's benchmarks (benchmarks/ in the source checkout): "
@@ -641,6 +643,94 @@ def cmd_sensors(args: argparse.Namespace) -> int:
     return 0
 
 
+EPILOG_FORECAST = """\
+examples:
+  cityopt forecast --sensors replay:helsinki --out outputs/forecast_helsinki
+  cityopt forecast --sensors outputs/sensors --horizons 15,30,60 --models persistence historical gbt --out f
+
+--sensors is a folder with readings.csv (or .csv.gz, .parquet) and sensors.csv, as `cityopt sensors simulate`
+or `cityopt sensors read` write them, or replay:NAME for a shipped replay (replay:helsinki).
+"""
+
+
+def add_forecast_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``forecast`` to ``cityopt``'s subparsers."""
+    from optimizer.sensing.forecast import MODELS
+
+    p = subparsers.add_parser(
+        "forecast", help="forecast each sensor's flow and speed 15/30/60 min ahead; four models on held-out days",
+        description="Train persistence, the historical average, gradient-boosted trees and quantum-kernel ridge "
+                    "regression on the first days of a sensor stream, score them on the held-out days (MAE, RMSE, "
+                    "MAPE per horizon) and name the winner, also when the quantum model loses.",
+        epilog=EPILOG_FORECAST, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sensors", required=True, metavar="DIR", help="a sensor stream folder, or replay:NAME")
+    p.add_argument("--horizons", default="15,30,60", help="minutes ahead, comma-separated (default 15,30,60)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="models (default all)")
+    p.add_argument("--test-days", type=int, help="held-out days at the end (default: a third, at least one)")
+    p.add_argument("--tz", help="zone of the local days (default: the stream's twin.json, else UTC)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the models' subsamples (default 0)")
+    p.add_argument("--out", required=True, help="output folder: forecast/metrics.csv, forecast/verdict.json")
+    return p
+
+
+def load_stream(spec: str, flag: str = "--sensors") -> tuple[Any, Any, str | None]:
+    """``(readings, sensors, tz)`` of a stream folder or ``replay:NAME`` (one clear error otherwise)."""
+    from optimizer.errors import SensorDataError
+    from optimizer.sensing.readings import Sensors
+    from optimizer.sensing.twin import load_replay
+
+    if spec.startswith("replay:"):
+        import city_data
+
+        name = spec.split(":", 1)[1]
+        readings, sensors = load_replay(name)  # an unknown name is its own clear error
+        meta = Path(city_data.find_replay(name).path()) / "twin.json"
+        tz = json.loads(meta.read_text()).get("tz") if meta.exists() else None
+        return readings, sensors, tz
+    folder = Path(spec)
+    if not folder.is_dir():
+        msg = f"{flag} {spec!r} is not a folder; give the folder `cityopt sensors simulate` wrote, or replay:helsinki"
+        raise SensorDataError(msg)
+    found = [folder / f"readings.{x}" for x in ("csv", "csv.gz", "parquet") if (folder / f"readings.{x}").exists()]
+    if not found or not (folder / "sensors.csv").exists():
+        msg = (f"{flag} {spec!r} holds no readings.csv (.csv.gz, .parquet) and sensors.csv; write them with "
+               f"`cityopt sensors simulate` or `cityopt sensors read`")
+        raise SensorDataError(msg)
+    stream = Sensors.read(found[0], folder / "sensors.csv")
+    meta = folder / "twin.json"
+    tz = json.loads(meta.read_text()).get("tz") if meta.exists() else None
+    return stream.readings, stream.sensors, tz
+
+
+def _horizons(text: str) -> tuple[float, ...]:
+    from optimizer.errors import InvalidInputError
+
+    try:
+        out = tuple(float(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        out = ()
+    if not out or any(not math.isfinite(h) or h <= 0 for h in out):
+        msg = f"--horizons takes positive minutes separated by commas, e.g. 15,30,60; got {text!r}"
+        raise InvalidInputError(msg)
+    return out
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from optimizer.sensing.forecast import evaluate, write_forecast
+
+    out = _check_out_dir(args.out)
+    horizons = _horizons(args.horizons)
+    readings, _, tz = load_stream(args.sensors)
+    metrics, verdict = evaluate(readings, horizons, models=args.models, test_days=args.test_days,
+                                tz=args.tz or tz or "UTC", seed=args.seed)
+    folder = write_forecast(out, metrics, verdict)
+    cols = [c for c in ("target", "horizon_min", "model", "mae", "rmse", "mape") if c in metrics.columns]
+    print(metrics[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("verdict:", verdict.get("statement", verdict.get("winner")))
+    print(f"outputs: {folder}")
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``cityopt batch``: check the flags and the job, run it, optionally write the report."""
     from optimizer.runs.jobs import check_batch_options, load_job, run_job
@@ -709,7 +799,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report,
-                "bench": cmd_bench, "sensors": cmd_sensors}[args.command](args)
+                "bench": cmd_bench, "sensors": cmd_sensors,
+                "forecast": cmd_forecast}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2

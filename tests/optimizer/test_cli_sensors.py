@@ -62,3 +62,32 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path: Path, capsys
     assert rc == 2, err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_forecast_on_the_shipped_replay_writes_the_contracts_table(tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    assert main(["-q", "forecast", "--sensors", "replay:helsinki", "--models", "persistence", "historical",
+                 "--horizons", "15,60", "--out", str(out)]) == 0
+    metrics = pd.read_csv(out / "forecast" / "metrics.csv")
+    assert {"model", "horizon_min", "mae", "rmse", "mape"} <= set(metrics.columns)
+    assert set(metrics.model) == {"persistence", "historical"} and set(metrics.horizon_min) == {15, 60}
+    verdict = json.loads((out / "forecast" / "verdict.json").read_text())
+    assert verdict["winner"] in {"persistence", "historical"}
+    # the winner by the table's own figures: lowest mean nMAE
+    assert verdict["winner"] == metrics.groupby("model").nmae.mean().idxmin()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--sensors", "replay:atlantis"], "atlantis"),
+    (["--sensors", "no-such-folder"], "is not a folder"),
+    (["--sensors", "replay:helsinki", "--horizons", "15,-5"], "--horizons takes positive minutes"),
+    (["--sensors", "replay:helsinki", "--horizons", "7"], "7"),
+])
+def test_bad_forecast_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               argv: list[str], needle: str) -> None:
+    out = tmp_path / "out"
+    rc = main(["forecast", *argv, "--models", "persistence", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
