@@ -58,10 +58,7 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "
                         "threads=2 (fast); values are read as JSON where they parse, else as text")
     g.add_argument("--threads", type=int, help="QAOA simulator threads (default: the backend's)")
-    g.add_argument("--ac", action="store_true", default=None,
-                   help="milp (dispatch): re-dispatch every period with pandapower's AC OPF; a period with no "
-                        "AC-feasible dispatch is cut from the commitment and the MILP solved again")
-    g.add_argument("--max-ac-iterations", type=int, help="milp --ac: commitment <-> AC rounds (default 5)")
+    g.add_argument("--max-ac-iterations", type=int, help="milp with --ac: commitment <-> AC rounds (default 10)")
     g.add_argument("--shots", type=int, help="QAOA samples drawn after optimising the angles")
     g.add_argument("--maxiter", type=int, help="QAOA optimiser iterations")
     g.add_argument("--optimizer", help="QAOA classical optimiser: auto (default: L-BFGS-B with the adjoint "
@@ -153,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--network", action="store_true",
                    help="dispatch: keep every line and transformer within its rating in the DC power flow "
                         "(pandapower's PTDF; milp and the continuous bound)")
+    d.add_argument("--ac", action="store_true",
+                   help="dispatch: every solver's commitment re-dispatched per period by pandapower's AC OPF "
+                        "(voltages, loadings, losses); milp cuts commitments with none and solves again")
     run.add_argument("--solver", nargs="+", default=None, help=_solver_help())
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
@@ -214,7 +214,8 @@ PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
     "traffic": ("city", "trips", "routes", "trips_csv", "weight", "min_distance_m", "vehicles_per_trip",
                 "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta", "simulate", "references"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
-    "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale", "network"),
+    "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale", "network",
+                 "ac"),
 }
 #: Flags a scenario source replaces: ``--instance`` brings its own stops, ``--trips-csv`` its trips.
 SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
@@ -376,7 +377,7 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
     if args.problem == "dispatch":
         return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
                 "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
-                "load_scale": args.load_scale, "network": args.network}
+                "load_scale": args.load_scale, "network": args.network, "ac": args.ac}
     if args.problem == "fleet":
         if args.instance:  # --vehicles left at its default: the file's
             return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}

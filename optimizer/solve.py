@@ -140,11 +140,11 @@ def _entries() -> dict[str, SolverEntry]:
                     native_check="optimizer.problems.traffic:check_ue_options",
                     description="traffic baseline: the user equilibrium over the candidate routes (best "
                                 "responses under BPR travel time until no trip can gain alone)"),
-        SolverEntry("milp", {"dispatch": "native"}, native_options=("ac", "max_ac_iterations"),
+        SolverEntry("milp", {"dispatch": "native"}, native_options=("max_ac_iterations",),
                     native_check="optimizer.problems.dispatch.problem:check_dispatch_options",
-                    flags=("ac", "max_ac_iterations"),
+                    flags=("max_ac_iterations",),
                     description="dispatch: the discrete model as a MathOpt MILP on HiGHS (bound in EUR); with "
-                                "--ac each period re-dispatched by pandapower's AC OPF, cuts until all are AC-feasible"),
+                                "--ac, commitments without an AC dispatch are cut and the MILP solved again"),
         SolverEntry("routing", {"fleet": "native"}, native_options=("first_solution", "metaheuristic"),
                     native_check="optimizer.problems.fleet.problem:check_routing_options",
                     description="fleet: the OR-Tools Routing library (first solution + guided local search, "

@@ -127,6 +127,7 @@ def _build_models() -> dict[str, Any]:
         day: PositiveInt | None = None
         load_scale: NonNegativeFloat = 1.0
         network: bool = False
+        ac: bool = False
 
     class JobFile(BaseModel):
         """A batch job: scenarios x solvers x seeds."""

@@ -243,14 +243,17 @@ def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, 
     out: dict[str, Any] = {"violations": s["violations"], "periods_with_violations": s["periods_with_violations"],
                            "plan_source": plan.source, "plan_objective_eur": plan.objective}
     info = sol.info or {}
+    acr = info.get("ac_dispatch")
     if "opf_iterations" in info:
         out["opf_iterations"] = info["opf_iterations"]
-        if info.get("ac_failed_periods"):
-            out["ac_unresolved"] = (f"periods {info['ac_failed_periods']} have no AC-feasible dispatch after "
-                                    f"{info['opf_iterations']} commitment <-> AC rounds "
-                                    f"({info.get('ac_stopped') or 'no reason recorded'}); the OPF says: "
-                                    f"{'; '.join((info.get('ac_failures') or [])[:3])}; those periods keep the "
-                                    f"commitment's lossless outputs")
+    elif acr is not None:
+        out["opf_iterations"] = 1  # one AC pass over this solver's own commitment, no loop
+    if acr is not None and acr.failed_periods:
+        rounds = (f"after {info['opf_iterations']} commitment <-> AC rounds "
+                  f"({info.get('ac_stopped') or 'no reason recorded'})" if "opf_iterations" in info
+                  else "for this solver's commitment (only milp cuts and solves again)")
+        out["ac_unresolved"] = (f"periods {acr.failed_periods} have no AC-feasible dispatch {rounds}; the OPF says: "
+                                f"{'; '.join(acr.failures[:3])}; those periods keep the commitment's lossless outputs")
     if not s["violations"]:
         return out
     kinds: dict[str, int] = {}
@@ -259,8 +262,8 @@ def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, 
             key = f"{v['element']} {v['quantity']}" + (f" {v['side']}" if v.get("side") else "")
             kinds[key] = kinds.get(key, 0) + 1
     what = ", ".join(f"{n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    if "opf_iterations" not in info:
-        why = ("the plan is the commitment model's lossless (DC or copper-plate) dispatch; milp --ac re-dispatches "
+    if acr is None:
+        why = ("the plan is the commitment model's lossless (DC or copper-plate) dispatch; --ac re-dispatches "
                "each period with pandapower's AC OPF")
     else:
         why = out.get("ac_unresolved", "the AC dispatch's own power flow breaks them")

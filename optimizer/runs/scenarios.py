@@ -10,7 +10,7 @@
   or ``stops_csv`` (stops in ``city``), or ``instance`` (a TSPLIB / CVRPLIB file;
   ``vehicles`` None: the file's);
 * ``dispatch``: ``grid``, ``units``, ``periods``, ``levels``, ``seed``, ``day``,
-  ``quantum_mw``, ``balancing``, ``load_scale``, ``network`` (DC line limits).
+  ``quantum_mw``, ``balancing``, ``load_scale``, ``network`` (DC line limits), ``ac`` (the AC OPF dispatch).
 
 A ``city`` is a :class:`~optimizer.inputs.city.City` or what ``City.load`` takes
 (loaded once per process and name: :func:`load_city`).
@@ -124,12 +124,14 @@ def fleet(*, city: City | str = "helsinki", stops: int = 8, vehicles: int | None
 
 def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24, levels: int = 1,
              seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
-             balancing: str = "auto", load_scale: float = 1.0, network: bool = False) -> Dispatch:
-    """A day's unit commitment and dispatch on ``grid`` (``network``: DC line limits through the PTDF)."""
+             balancing: str = "auto", load_scale: float = 1.0, network: bool = False, ac: bool = False) -> Dispatch:
+    """A day's unit commitment and dispatch on ``grid`` (``network``: DC line limits through the PTDF;
+    ``ac``: every commitment re-dispatched per period by pandapower's AC OPF)."""
     from optimizer.problems.dispatch.problem import Dispatch
 
     return Dispatch.from_grid(grid, units=units, periods=periods, levels=levels, seed=seed, day=day,
-                              quantum_mw=quantum_mw, balancing=balancing, load_scale=load_scale, network=network)
+                              quantum_mw=quantum_mw, balancing=balancing, load_scale=load_scale, network=network,
+                              ac=ac)
 
 
 # ---------------------------------------------------------------------------- limits

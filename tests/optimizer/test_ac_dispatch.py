@@ -19,18 +19,24 @@ def case118():
 
 
 @pytest.fixture(scope="module")
-def plans(case118):
+def case118_ac():
+    return Dispatch.from_grid("case118", periods=4, levels=3, seed=1, network=True, ac=True)
+
+
+@pytest.fixture(scope="module")
+def plans(case118, case118_ac):
     dc = solve(case118, "milp", seed=1, time_limit_s=60)
-    ac = solve(case118, "milp", seed=1, time_limit_s=60, ac=True)
+    ac = solve(case118_ac, "milp", seed=1, time_limit_s=60)
     return dc, ac
 
 
-def test_the_dc_commitment_breaks_case118_voltages_and_its_ac_dispatch_does_not(case118, plans):
+def test_the_dc_commitment_breaks_case118_voltages_and_its_ac_dispatch_does_not(case118, case118_ac, plans):
     dc, ac = plans
+    assert case118_ac.instance_name == case118.instance_name + "-ac"
     before = case118.decode(dc).validate().power_flow()
     assert before["summary"]["violations"] > 0
     assert {v["quantity"] for p in before["periods"] for v in p["violations"]} >= {"vm_pu"}
-    plan = case118.decode(ac).validate()
+    plan = case118_ac.decode(ac).validate()
     assert plan.source == "milp + AC OPF"
     assert ac.info["opf_iterations"] >= 1 and not ac.info["ac_failed_periods"]
     after = plan.power_flow()  # runpp from scratch on a copy of the net with the plan's outputs and set points
@@ -76,7 +82,7 @@ def test_a_cut_forbids_its_commitment_in_its_period(case118):
 def test_the_cli_writes_a_violation_free_ac_plan_and_says_so(tmp_path):
     out = tmp_path / "out"
     rc = main(["run", "--problem", "dispatch", "--grid", "case118", "--periods", "2", "--levels", "3",
-               "--network", "--solver", "milp", "--ac", "--time-limit", "60", "--out", str(out)])
+               "--network", "--ac", "--solver", "milp", "--time-limit", "60", "--out", str(out)])
     assert rc == 0
     (d,) = list(out.glob("dispatch/*/milp"))
     s = json.loads((d / "summary.json").read_text())
@@ -84,9 +90,23 @@ def test_the_cli_writes_a_violation_free_ac_plan_and_says_so(tmp_path):
     assert s["violations"] == 0 == pf["summary"]["violations"]
     assert all(not p["violations"] for p in pf["periods"])
     assert s["opf_iterations"] >= 1 and s["plan_source"] == "milp + AC OPF"
-    assert s["network_constrained"] is True
+    assert s["network_constrained"] is True and s["ac_dispatch"] is True
     csv = (d / "dispatch.csv").read_text().splitlines()
     assert csv[0].endswith(",vm_pu")
+
+
+def test_a_qubo_solvers_commitment_is_re_dispatched_in_ac_too(tmp_path):
+    """One AC pass over anneal's commitment (no loop: only milp cuts and solves again)."""
+    out = tmp_path / "out"
+    rc = main(["run", "--problem", "dispatch", "--grid", "case9", "--periods", "4", "--levels", "3", "--ac",
+               "--solver", "anneal", "--out", str(out)])
+    assert rc == 0
+    (a,) = list(out.glob("dispatch/*-ac/anneal"))
+    s = json.loads((a / "summary.json").read_text())
+    assert s["plan_source"].startswith("anneal + AC OPF") and s["opf_iterations"] == 1
+    pf = json.loads((a / "powerflow.json").read_text())
+    assert s["violations"] == pf["summary"]["violations"]
+    assert s["violations"] == 0 or s["violations_why"]
 
 
 @pytest.mark.parametrize("flags, field", [(["--max-ac-iterations", "0"], "max_ac_iterations")])
@@ -100,9 +120,9 @@ def test_bad_ac_options_are_one_error(tmp_path, capsys, flags, field):
 
 def test_the_city_grid_dispatches_in_ac_through_its_phase_shifting_transformers():
     """Helsinki's own MV/LV grid (Dyn5 transformers, 150 degrees): every period has an AC dispatch."""
-    prob = Dispatch.from_grid("city:helsinki", periods=3, levels=3, seed=1, network=True)
+    prob = Dispatch.from_grid("city:helsinki", periods=3, levels=3, seed=1, network=True, ac=True)
     assert (prob.grid.copy_net().trafo.shift_degree % 360 != 0).any()
-    sol = solve(prob, "milp", seed=1, time_limit_s=60, ac=True)
+    sol = solve(prob, "milp", seed=1, time_limit_s=60)
     assert not sol.info["ac_failed_periods"]
     plan = prob.decode(sol).validate()
     assert plan.source == "milp + AC OPF"

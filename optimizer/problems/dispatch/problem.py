@@ -217,6 +217,12 @@ class Dispatch(Problem):
     line_margin : float
         The share of each rating planned with (default 0.95: the DC model has no
         losses and no reactive flow, which the AC check of the plan then sees).
+    ac : bool
+        The physical dispatch (:mod:`optimizer.problems.dispatch.ac`): whatever
+        solver commits the units, :meth:`decode` re-dispatches each period with
+        pandapower's AC OPF (voltages, loadings, losses) and emits that; ``milp``
+        also runs the commitment <-> AC loop, cutting commitments with no AC
+        dispatch and solving again.
 
     Use :meth:`from_grid` to build one from a grid name.
     """
@@ -227,7 +233,7 @@ class Dispatch(Problem):
     def __init__(self, grid: Grid, profile: DayProfile, units: Sequence[Unit] | None = None, *,
                  levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
                  spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
-                 line_margin: float = 0.95) -> None:
+                 line_margin: float = 0.95, ac: bool = False) -> None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -247,6 +253,7 @@ class Dispatch(Problem):
         self.grid = grid
         self.profile = profile
         self.network = bool(network)
+        self.ac = bool(ac)
         self.line_margin = float(line_margin)
         self.levels = int(levels)
         self.seed = seed
@@ -303,7 +310,7 @@ class Dispatch(Problem):
     def from_grid(cls, grid: Grid | str, *, units: int | None = None, periods: int = 24, levels: int = 1,
                   seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
                   balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
-                  load_scale: float = 1.0, network: bool = False) -> Dispatch:
+                  load_scale: float = 1.0, network: bool = False, ac: bool = False) -> Dispatch:
         """A dispatch of ``grid`` over one day of its profile.
 
         Parameters
@@ -353,7 +360,7 @@ class Dispatch(Problem):
             keep = sorted(order[:units])
             us = [us[i] for i in keep]
         return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
-                   spill_max_mw=spill_max_mw, seed=seed, network=network)
+                   spill_max_mw=spill_max_mw, seed=seed, network=network, ac=ac)
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -383,6 +390,8 @@ class Dispatch(Problem):
             name += f"-sp{self.spill_max_mw:g}"
         if self.network:
             name += "-net" + (f"{self.line_margin:g}" if self.line_margin != 0.95 else "")
+        if self.ac:
+            name += "-ac"
         return name
 
     @property
@@ -625,13 +634,19 @@ class Dispatch(Problem):
         if bad:
             raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
         p, on = self._lossless_outputs(choice)
-        acr = (getattr(solution, "info", None) or {}).get("ac_dispatch")
+        info = getattr(solution, "info", None)
+        acr = (info or {}).get("ac_dispatch")
+        if acr is None and self.ac:  # any solver's commitment, re-dispatched in AC (milp brings its own)
+            acr = self.ac_dispatch(choice)
+            if isinstance(info, dict):
+                info["ac_dispatch"] = acr
         if acr is not None:
             ok = acr.converged
             p[ok], on[ok] = acr.p_mw[ok], acr.on[ok]
             vm = np.where(ok[:, None], acr.vm_pu, np.nan)
             failed = acr.failed_periods
-            src = "milp + AC OPF" if not failed else f"milp + AC OPF ({len(failed)} periods without)"
+            who = getattr(solution, "solver", None) or "bits"
+            src = f"{who} + AC OPF" + (f" ({len(failed)} periods without)" if failed else "")
             return DispatchPlan.from_outputs(self, p, on, source=src, objective=self.evaluate_mw(p, on),
                                              losses_mw=np.where(ok, acr.losses_mw, 0.0), vm_pu=vm)
         solver = getattr(solution, "solver", None)
@@ -1070,11 +1085,11 @@ class Dispatch(Problem):
     def native_solvers(self) -> dict[str, Any]:
         return {"milp": self._solve_milp}
 
-    def _solve_milp(self, *, seed: int | None = None, time_limit_s: float | None = None, ac: bool = False,
+    def _solve_milp(self, *, seed: int | None = None, time_limit_s: float | None = None,
                     max_ac_iterations: int = 10, **options: Any) -> Solution:
         """The discrete model as a MathOpt MILP on HiGHS (bits aligned with the QUBO).
 
-        ``ac``: the commitment <-> AC loop (:mod:`optimizer.problems.dispatch.ac`).
+        With ``ac`` (the problem's): the commitment <-> AC loop (:mod:`optimizer.problems.dispatch.ac`).
         Each period of the commitment is re-dispatched by pandapower's AC OPF.  A
         period with no AC-feasible dispatch gets a cover cut: at least one unit
         that was off there runs (a unit more gives the OPF more active and
@@ -1088,6 +1103,7 @@ class Dispatch(Problem):
         from solvers.solution import Solution, Status
 
         t0 = time.perf_counter()
+        ac = self.ac
         cuts: list[tuple[int, tuple[bool, ...]]] = []
         check_dispatch_options({"max_ac_iterations": max_ac_iterations})
         acr = None
@@ -1142,7 +1158,7 @@ class Dispatch(Problem):
             if acr is not None:
                 info["ac_dispatch"] = acr
         return Solution(bits, float("nan"), status, "milp", bool(has), time.perf_counter() - t0, bound, "native",
-                        {"solver": "HiGHS (MathOpt)", **({"ac": True} if ac else {})},
+                        {"solver": "HiGHS (MathOpt)"},
                         info=info, decision=levels)
 
     def _milp_once(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
@@ -1272,7 +1288,8 @@ class Dispatch(Problem):
         except Exception as e:  # noqa: BLE001 - a summary must not fail on the yardstick
             log.warning("continuous bound unavailable: %s", e)
             bound = None
-        out: dict[str, Any] = {"continuous_bound_eur": bound, "network_constrained": self.network}
+        out: dict[str, Any] = {"continuous_bound_eur": bound, "network_constrained": self.network,
+                               "ac_dispatch": self.ac}
         if self.dc is not None:
             _, _, _, watched = self.line_model
             out["network"] = {"model": "DC power flow (pandapower PTDF)", "branches": len(self.dc.branches),
@@ -1358,11 +1375,6 @@ def check_dispatch_options(options: Any) -> None:
     ...
     solvers.errors.InvalidOptionError: option 'max_ac_iterations' of solver 'milp' must be in [1, 100], got 0
     """
-    from solvers.errors import InvalidOptionError
     from solvers.options import check_range
 
-    ac = options.get("ac", False)
-    if not isinstance(ac, bool):
-        msg = f"option 'ac' of solver 'milp' must be true or false, got {ac!r}"
-        raise InvalidOptionError(msg)
     check_range("milp", "max_ac_iterations", options.get("max_ac_iterations", 5), low=1, high=100, integer=True)
