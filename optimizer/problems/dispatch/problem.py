@@ -233,7 +233,7 @@ class Dispatch(Problem):
     def __init__(self, grid: Grid, profile: DayProfile, units: Sequence[Unit] | None = None, *,
                  levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
                  spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
-                 line_margin: float = 0.95, ac: bool = False) -> None:
+                 line_margin: float = 0.95, line_rounding: float = 0.01, ac: bool = False) -> None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -255,6 +255,11 @@ class Dispatch(Problem):
         self.network = bool(network)
         self.ac = bool(ac)
         self.line_margin = float(line_margin)
+        if not (isinstance(line_rounding, (int, float)) and 0 < line_rounding < 1):
+            msg = (f"line_rounding must be in (0, 1) (the share of each branch limit its PTDF rounding may take), "
+                   f"got {line_rounding!r}")
+            raise InvalidInputError(msg)
+        self.line_rounding = float(line_rounding)
         self.levels = int(levels)
         self.seed = seed
         self.periods = profile.periods
@@ -303,6 +308,7 @@ class Dispatch(Problem):
         self.units: tuple[Unit, ...] = self.ext_units + self.discrete
         self._build_levels()
         self._build_windows()
+        self._build_line_windows()
         self._build_variables()
 
     # ------------------------------------------------------------ construction
@@ -310,7 +316,8 @@ class Dispatch(Problem):
     def from_grid(cls, grid: Grid | str, *, units: int | None = None, periods: int = 24, levels: int = 1,
                   seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
                   balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
-                  load_scale: float = 1.0, network: bool = False, ac: bool = False) -> Dispatch:
+                  load_scale: float = 1.0, network: bool = False, line_margin: float = 0.95,
+                  line_rounding: float = 0.01, ac: bool = False) -> Dispatch:
         """A dispatch of ``grid`` over one day of its profile.
 
         Parameters
@@ -336,6 +343,8 @@ class Dispatch(Problem):
             Scale every load (stress tests).
         network : bool
             Line and transformer limits in the DC power flow (see :class:`Dispatch`).
+        line_margin, line_rounding : float
+            See :class:`Dispatch`.
         """
         from optimizer.inputs.grid import Grid
         from optimizer.inputs.profiles import day_profile
@@ -360,7 +369,8 @@ class Dispatch(Problem):
             keep = sorted(order[:units])
             us = [us[i] for i in keep]
         return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
-                   spill_max_mw=spill_max_mw, seed=seed, network=network, ac=ac)
+                   spill_max_mw=spill_max_mw, seed=seed, network=network, line_margin=line_margin,
+                   line_rounding=line_rounding, ac=ac)
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -390,6 +400,7 @@ class Dispatch(Problem):
             name += f"-sp{self.spill_max_mw:g}"
         if self.network:
             name += "-net" + (f"{self.line_margin:g}" if self.line_margin != 0.95 else "")
+            name += f"-r{self.line_rounding:g}" if self.line_rounding != 0.01 else ""
         if self.ac:
             name += "-ac"
         return name
@@ -413,7 +424,10 @@ class Dispatch(Problem):
             "spill_max_mw": self.spill_max_mw,
             "variables": len(self.variables),
             "level_bits": len(self.level_var),
-            "slack_bits": sum(len(v) for v in self.balance_slack.values()) + sum(len(v) for v in self.soc_slack.values()),
+            "slack_bits": sum(len(v) for v in self.balance_slack.values()) + sum(len(v) for v in self.soc_slack.values())
+            + sum(len(v) for v in self.line_slack.values()),
+            "line_slack_bits": sum(len(v) for v in self.line_slack.values()),
+            "line_windows": len(self.line_windows),
             "aux_bits": len(self.start_var) + len(self.stop_var),
             "load_mwh": float(self.profile.load_mw.sum() * self.dt_h),
             "renewable_mwh": float(self.profile.renewable_mw.sum() * self.dt_h),
@@ -460,6 +474,10 @@ class Dispatch(Problem):
             w = self.soc_windows[i][t]
             if w.slack:
                 _set_slack(bits, idx, w.slack, self._cum_discharge_q(choice, i, t) - w.lo)
+        for (r, t), idx in self.line_slack.items():
+            w = self.line_windows[(r, t)]
+            if w.slack:
+                _set_slack(bits, idx, w.slack, self._line_flow_q(choice, r, t) - w.lo)
         for (i, t), v in self.start_var.items():
             on_t = choice[t, i] >= 0
             prev = choice[t - 1, i] >= 0 if t else self.discrete[i].initial_on
@@ -519,7 +537,14 @@ class Dispatch(Problem):
                 if on[t] and not on[t + 1]:
                     if any(on[tau + 1] for tau in range(t + 1, min(t + D, self.periods))):
                         out.append(f"unit {u.name!r}: stopped in period {t} but not off for {D} periods")
-        out.extend(self.line_violations(self.output_mw(choice)))
+        for (r, t), w in self.line_windows.items():
+            f = self._line_flow_q(choice, r, t)
+            if not w.lo <= f <= w.hi:
+                d = self.line_quantum_mw[r]
+                flow = float(self.line_model[0][t, r]) + d * f
+                out.append(f"period {t}: {self.dc.label(r)} carries {abs(flow):.4g} MW in the DC flow, over its "
+                           f"limit {self.line_model[2][r]:.4g} MW ({100 * self.line_margin:g}% of its rating, "
+                           "less the PTDF rounding)")
         return out
 
     # ------------------------------------------------------------- the network
@@ -533,10 +558,10 @@ class Dispatch(Problem):
         return dc_network(self.grid)
 
     @cached_property
-    def line_model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(base, g, limit, watched)``: branch flows are ``base[t] + g @ p[t]`` (MW) for the discrete units'
-        outputs ``p[t]``; ``limit`` is each rating times ``line_margin``; ``watched`` the branches whose flow can
-        reach its limit at all (the others need no constraint).
+    def line_model_exact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(base, g, limit)`` of the DC model as pandapower gives it: the true branch flows are
+        ``base[t] + g @ p[t]`` (MW) for the discrete units' outputs ``p[t]``; ``limit`` is each rating times
+        ``line_margin``.  The models plan with :attr:`line_model`, which implies these limits.
 
         The loads and renewables of the day's profile inject at their buses; in
         ``ext_grid`` balancing the external grids take the rest (net load minus
@@ -564,21 +589,115 @@ class Dispatch(Problem):
         g = np.stack([dc.column(u.bus) - ext_col for u in self.discrete], axis=1) if self.discrete else \
             np.zeros((len(dc.branches), 0))
         g[np.abs(g) < PTDF_ZERO] = 0.0  # round-off, not sensitivity: it only trips the MILP solver (HiGHS)
-        limit = dc.rating_mw * self.line_margin
-        reach = np.abs(base).max(axis=0) + np.abs(g) @ np.array([u.p_max_mw for u in self.discrete])
-        return base, g, limit, reach > limit * (1 - 1e-9)
+        return base, g, dc.rating_mw * self.line_margin
+
+    @cached_property
+    def _unit_mw_bound(self) -> np.ndarray:
+        """``m_i``: the largest ``|p|`` (MW) unit ``i`` can give, discrete levels or continuous."""
+        return np.array([max(abs(u.p_min_mw), abs(u.p_max_mw)) for u in self.discrete])
+
+    @cached_property
+    def line_model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(base, g, limit, watched)``: the DC line model every model plans with (MW).
+
+        Branch flows are ``base[t] + g @ p[t]`` for the discrete units' outputs
+        ``p[t]``, each kept within ``+-limit``.  ``watched`` marks the branches
+        whose true flow can reach its limit at all (the others need no
+        constraint; their row is the exact one).  On a watched branch ``r`` the
+        sensitivities are pandapower's rounded to a step ``s_r``
+        (``g = s_r round(g_true / s_r)``, so every level's flow is a whole
+        number of flow quanta ``q s_r``) and the limit is tightened by the
+        rounding's worst case, ``limit = line_margin * rating - sum_i |g_true - g| m_i``
+        (``m_i`` the unit's largest ``|p|``): a flow within this limit is within
+        the true one for every output (see the module docstring).  ``s_r`` is
+        the coarsest of ``1, 0.5, 0.25, 0.2, 0.1, ...`` whose tightening is at
+        most ``line_rounding`` of the limit.
+        """
+        base, g, limit, watched, _ = self._line_rounded
+        return base, g, limit, watched
+
+    @cached_property
+    def _line_rounded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:attr:`line_model` and the PTDF step ``s_r`` of each branch (0 where not watched)."""
+        base, g_true, limit_true = self.line_model_exact
+        m = self._unit_mw_bound
+        reach = np.abs(base).max(axis=0) + np.abs(g_true) @ m
+        watched = reach > limit_true * (1 - 1e-9)
+        g, limit = g_true.copy(), limit_true.copy()
+        steps = np.zeros(len(limit))
+        for r in np.flatnonzero(watched):
+            steps[r], g[r], err = _ptdf_step(g_true[r], m, self.line_rounding * limit_true[r])
+            limit[r] = limit_true[r] - err
+        return base, g, limit, watched, steps
+
+    def _build_line_windows(self) -> None:
+        """Integer flow coefficients and windows of the watched branches (module docstring, "Line limits")."""
+        self.line_coef: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self.line_quantum_mw: dict[int, float] = {}
+        self.line_windows: dict[tuple[int, int], Window] = {}
+        if not self.network:
+            return
+        base, g, limit, watched, steps = self._line_rounded
+        q = self.quantum_mw
+        for r in np.flatnonzero(watched):
+            r = int(r)
+            n = [round(float(g[r, i]) / steps[r]) for i in range(len(self.discrete))]
+            coef = [[n[i] * qk for qk in self.level_quanta[i]] for i in range(len(self.discrete))]
+            div = math.gcd(*(c for cs in coef for c in cs)) or 1
+            coef = [[c // div for c in cs] for cs in coef]
+            delta = q * steps[r] * div
+            reach = _reachable_sums(coef)
+            for t in range(self.periods):
+                hi = math.floor((limit[r] - base[t, r]) / delta + 1e-9)
+                lo = math.ceil((-limit[r] - base[t, r]) / delta - 1e-9)
+                ok = reach[(reach >= lo) & (reach <= hi)] if isinstance(reach, np.ndarray) else None
+                if ok is None:  # too wide to enumerate: the interval of the reach
+                    rlo, rhi = reach
+                    blo, bhi = max(lo, rlo), min(hi, rhi)
+                    binding = blo > rlo or bhi < rhi
+                else:
+                    if ok.size == 0:
+                        msg = (f"infeasible day: in period {t} no commitment keeps {self.dc.label(r)} within "
+                               f"{limit[r]:.4g} MW in the DC flow (its flow without the units is "
+                               f"{base[t, r]:.4g} MW); lower the demand (load_scale), raise line_margin or add units")
+                        raise InvalidInputError(msg)
+                    blo, bhi = int(ok[0]), int(ok[-1])
+                    binding = bool(ok.size < reach.size)
+                if blo > bhi:
+                    msg = (f"infeasible day: in period {t} no commitment keeps {self.dc.label(r)} within "
+                           f"{limit[r]:.4g} MW in the DC flow; lower the demand (load_scale), raise line_margin "
+                           "or add units")
+                    raise InvalidInputError(msg)
+                if binding:
+                    self.line_windows[(r, t)] = Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)), True)
+            if any(rr == r for rr, _ in self.line_windows):
+                self.line_coef[r] = tuple(tuple(cs) for cs in coef)
+                self.line_quantum_mw[r] = float(delta)
+
+    def _line_flow_q(self, choice: np.ndarray, r: int, t: int) -> int:
+        """Branch ``r``'s flow in period ``t`` minus its base, in flow quanta (watched branches)."""
+        return int(sum(self.line_coef[r][i][k] for i, k in enumerate(choice[t]) if k >= 0))
+
+    def _line_terms(self, r: int, t: int) -> list[tuple[int, float]]:
+        return [(self.level_var[(i, t, k)], float(c)) for i, cs in enumerate(self.line_coef[r])
+                for k, c in enumerate(cs) if c]
 
     def branch_flows_mw(self, p_mw: np.ndarray) -> np.ndarray:
-        """DC flows ``(periods, branches)`` for the discrete units' outputs ``p_mw`` ``(periods, units)``."""
-        base, g, _, _ = self.line_model
+        """DC flows ``(periods, branches)`` for the discrete units' outputs ``p_mw`` ``(periods, units)``
+        (pandapower's PTDF, unrounded: :attr:`line_model_exact`)."""
+        base, g, _ = self.line_model_exact
         return base + np.asarray(p_mw, dtype=np.float64) @ g.T
 
     def line_violations(self, p_mw: np.ndarray, *, tol_mw: float = 1e-6) -> list[str]:
-        """Branches over ``line_margin`` of their rating in the DC flow of ``p_mw`` (empty without ``network``)."""
+        """Branches over ``line_margin`` of their rating in the DC flow of ``p_mw`` (empty without ``network``).
+
+        The check of any plan, whatever model made it: pandapower's PTDF as it
+        is, the limits untightened (:attr:`line_model_exact`).
+        """
         if self.dc is None:
             return []
         flows = self.branch_flows_mw(p_mw)
-        _, _, limit, _ = self.line_model
+        _, _, limit = self.line_model_exact
         out = []
         for t, r in zip(*np.nonzero(np.abs(flows) > limit + tol_mw)):
             out.append(f"period {t}: {self.dc.label(int(r))} carries {abs(flows[t, r]):.4g} MW in the DC flow, "
@@ -841,6 +960,12 @@ class Dispatch(Problem):
                 for j in range(len(w.slack)):
                     self.soc_slack[(i, t)].append(len(labels))
                     labels.append(("zs", self.discrete[i].name, t, j))
+        self.line_slack: dict[tuple[int, int], list[int]] = {}
+        for (r, t), w in self.line_windows.items():
+            self.line_slack[(r, t)] = []
+            for j in range(len(w.slack)):
+                self.line_slack[(r, t)].append(len(labels))
+                labels.append(("zl", self.dc.label(r), t, j))
         self.start_var: dict[tuple[int, int], int] = {}
         self.stop_var: dict[tuple[int, int], int] = {}
         for i, u in enumerate(self.discrete):
@@ -981,6 +1106,9 @@ class Dispatch(Problem):
                              for k, qk in enumerate(self.level_quanta[i])]
                     terms += [(v, -float(c)) for v, c in zip(self.soc_slack[(i, t)], w.slack)]
                     sq(terms, -float(w.lo), P)
+        for (r, t), w in self.line_windows.items():
+            terms = self._line_terms(r, t) + [(v, -float(c)) for v, c in zip(self.line_slack[(r, t)], w.slack)]
+            sq(terms, -float(w.lo), P)
         for i, pairs in self.ramp_pairs.items():
             for t in range(1, T):
                 for a, c in pairs:
@@ -1009,7 +1137,9 @@ class Dispatch(Problem):
             "penalty_rule": "P = ceil(UB - LB) + 1: UB >= any feasible cost, LB <= cost of any assignment",
             "penalty_ub_eur": ub, "penalty_lb_eur": lb, "amo_weight": self.amo_weight,
             "encoding": "L bits per unit-period (storage 2L), off = all zero, at most one",
-            "quantum_mw": self.quantum_mw, "balancing": self.balancing})
+            "quantum_mw": self.quantum_mw, "balancing": self.balancing,
+            "line_windows": len(self.line_windows),
+            "line_slack_bits": sum(len(v) for v in self.line_slack.values())})
 
     def to_qubo(self) -> QUBO:
         return self._qubo
@@ -1018,7 +1148,7 @@ class Dispatch(Problem):
 
     # ---------------------------------------------------------- CP-SAT model
     def native_cpsat(self) -> CpSatModel:
-        """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order."""
+        """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order (slack bits linked)."""
         from ortools.sat.python import cp_model
 
         from solvers.cpsat import CpSatModel
@@ -1072,6 +1202,9 @@ class Dispatch(Problem):
                 cum = sum(int(qk) * x[self.level_var[(i, tau, k)]] for tau in range(t + 1)
                           for k, qk in enumerate(self.level_quanta[i]))
                 m.add(cum == w.lo + sum(int(c) * x[v] for v, c in zip(self.soc_slack[(i, t)], w.slack)))
+        for (r, t), w in self.line_windows.items():  # DC line limits in flow quanta (module docstring)
+            flow = sum(int(c) * x[v] for v, c in self._line_terms(r, t))
+            m.add(flow == w.lo + sum(int(c) * x[v] for v, c in zip(self.line_slack[(r, t)], w.slack)))
         for i, pairs in self.ramp_pairs.items():
             for t in range(1, T):
                 for a, c in pairs:
@@ -1219,16 +1352,10 @@ class Dispatch(Problem):
                     mdl.add_linear_constraint(x[self.level_var[(i, t - 1, a)]] + x[self.level_var[(i, t, c)]] <= 1)
         for con in _min_up_down_constraints(self, x, on, float):
             mdl.add_linear_constraint(con)
-        if self.dc is not None:  # DC line limits: base + sum_i g_i p_i within +-limit
-            base, g, limit, watched = self.line_model
-            for t in range(T):
-                p_t = [mathopt.fast_sum(float(q * qk) * x[self.level_var[(i, t, k)]]
-                                        for k, qk in enumerate(self.level_quanta[i])) for i in range(len(self.discrete))]
-                for r in np.flatnonzero(watched):
-                    flow = float(base[t, r]) + mathopt.fast_sum(float(g[r, i]) * p_t[i]
-                                                                 for i in range(len(p_t)) if g[r, i] != 0.0)
-                    mdl.add_linear_constraint(flow <= float(limit[r]))
-                    mdl.add_linear_constraint(flow >= -float(limit[r]))
+        for (r, t), w in self.line_windows.items():  # DC line limits in flow quanta, as CP-SAT and the QUBO
+            flow = mathopt.fast_sum(float(c) * x[v] for v, c in self._line_terms(r, t))
+            mdl.add_linear_constraint(flow == w.lo + mathopt.fast_sum(
+                float(c) * x[v] for v, c in zip(self.line_slack[(r, t)], w.slack)))
         for t, pattern in cuts:  # the AC loop's cover cuts: a unit that was off in period t runs
             mdl.add_linear_constraint(mathopt.fast_sum(on(i, t) for i, was in enumerate(pattern) if not was) >= 1)
         mdl.minimize(mathopt.fast_sum(obj) + const)
@@ -1378,3 +1505,57 @@ def check_dispatch_options(options: Any) -> None:
     from solvers.options import check_range
 
     check_range("milp", "max_ac_iterations", options.get("max_ac_iterations", 5), low=1, high=100, integer=True)
+
+
+
+def _ptdf_step(g: np.ndarray, m: np.ndarray, tol_mw: float) -> tuple[float, np.ndarray, float]:
+    """``(step, rounded, err)``: the coarsest step in ``1, 0.5, 0.25, 0.2, 0.1, ...`` whose rounding of ``g``
+    moves the flow by at most ``tol_mw`` for outputs ``|p_i| <= m_i`` (``err = sum |g - rounded| m``).
+
+    Examples
+    --------
+    >>> s, r, e = _ptdf_step(np.array([-1.0, 0.0]), np.array([300.0, 240.0]), 1.0)
+    >>> float(s), r.tolist(), float(e)
+    (1.0, [-1.0, 0.0], 0.0)
+    >>> s, r, e = _ptdf_step(np.array([0.3612, -0.6153]), np.array([100.0, 100.0]), 1.0)
+    >>> float(s), r.tolist(), round(float(e), 6)
+    (0.01, [0.36, -0.62], 0.65)
+    """
+    for e in range(0, 13):
+        for mant in (1.0, 0.5, 0.25, 0.2):
+            step = mant * 10.0**-e
+            rounded = step * np.round(g / step)
+            err = float(np.abs(g - rounded) @ m)
+            if err <= tol_mw:
+                return step, rounded, err
+    return step, rounded, err  # 1e-13: below any rating's tolerance
+
+
+#: The widest integer flow range whose reachable values are enumerated (else the reach's interval is used).
+_MAX_REACH = 1 << 20
+
+
+def _reachable_sums(coef: Sequence[Sequence[int]]) -> np.ndarray | tuple[int, int]:
+    """The sorted sums of one coefficient (or none, "off") per group; ``(min, max)`` when too wide to list.
+
+    Examples
+    --------
+    >>> _reachable_sums([[-5], [-4]]).tolist()
+    [-9, -5, -4, 0]
+    """
+    lo = sum(min(0, *cs) for cs in coef)
+    hi = sum(max(0, *cs) for cs in coef)
+    if hi - lo > _MAX_REACH:
+        return lo, hi
+    have = np.zeros(1, dtype=bool)
+    have[0] = True
+    a = 0  # the value of have[0]
+    for cs in coef:
+        vals = sorted({0, *cs})
+        na = a + vals[0]
+        new = np.zeros(len(have) + vals[-1] - vals[0], dtype=bool)
+        for v in vals:
+            off = a + v - na
+            new[off:off + len(have)] |= have
+        have, a = new, na
+    return np.flatnonzero(have) + a
