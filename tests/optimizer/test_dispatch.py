@@ -61,7 +61,26 @@ def _instances(g: Grid) -> dict[str, Dispatch]:
     out["minup_initial_on"] = Dispatch(g, DayProfile.from_factors(g, [0.3, 1.0, 0.3]),
                                        [big, replace(slow, ramp_mw_per_h=None, initial_on=True)], levels=2,
                                        quantum_mw=50.0)
+    # F: line limits (DC, PTDF) that bind: line 5 rated at 40%, the copper-plate optimum overloads it
+    out["network"] = network_case9(g)
     return out
+
+
+#: ``Dispatch.from_grid`` arguments of :func:`network_case9`: 14 QUBO variables (8 level bits, 4 balance
+#: and 2 line slack bits), 4 of the copper plate's 9 feasible level choices keep line 5 within its limit.
+NETWORK_CASE9 = {"units": 3, "periods": 2, "levels": 2, "quantum_mw": 60.0, "seed": 1}
+
+
+def lowered_case9(g: Grid, line: int = 5, share: float = 0.4) -> Grid:
+    """case9 with one line's rating (``max_i_ka``) cut to ``share`` of itself."""
+    net = g.copy_net()
+    net.line.loc[line, "max_i_ka"] *= share
+    return g.with_net(net)
+
+
+def network_case9(g: Grid, *, network: bool = True) -> Dispatch:
+    """Two generators and the external grid over two periods on case9 with line 5 at 40% of its rating."""
+    return Dispatch.from_grid(lowered_case9(g), **NETWORK_CASE9, network=network)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +137,9 @@ def _brute_force(prob: Dispatch) -> tuple[float, list[np.ndarray]]:
                     cost += u.period_cost_eur(p[t, i], prob.profile.hours(t))
                     if not seq[t]:
                         cost += u.startup_eur
+        if prob.network:  # the DC flows the models plan with, in MW (rounded PTDF, tightened limits)
+            base, g, limit, _ = prob.line_model
+            ok &= bool(np.all(np.abs(base + p @ g.T) <= limit + 1e-6))
         if not ok:
             continue
         if cost < best - 1e-6:
@@ -186,11 +208,19 @@ def _expected_energy(prob: Dispatch, x: np.ndarray) -> float:
                 V += (on(i, t) - on(i, t - 1) - y + s) ** 2 + y * s
                 V += sum(y * (1 - on(i, tau)) for tau in range(t + 1, min(t + U[i], T)))
                 V += sum(s * on(i, tau) for tau in range(t + 1, min(t + D[i], T)))
+    for (r, t), w in prob.line_windows.items():  # the flow in MW over its flow quantum: a whole number
+        _, g, _, _ = prob.line_model
+        p_t = [sum(mw * bit("x", u.name, t, k) for k, mw in enumerate(prob.level_mw[i]))
+               for i, u in enumerate(prob.discrete)]
+        flow = float(np.dot(g[r], p_t)) / prob.line_quantum_mw[r]
+        assert abs(flow - round(flow)) < 1e-6, (r, t, flow)
+        z = sum(c * bit("zl", prob.dc.label(r), t, j) for j, c in enumerate(w.slack))
+        V += (round(flow) - w.lo - z) ** 2
     return C + P * V
 
 
 # ------------------------------------------------------------ the QUBO, exhaustively
-@pytest.mark.parametrize("name", ["balancing", "spill", "storage", "ramp_minup", "minup_initial_on"])
+@pytest.mark.parametrize("name", ["balancing", "spill", "storage", "ramp_minup", "minup_initial_on", "network"])
 def test_qubo_matches_the_discrete_problem_everywhere(instances: dict[str, Dispatch], name: str) -> None:
     from solvers.qubo import index_bits
 
@@ -225,7 +255,7 @@ def test_qubo_matches_the_discrete_problem_everywhere(instances: dict[str, Dispa
     assert np.min(E[~feas]) >= lb + prob.penalty - 1e-6
 
 
-@pytest.mark.parametrize("name", ["balancing", "spill", "storage", "ramp_minup", "minup_initial_on"])
+@pytest.mark.parametrize("name", ["balancing", "spill", "storage", "ramp_minup", "minup_initial_on", "network"])
 def test_native_models_equal_exact(instances: dict[str, Dispatch], name: str) -> None:
     prob = instances[name]
     opt, _ = _brute_force(prob)

@@ -91,3 +91,80 @@ def test_a_grid_with_an_island_is_one_clear_error_at_the_cli(tmp_path, capsys):
     assert rc == 2 and "has an island: bus 4 (load 90 MW)" in err and "connect it" in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- line limits in the QUBO and CP-SAT
+@pytest.fixture(scope="module")
+def lowered():
+    from tests.optimizer.test_dispatch import network_case9
+
+    g = Grid.load("case9")
+    return {net: network_case9(g, network=net) for net in (False, True)}
+
+
+def test_the_qubo_minimum_is_the_network_optimum_and_refuses_the_copper_plate(lowered):
+    """case9 with line 5 at 40% of its rating, 2 units x 2 periods, 2 levels: every one of the 2**14
+    assignments scored; the minimum is the constrained optimum (= milp's, = brute force over level
+    choices, on the rounded PTDF and on pandapower's own), the copper-plate optimum is refused."""
+    from solvers.qubo import index_bits
+
+    cu, net = lowered[False], lowered[True]
+    q = net.to_qubo()
+    n = q.num_variables
+    assert n == len(cu.variables) + 2 <= 20  # two binding (branch, period) windows, one slack bit each
+    X = index_bits(np.arange(2**n), n)
+    E = q.energies(X)
+    j = int(np.argmin(E))
+    best = net.level_choice(X[j])
+    # brute force over level choices: in the model, and on the unrounded PTDF with the untightened limits
+    feasible = [c for c in cu.enumerate_choices() if not cu.violations(c)]
+    in_model = [c for c in feasible if not net.violations(c)]
+    exact = [c for c in feasible if not net.line_violations(net.output_mw(c))]
+    assert 0 < len(in_model) < len(feasible)
+    assert all(not net.line_violations(net.output_mw(c)) for c in in_model)  # the rounding is safe
+    opt = min(net.cost_eur(c) for c in in_model)
+    assert min(net.cost_eur(c) for c in exact) == pytest.approx(opt, rel=1e-12)  # and costs nothing here
+    assert E[j] == pytest.approx(opt, rel=1e-9) and net.is_feasible(X[j]) and net.cost_eur(best) == pytest.approx(opt)
+    m = solve(net, "milp", seed=1)
+    assert m.status.value == "OPTIMAL" and net.objective(m.bits) == pytest.approx(opt, rel=1e-9)
+    # the copper plate's optimum overloads line 5 and every assignment with its levels is penalised
+    cp = solve(cu, "milp", seed=1)
+    copper = cu.level_choice(cp.bits)
+    assert cu.objective(cp.bits) < opt - 1.0
+    assert net.line_violations(net.output_mw(copper)) and net.violations(copper)
+    levels = np.array([net.level_choice(x).tobytes() == copper.tobytes() if _one_level(net, x) else False
+                       for x in X])
+    ub, lb = net._cost_parts
+    assert levels.any() and E[levels].min() >= lb + net.penalty - 1e-6 > ub >= opt
+
+
+def _one_level(prob, x) -> bool:
+    from optimizer.errors import InfeasibleSolutionError
+
+    try:
+        prob.level_choice(x)
+    except InfeasibleSolutionError:
+        return False
+    return True
+
+
+def test_every_solvers_network_plan_validates_and_keeps_the_lines(lowered):
+    net = lowered[True]
+    plans = [net.decode(solve(net, s, seed=1)) for s in ("milp", "cpsat", "exact")]
+    plans.append(net.plan_from_continuous())
+    objectives = set()
+    for plan in plans:
+        plan.validate()
+        p = plan.table.pivot(index="period", columns="unit", values="p_mw")[[u.name for u in net.discrete]]
+        assert not net.line_violations(p.to_numpy(), tol_mw=1e-5), plan.source
+        objectives.add(round(plan.objective, 6))
+    assert len(objectives) == 2  # the three discrete solvers agree; the continuous plan is its own
+
+
+def test_cpsat_equals_milp_on_case30_with_lines():
+    prob = Dispatch.from_grid("case30", periods=4, levels=2, seed=1, network=True)
+    assert prob.line_windows  # the lines bind
+    a, b = solve(prob, "milp", seed=1, time_limit_s=60), solve(prob, "cpsat", seed=1, time_limit_s=60)
+    assert a.status.value == b.status.value == "OPTIMAL"
+    assert prob.objective(a.bits) == pytest.approx(prob.objective(b.bits), rel=1e-6)
+    assert not prob.line_violations(prob.output_mw(prob.level_choice(b.bits)))

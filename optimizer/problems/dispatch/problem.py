@@ -639,40 +639,85 @@ class Dispatch(Problem):
             return
         base, g, limit, watched, steps = self._line_rounded
         q = self.quantum_mw
+        coefs: dict[int, list[list[int]]] = {}
+        delta: dict[int, float] = {}
         for r in np.flatnonzero(watched):
             r = int(r)
             n = [round(float(g[r, i]) / steps[r]) for i in range(len(self.discrete))]
             coef = [[n[i] * qk for qk in self.level_quanta[i]] for i in range(len(self.discrete))]
             div = math.gcd(*(c for cs in coef for c in cs)) or 1
-            coef = [[c // div for c in cs] for cs in coef]
-            delta = q * steps[r] * div
-            reach = _reachable_sums(coef)
-            for t in range(self.periods):
-                hi = math.floor((limit[r] - base[t, r]) / delta + 1e-9)
-                lo = math.ceil((-limit[r] - base[t, r]) / delta - 1e-9)
-                ok = reach[(reach >= lo) & (reach <= hi)] if isinstance(reach, np.ndarray) else None
-                if ok is None:  # too wide to enumerate: the interval of the reach
-                    rlo, rhi = reach
-                    blo, bhi = max(lo, rlo), min(hi, rhi)
-                    binding = blo > rlo or bhi < rhi
-                else:
-                    if ok.size == 0:
-                        msg = (f"infeasible day: in period {t} no commitment keeps {self.dc.label(r)} within "
-                               f"{limit[r]:.4g} MW in the DC flow (its flow without the units is "
-                               f"{base[t, r]:.4g} MW); lower the demand (load_scale), raise line_margin or add units")
-                        raise InvalidInputError(msg)
-                    blo, bhi = int(ok[0]), int(ok[-1])
-                    binding = bool(ok.size < reach.size)
-                if blo > bhi:
-                    msg = (f"infeasible day: in period {t} no commitment keeps {self.dc.label(r)} within "
-                           f"{limit[r]:.4g} MW in the DC flow; lower the demand (load_scale), raise line_margin "
-                           "or add units")
+            coefs[r] = [[c // div for c in cs] for cs in coef]
+            delta[r] = q * steps[r] * div
+
+        def bounds(r: int, t: int) -> tuple[int, int]:  # the limit in flow quanta, relative to the base flow
+            return (math.ceil((-limit[r] - base[t, r]) / delta[r] - 1e-9),
+                    math.floor((limit[r] - base[t, r]) / delta[r] + 1e-9))
+
+        def infeasible(r: int, t: int) -> InvalidInputError:
+            return InvalidInputError(
+                f"infeasible day: in period {t} no commitment that balances the period keeps "
+                f"{self.dc.label(r)} within {limit[r]:.4g} MW in the DC flow (its flow without the units is "
+                f"{base[t, r]:.4g} MW); lower the demand (load_scale), raise line_margin or add units")
+
+        combos = self._period_combos()
+        if combos is None:  # too many level combinations: each branch on its own, over every reachable flow
+            for r, coef in coefs.items():
+                reach = _reachable_sums(coef)
+                for t in range(self.periods):
+                    lo, hi = bounds(r, t)
+                    if isinstance(reach, tuple):
+                        blo, bhi = max(lo, reach[0]), min(hi, reach[1])
+                        binding = blo > reach[0] or bhi < reach[1]
+                    else:
+                        ok = reach[(reach >= lo) & (reach <= hi)]
+                        if ok.size == 0:
+                            raise infeasible(r, t)
+                        blo, bhi, binding = int(ok[0]), int(ok[-1]), bool(ok.size < reach.size)
+                    if blo > bhi:
+                        raise infeasible(r, t)
+                    if binding:
+                        self.line_windows[(r, t)] = Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)),
+                                                           True)
+        else:  # per period, over the level combinations its balance window admits (module docstring)
+            table = {r: [np.array([0, *cs], dtype=np.int64) for cs in coef] for r, coef in coefs.items()}
+            sup = [np.array([0, *qs], dtype=np.int64) for qs in self.level_quanta]
+            idx = combos + 1
+            S = sum(sup[i][idx[:, i]] for i in range(idx.shape[1]))
+            for t, w in enumerate(self.balance_windows):
+                admitted = (S >= w.lo) & (S <= w.hi)
+                if not admitted.any():
+                    continue  # the balance window alone is infeasible: construction already refused it
+                flows, cuts = {}, {}
+                for r in coefs:
+                    f = sum(table[r][i][idx[admitted, i]] for i in range(idx.shape[1]))
+                    lo, hi = bounds(r, t)
+                    bad = (f < lo) | (f > hi)
+                    if bad.all():
+                        raise infeasible(r, t)
+                    if bad.any():
+                        flows[r], cuts[r] = (f, lo, hi), bad
+                cut = np.zeros(int(admitted.sum()), dtype=bool)
+                for r in sorted(cuts, key=lambda r: (-int(cuts[r].sum()), r)):
+                    if (cuts[r] & ~cut).any():  # cuts a combination no kept branch cuts
+                        cut |= cuts[r]
+                        f, lo, hi = flows[r]
+                        self.line_windows[(r, t)] = _compact_window(np.unique(f), lo, hi)
+                if cut.all():
+                    msg = (f"infeasible day: in period {t} every commitment that balances the period overloads "
+                           f"a branch in the DC flow ({', '.join(self.dc.label(r) for r, tt in self.line_windows if tt == t)}); "
+                           "lower the demand (load_scale), raise line_margin or add units")
                     raise InvalidInputError(msg)
-                if binding:
-                    self.line_windows[(r, t)] = Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)), True)
-            if any(rr == r for rr, _ in self.line_windows):
-                self.line_coef[r] = tuple(tuple(cs) for cs in coef)
-                self.line_quantum_mw[r] = float(delta)
+        for r, _ in self.line_windows:
+            self.line_coef[r] = tuple(tuple(cs) for cs in coefs[r])
+            self.line_quantum_mw[r] = float(delta[r])
+
+    def _period_combos(self) -> np.ndarray | None:
+        """Every level combination of one period (rows, ``-1`` off), or None above :data:`MAX_LINE_COMBOS`."""
+        sizes = [len(ks) + 1 for ks in self.level_quanta]
+        if math.prod(sizes) > MAX_LINE_COMBOS:
+            return None
+        grids = np.meshgrid(*[np.arange(-1, n - 1) for n in sizes], indexing="ij")
+        return np.stack([gr.reshape(-1) for gr in grids], axis=1) if grids else np.zeros((1, 0), dtype=np.int64)
 
     def _line_flow_q(self, choice: np.ndarray, r: int, t: int) -> int:
         """Branch ``r``'s flow in period ``t`` minus its base, in flow quanta (watched branches)."""
@@ -1478,15 +1523,65 @@ def _min_up_down_constraints(prob: Any, x: Sequence[Any], on: Callable[[int, int
             yield x[s] + on(i, tau) <= 1
 
 def _set_slack(bits: np.ndarray, idx: list[int], coefs: tuple[int, ...], value: int) -> None:
-    """Set slack bits to encode ``value`` (greedy from the largest coefficient)."""
+    """Set slack bits to encode ``value`` (greedy from the largest coefficient; a line window's few
+    coefficients, which need not be the bounded-coefficient ones, by trying their subsets)."""
     rest = int(value)
     for j in sorted(range(len(coefs)), key=lambda j: -coefs[j]):
         if coefs[j] <= rest:
             bits[idx[j]] = 1
             rest -= coefs[j]
-    if rest != 0:
-        msg = f"slack value {value} is outside 0..{sum(coefs)}"
-        raise InfeasibleSolutionError(msg)
+    if rest == 0:
+        return
+    for j in idx:
+        bits[j] = 0
+    if len(coefs) <= 12:
+        for pick in itertools.product((0, 1), repeat=len(coefs)):
+            if sum(c * b for c, b in zip(coefs, pick)) == value:
+                for j, b in zip(idx, pick):
+                    bits[j] = b
+                return
+    msg = f"slack value {value} is not a sum of the slack coefficients {coefs}"
+    raise InfeasibleSolutionError(msg)
+
+
+#: The most level combinations of one period whose line flows are enumerated (else each branch's window
+#: covers every flow its units can reach, with bounded-coefficient slack).
+MAX_LINE_COMBOS = 4096
+
+
+def _compact_window(flows: np.ndarray, lo: int, hi: int) -> Window:
+    """The window ``lo <= f <= hi`` over the flows ``f`` (sorted, distinct) a period's admitted level
+    combinations give, with the fewest slack coefficients ``c`` found such that ``f - blo`` is a subset
+    sum of ``c`` exactly for the ``f`` inside (``blo`` the least of them): the penalty
+    ``(f - blo - z)**2`` is then 0 for some slack ``z`` exactly when ``f`` is within the limit.
+
+    Tried: every set of at most three coefficients drawn from the distances between flows inside,
+    then the bounded-coefficient encoding of ``0..bhi-blo``, which always works.
+
+    Examples
+    --------
+    Two units with flows -30 and -41 quanta on a branch whose limit admits -41..0: both on (-71) is
+    out; the flows inside, 0, -30 and -41, are -41 + {41, 11, 0}:
+
+    >>> _compact_window(np.array([-71, -41, -30, 0]), -41, 50)
+    Window(lo=-41, hi=0, slack=(11, 30), binding=True)
+    >>> slack_coefficients(41)
+    (1, 2, 4, 8, 16, 10)
+    """
+    inside = flows[(flows >= lo) & (flows <= hi)]
+    blo, bhi = int(inside[0]), int(inside[-1])
+    need = {int(f) - blo for f in inside}
+    avoid = {int(f) - blo for f in flows if not lo <= f <= hi}
+    full = slack_coefficients(bhi - blo)
+    cands = sorted({abs(a - b) for a in need for b in need if a != b})[:48]
+    for k in range(min(3, len(full))):
+        for cs in itertools.combinations(cands, k):
+            sums = {0}
+            for c in cs:
+                sums |= {z + c for z in sums}
+            if need <= sums and not (avoid & sums):
+                return Window(blo, bhi, tuple(cs), True)
+    return Window(blo, bhi, full, True)
 
 
 #: PTDF entries below this (MW per MW) are the factorisation's round-off (pandapower's PTDF reproduces its own
@@ -1518,12 +1613,12 @@ def _ptdf_step(g: np.ndarray, m: np.ndarray, tol_mw: float) -> tuple[float, np.n
     >>> float(s), r.tolist(), float(e)
     (1.0, [-1.0, 0.0], 0.0)
     >>> s, r, e = _ptdf_step(np.array([0.3612, -0.6153]), np.array([100.0, 100.0]), 1.0)
-    >>> float(s), r.tolist(), round(float(e), 6)
-    (0.01, [0.36, -0.62], 0.65)
+    >>> float(s), [round(x, 6) for x in r.tolist()], round(float(e), 6)
+    (0.02, [0.36, -0.62], 0.59)
     """
     for e in range(0, 13):
         for mant in (1.0, 0.5, 0.25, 0.2):
-            step = mant * 10.0**-e
+            step = float(f"{mant * 10.0**-e:.12g}")
             rounded = step * np.round(g / step)
             err = float(np.abs(g - rounded) @ m)
             if err <= tol_mw:
