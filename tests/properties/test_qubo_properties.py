@@ -43,6 +43,7 @@ from optimizer.problems.traffic import Traffic
 from solvers.qubo import QUBO, QUBOBuilder, bits_index, index_bits
 from tests.optimizer.test_dispatch import _brute_force as dispatch_brute_force
 from tests.optimizer.test_dispatch import _expected_energy as dispatch_expected_energy
+from tests.optimizer.test_dispatch import lowered_case9
 
 #: Largest QUBO whose every assignment the tests enumerate.
 MAX_ENUMERATED = 16
@@ -531,16 +532,28 @@ def dispatches(draw: st.DrawFn, flavour: str, balancing: str) -> Dispatch:
     return prob
 
 
+@cache
+def case9_lowered(line: int, share: float) -> Grid:
+    return lowered_case9(case9(), line, share)
+
+
 @st.composite
-def case9_dispatches(draw: st.DrawFn) -> Dispatch:
-    """``Dispatch.from_grid("case9", ...)`` with 2-3 units, 1-2 periods, 1-2 levels, any seed."""
+def case9_dispatches(draw: st.DrawFn, network: bool = False) -> Dispatch:
+    """``Dispatch.from_grid("case9", ...)`` with 2-3 units, 1-2 periods, 1-2 levels, any seed; with
+    ``network``, the DC line limits on, one line's rating cut to 30-100% so that they bind."""
+    grid = case9()
+    kw = {}
+    if network:
+        grid = case9_lowered(draw(st.integers(0, 8), label="line"),
+                             draw(st.sampled_from([1.0, 0.6, 0.45, 0.3]), label="rating share"))
+        kw = {"network": True, "quantum_mw": draw(st.sampled_from([None, 30.0, 60.0]), label="quantum")}
     try:
-        prob = Dispatch.from_grid(case9(), units=draw(st.integers(2, 3), label="units"),
+        prob = Dispatch.from_grid(grid, units=draw(st.integers(2, 3), label="units"),
                                   periods=draw(st.integers(1, 2), label="periods"),
                                   levels=draw(st.integers(1, 2), label="levels"),
                                   seed=draw(st.integers(0, 2**31 - 1), label="seed"),
                                   initial_on=draw(st.booleans(), label="initial on"),
-                                  load_scale=draw(st.sampled_from([0.5, 1.0, 1.3]), label="load scale"))
+                                  load_scale=draw(st.sampled_from([0.5, 1.0, 1.3]), label="load scale"), **kw)
     except InvalidInputError:
         assume(False)
     assume(len(prob.variables) <= MAX_ENUMERATED)
@@ -601,6 +614,18 @@ def test_dispatch_qubo_is_cost_plus_penalties(flavour: str, balancing: str, data
 def test_case9_dispatch_qubo_is_cost_plus_penalties(prob: Dispatch, data: st.DataObject) -> None:
     """The same on case9 with random seeds, unit counts, periods and levels."""
     _check_dispatch(prob, data)
+
+
+@given(case9_dispatches(network=True), st.data())
+def test_case9_network_dispatch_qubo_is_cost_plus_penalties(prob: Dispatch, data: st.DataObject) -> None:
+    """The same with DC line limits (line windows in flow quanta, their slack bits in the QUBO)."""
+    if prob.line_windows:
+        event("binding line windows")
+    _check_dispatch(prob, data)
+    # the rounded PTDF and tightened limits are safe: every feasible plan keeps pandapower's own DC flows
+    for c in prob.enumerate_choices():
+        if not prob.violations(c):
+            assert not prob.line_violations(prob.output_mw(c)), c
 
 
 def test_fleet_vehicle_too_small_for_any_stop() -> None:
