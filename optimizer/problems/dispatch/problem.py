@@ -540,8 +540,8 @@ class Dispatch(Problem):
         for (r, t), w in self.line_windows.items():
             f = self._line_flow_q(choice, r, t)
             if not w.lo <= f <= w.hi:
-                d = self.line_quantum_mw[r]
-                flow = float(self.line_model[0][t, r]) + d * f
+                base, g, _, _ = self.line_model
+                flow = float(base[t, r] + g[r] @ self.output_mw(choice)[t])
                 out.append(f"period {t}: {self.dc.label(r)} carries {abs(flow):.4g} MW in the DC flow, over its "
                            f"limit {self.line_model[2][r]:.4g} MW ({100 * self.line_margin:g}% of its rating, "
                            "less the PTDF rounding)")
@@ -632,8 +632,7 @@ class Dispatch(Problem):
 
     def _build_line_windows(self) -> None:
         """Integer flow coefficients and windows of the watched branches (module docstring, "Line limits")."""
-        self.line_coef: dict[int, tuple[tuple[int, ...], ...]] = {}
-        self.line_quantum_mw: dict[int, float] = {}
+        self.line_coef: dict[tuple[int, int], tuple[tuple[int, ...], ...]] = {}
         self.line_windows: dict[tuple[int, int], Window] = {}
         if not self.network:
             return
@@ -678,6 +677,7 @@ class Dispatch(Problem):
                     if binding:
                         self.line_windows[(r, t)] = Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)),
                                                            True)
+                        self.line_coef[(r, t)] = tuple(tuple(cs) for cs in coef)
         else:  # per period, over the level combinations its balance window admits (module docstring)
             table = {r: [np.array([0, *cs], dtype=np.int64) for cs in coef] for r, coef in coefs.items()}
             sup = [np.array([0, *qs], dtype=np.int64) for qs in self.level_quanta]
@@ -701,15 +701,14 @@ class Dispatch(Problem):
                     if (cuts[r] & ~cut).any():  # cuts a combination no kept branch cuts
                         cut |= cuts[r]
                         f, lo, hi = flows[r]
+                        coef, f, lo, hi = _coarsen(coefs[r], combos[admitted], f, lo, hi)
                         self.line_windows[(r, t)] = _compact_window(np.unique(f), lo, hi)
+                        self.line_coef[(r, t)] = coef
                 if cut.all():
                     msg = (f"infeasible day: in period {t} every commitment that balances the period overloads "
                            f"a branch in the DC flow ({', '.join(self.dc.label(r) for r, tt in self.line_windows if tt == t)}); "
                            "lower the demand (load_scale), raise line_margin or add units")
                     raise InvalidInputError(msg)
-        for r, _ in self.line_windows:
-            self.line_coef[r] = tuple(tuple(cs) for cs in coefs[r])
-            self.line_quantum_mw[r] = float(delta[r])
 
     def _period_combos(self) -> np.ndarray | None:
         """Every level combination of one period (rows, ``-1`` off), or None above :data:`MAX_LINE_COMBOS`."""
@@ -721,10 +720,10 @@ class Dispatch(Problem):
 
     def _line_flow_q(self, choice: np.ndarray, r: int, t: int) -> int:
         """Branch ``r``'s flow in period ``t`` minus its base, in flow quanta (watched branches)."""
-        return int(sum(self.line_coef[r][i][k] for i, k in enumerate(choice[t]) if k >= 0))
+        return int(sum(self.line_coef[(r, t)][i][k] for i, k in enumerate(choice[t]) if k >= 0))
 
     def _line_terms(self, r: int, t: int) -> list[tuple[int, float]]:
-        return [(self.level_var[(i, t, k)], float(c)) for i, cs in enumerate(self.line_coef[r])
+        return [(self.level_var[(i, t, k)], float(c)) for i, cs in enumerate(self.line_coef[(r, t)])
                 for k, c in enumerate(cs) if c]
 
     def branch_flows_mw(self, p_mw: np.ndarray) -> np.ndarray:
@@ -1547,6 +1546,41 @@ def _set_slack(bits: np.ndarray, idx: list[int], coefs: tuple[int, ...], value: 
 #: The most level combinations of one period whose line flows are enumerated (else each branch's window
 #: covers every flow its units can reach, with bounded-coefficient slack).
 MAX_LINE_COMBOS = 4096
+
+
+def _coarsen(coef: Sequence[Sequence[int]], combos: np.ndarray, flows: np.ndarray, lo: int,
+             hi: int) -> tuple[tuple[tuple[int, ...], ...], np.ndarray, int, int]:
+    """Coarser flow quanta for one (branch, period) that keep its verdict on every admitted combination.
+
+    ``coef`` holds each unit's flow per level in flow quanta, ``combos`` the admitted level
+    combinations (rows, ``-1`` off) and ``flows`` their flows; ``lo..hi`` is the limit.  Returns
+    ``(coef', flows', lo', hi')`` with ``coef' = round(coef / k)`` for the largest power of two ``k``
+    such that the combinations within ``lo'..hi'`` (the least and greatest coarse flow of those
+    within the limit) are exactly those within ``lo..hi``: a narrower window, so fewer slack bits,
+    for the same feasible set.
+
+    Examples
+    --------
+    Flows 0, 3, 101 and 104 quanta, the limit 100: 101 and 104 are out.  In steps of 64 the flows
+    are 0, 0, 2 and 2 quanta, and the window 0..0 keeps exactly the first two:
+
+    >>> coef, f, lo, hi = _coarsen([[3], [101]], np.array([[-1, -1], [0, -1], [-1, 0], [0, 0]]),
+    ...                            np.array([0, 3, 101, 104]), -100, 100)
+    >>> coef, f.tolist(), lo, hi
+    (((0,), (2,)), [0, 0, 2, 2], 0, 0)
+    """
+    ok = (flows >= lo) & (flows <= hi)
+    top = max((abs(c) for cs in coef for c in cs), default=0)
+    k = 1 << max(top.bit_length() - 1, 0)
+    while k > 1:
+        cs = tuple(tuple(int(round(c / k)) for c in row) for row in coef)
+        table = [np.array([0, *row], dtype=np.int64) for row in cs]
+        f = sum(table[i][combos[:, i] + 1] for i in range(combos.shape[1]))
+        clo, chi = int(f[ok].min()), int(f[ok].max())
+        if not ((f >= clo) & (f <= chi) & ~ok).any():
+            return cs, f, clo, chi
+        k //= 2
+    return tuple(tuple(int(c) for c in row) for row in coef), flows, lo, hi
 
 
 def _compact_window(flows: np.ndarray, lo: int, hi: int) -> Window:
