@@ -158,7 +158,8 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
             for tau in range(t + 1, min(t + D, T)):
                 mdl.add_linear_constraint(prev - ON[t][i] <= 1 - ON[tau][i])
     if prob.dc is not None:  # DC line limits on the continuous outputs
-        base, g, limit, watched = prob.line_model
+        base, g, limit = prob.line_model_exact  # pandapower's PTDF as it is: continuous outputs need no quanta
+        watched = prob.line_model[3]
         for t in range(T):
             p_t = [P[t][i][0] - P[t][i][1] if u.is_storage else P[t][i] for i, u in enumerate(units)]
             for r in np.flatnonzero(watched):
