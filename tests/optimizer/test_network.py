@@ -169,3 +169,13 @@ def test_cpsat_equals_milp_on_case30_with_lines():
     assert a.status.value == b.status.value == "OPTIMAL"
     assert prob.objective(a.bits) == pytest.approx(prob.objective(b.bits), rel=1e-6)
     assert not prob.line_violations(prob.output_mw(prob.level_choice(b.bits)))
+
+
+def test_a_day_no_commitment_keeps_within_the_lines_is_refused_naming_the_branch():
+    from optimizer.errors import InvalidInputError
+    from tests.optimizer.test_dispatch import NETWORK_CASE9, lowered_case9
+
+    g = lowered_case9(Grid.load("case9"), line=0, share=0.2)  # the external grid's own line at 20%
+    with pytest.raises(InvalidInputError, match=r"infeasible day: in period \d.*line 0.*raise line_margin"):
+        Dispatch.from_grid(g, **NETWORK_CASE9, network=True)
+    Dispatch.from_grid(g, **NETWORK_CASE9)  # the copper plate has plans

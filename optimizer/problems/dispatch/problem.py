@@ -699,9 +699,9 @@ class Dispatch(Problem):
             return (math.ceil((-limit[r] - base[t, r]) / delta[r] - 1e-9),
                     math.floor((limit[r] - base[t, r]) / delta[r] + 1e-9))
 
-        def infeasible(r: int, t: int) -> InvalidInputError:
+        def infeasible(r: int, t: int, which: str = "that balances the period ") -> InvalidInputError:
             return InvalidInputError(
-                f"infeasible day: in period {t} no commitment that balances the period keeps "
+                f"infeasible day: in period {t} no commitment {which}keeps "
                 f"{self.dc.label(r)} within {limit[r]:.4g} MW in the DC flow (its flow without the units is "
                 f"{base[t, r]:.4g} MW); lower the demand (load_scale), raise line_margin or add units")
 
@@ -717,10 +717,10 @@ class Dispatch(Problem):
                     else:
                         ok = reach[(reach >= lo) & (reach <= hi)]
                         if ok.size == 0:
-                            raise infeasible(r, t)
+                            raise infeasible(r, t, "")
                         blo, bhi, binding = int(ok[0]), int(ok[-1]), bool(ok.size < reach.size)
                     if blo > bhi:
-                        raise infeasible(r, t)
+                        raise infeasible(r, t, "")
                     if binding:
                         self.line_windows[(r, t)] = Window(int(blo), int(bhi), slack_coefficients(int(bhi - blo)),
                                                            True)
