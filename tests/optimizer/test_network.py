@@ -179,3 +179,23 @@ def test_a_day_no_commitment_keeps_within_the_lines_is_refused_naming_the_branch
     with pytest.raises(InvalidInputError, match=r"infeasible day: in period \d.*line 0.*raise line_margin"):
         Dispatch.from_grid(g, **NETWORK_CASE9, network=True)
     Dispatch.from_grid(g, **NETWORK_CASE9)  # the copper plate has plans
+
+
+def test_without_listing_combinations_each_branch_gets_its_reach_window(lowered, monkeypatch):
+    """Above MAX_LINE_COMBOS (case118's 54 units) a window covers every flow its branch's units
+    reach, with bounded-coefficient slack: more qubits, the same optimum."""
+    import optimizer.problems.dispatch.problem as mod
+    from solvers.qubo import index_bits
+    from tests.optimizer.test_dispatch import network_case9
+
+    monkeypatch.setattr(mod, "MAX_LINE_COMBOS", 1)
+    wide = network_case9(Grid.load("case9"))
+    assert len(wide.variables) > len(lowered[True].variables)
+    assert all(w.slack == mod.slack_coefficients(w.hi - w.lo) for w in wide.line_windows.values())
+    opt = lowered[True].objective(solve(lowered[True], "milp", seed=1).bits)
+    for s in ("milp", "cpsat"):
+        assert wide.objective(solve(wide, s, seed=1).bits) == pytest.approx(opt, rel=1e-9), s
+    n = len(wide.variables)
+    if n <= 20:
+        E = wide.to_qubo().energies(index_bits(np.arange(2**n), n))
+        assert float(E.min()) == pytest.approx(opt, rel=1e-9)
