@@ -137,8 +137,8 @@ def test_binding_line_limits_agree_with_cityopts_network_model() -> None:
     grid = Grid.load("case9")
     net = grid.copy_net()
     net.line["max_i_ka"] *= 0.5
-    copper = Dispatch.from_grid(grid.with_net(net), periods=24, seed=1)
-    lines = Dispatch(copper.grid, copper.profile, copper.units, network=True, line_margin=1.0)
+    copper = Dispatch.from_grid(grid.with_net(net), periods=24, seed=1, levels=3)  # the discrete model can keep
+    lines = Dispatch(copper.grid, copper.profile, copper.units, network=True, line_margin=1.0, levels=3)  # the lines
     r = crosscheck(lines, time_limit_s=60, line_limits=True)
     assert r["line_limits"] and r["agree"] and r["pypsa"]["plan_valid"], r
     assert r["cityopt"]["objective_eur"] > copper.solve_continuous(time_limit_s=60).bound_eur * (1 + 1e-4)
