@@ -839,7 +839,7 @@ def fit_demand(sensors: Sensors, city: Any, *, trips: pd.DataFrame | int = 2000,
     --------
     >>> from optimizer.sensing.twin import load_replay
     >>> r, s = load_replay("helsinki")
-    >>> fit = fit_demand(Sensors.from_frames(r, s, city="helsinki"), "helsinki", trips=1500,
+    >>> fit = fit_demand(Sensors.from_frames(r, s, city="helsinki"), "helsinki", trips=300,
     ...                  prior=8000, peak=Peak(6 * 3600, 10 * 3600), tz="Europe/Helsinki")
     >>> out = fit.summary()
     >>> out["share_geh_below_5_after"] >= 0.85 > out["share_geh_below_5_before"]
