@@ -140,6 +140,7 @@ __all__ = [
     "USABLE_FLAGS",
     "fit_demand",
     "geh",
+    "geh_table",
     "hourly_counts",
     "segment_flows",
 ]
@@ -1010,3 +1011,19 @@ def segment_flows(city: Any, trips: pd.DataFrame, segments: Sequence[tuple[Any, 
 
     return pd.DataFrame({"u": [e[0] for e, _ in rows], "v": [e[1] for e, _ in rows],
                          "key": [e[2] for e, _ in rows], "hour": [h for _, h in rows], "model_vph": A @ x})
+
+
+def geh_table(sensors: Sensors, city: Any, trips: pd.DataFrame, *, tz: Any = None,
+              hours: Iterable[int] | None = None, assignment: str = "shortest", k: int = 3,
+              theta: float = 1.0, min_coverage: float = 0.5) -> pd.DataFrame:
+    """GEH per detector-hour of any trips table against the counts (e.g. a fit judged on other days or sensors).
+
+    ``trips`` needs ``origin, destination, depart_s`` (``vehicles`` default 1); the flows are
+    :func:`segment_flows`'s, the counts :func:`hourly_counts`'s.  Returns :data:`GEH_COLUMNS`.
+    """
+    counts = hourly_counts(sensors, city, tz=tz, hours=hours, min_coverage=min_coverage)
+    edges = list(dict.fromkeys(zip(counts["u"], counts["v"], counts["key"])))
+    flows = segment_flows(city, trips, edges, sorted(set(counts["hour"].tolist())), assignment=assignment,
+                          k=k, theta=theta)
+    model = counts.merge(flows, on=["u", "v", "key", "hour"], how="left")["model_vph"].fillna(0.0)
+    return _geh_frame(counts, model.to_numpy(dtype=np.float64))

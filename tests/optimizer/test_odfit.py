@@ -220,3 +220,12 @@ def test_bad_parameters_are_refused(truth, kwargs, match) -> None:
 def test_not_sensors_is_refused(truth) -> None:
     with pytest.raises(SensorDataError, match="must be an optimizer.sensing.readings.Sensors"):
         fit_demand(truth["counts"], truth["city"], trips=truth["prior"], tz=TZ)
+
+
+def test_geh_table_judges_any_trips_as_the_fit_does(truth, fitted) -> None:
+    """The fitted trips judged afresh by geh_table give the fit's own GEH table."""
+    from optimizer.sensing.odfit import geh_table
+
+    again = geh_table(truth["sensors"], truth["city"], fitted.trips, tz=TZ)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), fitted.geh.reset_index(drop=True),
+                                  check_exact=False, rtol=1e-9, atol=1e-9)
