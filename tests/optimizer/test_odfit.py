@@ -229,3 +229,12 @@ def test_geh_table_judges_any_trips_as_the_fit_does(truth, fitted) -> None:
     again = geh_table(truth["sensors"], truth["city"], fitted.trips, tz=TZ)
     pd.testing.assert_frame_equal(again.reset_index(drop=True), fitted.geh.reset_index(drop=True),
                                   check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_demand_no_sensor_sees_is_one_clear_error(truth, fitted) -> None:
+    """A prior of only the pairs whose routes pass no sensor: nothing to fit, said so."""
+    hidden = fitted.flows.loc[~fitted.flows["observed"], ["origin", "destination"]].drop_duplicates()
+    prior = truth["prior"].merge(hidden, on=["origin", "destination"])
+    assert len(prior) >= 10
+    with pytest.raises(SensorDataError, match="no detector lies on a route of the demand"):
+        fit_demand(truth["sensors"], truth["city"], trips=prior, tz=TZ)
