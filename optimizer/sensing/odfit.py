@@ -107,7 +107,6 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -634,22 +633,25 @@ class ODFit:
         return out
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``od/trips.csv``, ``od/geh.csv`` and ``od/summary.json`` under ``out_dir``, each atomically.
+        """Write ``od/trips.csv``, ``od/geh.csv`` and ``od/summary.json`` under ``out_dir``, as one folder.
 
+        The folder is built aside and renamed into place (:func:`optimizer.io.staged_dir`): an
+        ``od`` folder is there whole or not at all, and replaces only an ``od`` folder holding a
+        ``summary.json`` (one written before); anything else there raises ``UnsafePathError``.
         The trips CSV is read by :func:`optimizer.inputs.demand.trips_from_csv` (``--trips-csv``).
         Returns the paths written.
         """
+        from optimizer.io import staged_dir
+
         folder = Path(out_dir) / "od"
-        texts = {
-            "trips.csv": self.trips[list(TRIPS_COLUMNS)].to_csv(index=False, float_format="%.7g"),
-            "geh.csv": self.geh[list(GEH_COLUMNS)].to_csv(index=False, float_format="%.4f"),
-        }
-        summary = json.dumps(_jsonable(self.summary()), indent=2, allow_nan=False) + "\n"
-        written = {}
-        for name, text in texts.items():
-            written[name] = atomic_write_text(folder / name, text)
-        written["summary.json"] = atomic_write_json(folder / "summary.json", json.loads(summary))
-        return written
+        trips_csv = self.trips[list(TRIPS_COLUMNS)].to_csv(index=False, float_format="%.7g")
+        geh_csv = self.geh[list(GEH_COLUMNS)].to_csv(index=False, float_format="%.4f")
+        summary = _jsonable(self.summary())
+        with staged_dir(folder) as tmp:
+            atomic_write_text(tmp / "trips.csv", trips_csv)
+            atomic_write_text(tmp / "geh.csv", geh_csv)
+            atomic_write_json(tmp / "summary.json", summary)
+        return {name: folder / name for name in ("trips.csv", "geh.csv", "summary.json")}
 
 
 def _jsonable(o: Any) -> Any:
@@ -745,14 +747,15 @@ def _solve_lsq_linear(A: sparse.csr_matrix, c: np.ndarray, x0: np.ndarray, lam: 
 
 
 def _solve_dual(A: sparse.csr_matrix, c: np.ndarray, x0: np.ndarray, lam: float, *, tol: float = 1e-9,
-                max_iter: int = 100) -> tuple[np.ndarray, dict[str, Any]]:
+                max_iter: int = 100, dense_max: int = 1500) -> tuple[np.ndarray, dict[str, Any]]:
     """``min ||A x - c||^2 + lam ||x - x0||^2, x >= 0`` through its dual, one unknown per detector-hour.
 
     With the residual's multiplier ``y``, the minimising ``x`` is ``max(0, x0 - A^T y / lam)`` and the
     dual ``q(y) = -|y|^2/2 - y.c + lam |x(y) - x0|^2/2 + y.A x(y)`` is concave and piecewise quadratic,
     with gradient ``A x(y) - c - y``.  Semismooth Newton steps ``(I + A_S A_S^T / lam) d = grad``
     (``S``: the columns with ``x > 0``) with a backtracking line search reach its maximum in a few
-    steps; at the maximum ``y = A x - c`` and ``x`` solves the primal (its KKT conditions).
+    steps; at the maximum ``y = A x - c`` and ``x`` solves the primal (its KKT conditions).  The
+    Newton system is solved densely up to ``dense_max`` detector-hours, by conjugate gradients above.
     """
     m = A.shape[0]
     At = A.T.tocsr()
@@ -772,9 +775,16 @@ def _solve_dual(A: sparse.csr_matrix, c: np.ndarray, x0: np.ndarray, lam: float,
         if float(np.max(np.abs(g), initial=0.0)) <= tol * scale:
             converged = True
             break
-        AS = A[:, x > 0]
-        H = np.eye(m) + (AS @ AS.T).toarray() / lam
-        d = np.linalg.solve(H, g)
+        AS = A[:, x > 0].tocsr()
+        if m <= dense_max:
+            d = np.linalg.solve(np.eye(m) + (AS @ AS.T).toarray() / lam, g)
+        else:  # the same system by conjugate gradients, never formed
+            from scipy.sparse.linalg import LinearOperator, cg
+
+            ASt = AS.T.tocsr()
+            H = LinearOperator((m, m), matvec=lambda z, M=AS, Mt=ASt: z + M @ (Mt @ z) / lam,
+                               dtype=np.float64)
+            d, _ = cg(H, g, rtol=1e-12, atol=0.0, maxiter=10 * m)
         q0, slope, step = dual(y, x), float(g @ d), 1.0
         while True:
             y_new = y + step * d

@@ -238,3 +238,35 @@ def test_demand_no_sensor_sees_is_one_clear_error(truth, fitted) -> None:
     assert len(prior) >= 10
     with pytest.raises(SensorDataError, match="no detector lies on a route of the demand"):
         fit_demand(truth["sensors"], truth["city"], trips=prior, tz=TZ)
+
+
+def test_dual_newton_by_conjugate_gradients_matches_the_dense_solve(truth, fitted) -> None:
+    """Above dense_max detector-hours the Newton system is solved by CG: the same answer."""
+    from optimizer.sensing.odfit import _Assignment, _solve_dual
+
+    fl = fitted.flows
+    pairs = fl[["origin", "destination"]].drop_duplicates()
+    asg = _Assignment(truth["city"].graph, pairs["origin"].to_numpy(), pairs["destination"].to_numpy(),
+                      assignment="shortest", k=1, theta=1.0)
+    cols = [(p, h) for p in range(len(pairs)) for h in sorted(fl["hour"].unique())]
+    A = asg.matrix([(e, h) for e in truth["edges"] for h in HOURS], cols)
+    c = np.random.default_rng(1).uniform(0.0, 300.0, A.shape[0])
+    x0 = fl["prior_vph"].to_numpy()
+    dense, r1 = _solve_dual(A, c, x0, 0.01)
+    iterative, r2 = _solve_dual(A, c, x0, 0.01, dense_max=0)
+    assert r1["converged"] and r2["converged"]
+    np.testing.assert_allclose(iterative, dense, atol=1e-6)
+
+
+def test_write_replaces_its_own_folder_only(fitted, tmp_path) -> None:
+    from optimizer.io import UnsafePathError
+
+    fitted.write(tmp_path)
+    fitted.write(tmp_path)                                    # its own od/ folder: replaced whole
+    assert sorted(p.name for p in (tmp_path / "od").iterdir()) == ["geh.csv", "summary.json", "trips.csv"]
+    mine = tmp_path / "mine"
+    (mine / "od").mkdir(parents=True)
+    (mine / "od" / "notes.txt").write_text("keep")
+    with pytest.raises(UnsafePathError, match="not a run folder"):
+        fitted.write(mine)
+    assert [p.name for p in (mine / "od").iterdir()] == ["notes.txt"]
