@@ -47,14 +47,16 @@ with ``x0`` the prior and ``lam > 0``.  ``A`` has one row per detector-hour
 thousands), and is sparse.  The default solver (``method="dual"``) works in the
 dual, which has one unknown per detector-hour: for a multiplier ``y`` the best
 ``x`` is ``max(0, x0 - A^T y / lam)``, the dual is concave and piecewise
-quadratic, and semismooth Newton steps (an ``m x m`` solve each, with a
-backtracking line search) reach its maximum in a few steps; there ``x`` meets
+quadratic, and semismooth Newton steps (an ``m x m`` solve each: dense up to
+1500 detector-hours, conjugate gradients above; a backtracking line search)
+reach its maximum in a few steps; there ``x`` meets
 the primal's optimality conditions exactly.  ``method="lsq_linear"`` solves the
 primal as one bounded least-squares problem ``[A; sqrt(lam) I] x ~ [c;
 sqrt(lam) x0]``, ``x >= 0``, with :func:`scipy.optimize.lsq_linear`
 (trust-region reflective, LSMR on the sparse matrix): the reference the tests
-check the dual against, but its inner iterations grow with the columns (19 s
-for 4,700 pair-hours on Helsinki, against 0.1 s for the dual).
+check the dual against, but its inner iterations grow with the columns (16 s
+for 72 detector-hours x 4,700 pair-hours on the Helsinki replay, against 0.02 s for the dual,
+0.1 s at 25,000 pair-hours).
 :func:`scipy.optimize.nnls` is not used: it needs the stacked matrix dense,
 ``(m + n) x n``, and an active-set pass over every column.  Columns no
 detector sees are left out of the solve and keep the prior exactly.  ``lam`` is
@@ -95,6 +97,10 @@ Assumptions and limits
   crossing into the next hour more than the model knows.  Departures within an
   hour are taken as even.
 - One average day: day-to-day variation is averaged out of the counts.
+- A fit that meets the counts it was given is not yet a good demand: with far
+  more pair-hours than detector-hours almost any prior can be made to fit.
+  Judge it on counts it did not see (:func:`geh_table` on held-out sensors or
+  days; ``benchmarks/bench_odfit.py`` does both on the shipped Helsinki replay).
 
 Examples
 --------
