@@ -270,3 +270,34 @@ def test_write_replaces_its_own_folder_only(fitted, tmp_path) -> None:
     with pytest.raises(UnsafePathError, match="not a run folder"):
         fitted.write(mine)
     assert [p.name for p in (mine / "od").iterdir()] == ["notes.txt"]
+
+
+def test_split_assignment_shares_a_pair_over_its_k_routes(helsinki) -> None:
+    """theta=0: each of the k shortest paths carries a third; theta=1/min: logit shares on their times."""
+    import itertools
+
+    G = helsinki.graph
+    D = ox.convert.to_digraph(G, weight="travel_time")
+    trip = sample_trips(helsinki, 1, seed=11).assign(depart_s=7 * 3600.0, vehicles=90)
+    o, d = trip["origin"].iloc[0], trip["destination"].iloc[0]
+    paths = list(itertools.islice(nx.shortest_simple_paths(D, o, d, weight="travel_time"), 3))
+    assert len(paths) == 3
+    uses: dict = {}
+    for p in paths:
+        for e in {fastest_edge(G, u, v) for u, v in zip(p[:-1], p[1:])}:
+            uses[e] = uses.get(e, 0) + 1
+    edges = sorted(uses)
+    even = segment_flows(helsinki, trip, edges, [7, 8], assignment="split", k=3, theta=0.0)
+    total = even.groupby(["u", "v", "key"])["model_vph"].sum()          # both hours: the spill-over too
+    np.testing.assert_allclose([total[e] for e in edges], [30.0 * uses[e] for e in edges], rtol=1e-12)
+    # theta=1 per minute: logit shares on the routes' times (free flow: 90 veh/h barely loads a road)
+    t = np.array([sum(G.edges[fastest_edge(G, u, v)]["travel_time"] for u, v in zip(p[:-1], p[1:]))
+                  for p in paths])
+    share = np.exp(-(t - t.min()) / 60.0)
+    share /= share.sum()
+    logit = segment_flows(helsinki, trip, edges, [7, 8], assignment="split", k=3, theta=1.0)
+    total = logit.groupby(["u", "v", "key"])["model_vph"].sum()
+    want = [90.0 * sum(share[r] for r, p in enumerate(paths)
+                       if e in {fastest_edge(G, u, v) for u, v in zip(p[:-1], p[1:])}) for e in edges]
+    np.testing.assert_allclose([total[e] for e in edges], want, rtol=1e-3)
+    assert share.max() - share.min() > 0.01                   # the times differ enough to tell
