@@ -537,6 +537,7 @@ examples:
   cityopt sensors simulate --city map.osm.pbf --sensors loops.csv --days 5 --format parquet --out stream
   cityopt sensors read stream/readings.csv stream/sensors.csv --city helsinki --out checked
   cityopt sensors read d_2026_03_02.csv stations.json --format lam --constants sensor-constants.json --out lam
+  cityopt sensors fit-od --sensors replay:helsinki --city helsinki --trips 1500 --out od_fit
 
 readings: time, sensor_id, flow_vph, speed_kph, occupancy_pct, quality (CSV or Parquet)
 sensors:  sensor_id, lon, lat, and bearing_deg or osm_way_id
@@ -582,6 +583,17 @@ def add_sensors_parser(subparsers: Any) -> argparse.ArgumentParser:
     rd.add_argument("--unknown-sensors", choices=["flag", "error"], default="flag",
                     help="readings of sensors not in the sensors table: flag them (default) or refuse")
     rd.add_argument("--out", required=True, help="output folder: readings.csv, sensors.csv, sensors_summary.json")
+    od = sub.add_parser("fit-od", help="origin-destination demand fitted to the counts, judged by GEH",
+                        epilog=EPILOG_SENSORS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    od.add_argument("--sensors", required=True, metavar="DIR", help="a sensor stream folder, or replay:NAME")
+    od.add_argument("--city", default="helsinki", help="the road graph the sensors sit on (default helsinki)")
+    od.add_argument("--trips", type=int, default=2000, help="origin-destination pairs sampled as the prior (default 2000)")
+    od.add_argument("--prior-vehicles", type=float, help="scale the prior to this many vehicles (default: as sampled)")
+    od.add_argument("--assignment", choices=["shortest", "split"], default="shortest",
+                    help="route flows to counts: all-or-nothing shortest paths, or a logit over k routes")
+    od.add_argument("--tz", help="zone of the local hours (default: the stream's twin.json, else UTC)")
+    od.add_argument("--seed", type=int, default=1, help="seed of the prior's sample (default 1)")
+    od.add_argument("--out", required=True, help="output folder: od/trips.csv, od/geh.csv, od/summary.json")
     return p
 
 
@@ -623,6 +635,23 @@ def cmd_sensors(args: argparse.Namespace) -> int:
         files = write_sensor_stream(out, readings, sensors, fmt=args.format)
         print(f"{len(readings)} readings of {len(sensors)} sensors over {args.days} days: "
               + ", ".join(str(f) for f in files.values()))
+        return 0
+    if args.sensors_command == "fit-od":
+        from optimizer.sensing.odfit import fit_demand
+        from optimizer.sensing.readings import Sensors
+
+        if args.trips < 1 or (args.prior_vehicles is not None and not args.prior_vehicles > 0):
+            msg = "--trips must be >= 1 and --prior-vehicles > 0"
+            raise InvalidInputError(msg)
+        readings, sensors, tz = load_stream(args.sensors)
+        stream = Sensors.from_frames(readings, sensors)
+        fit = fit_demand(stream, args.city, trips=args.trips,
+                         prior=args.prior_vehicles if args.prior_vehicles is not None else "trips",
+                         tz=args.tz or tz, assignment=args.assignment, seed=args.seed)
+        fit.write(out)
+        sm = fit.summary()
+        print(json.dumps({k: v for k, v in sm.items() if not isinstance(v, (dict, list))}, default=str))
+        print(f"outputs: {out / 'od'}")
         return 0
     from optimizer.sensing.formats import read_sensors
 

@@ -91,3 +91,15 @@ def test_bad_forecast_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert rc == 2, err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_fit_od_on_the_replay_meets_the_geh_acceptance(tmp_path: Path) -> None:
+    out = tmp_path / "od_fit"
+    assert main(["-q", "sensors", "fit-od", "--sensors", "replay:helsinki", "--trips", "600",
+                 "--prior-vehicles", "8000", "--out", str(out)]) == 0
+    summary = json.loads((out / "od" / "summary.json").read_text())
+    geh = pd.read_csv(out / "od" / "geh.csv")
+    assert summary["share_geh_below_5_after"] >= 0.85 and summary["accepted_after"] is True
+    assert summary["share_geh_below_5_after"] == pytest.approx((geh.geh < 5).mean())
+    trips = pd.read_csv(out / "od" / "trips.csv")
+    assert {"origin_lon", "origin_lat", "dest_lon", "dest_lat", "depart", "vehicles"} <= set(trips.columns)
