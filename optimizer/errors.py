@@ -23,6 +23,7 @@ __all__ = [
     "CityNotFoundError",
     "CityoptError",
     "DemandError",
+    "DeviceError",
     "ForecastError",
     "GridError",
     "GridNotFoundError",
@@ -55,6 +56,10 @@ class InvalidCityFileError(CityError):
 
 class DemandError(InvalidInputError):
     """Trips or loads cannot be made as asked."""
+
+
+class DeviceError(InvalidInputError):
+    """A device file or a device generator's parameters cannot be used as asked (row, field and fix named)."""
 
 
 class ForecastError(InvalidInputError):
