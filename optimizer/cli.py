@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ac", action="store_true",
                    help="dispatch: every solver's commitment re-dispatched per period by pandapower's AC OPF "
                         "(voltages, loadings, losses); milp cuts commitments with none and solves again")
+    d.add_argument("--devices", metavar="FILE.csv",
+                   help="dispatch: flexible devices (EV sessions, batteries, demand response) from a device CSV "
+                        "(format: optimizer.inputs.devices); milp schedules them, the QUBO solvers run them "
+                        "uncontrolled")
+    d.add_argument("--evs", type=int, help="dispatch: generate this many EV charging sessions (seeded by --seed)")
+    d.add_argument("--batteries", type=int, help="dispatch: generate this many home and community batteries")
+    d.add_argument("--dr", type=int, help="dispatch: generate this many demand-response loads")
     run.add_argument("--solver", nargs="+", default=None, help=_solver_help())
     run.add_argument("--seed", type=int, default=1, help="seed of the scenario and the solvers (default 1)")
     run.add_argument("--out", default="outputs", help="output folder (default outputs)")
@@ -215,13 +222,14 @@ PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
                 "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta", "simulate", "references"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
     "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale", "network",
-                 "ac"),
+                 "ac", "devices", "evs", "batteries", "dr"),
 }
 #: Flags a scenario source replaces: ``--instance`` brings its own stops, ``--trips-csv`` its trips.
 SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
     "instance": ("city", "stops", "capacity", "poi", "stops_csv"),
     "stops_csv": ("stops", "poi"),
     "trips_csv": ("trips", "weight", "min_distance_m", "vehicles_per_trip"),
+    "devices": ("evs", "batteries", "dr"),
 }
 #: Solver flags whose option has another name (``--objective`` is the traffic problem's).
 _OPTION_OF_FLAG = {"qaoa_objective": "objective"}
@@ -377,7 +385,8 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
     if args.problem == "dispatch":
         return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
                 "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
-                "load_scale": args.load_scale, "network": args.network, "ac": args.ac}
+                "load_scale": args.load_scale, "network": args.network, "ac": args.ac, "devices": args.devices,
+                "evs": args.evs, "batteries": args.batteries, "dr": args.dr}
     if args.problem == "fleet":
         if args.instance:  # --vehicles left at its default: the file's
             return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}
@@ -392,7 +401,7 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
 @contextlib.contextmanager
 def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
     """Put the flag a failed input came from in front of its message (``--city: ...``), where it is missing."""
-    from optimizer.errors import CityError, DemandError, GridError, InvalidInputError
+    from optimizer.errors import CityError, DemandError, DeviceError, GridError, InvalidInputError
     from optimizer.inputs.instances import InstanceFileError
 
     try:
@@ -405,6 +414,8 @@ def _naming_the_flag(args: argparse.Namespace) -> Iterator[None]:
             flag = _flag(first.group(0))
         elif isinstance(exc, CityError):
             flag = "--city"
+        elif isinstance(exc, DeviceError):
+            flag = "--devices" if getattr(args, "devices", None) else None
         elif isinstance(exc, GridError):
             flag = "--grid"
         elif isinstance(exc, InstanceFileError):

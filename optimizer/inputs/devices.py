@@ -426,7 +426,7 @@ class Devices:
     def summary(self) -> dict[str, Any]:
         """Counts, energies and rates, JSON-friendly."""
         return {"source": self.source, "aggregation": self.aggregation, "devices": len(self.items),
-                **{f"{k}s" if k != "dr" else "dr": self.count(k) for k in KINDS},
+                "evs": self.count("ev"), "batteries": self.count("battery"), "dr": self.count("dr"),
                 "ev_energy_mwh": float(sum(d.energy_mwh for d in self.items if d.kind == "ev")),
                 "ev_rate_mw": float(sum(d.max_rate_mw for d in self.items if d.kind == "ev")),
                 "battery_mwh": float(sum(d.capacity_mwh for d in self.items if isinstance(d, Battery))),

@@ -10,7 +10,13 @@ cost curves.  :meth:`DispatchPlan.power_flow` writes the plan into a copy of the
 pandapower net period by period and runs an AC power flow (``pandapower.runpp``):
 convergence, the highest line and transformer loading, the bus voltage range and
 every limit broken.  :meth:`DispatchPlan.write` puts ``dispatch.csv``,
-``demand.csv`` and ``powerflow.json`` in a folder, each atomically.
+``demand.csv`` and ``powerflow.json`` in a folder, each atomically, and
+``device_schedule.csv`` when the plan schedules flexible devices
+(:mod:`optimizer.inputs.devices`: ``period, device, kind, bus, p_mw, soc_mwh``,
+``p_mw`` drawn from the grid, ``soc_mwh`` a battery's state of charge or an EV's
+energy delivered so far in its session).  The devices' draw is part of the
+demand every check balances (``devices_mw`` in ``demand.csv``) and a load at
+their buses in the power flow.
 
 Limits the power-flow check applies: a line's ``max_loading_percent`` (100 where
 the net has none), a transformer's likewise, a bus's ``min_vm_pu`` /
@@ -39,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from optimizer.inputs.devices import Devices
     from optimizer.inputs.grid import Grid, Unit
     from optimizer.inputs.profiles import DayProfile
 
@@ -49,6 +56,8 @@ log = logging.getLogger(__name__)
 POWERFLOW_SCHEMA_VERSION = 1
 #: Bus voltage band where the net gives none (EN 50160: +-10 %).
 DEFAULT_VM_PU = (0.9, 1.1)
+#: ``device_schedule.csv``'s columns (:data:`optimizer.inputs.devices.SCHEDULE_COLUMNS`).
+SCHEDULE_COLUMNS = ("period", "device", "kind", "bus", "p_mw", "soc_mwh")
 TABLE_COLUMNS = ("period", "hour_start", "unit", "kind", "on", "p_mw", "cost_eur", "startup_eur", "soc_mwh", "vm_pu")
 
 
@@ -89,9 +98,15 @@ class DispatchPlan:
     balancing : {"ext_grid", "spill"}
     spill_max_mw : float or None
     objective : float
-        The day's cost (EUR) as reported by the solver side.
+        The day's cost (EUR) as reported by the solver side (the units' costs
+        plus the demand-response discomfort of the devices' schedule).
     source : str
         Which solver or model made the plan.
+    devices : Devices or None
+        The flexible devices the plan schedules.
+    device_schedule : pandas.DataFrame or None
+        ``device_schedule.csv``: one row per period and device, ``period,
+        device, kind, bus, p_mw, soc_mwh``.
     """
 
     table: pd.DataFrame
@@ -104,18 +119,23 @@ class DispatchPlan:
     objective: float
     source: str = ""
     objective_units: str = "EUR"
+    devices: Devices | None = None
+    device_schedule: pd.DataFrame | None = None
 
     # ---------------------------------------------------------------- build
     @classmethod
     def from_outputs(cls, problem: DispatchSource, p_mw: np.ndarray, on: np.ndarray, *, source: str = "",
                      objective: float | None = None, losses_mw: np.ndarray | None = None,
-                     vm_pu: np.ndarray | None = None) -> DispatchPlan:
+                     vm_pu: np.ndarray | None = None, device_mw: np.ndarray | None = None) -> DispatchPlan:
         """A plan from outputs (periods x ``problem.units``; storage discharge positive).
 
         ``losses_mw`` (per period) is what an AC dispatch supplies beyond the net
         load (the network's losses, from its OPF); default none (a lossless model).
         ``vm_pu`` (periods x units) are the voltage set points an AC dispatch
         gives its generators and external grids; NaN (the default) keeps the net's.
+
+        ``device_mw`` (periods x ``problem.devices``) is what the flexible devices
+        draw (default: their uncontrolled schedule, where the problem has devices).
 
         ``problem`` is anything with the :class:`DispatchSource` attributes (a
         :class:`~optimizer.problems.dispatch.problem.Dispatch` has them); the
@@ -149,14 +169,43 @@ class DispatchPlan:
         table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
         ext = table[table.kind == "ext_grid"].groupby("period").p_mw.sum().reindex(range(T), fill_value=0.0)
         sup = table[table.kind != "ext_grid"].groupby("period").p_mw.sum().reindex(range(T), fill_value=0.0)
+        devices = getattr(problem, "devices", None)
+        schedule = None
+        dev_total = np.zeros(T)
+        if devices is not None:
+            dev = devices.uncontrolled_mw(T) if device_mw is None else np.asarray(device_mw, dtype=float)
+            schedule = devices.schedule_table(dev, T)
+            dev_total = dev.sum(axis=1)
         demand = prof.table()
+        demand["devices_mw"] = dev_total
         demand["supply_mw"] = sup.to_numpy()
         demand["import_mw"] = ext.to_numpy()
         demand["losses_mw"] = np.zeros(T) if losses_mw is None else np.asarray(losses_mw, dtype=float)
-        demand["spill_mw"] = demand.supply_mw + demand.import_mw - demand.net_load_mw - demand.losses_mw
-        obj = float(table.cost_eur.sum()) if objective is None else float(objective)
+        demand["spill_mw"] = (demand.supply_mw + demand.import_mw - demand.net_load_mw - demand.devices_mw
+                              - demand.losses_mw)
+        if objective is None:
+            obj = float(table.cost_eur.sum()) + (devices.discomfort_eur(dev, T) if devices is not None else 0.0)
+        else:
+            obj = float(objective)
         return cls(table, demand, tuple(problem.units), prof, problem.grid, problem.balancing,
-                   problem.spill_max_mw, obj, source)
+                   problem.spill_max_mw, obj, source, devices=devices, device_schedule=schedule)
+
+    def device_mw(self) -> np.ndarray:
+        """The devices' draw (periods x devices, MW) read back from :attr:`device_schedule` (zeros wide 0
+        without devices).  Raises PlanValidationError when the schedule is not one row per period and device."""
+        T = self.profile.periods
+        if self.devices is None:
+            return np.zeros((T, 0))
+        tab = self.device_schedule
+        names = list(self.devices.names)
+        if tab is None or set(SCHEDULE_COLUMNS) - set(tab.columns):
+            raise PlanValidationError(f"dispatch plan is invalid: the device schedule needs columns {SCHEDULE_COLUMNS}")
+        counts = tab.groupby(["period", "device"]).size()
+        if len(tab) != T * len(names) or any(int(counts.get((t, n), 0)) != 1 for t in range(T) for n in names):
+            raise PlanValidationError("dispatch plan is invalid: the device schedule needs exactly one row per "
+                                      f"period (0..{T - 1}) and device ({len(names)} devices)")
+        return tab.pivot(index="period", columns="device", values="p_mw").reindex(
+            index=range(T), columns=names).to_numpy(dtype=float)
 
     # ------------------------------------------------------------ validation
     def validate(self) -> DispatchPlan:
@@ -170,7 +219,12 @@ class DispatchPlan:
         initial value by the end of the day, ``soc_mwh`` as recomputed; every
         row's cost recomputed from the unit's cost curve and start-up cost; the
         objective equal to the sum; voltage set points, where given, within the
-        bus's limits.  Returns the plan so calls chain.
+        bus's limits.  With devices, from the device schedule alone: every EV
+        delivers its energy by departure and draws nothing while away, every
+        battery's state of charge stays within its bounds, every demand-response
+        load consumes its energy within its window, each row's ``bus``, ``kind``
+        and ``soc_mwh`` as recomputed; the balance includes the devices' draw and
+        the objective their discomfort.  Returns the plan so calls chain.
         """
         problems: list[str] = []
         tab = self.table
@@ -200,6 +254,21 @@ class DispatchPlan:
             problems.append("p_mw and cost_eur must be finite")
         if problems:
             raise PlanValidationError("dispatch plan is invalid: " + "; ".join(problems))
+        dev = self.device_mw()
+        if self.devices is not None:
+            problems.extend(self.devices.check_schedule(dev, T))
+            want = self.devices.schedule_table(dev, T)
+            have = self.device_schedule.sort_values(["period", "device"]).reset_index(drop=True)
+            want = want.sort_values(["period", "device"]).reset_index(drop=True)
+            if not (have.kind.astype(str).tolist() == want.kind.tolist()
+                    and have.bus.astype(int).tolist() == want.bus.tolist()):
+                problems.append("device schedule: kind or bus does not match the devices")
+            a, b = have.soc_mwh.to_numpy(dtype=float), want.soc_mwh.to_numpy(dtype=float)
+            if not np.array_equal(np.isnan(a), np.isnan(b)) or not np.allclose(
+                    np.nan_to_num(a), np.nan_to_num(b), rtol=1e-9, atol=1e-6):
+                problems.append("device schedule: soc_mwh does not match the state of charge (energy delivered) "
+                                "recomputed from p_mw")
+        dev_total = dev.sum(axis=1)
         P = tab.pivot(index="period", columns="unit", values="p_mw").reindex(columns=list(by_unit))
         ON = tab.pivot(index="period", columns="unit", values="on").reindex(columns=list(by_unit)).astype(bool)
         # demand table against the profile
@@ -215,7 +284,7 @@ class DispatchPlan:
             losses = np.zeros(T)
         for t in range(T):
             supply = float(P.loc[t].sum())
-            d = float(net[t]) + float(losses[t])
+            d = float(net[t]) + float(losses[t]) + float(dev_total[t])
             if supply < d - _tol(d):
                 problems.append(f"period {t}: supply {supply:.6g} MW is short of the net load {d:.6g} MW "
                                 f"by {d - supply:.6g} MW")
@@ -280,8 +349,11 @@ class DispatchPlan:
                 recomputed += cost
                 if abs(cost - float(row.cost_eur)) > _tol(cost, 1e-9, 1e-6):
                     problems.append(f"{u.name!r} period {t}: cost_eur {float(row.cost_eur):.6f} != {cost:.6f} recomputed")
+        if self.devices is not None:
+            recomputed += self.devices.discomfort_eur(dev, T)
         if abs(recomputed - self.objective) > _tol(recomputed, 1e-9, 1e-5):
-            problems.append(f"objective {self.objective:.6f} EUR != {recomputed:.6f} EUR recomputed from the units")
+            problems.append(f"objective {self.objective:.6f} EUR != {recomputed:.6f} EUR recomputed from the units"
+                            + (" and the devices' discomfort" if self.devices is not None else ""))
         if problems:
             raise PlanValidationError("dispatch plan is invalid: " + "; ".join(problems[:12])
                                       + (f"; ... {len(problems) - 12} more" if len(problems) > 12 else ""))
@@ -301,6 +373,7 @@ class DispatchPlan:
 
         g = grid or self.grid
         net = plan_net(g, self.units)
+        dev_loads = device_loads(net, self.devices, self.device_mw() if self.devices is not None else None)
         prof = self.profile
         lidx, sidx = list(prof.load_index), list(prof.sgen_index)
         P = self.table.pivot(index="period", columns="unit", values="p_mw")
@@ -323,6 +396,8 @@ class DispatchPlan:
             keep = 1.0 - (min(spill, ren) / ren if ren > 0 else 0.0)
             if sidx:
                 net.sgen.loc[sidx, "p_mw"] = prof.sgen_p_mw[t] * keep
+            for li, series in dev_loads:
+                net.load.at[li, "p_mw"] = float(series[t])
             for u in self.units:
                 p, on = float(P.at[t, u.name]), bool(ON.at[t, u.name])
                 vm = float(VM.at[t, u.name]) if VM is not None else math.nan
@@ -392,14 +467,19 @@ class DispatchPlan:
 
     # ---------------------------------------------------------------- outputs
     def write(self, out_dir: str | Path, *, power_flow: dict[str, Any] | None = None) -> dict[str, Path]:
-        """Write ``dispatch.csv``, ``demand.csv`` and ``powerflow.json`` atomically (the power flow runs here)."""
+        """Write ``dispatch.csv``, ``demand.csv``, ``powerflow.json`` and, with devices,
+        ``device_schedule.csv`` atomically (the power flow runs here)."""
         out = Path(out_dir)
         pf = power_flow if power_flow is not None else self.power_flow()
-        return {
+        files = {
             "dispatch": atomic_write_text(out / "dispatch.csv", self.table.to_csv(index=False)),
             "demand": atomic_write_text(out / "demand.csv", self.demand.to_csv(index=False)),
             "powerflow": atomic_write_json(out / "powerflow.json", pf),
         }
+        if self.device_schedule is not None:
+            files["device_schedule"] = atomic_write_text(out / "device_schedule.csv",
+                                                         self.device_schedule.to_csv(index=False))
+        return files
 
     def plot(self) -> Figure:
         """A stacked-area chart of the outputs per period (renewables at the bottom), load on top."""
@@ -449,6 +529,25 @@ def _v(element: str, i: Any, df: Any, quantity: str, value: float, limit: float,
     name = df.name.at[i] if "name" in df and isinstance(df.name.at[i], str) else None
     return {"element": element, "index": int(i), "name": name, "quantity": quantity, "value": float(value),
             "limit": float(limit), "side": "min" if below else "max"}
+
+
+def device_loads(net: Any, devices: Devices | None, device_mw: np.ndarray | None) -> list[tuple[int, np.ndarray]]:
+    """One load per device bus in ``net`` (named ``devices@BUS``, unity power factor, not controllable), and
+    for each its load index and its draw per period (MW; negative where batteries discharge more than the
+    rest draws).  Empty without devices."""
+    import pandapower as pp
+
+    if devices is None or device_mw is None:
+        return []
+    out = []
+    for bus, series in devices.by_bus_mw(device_mw).items():
+        li = pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"devices@{bus}")
+        if "controllable" in net.load:
+            net.load.at[li, "controllable"] = False
+        if "scaling" in net.load:
+            net.load.at[li, "scaling"] = 1.0
+        out.append((int(li), np.asarray(series, dtype=float)))
+    return out
 
 
 def plan_net(grid: Grid, units: Sequence[Unit]) -> Any:

@@ -128,6 +128,10 @@ def _build_models() -> dict[str, Any]:
         load_scale: NonNegativeFloat = 1.0
         network: bool = False
         ac: bool = False
+        devices: str | None = None  # a device CSV (optimizer.inputs.devices)
+        evs: Annotated[int, Field(ge=0, le=100_000)] | None = None
+        batteries: Annotated[int, Field(ge=0, le=100_000)] | None = None
+        dr: Annotated[int, Field(ge=0, le=100_000)] | None = None
 
     class JobFile(BaseModel):
         """A batch job: scenarios x solvers x seeds."""
@@ -625,6 +629,16 @@ def _scenario_params(sc: Any, where: str, base: Path | None) -> dict[str, Any]:
     _check_grid(sc.grid, where, base)
     if not _is_registered_grid(sc.grid):
         params["grid"] = str(_resolve(base, sc.grid).resolve())
+    if sc.devices is not None:
+        given = sorted(k for k in ("evs", "batteries", "dr") if params.get(k))
+        if given:
+            msg = f"{where}.{given[0]}: the device file brings its own devices; drop {given[0]!r} or 'devices'"
+            raise JobError(msg)
+        path = _resolve(base, sc.devices)
+        if not path.is_file():
+            msg = f"{where}.devices: no device file at {str(path)!r}; give a device CSV, relative to the job file"
+            raise JobError(msg)
+        params["devices"] = str(path.resolve())
     return params
 
 
@@ -649,4 +663,5 @@ def _instance_key(problem: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
         if params["instance"] is not None:
             return (params["instance"], params["vehicles"])
         return (str(params["city"]).lower(), params["stops"], params["vehicles"], params["capacity"], params["poi"])
-    return (str(params["grid"]).lower(), params["units"], params["periods"], params["levels"], params["quantum_mw"])
+    return (str(params["grid"]).lower(), params["units"], params["periods"], params["levels"], params["quantum_mw"],
+            params.get("devices"), params.get("evs"), params.get("batteries"), params.get("dr"))

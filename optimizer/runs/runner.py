@@ -93,8 +93,10 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
 
     # a solver that timed out with no assignment has no plan, whatever its placeholder bits say
     found = solution.status.value != "TIMEOUT"
-    feasible = found and problem.is_feasible(solution.bits)
-    objective = problem.objective(solution.bits) if feasible else None
+    # a dispatch is scored from the whole solution: a milp solution carries its devices' schedule
+    scored = solution if getattr(problem, "scores_solutions", False) else solution.bits
+    feasible = found and problem.is_feasible(scored)
+    objective = problem.objective(scored) if feasible else None
     bound = solution.best_bound
     if bound is not None and solution.bound_of == "qubo":
         bound = problem.qubo_bound_to_objective(bound)
@@ -200,6 +202,7 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
         refs = (dict(references) if isinstance(references, Mapping)
                 else traffic_references(problem) if references else None)
         records = []
+        uncontrolled: dict[str, Any] = {}  # the devices' uncontrolled reference, once per solver and options
         for req in requests:
             t0 = time.perf_counter()
             sol = solve(problem, req.name, seed=seed, time_limit_s=req.time_limit_s, **dict(req.options))
@@ -218,6 +221,9 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
                 if callable(getattr(plan, "power_flow", None)):  # the grid judges a dispatch: AC power flow
                     pf = plan.power_flow()
                     summary.update(_grid_verdict(plan, sol, pf))
+            if getattr(problem, "devices", None) is not None:
+                summary["device_policy"] = (sol.info or {}).get("device_policy", "uncontrolled")
+                summary["devices"] = devices_block(problem, req, sol, plan, pf, seed=seed, cache=uncontrolled)
             record = RunRecord(req, sol, summary, plan, None, sim, pf)
             if out is not None:
                 with staged_dir(folders[req.folder]) as d:
@@ -230,6 +236,53 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
     if compare and out is not None and records:
         write_comparison(problem, records, Path(out))
     return records
+
+
+def _device_metrics(plan: Any, pf: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Peak load (loads + devices, and net of renewables), cost and AC violations of a dispatch plan."""
+    d = plan.demand
+    gross = d.load_mw + d.devices_mw
+    return {"peak_load_mw": float(gross.max()), "peak_net_load_mw": float((d.net_load_mw + d.devices_mw).max()),
+            "cost_eur": float(plan.objective), "device_energy_mwh": float(d.devices_mw.sum() * d.hours.iloc[0]),
+            "violations": None if pf is None else int(pf["summary"]["violations"]),
+            "periods_with_violations": None if pf is None else int(pf["summary"]["periods_with_violations"])}
+
+
+def devices_block(problem: Any, req: SolverRequest, sol: Solution, plan: Any, pf: Mapping[str, Any] | None, *,
+                  seed: int | None, cache: dict[str, Any]) -> dict[str, Any]:
+    """The ``devices`` block of a dispatch run's ``summary.json``: the plan (``controlled``) against uncontrolled
+    charging (every EV at full rate on arrival, batteries idle, demand response at its baseline).
+
+    A run whose solver scheduled the devices (``device_policy`` ``optimised``: ``milp``)
+    is compared with the same solver and options on the same problem with the devices
+    held at their uncontrolled schedule (solved once per solver and options); a run
+    that kept them uncontrolled (the QUBO solvers) is its own reference.
+    """
+    from optimizer.solve import solve
+
+    policy = (sol.info or {}).get("device_policy", "uncontrolled")
+    out: dict[str, Any] = {"device_policy": policy, **problem.devices.summary()}
+    ctrl = _device_metrics(plan, pf) if plan is not None else None
+    out["controlled"] = ctrl
+    if policy != "optimised":
+        out["uncontrolled"] = ctrl
+    else:
+        key = f"{req.name}:{sorted(req.options.items())!r}:{req.time_limit_s}"
+        if key not in cache:
+            ref_prob = problem.uncontrolled()
+            ref = solve(ref_prob, req.name, seed=seed, time_limit_s=req.time_limit_s, **dict(req.options))
+            if ref.status.value != "TIMEOUT" and ref_prob.is_feasible(ref):
+                ref_plan = ref_prob.decode(ref).validate()
+                cache[key] = _device_metrics(ref_plan, ref_plan.power_flow())
+            else:
+                cache[key] = {"feasible": False, "status": ref.status.value,
+                              "why": "with the devices uncontrolled the commitment model finds no plan"}
+        out["uncontrolled"] = cache[key]
+    unc = out["uncontrolled"]
+    if ctrl is not None and unc is not None and "cost_eur" in unc:
+        out["peak_reduction_mw"] = unc["peak_load_mw"] - ctrl["peak_load_mw"]
+        out["cost_saving_eur"] = unc["cost_eur"] - ctrl["cost_eur"]
+    return out
 
 
 def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, Any]:

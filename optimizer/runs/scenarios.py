@@ -10,7 +10,9 @@
   or ``stops_csv`` (stops in ``city``), or ``instance`` (a TSPLIB / CVRPLIB file;
   ``vehicles`` None: the file's);
 * ``dispatch``: ``grid``, ``units``, ``periods``, ``levels``, ``seed``, ``day``,
-  ``quantum_mw``, ``balancing``, ``load_scale``, ``network`` (DC line limits), ``ac`` (the AC OPF dispatch).
+  ``quantum_mw``, ``balancing``, ``load_scale``, ``network`` (DC line limits), ``ac`` (the AC OPF
+  dispatch), and flexible devices: ``devices`` (a device CSV, :mod:`optimizer.inputs.devices`) or ``evs``,
+  ``batteries``, ``dr`` (generated with the scenario's ``seed``).
 
 A ``city`` is a :class:`~optimizer.inputs.city.City` or what ``City.load`` takes
 (loaded once per process and name: :func:`load_city`).
@@ -124,14 +126,32 @@ def fleet(*, city: City | str = "helsinki", stops: int = 8, vehicles: int | None
 
 def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24, levels: int = 1,
              seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
-             balancing: str = "auto", load_scale: float = 1.0, network: bool = False, ac: bool = False) -> Dispatch:
-    """A day's unit commitment and dispatch on ``grid`` (``network``: DC line limits through the PTDF;
-    ``ac``: every commitment re-dispatched per period by pandapower's AC OPF)."""
+             balancing: str = "auto", load_scale: float = 1.0, network: bool = False, ac: bool = False,
+             devices: str | None = None, evs: int | None = None, batteries: int | None = None,
+             dr: int | None = None) -> Dispatch:
+    """A day's unit commitment and dispatch on ``grid`` (``network``: DC line limits through the PTDF; ``ac``:
+    every commitment re-dispatched per period by pandapower's AC OPF), with
+    the flexible devices of the CSV ``devices``, or ``evs`` EV sessions, ``batteries`` and ``dr``
+    demand-response loads generated with ``seed`` (:func:`optimizer.inputs.devices.generate_devices`)."""
+    from optimizer.errors import DeviceError
+    from optimizer.inputs.devices import generate_devices, read_devices
+    from optimizer.inputs.grid import Grid
     from optimizer.problems.dispatch.problem import Dispatch
 
-    return Dispatch.from_grid(grid, units=units, periods=periods, levels=levels, seed=seed, day=day,
+    counts = {"evs": evs, "batteries": batteries, "dr": dr}
+    if devices is not None and any(v for v in counts.values()):
+        given = next(k for k, v in counts.items() if v)
+        msg = f"a device file and generated devices ({given}) cannot be combined; give one of them"
+        raise DeviceError(msg)
+    g = Grid.load(grid)
+    devs = None
+    if devices is not None:
+        devs = read_devices(devices, g)
+    elif any(v for v in counts.values()):
+        devs = generate_devices(g, evs=evs or 0, batteries=batteries or 0, dr=dr or 0, seed=seed)
+    return Dispatch.from_grid(g, units=units, periods=periods, levels=levels, seed=seed, day=day,
                               quantum_mw=quantum_mw, balancing=balancing, load_scale=load_scale, network=network,
-                              ac=ac)
+                              ac=ac, devices=devs)
 
 
 # ---------------------------------------------------------------------------- limits
@@ -183,6 +203,9 @@ LIMITS: dict[str, dict[str, Limit]] = {
         "day": Limit(0, 365, why="the day of the SimBench year"),
         "load_scale": Limit(0, 100, integer=False),
         "seed": Limit(0, MAX_SEED),
+        "evs": Limit(0, 100_000, why="each EV session is a variable per period"),
+        "batteries": Limit(0, 100_000, why="each battery is two variables per period"),
+        "dr": Limit(0, 100_000, why="each demand-response load is a variable per period"),
     },
 }
 

@@ -6,7 +6,9 @@ power flow inside every limit, so for a commitment ``on[t, u]`` each period is
 re-dispatched by ``pandapower.runopp`` (an AC optimal power flow, PYPOWER's
 interior-point solver) on a copy of the net:
 
-* loads and renewables of the period as the profile gives them;
+* loads and renewables of the period as the profile gives them, and the
+  flexible devices' draw (``device_mw``) as a load at each device bus (unity
+  power factor; a discharging battery a negative load);
 * committed generators in service, free within ``[p_min, p_max]`` (and within
   ``ramp * dt`` of their previous output when they ran then: periods are solved
   in order), their reactive limits and voltage set points the net's; units off
@@ -74,20 +76,24 @@ class ACDispatch:
 
 
 def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = None, *,
-                periods: list[int] | None = None) -> ACDispatch:
+                periods: list[int] | None = None, device_mw: np.ndarray | None = None) -> ACDispatch:
     """Each period's AC OPF for the commitment ``on`` (periods x ``prob.units``; the external grids' entries
-    ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle).
+    ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle); the
+    flexible devices draw ``device_mw`` (periods x ``prob.devices``, MW) at their buses.
 
     ``periods``: only these (a probe: ramps then bind only between consecutive ones; the others are reported
     as not converged).
     """
 
-    from optimizer.plans.dispatch import plan_net
+    from optimizer.plans.dispatch import device_loads, plan_net
 
     t_all = time.perf_counter()
     T, dt = prob.periods, prob.dt_h
     prof = prob.profile
     net = plan_net(prob.grid, prob.units)
+    devices = getattr(prob, "devices", None)
+    dev_bus = device_loads(net, devices, device_mw)
+    dev_total = np.zeros(T) if device_mw is None else np.asarray(device_mw, dtype=np.float64).sum(axis=1)
     _prepare_limits(net)
     for tab in ("sgen", "storage"):  # renewables and storage follow the plan, not the OPF
         if len(net[tab]):
@@ -114,6 +120,8 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
             net.load.loc[lidx, "q_mvar"] = prof.load_q_mvar[t]
         if sidx:
             net.sgen.loc[sidx, "p_mw"] = prof.sgen_p_mw[t]
+        for li, series in dev_bus:
+            net.load.at[li, "p_mw"] = float(series[t])
         net.poly_cost.drop(net.poly_cost.index, inplace=True)
         if "pwl_cost" in net:
             net.pwl_cost.drop(net.pwl_cost.index, inplace=True)
@@ -153,7 +161,7 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
                 p_out[t, j] = float(p_fixed[t, j])
         # what the dispatch supplies beyond the net load: the network's losses (res_line/res_trafo pl_mw),
         # taken from the balance itself so the plan adds up to the OPF's own tolerance
-        losses[t] = max(0.0, float(p_out[t].sum()) - float(prof.net_load_mw[t]))
+        losses[t] = max(0.0, float(p_out[t].sum()) - float(prof.net_load_mw[t]) - float(dev_total[t]))
     return ACDispatch(p_out, np.asarray(on, dtype=bool), conv, cost, losses, vm_out, failures, time.perf_counter() - t_all)
 
 

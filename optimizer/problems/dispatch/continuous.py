@@ -46,6 +46,8 @@ class ContinuousResult:
         Output of each unit (storage: discharge positive) per period.
     on : ndarray of bool, shape (periods, units)
     wall_time_s : float
+    device_mw : ndarray, shape (periods, devices), optional
+        The flexible devices' schedule (MW drawn) where the model scheduled them.
     """
 
     status: str
@@ -55,6 +57,7 @@ class ContinuousResult:
     on: np.ndarray
     wall_time_s: float
     info: dict[str, Any]
+    device_mw: np.ndarray | None = None
 
 
 def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: float | None = None,
@@ -72,6 +75,8 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
     """
     from ortools.math_opt.python import mathopt
 
+    from optimizer.problems.dispatch.flexible import add_devices, device_flow
+
     if commitment not in ("free", "all_on"):
         msg = f"commitment must be 'free' or 'all_on', got {commitment!r}"
         raise InvalidInputError(msg)
@@ -83,6 +88,9 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
     const = 0.0
     P = [[None] * len(units) for _ in range(T)]
     ON = [[None] * len(units) for _ in range(T)]
+    dv = add_devices(mdl, prob) if prob.optimise_devices else None  # flexible devices (continuous anyway)
+    if dv is not None:
+        obj.extend(dv.objective)
     for i, u in enumerate(units):
         for t in range(T):
             hours = prob.profile.hours(t)
@@ -108,7 +116,9 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
                 obj.append(u.startup_eur * st)
     imp = []
     for t in range(T):
-        d = float(prob.profile.net_load_mw[t])
+        d = float(prob.net_load_mw[t])
+        if dv is not None:
+            d = d + dv.delta[t]
         supply = []
         for i, u in enumerate(units):
             if u.is_storage:
@@ -165,6 +175,8 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
             for r in np.flatnonzero(watched):
                 flow = float(base[t, r]) + mathopt.fast_sum(float(g[r, i]) * p_t[i]
                                                              for i in range(len(units)) if g[r, i] != 0.0)
+                if dv is not None:
+                    flow = flow + device_flow(prob, dv, t, r)
                 mdl.add_linear_constraint(flow <= float(limit[r]))
                 mdl.add_linear_constraint(flow >= -float(limit[r]))
     mdl.minimize(mathopt.fast_sum(obj) + const)
@@ -173,8 +185,11 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
     p_out = np.zeros((T, len(prob.units)))
     on_out = np.zeros((T, len(prob.units)), dtype=bool)
     objective = bound = float("nan")
+    dev_out = None
     if res.has_primal_feasible_solution():
         vals = res.variable_values()
+        if dv is not None:
+            dev_out = dv.values(vals)
         ne = len(prob.ext_units)
         for t in range(T):
             if prob.ext_units:
@@ -189,12 +204,16 @@ def solve_continuous(prob: Dispatch, *, commitment: str = "free", time_limit_s: 
                 else:
                     on_out[t, ne + i] = vals[ON[t][i]] > 0.5
                     p_out[t, ne + i] = vals[P[t][i]] if on_out[t, ne + i] else 0.0
-        objective = prob.evaluate_mw(p_out, on_out)
+        objective = prob.evaluate_mw(p_out, on_out, dev_out)
         bound = float(res.termination.objective_bounds.dual_bound)
+        if dv is not None:  # the batteries' throughput tie-break is no cost of the plan
+            bound -= dv.tiebreak_max_eur
     elif reason == "INFEASIBLE":
         bound = math.inf
-    return ContinuousResult(reason, bound, objective, p_out, on_out, time.perf_counter() - t0,
-                            {"commitment": commitment, "tangents": tangents, "solver": "HiGHS (MathOpt)"})
+    info = {"commitment": commitment, "tangents": tangents, "solver": "HiGHS (MathOpt)"}
+    if prob.devices is not None:
+        info["device_policy"] = "optimised" if dv is not None else "uncontrolled"
+    return ContinuousResult(reason, bound, objective, p_out, on_out, time.perf_counter() - t0, info, dev_out)
 
 
 def _cost_epigraph(mdl: Any, u: Unit, p: Any, o: Any, lo: float, hours: tuple[float, float],

@@ -155,11 +155,13 @@ from optimizer.problems.base import Problem
 from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
 
 if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.inputs.devices import Devices
     from optimizer.inputs.grid import Grid, Unit
     from optimizer.inputs.network import DCNetwork
     from optimizer.inputs.profiles import DayProfile
     from optimizer.plans.dispatch import DispatchPlan
     from optimizer.problems.dispatch.ac import ACDispatch
+    from optimizer.problems.dispatch.flexible import DeviceVariables
     from solvers.cpsat import CpSatModel
     from solvers.qubo import QUBO
     from solvers.solution import Solution
@@ -269,6 +271,16 @@ class Dispatch(Problem):
         pandapower's AC OPF (voltages, loadings, losses) and emits that; ``milp``
         also runs the commitment <-> AC loop, cutting commitments with no AC
         dispatch and solving again.
+    devices : Devices, optional
+        Flexible devices at the grid's buses (:mod:`optimizer.inputs.devices`).
+        Their uncontrolled schedule is part of :attr:`net_load_mw`, which the
+        discrete model, the QUBO and CP-SAT balance: the bit-aligned solvers run
+        the devices uncontrolled.  The ``milp`` model and the continuous-level
+        model schedule them as continuous variables
+        (:mod:`optimizer.problems.dispatch.flexible`) when ``optimise_devices``.
+    optimise_devices : bool
+        Let ``milp`` and the continuous model schedule the devices (default);
+        False keeps them at their uncontrolled schedule everywhere.
 
     Use :meth:`from_grid` to build one from a grid name.
     """
@@ -279,7 +291,8 @@ class Dispatch(Problem):
     def __init__(self, grid: Grid, profile: DayProfile, units: Sequence[Unit] | None = None, *,
                  levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
                  spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
-                 line_margin: float = 0.95, line_rounding: float = 0.01, ac: bool = False) -> None:
+                 line_margin: float = 0.95, line_rounding: float = 0.01, ac: bool = False,
+                 devices: Devices | None = None, optimise_devices: bool = True) -> None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -310,6 +323,12 @@ class Dispatch(Problem):
         self.seed = seed
         self.periods = profile.periods
         self.dt_h = profile.dt_h
+        self.devices: Devices | None = devices if devices is not None and len(devices) else None
+        self.optimise_devices = bool(optimise_devices) and self.devices is not None
+        self.device_base_mw: np.ndarray = (self.devices.uncontrolled_mw(self.periods) if self.devices is not None
+                                           else np.zeros((self.periods, 0)))
+        #: What the units must cover per period: the profile's net load plus the devices' uncontrolled draw.
+        self.net_load_mw: np.ndarray = profile.net_load_mw + self.device_base_mw.sum(axis=1)
         all_units = tuple(grid.units() if units is None else units)
         if not all_units:
             msg = f"no controllable unit to dispatch on grid {grid.name!r}"
@@ -363,7 +382,8 @@ class Dispatch(Problem):
                   seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
                   balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
                   load_scale: float = 1.0, network: bool = False, line_margin: float = 0.95,
-                  line_rounding: float = 0.01, ac: bool = False) -> Dispatch:
+                  line_rounding: float = 0.01, ac: bool = False, devices: Devices | None = None,
+                  optimise_devices: bool = True) -> Dispatch:
         """A dispatch of ``grid`` over one day of its profile.
 
         Parameters
@@ -391,6 +411,8 @@ class Dispatch(Problem):
             Line and transformer limits in the DC power flow (see :class:`Dispatch`).
         line_margin, line_rounding : float
             See :class:`Dispatch`.
+        devices, optimise_devices
+            Flexible devices on the grid's buses (see :class:`Dispatch`).
         """
         from optimizer.inputs.grid import Grid
         from optimizer.inputs.profiles import day_profile
@@ -416,7 +438,15 @@ class Dispatch(Problem):
             us = [us[i] for i in keep]
         return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
                    spill_max_mw=spill_max_mw, seed=seed, network=network, line_margin=line_margin,
-                   line_rounding=line_rounding, ac=ac)
+                   line_rounding=line_rounding, ac=ac, devices=devices, optimise_devices=optimise_devices)
+
+    def uncontrolled(self) -> Dispatch:
+        """The same dispatch with its devices held at their uncontrolled schedule (every model)."""
+        return Dispatch(self.grid, self.profile, self.units, levels=self.levels,
+                        quantum_mw=self.quantum_mw if self.quantum_given else None, balancing=self.balancing,
+                        spill_max_mw=self.spill_max_mw, seed=self.seed, network=self.network,
+                        line_margin=self.line_margin, line_rounding=self.line_rounding, ac=self.ac,
+                        devices=self.devices, optimise_devices=False)
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -449,6 +479,11 @@ class Dispatch(Problem):
             name += f"-r{self.line_rounding:g}" if self.line_rounding != 0.01 else ""
         if self.ac:
             name += "-ac"
+        if self.devices is not None:
+            d = self.devices
+            name += f"-dev{d.count('ev')}e{d.count('battery')}b{d.count('dr')}d"
+            if not self.optimise_devices:
+                name += "-uncontrolled"
         return name
 
     @property
@@ -477,6 +512,8 @@ class Dispatch(Problem):
             "aux_bits": len(self.start_var) + len(self.stop_var),
             "load_mwh": float(self.profile.load_mw.sum() * self.dt_h),
             "renewable_mwh": float(self.profile.renewable_mw.sum() * self.dt_h),
+            **({"devices": {**self.devices.summary(), "optimised": self.optimise_devices}}
+               if self.devices is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -545,21 +582,44 @@ class Dispatch(Problem):
                 out[t, i] = self.level_mw[i][k]
         return out
 
-    def import_mw(self, choice: np.ndarray) -> np.ndarray:
-        """External grid import per period (``balancing='ext_grid'``; zeros otherwise)."""
+    def import_mw(self, choice: np.ndarray, device_mw: np.ndarray | None = None) -> np.ndarray:
+        """External grid import per period (``balancing='ext_grid'``; zeros otherwise), with the devices at
+        ``device_mw`` (periods x devices; default their uncontrolled schedule)."""
         if not self.ext_units:
             return np.zeros(self.periods)
-        return self.profile.net_load_mw - self.quantum_mw * np.array(
+        return self.net_load_mw + self.device_delta_mw(device_mw) - self.quantum_mw * np.array(
             [self._supply_q(choice, t) for t in range(self.periods)], dtype=np.float64)
 
-    def violations(self, choice: np.ndarray) -> list[str]:
-        """Every constraint a level choice breaks (empty when feasible)."""
+    def device_delta_mw(self, device_mw: np.ndarray | None) -> np.ndarray:
+        """What the devices draw beyond their uncontrolled schedule, per period (zeros for ``None``)."""
+        if device_mw is None or self.devices is None:
+            return np.zeros(self.periods)
+        return np.asarray(device_mw, dtype=np.float64).sum(axis=1) - self.device_base_mw.sum(axis=1)
+
+    def violations(self, choice: np.ndarray, device_mw: np.ndarray | None = None) -> list[str]:
+        """Every constraint a level choice breaks (empty when feasible), the devices at ``device_mw``
+        (periods x devices, MW drawn; default: their uncontrolled schedule)."""
         out = []
-        for t, w in enumerate(self.balance_windows):
-            s = self._supply_q(choice, t)
-            if not w.lo <= s <= w.hi:
-                out.append(f"period {t}: discrete supply {s * self.quantum_mw:.6g} MW outside the balance window "
-                           f"{w.lo * self.quantum_mw:.6g}..{w.hi * self.quantum_mw:.6g} MW")
+        if device_mw is None or self.devices is None:
+            for t, w in enumerate(self.balance_windows):
+                s = self._supply_q(choice, t)
+                if not w.lo <= s <= w.hi:
+                    out.append(f"period {t}: discrete supply {s * self.quantum_mw:.6g} MW outside the balance "
+                               f"window {w.lo * self.quantum_mw:.6g}..{w.hi * self.quantum_mw:.6g} MW")
+        else:
+            out.extend(self.devices.check_schedule(device_mw, self.periods))
+            need = self.net_load_mw + self.device_delta_mw(device_mw)
+            for t in range(self.periods):
+                s = self._supply_q(choice, t) * self.quantum_mw
+                tol = 1e-6 + 1e-9 * abs(need[t])
+                if self.balancing == "ext_grid":
+                    imp = need[t] - s
+                    if not self.import_min_mw - tol <= imp <= self.import_max_mw + tol:
+                        out.append(f"period {t}: import {imp:.6g} MW outside the external grid's limits "
+                                   f"{self.import_min_mw:.6g}..{self.import_max_mw:.6g} MW")
+                elif s < need[t] - tol or (self.spill_max_mw is not None and s > need[t] + self.spill_max_mw + tol):
+                    out.append(f"period {t}: supply {s:.6g} MW does not cover the demand {need[t]:.6g} MW "
+                               "within the spill allowance")
         for i, ws in self.soc_windows.items():
             for t, w in enumerate(ws):
                 c = self._cum_discharge_q(choice, i, t)
@@ -583,14 +643,17 @@ class Dispatch(Problem):
                 if on[t] and not on[t + 1]:
                     if any(on[tau + 1] for tau in range(t + 1, min(t + D, self.periods))):
                         out.append(f"unit {u.name!r}: stopped in period {t} but not off for {D} periods")
-        for (r, t), w in self.line_windows.items():
-            f = self._line_flow_q(choice, r, t)
-            if not w.lo <= f <= w.hi:
-                base, g, _, _ = self.line_model
-                flow = float(base[t, r] + g[r] @ self.output_mw(choice)[t])
-                out.append(f"period {t}: {self.dc.label(r)} carries {abs(flow):.4g} MW in the DC flow, over its "
-                           f"limit {self.line_model[2][r]:.4g} MW ({100 * self.line_margin:g}% of its rating, "
-                           "less the PTDF rounding)")
+        if device_mw is not None and self.devices is not None and self.optimise_devices:
+            out.extend(self.line_violations(self.output_mw(choice), device_mw))  # devices moved: the exact flows
+        else:  # the windows in flow quanta every discrete model plans with (devices uncontrolled)
+            for (r, t), w in self.line_windows.items():
+                f = self._line_flow_q(choice, r, t)
+                if not w.lo <= f <= w.hi:
+                    base, g, _, _ = self.line_model
+                    flow = float(base[t, r] + g[r] @ self.output_mw(choice)[t])
+                    out.append(f"period {t}: {self.dc.label(r)} carries {abs(flow):.4g} MW in the DC flow, over its "
+                               f"limit {self.line_model[2][r]:.4g} MW ({100 * self.line_margin:g}% of its rating, "
+                               "less the PTDF rounding)")
         return out
 
     # ------------------------------------------------------------- the network
@@ -627,12 +690,13 @@ class Dispatch(Problem):
             fixed[:, col[int(net.load.bus.at[li])]] -= prof.load_p_mw[:, k]
         for k, si in enumerate(prof.sgen_index):
             fixed[:, col[int(net.sgen.bus.at[si])]] += prof.sgen_p_mw[:, k]
+        if self.devices is not None:  # the devices' uncontrolled draw, a load at their buses
+            for j, b in enumerate(self.devices.buses):
+                fixed[:, col[b]] -= self.device_base_mw[:, j]
         base = fixed @ dc.ptdf.T
-        ext_col = np.zeros(len(dc.branches))
+        ext_col = self._ext_column()
         if self.ext_units:
-            for share, u in zip(self.ext_share, self.ext_units):
-                ext_col = ext_col + share * dc.column(u.bus)
-            base = base + np.outer(prof.net_load_mw, ext_col)
+            base = base + np.outer(self.net_load_mw, ext_col)
         g = np.stack([dc.column(u.bus) - ext_col for u in self.discrete], axis=1) if self.discrete else \
             np.zeros((len(dc.branches), 0))
         g[np.abs(g) < PTDF_ZERO] = 0.0  # round-off, not sensitivity: it only trips the MILP solver (HiGHS)
@@ -669,6 +733,9 @@ class Dispatch(Problem):
         base, g_true, limit_true = self.line_model_exact
         m = self._unit_mw_bound
         reach = np.abs(base).max(axis=0) + np.abs(g_true) @ m
+        if self.devices is not None and self.optimise_devices:  # devices may move their draw by their rate
+            rates = np.array([d.max_rate_mw for d in self.devices.items])
+            reach = reach + np.abs(self.device_ptdf) @ rates
         watched = reach > limit_true * (1 - 1e-9)
         g, limit = g_true.copy(), limit_true.copy()
         steps = np.zeros(len(limit))
@@ -773,13 +840,38 @@ class Dispatch(Problem):
         return [(self.level_var[(i, t, k)], float(c)) for i, cs in enumerate(self.line_coef[(r, t)])
                 for k, c in enumerate(cs) if c]
 
-    def branch_flows_mw(self, p_mw: np.ndarray) -> np.ndarray:
-        """DC flows ``(periods, branches)`` for the discrete units' outputs ``p_mw`` ``(periods, units)``
-        (pandapower's PTDF, unrounded: :attr:`line_model_exact`)."""
-        base, g, _ = self.line_model_exact
-        return base + np.asarray(p_mw, dtype=np.float64) @ g.T
+    def _ext_column(self) -> np.ndarray:
+        """The PTDF column of the external grids' shared import (zeros without ``ext_grid`` balancing)."""
+        dc = self.dc
+        ext_col = np.zeros(len(dc.branches))
+        for share, u in zip(self.ext_share, self.ext_units):
+            ext_col = ext_col + share * dc.column(u.bus)
+        return ext_col
 
-    def line_violations(self, p_mw: np.ndarray, *, tol_mw: float = 1e-6) -> list[str]:
+    @cached_property
+    def device_ptdf(self) -> np.ndarray:
+        """``(branches, devices)``: MW of flow per MW a device draws (at its bus; the external grids, in
+        ``ext_grid`` balancing, supply it), so flows are ``base + g p + device_ptdf (d - uncontrolled)``."""
+        if self.dc is None or self.devices is None:
+            msg = "device_ptdf needs network=True and devices"
+            raise InvalidInputError(msg)
+        ext_col = self._ext_column()
+        gd = np.stack([ext_col - self.dc.column(b) for b in self.devices.buses], axis=1)
+        gd[np.abs(gd) < PTDF_ZERO] = 0.0
+        return gd
+
+    def branch_flows_mw(self, p_mw: np.ndarray, device_mw: np.ndarray | None = None) -> np.ndarray:
+        """DC flows ``(periods, branches)`` for the discrete units' outputs ``p_mw`` ``(periods, units)`` and
+        the devices' draw ``device_mw`` ``(periods, devices)`` (default: uncontrolled), on pandapower's PTDF
+        unrounded (:attr:`line_model_exact`)."""
+        base, g, _ = self.line_model_exact
+        flows = base + np.asarray(p_mw, dtype=np.float64) @ g.T
+        if device_mw is not None and self.devices is not None:
+            flows = flows + (np.asarray(device_mw, dtype=np.float64) - self.device_base_mw) @ self.device_ptdf.T
+        return flows
+
+    def line_violations(self, p_mw: np.ndarray, device_mw: np.ndarray | None = None, *,
+                        tol_mw: float = 1e-6) -> list[str]:
         """Branches over ``line_margin`` of their rating in the DC flow of ``p_mw`` (empty without ``network``).
 
         The check of any plan, whatever model made it: pandapower's PTDF as it
@@ -787,7 +879,7 @@ class Dispatch(Problem):
         """
         if self.dc is None:
             return []
-        flows = self.branch_flows_mw(p_mw)
+        flows = self.branch_flows_mw(p_mw, device_mw)
         _, _, limit = self.line_model_exact
         out = []
         for t, r in zip(*np.nonzero(np.abs(flows) > limit + tol_mw)):
@@ -795,8 +887,9 @@ class Dispatch(Problem):
                        f"over its limit {limit[r]:.4g} MW ({100 * self.line_margin:g}% of its rating)")
         return out
 
-    def cost_eur(self, choice: np.ndarray) -> float:
-        """The objective of a level choice: running, start-up, wear and import costs (EUR)."""
+    def cost_eur(self, choice: np.ndarray, device_mw: np.ndarray | None = None) -> float:
+        """The objective of a level choice: running, start-up, wear and import costs (EUR), and with the
+        devices at ``device_mw`` (default uncontrolled) their import and demand-response discomfort."""
         total = 0.0
         for t in range(self.periods):
             for i, u in enumerate(self.discrete):
@@ -807,24 +900,38 @@ class Dispatch(Problem):
                     if not prev and not u.is_storage:
                         total += u.startup_eur
         if self.ext_units:
-            imp = self.import_mw(choice)
+            imp = self.import_mw(choice, device_mw)
             total += sum(self.import_cost_eur(t, float(imp[t])) for t in range(self.periods))
+        if device_mw is not None and self.devices is not None:
+            total += self.devices.discomfort_eur(device_mw, self.periods)
         return float(total)
 
     # ------------------------------------------------------------------ scoring
-    def is_feasible(self, bits: np.ndarray) -> bool:
+    #: The runner scores a dispatch from the whole solution: a ``milp`` solution carries its devices' schedule.
+    scores_solutions = True
+
+    def device_schedule(self, solution: Any) -> np.ndarray | None:
+        """The devices' schedule a solution carries (``info['device_mw']``; None: uncontrolled)."""
+        dev = (getattr(solution, "info", None) or {}).get("device_mw")
+        return None if dev is None or self.devices is None else np.asarray(dev, dtype=np.float64)
+
+    def is_feasible(self, bits: np.ndarray | Solution) -> bool:
+        """Whether bits (or a solution, with its devices' schedule) keep every constraint."""
+        dev = self.device_schedule(bits)
         try:
-            choice = self.level_choice(bits)
+            choice = self.level_choice(np.asarray(getattr(bits, "bits", bits)))
         except InfeasibleSolutionError:
             return False
-        return not self.violations(choice)
+        return not self.violations(choice, dev)
 
-    def objective(self, bits: np.ndarray) -> float:
-        choice = self.level_choice(bits)
-        bad = self.violations(choice)
+    def objective(self, bits: np.ndarray | Solution) -> float:
+        """The day's cost (EUR) of bits (or a solution, with its devices' schedule)."""
+        dev = self.device_schedule(bits)
+        choice = self.level_choice(np.asarray(getattr(bits, "bits", bits)))
+        bad = self.violations(choice, dev)
         if bad:
             raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
-        return self.cost_eur(choice)
+        return self.cost_eur(choice, dev)
 
     # ------------------------------------------------------------------ decode
     def decode(self, solution: Solution | np.ndarray) -> DispatchPlan:
@@ -839,15 +946,17 @@ class Dispatch(Problem):
         from optimizer.plans.dispatch import DispatchPlan
 
         bits = np.asarray(getattr(solution, "bits", solution))
+        dev = self.device_schedule(solution)
         choice = self.level_choice(bits)
-        bad = self.violations(choice)
+        bad = self.violations(choice, dev)
         if bad:
             raise InfeasibleSolutionError("infeasible dispatch: " + "; ".join(bad[:3]))
-        p, on = self._lossless_outputs(choice)
+        dev_out = self.device_base_mw if dev is None else dev
+        p, on = self._lossless_outputs(choice, dev)
         info = getattr(solution, "info", None)
         acr = (info or {}).get("ac_dispatch")
         if acr is None and self.ac:  # any solver's commitment, re-dispatched in AC (milp brings its own)
-            acr = self.ac_dispatch(choice)
+            acr = self.ac_dispatch(choice, dev_out if self.devices is not None else None)
             if isinstance(info, dict):
                 info["ac_dispatch"] = acr
         if acr is not None:
@@ -857,18 +966,20 @@ class Dispatch(Problem):
             failed = acr.failed_periods
             who = getattr(solution, "solver", None) or "bits"
             src = f"{who} + AC OPF" + (f" ({len(failed)} periods without)" if failed else "")
-            return DispatchPlan.from_outputs(self, p, on, source=src, objective=self.evaluate_mw(p, on),
-                                             losses_mw=np.where(ok, acr.losses_mw, 0.0), vm_pu=vm)
+            return DispatchPlan.from_outputs(self, p, on, source=src, objective=self.evaluate_mw(p, on, dev_out),
+                                             losses_mw=np.where(ok, acr.losses_mw, 0.0), vm_pu=vm,
+                                             device_mw=dev_out)
         solver = getattr(solution, "solver", None)
         return DispatchPlan.from_outputs(self, p, on, source=solver or "bits",
-                                         objective=self.cost_eur(choice))
+                                         objective=self.cost_eur(choice, dev), device_mw=dev_out)
 
-    def _lossless_outputs(self, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _lossless_outputs(self, choice: np.ndarray, device_mw: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
         """Outputs and on/off (periods x :attr:`units`) of a level choice, the import balancing the rest."""
         T, ne = self.periods, len(self.ext_units)
         p = np.zeros((T, len(self.units)))
         on = np.zeros((T, len(self.units)), dtype=bool)
-        imp = self.import_mw(choice)
+        imp = self.import_mw(choice, device_mw)
         for t in range(T):
             for e in range(ne):
                 p[t, e], on[t, e] = imp[t] * self.ext_share[e], True
@@ -984,7 +1095,7 @@ class Dispatch(Problem):
 
     def _build_windows(self) -> None:
         q, T = self.quantum_mw, self.periods
-        net = self.profile.net_load_mw
+        net = self.net_load_mw
         reach_lo = sum(min(0, min(ks)) for ks in self.level_quanta)
         reach_hi = sum(max(0, max(ks)) for ks in self.level_quanta)
         self.supply_range_q = (reach_lo, reach_hi)
@@ -1105,7 +1216,7 @@ class Dispatch(Problem):
             q = self.quantum_mw
             all_lo = sum(min(0, k) for ks in self.level_quanta for k in ks)
             all_hi = sum(max(0, k) for ks in self.level_quanta for k in ks)
-            net = self.profile.net_load_mw
+            net = self.net_load_mw
             for t, w in enumerate(self.balance_windows):
                 d = float(net[t])
                 f = lambda m, t=t: self.import_cost_eur(t, m)  # noqa: E731
@@ -1167,7 +1278,7 @@ class Dispatch(Problem):
                             for v2, _ in self._on_terms(i, t - 1):
                                 b.add_quadratic(lab[v], lab[v2], -S)
         if self.ext_units:
-            net = self.profile.net_load_mw
+            net = self.net_load_mw
             for t in range(T):
                 a0, a1, a2 = self.import_coefficients(t)
                 d = float(net[t])
@@ -1274,7 +1385,7 @@ class Dispatch(Problem):
             if w.binding:
                 m.add(supply == w.lo + sum(int(c) * x[v] for v, c in zip(self.balance_slack[t], w.slack)))
             if self.ext_units:
-                d = float(self.profile.net_load_mw[t])
+                d = float(self.net_load_mw[t])
                 dom = list(range(max(w.lo, self.supply_range_q[0]), min(w.hi, self.supply_range_q[1]) + 1))
                 costs = [int(round(self.import_cost_eur(t, d - q * s) * sc)) for s in dom]
                 base = min(costs)
@@ -1331,12 +1442,12 @@ class Dispatch(Problem):
         cuts: list[tuple[int, tuple[bool, ...]]] = []
         check_dispatch_options({"max_ac_iterations": max_ac_iterations})
         acr = None
-        res, x = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
+        res, x, dv = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
         iteration, stuck = 1, ""
         while ac and res.has_primal_feasible_solution():
             vals = res.variable_values()
             choice = self.level_choice(np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8))
-            acr = self.ac_dispatch(choice)
+            acr = self.ac_dispatch(choice, dv.values(vals) if dv is not None else None)
             if not acr.failed_periods:
                 break
             patterns = {t: tuple(bool(choice[t, i] >= 0) or self.discrete[i].is_storage
@@ -1360,7 +1471,7 @@ class Dispatch(Problem):
                          f"({nxt[0].termination.reason.name}): the cuts leave no commitment")
                 iteration -= 1
                 break
-            res, x = nxt
+            res, x, dv = nxt
         reason = res.termination.reason.name
         has = res.has_primal_feasible_solution()
         levels = None
@@ -1369,11 +1480,17 @@ class Dispatch(Problem):
             bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
             levels = self.level_choice(bits)
             bound = float(res.termination.objective_bounds.dual_bound)
+            if dv is not None:  # the batteries' throughput tie-break is no cost of the plan
+                bound -= dv.tiebreak_max_eur
             status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
         else:
             bits, bound = np.zeros(len(x), dtype=np.uint8), None
             status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
         info: dict[str, Any] = {"termination": reason, "objective": float(res.objective_value()) if has else None}
+        if self.devices is not None:
+            info["device_policy"] = "optimised" if dv is not None else "uncontrolled"
+            if dv is not None and has:
+                info["device_mw"] = dv.values(res.variable_values())
         if ac:
             info.update(opf_iterations=iteration, ac_failed_periods=acr.failed_periods if acr else None,
                         ac_cuts=len(cuts), ac_failures=acr.failures if acr else [], ac_stopped=stuck or None)
@@ -1386,14 +1503,29 @@ class Dispatch(Problem):
                         info=info, decision=levels)
 
     def _milp_once(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
-                   time_limit_s: float | None) -> tuple[Any, list[Any]]:
-        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``."""
+                   time_limit_s: float | None) -> tuple[Any, list[Any], DeviceVariables | None]:
+        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``.
+
+        With ``optimise_devices`` the devices are continuous variables
+        (:mod:`~optimizer.problems.dispatch.flexible`); each period's balance then
+        holds in MW (the import within its limits, or the supply covering the
+        demand) instead of the QUBO's integer window, and the import cost is the
+        secant interpolation of its convex curve at whole quanta of the
+        *effective* supply ``S - delta / q`` (``delta`` what the devices draw
+        beyond their uncontrolled schedule), exact where ``delta = 0``.
+        """
         from ortools.math_opt.python import mathopt
+
+        from optimizer.problems.dispatch.flexible import add_devices, delta_range, device_flow
 
         mdl = mathopt.Model(name="dispatch-discrete")
         x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.variables))]
         T, q = self.periods, self.quantum_mw
         obj: list[Any] = []
+        dv = add_devices(mdl, self) if self.optimise_devices else None
+        if dv is not None:
+            obj.extend(dv.objective)
+            d_lo, d_hi = delta_range(self)
 
         def on(i: int, t: int) -> Any:
             return mathopt.fast_sum(x[v] for v, _ in self._on_terms(i, t))
@@ -1412,11 +1544,16 @@ class Dispatch(Problem):
                     obj.append(u.startup_eur * st)
         for t, w in enumerate(self.balance_windows):
             supply = mathopt.fast_sum(float(c) * x[v] for v, c in self._supply_terms(t))
+            if dv is not None:
+                self._device_balance(mdl, t, supply, dv.delta[t], float(d_lo[t]), float(d_hi[t]), obj)
+                for v in self.balance_slack[t]:  # the QUBO's slack has no role here
+                    mdl.add_linear_constraint(x[v] == 0)
+                continue
             if w.binding:
                 mdl.add_linear_constraint(supply == w.lo + mathopt.fast_sum(
                     float(c) * x[v] for v, c in zip(self.balance_slack[t], w.slack)))
             if self.ext_units:
-                d = float(self.profile.net_load_mw[t])
+                d = float(self.net_load_mw[t])
                 lo, hi = max(w.lo, self.supply_range_q[0]), min(w.hi, self.supply_range_q[1])
                 a0, a1, a2 = self.import_coefficients(t)
                 if a2 == 0 or lo == hi:
@@ -1443,15 +1580,30 @@ class Dispatch(Problem):
                     mdl.add_linear_constraint(x[self.level_var[(i, t - 1, a)]] + x[self.level_var[(i, t, c)]] <= 1)
         for con in _min_up_down_constraints(self, x, on, float):
             mdl.add_linear_constraint(con)
-        for (r, t), w in self.line_windows.items():  # DC line limits in flow quanta, as CP-SAT and the QUBO
-            flow = mathopt.fast_sum(float(c) * x[v] for v, c in self._line_terms(r, t))
-            mdl.add_linear_constraint(flow == w.lo + mathopt.fast_sum(
-                float(c) * x[v] for v, c in zip(self.line_slack[(r, t)], w.slack)))
+        if dv is not None and self.dc is not None:  # devices move: the flows in MW, continuous device draws
+            base, g, limit, watched = self.line_model
+            for t in range(T):
+                p_t = [mathopt.fast_sum(float(q * qk) * x[self.level_var[(i, t, k)]]
+                                        for k, qk in enumerate(self.level_quanta[i])) for i in range(len(self.discrete))]
+                for r in np.flatnonzero(watched):
+                    flow = float(base[t, r]) + mathopt.fast_sum(float(g[r, i]) * p_t[i]
+                                                                 for i in range(len(p_t)) if g[r, i] != 0.0)
+                    flow = flow + device_flow(self, dv, t, r)
+                    mdl.add_linear_constraint(flow <= float(limit[r]))
+                    mdl.add_linear_constraint(flow >= -float(limit[r]))
+            for vs in self.line_slack.values():  # the QUBO's line windows (uncontrolled devices) do not apply
+                for v in vs:
+                    mdl.add_linear_constraint(x[v] == 0)
+        else:
+            for (r, t), w in self.line_windows.items():  # DC line limits in flow quanta, as CP-SAT and the QUBO
+                flow = mathopt.fast_sum(float(c) * x[v] for v, c in self._line_terms(r, t))
+                mdl.add_linear_constraint(flow == w.lo + mathopt.fast_sum(
+                    float(c) * x[v] for v, c in zip(self.line_slack[(r, t)], w.slack)))
         for t, pattern in cuts:  # the AC loop's cover cuts: a unit that was off in period t runs
             mdl.add_linear_constraint(mathopt.fast_sum(on(i, t) for i, was in enumerate(pattern) if not was) >= 1)
         mdl.minimize(mathopt.fast_sum(obj) + const)
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
-        return res, x
+        return res, x, dv
 
     def _ac_probe(self, choice: np.ndarray, patterns: Mapping[int, tuple[bool, ...]],
                   most: int = 8) -> list[tuple[int, tuple[bool, ...]]]:
@@ -1471,12 +1623,55 @@ class Dispatch(Problem):
             for i in off[:most]:
                 on = base_on.copy()
                 on[t, ne + i] = True
-                if not ac_dispatch(self, on, p, periods=[t]).converged[t]:
+                dev = self.device_base_mw if self.devices is not None else None
+                if not ac_dispatch(self, on, p, periods=[t], device_mw=dev).converged[t]:
                     out.append((t, tuple(was or k == i for k, was in enumerate(pattern))))
         return out
 
-    def ac_dispatch(self, choice: np.ndarray) -> ACDispatch:
-        """Each period of a level choice re-dispatched by pandapower's AC OPF (commitment kept)."""
+    def _device_balance(self, mdl: Any, t: int, supply: Any, delta: Any, d_lo: float, d_hi: float,
+                        obj: list[Any]) -> None:
+        """Period ``t``'s balance in MW with the devices drawing ``delta`` beyond their uncontrolled schedule."""
+        q = self.quantum_mw
+        d = float(self.net_load_mw[t])
+        if not self.ext_units:
+            mdl.add_linear_constraint(q * supply >= d + delta)
+            if self.spill_max_mw is not None:
+                mdl.add_linear_constraint(q * supply <= d + delta + self.spill_max_mw)
+            return
+        m = d + delta - q * supply  # the import
+        if math.isfinite(self.import_min_mw):
+            mdl.add_linear_constraint(m >= self.import_min_mw)
+        if math.isfinite(self.import_max_mw):
+            mdl.add_linear_constraint(m <= self.import_max_mw)
+        a0, a1, a2 = self.import_coefficients(t)
+        if a2 == 0:
+            obj.append(a0 + a1 * m)
+            return
+        # the effective supply s' = (d - m) / q = S - delta / q, over every value it can reach
+        r_lo, r_hi = self.supply_range_q
+        lo = r_lo - d_hi / q
+        hi = r_hi - d_lo / q
+        if math.isfinite(self.import_max_mw):
+            lo = max(lo, (d - self.import_max_mw) / q)
+        if math.isfinite(self.import_min_mw):
+            hi = min(hi, (d - self.import_min_mw) / q)
+        s_lo, s_hi = math.floor(lo - _EPS), math.ceil(hi + _EPS)
+        stride = max(1, math.ceil((s_hi - s_lo) / MAX_SECANTS))
+        pts = list(range(s_lo, s_hi + 1, stride))
+        if pts[-1] != s_hi:
+            pts.append(s_hi)
+        if len(pts) < 2:
+            pts = [s_lo, s_lo + 1]
+        cv = mdl.add_variable(lb=-math.inf, name=f"import_cost[{t}]")
+        eff = supply - (1.0 / q) * delta
+        for s0, s1 in zip(pts, pts[1:]):
+            f0, f1 = self.import_cost_eur(t, d - q * s0), self.import_cost_eur(t, d - q * s1)
+            mdl.add_linear_constraint(cv >= f0 + (f1 - f0) / (s1 - s0) * (eff - s0))
+        obj.append(cv)
+
+    def ac_dispatch(self, choice: np.ndarray, device_mw: np.ndarray | None = None) -> ACDispatch:
+        """Each period of a level choice re-dispatched by pandapower's AC OPF (commitment kept), the devices
+        drawing ``device_mw`` (periods x devices; default their uncontrolled schedule) at their buses."""
         from optimizer.problems.dispatch.ac import ac_dispatch
 
         ne = len(self.ext_units)
@@ -1485,7 +1680,9 @@ class Dispatch(Problem):
         p = np.zeros((T, len(self.units)))
         on[:, ne:] = choice >= 0
         p[:, ne:] = self.output_mw(choice)
-        return ac_dispatch(self, on, p)
+        if self.devices is not None and device_mw is None:
+            device_mw = self.device_base_mw
+        return ac_dispatch(self, on, p, device_mw=device_mw)
 
     # ==================================================== continuous levels
     def solve_continuous(self, *, commitment: str = "free", time_limit_s: float | None = None,
@@ -1522,9 +1719,12 @@ class Dispatch(Problem):
             cache[time_limit_s] = solve_continuous(self, time_limit_s=time_limit_s)
         return cache[time_limit_s]
 
-    def evaluate_mw(self, p_mw: np.ndarray, on: np.ndarray) -> float:
-        """The exact cost of outputs ``p_mw`` (periods x :attr:`units`, storage discharge positive)."""
+    def evaluate_mw(self, p_mw: np.ndarray, on: np.ndarray, device_mw: np.ndarray | None = None) -> float:
+        """The exact cost of outputs ``p_mw`` (periods x :attr:`units`, storage discharge positive), plus the
+        devices' discomfort at ``device_mw`` (periods x devices) where given."""
         total = 0.0
+        if device_mw is not None and self.devices is not None:
+            total += self.devices.discomfort_eur(device_mw, self.periods)
         ne = len(self.ext_units)
         for t in range(self.periods):
             hours = self.profile.hours(t)
@@ -1549,7 +1749,9 @@ class Dispatch(Problem):
         if not np.isfinite(r.objective_eur):
             msg = f"the continuous model found no dispatch ({r.status})"
             raise InfeasibleSolutionError(msg)
-        return DispatchPlan.from_outputs(self, r.p_mw, r.on, source="milp-continuous", objective=r.objective_eur)
+        dev = r.device_mw if r.device_mw is not None else (self.device_base_mw if self.devices is not None else None)
+        return DispatchPlan.from_outputs(self, r.p_mw, r.on, source="milp-continuous", objective=r.objective_eur,
+                                         device_mw=dev)
 
 
 def _min_up_down_constraints(prob: Any, x: Sequence[Any], on: Callable[[int, int], Any],
@@ -1665,6 +1867,10 @@ def _compact_window(flows: np.ndarray, lo: int, hi: int) -> Window:
             if need <= sums and not (avoid & sums):
                 return Window(blo, bhi, tuple(cs), True)
     return Window(blo, bhi, full, True)
+
+
+#: The most secants of one period's import cost in the ``milp`` model with devices (a coarser stride beyond).
+MAX_SECANTS = 400
 
 
 #: PTDF entries below this (MW per MW) are the factorisation's round-off (pandapower's PTDF reproduces its own
