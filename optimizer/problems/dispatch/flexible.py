@@ -27,6 +27,7 @@ without devices, so the optimised plan costs no more than the uncontrolled one
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ class DeviceVariables:
     objective: list[Any]
     delta: list[Any]  # [t]: sum_j draw[t][j] - uncontrolled total
     tiebreak_max_eur: float = 0.0  # the most the throughput tie-break can add to the model's objective
+    bus_delta: list[dict[int, Any]] | None = None  # [t][bus]: a variable, what the bus's devices draw beyond U
 
     def values(self, vals: Any) -> np.ndarray:
         """The schedule (periods x devices, MW drawn) in a solution's variable values."""
@@ -108,7 +110,21 @@ def add_devices(mdl: Any, prob: Dispatch) -> DeviceVariables:
         mdl.add_linear_constraint(dt * mathopt.fast_sum(ps) == d.energy_mwh)
     delta = [mathopt.fast_sum(draw[t]) - float(base[t].sum()) for t in range(T)]
     tie = sum(2.0 * d.max_rate_mw * 24.0 * THROUGHPUT_EUR_PER_MWH for d in devs.items if isinstance(d, Battery))
-    return DeviceVariables(draw, parts, obj, delta, tie)
+    bus_delta = None
+    if prob.dc is not None:  # one variable per bus and period: the line limits then read a handful of buses
+        at: dict[int, list[int]] = {}
+        for j, d in enumerate(devs.items):
+            at.setdefault(d.bus, []).append(j)
+        bus_delta = []
+        for t in range(T):
+            row = {}
+            for b, js in at.items():
+                y = mdl.add_variable(lb=-math.inf, name=f"dev_bus[{b},{t}]")
+                mdl.add_linear_constraint(y == mathopt.fast_sum(draw[t][j] for j in js)
+                                          - float(sum(base[t, j] for j in js)))
+                row[b] = y
+            bus_delta.append(row)
+    return DeviceVariables(draw, parts, obj, delta, tie, bus_delta)
 
 
 def device_flow(prob: Dispatch, dv: DeviceVariables, t: int, r: int) -> Any:
@@ -116,8 +132,8 @@ def device_flow(prob: Dispatch, dv: DeviceVariables, t: int, r: int) -> Any:
     from ortools.math_opt.python import mathopt
 
     gd = prob.device_ptdf
-    base = prob.device_base_mw
-    terms = [float(gd[r, j]) * (dv.draw[t][j] - float(base[t, j])) for j in range(gd.shape[1]) if gd[r, j] != 0.0]
+    col = {b: j for j, b in enumerate(prob.devices.buses)}  # every device at a bus has that bus's column
+    terms = [float(gd[r, col[b]]) * y for b, y in dv.bus_delta[t].items() if gd[r, col[b]] != 0.0]
     return mathopt.fast_sum(terms) if terms else 0.0
 
 

@@ -1442,7 +1442,7 @@ class Dispatch(Problem):
         cuts: list[tuple[int, tuple[bool, ...]]] = []
         check_dispatch_options({"max_ac_iterations": max_ac_iterations})
         acr = None
-        res, x, dv = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
+        res, x, dv = self._milp_solve(cuts, seed=seed, time_limit_s=time_limit_s)
         iteration, stuck = 1, ""
         while ac and res.has_primal_feasible_solution():
             vals = res.variable_values()
@@ -1464,7 +1464,7 @@ class Dispatch(Problem):
             cuts.extend(self._ac_probe(choice, patterns))
             log.info("AC OPF: periods %s have no AC-feasible dispatch; cut and solve again (%d)",
                      acr.failed_periods, iteration)
-            nxt = self._milp_once(cuts, seed=seed, time_limit_s=time_limit_s)
+            nxt = self._milp_solve(cuts, seed=seed, time_limit_s=time_limit_s)
             iteration += 1
             if not nxt[0].has_primal_feasible_solution():
                 stuck = (f"after {len(cuts)} cuts the commitment model has no solution "
@@ -1503,7 +1503,14 @@ class Dispatch(Problem):
                         info=info, decision=levels)
 
     def _milp_once(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
-                   time_limit_s: float | None) -> tuple[Any, list[Any], DeviceVariables | None]:
+                   time_limit_s: float | None) -> tuple[Any, list[Any]]:
+        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``: the result
+        and the bits' variables (:meth:`_milp_solve` adds the devices' variables)."""
+        res, x, _ = self._milp_solve(cuts, seed=seed, time_limit_s=time_limit_s)
+        return res, x
+
+    def _milp_solve(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
+                    time_limit_s: float | None) -> tuple[Any, list[Any], DeviceVariables | None]:
         """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``.
 
         With ``optimise_devices`` the devices are continuous variables
