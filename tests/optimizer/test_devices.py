@@ -295,3 +295,21 @@ def test_devices_generated_from_the_cli_flags_are_seeded(tmp_path):
     (d,) = (tmp_path / "o").glob("dispatch/*/milp")
     sched = pd.read_csv(d / "device_schedule.csv")
     assert sorted(set(sched.device)) == sorted(a.names)
+
+
+def test_job_files_take_a_device_file_relative_to_the_job_and_refuse_it_beside_generated_devices(tmp_path, case9):
+    from optimizer.runs.job_file import JobError, load_job
+
+    generate_devices(case9, evs=2, seed=1).write_csv(tmp_path / "devs.csv")
+    job = tmp_path / "job.yaml"
+    job.write_text("output: out\nsolvers: [{name: milp}]\n"
+                   "scenarios: [{problem: dispatch, grid: case9, periods: 4, devices: devs.csv}]\n")
+    (run,) = load_job(job).runs
+    assert run.params["devices"] == str((tmp_path / "devs.csv").resolve())
+    job.write_text("output: out\nsolvers: [{name: milp}]\n"
+                   "scenarios: [{problem: dispatch, grid: case9, devices: devs.csv, evs: 4}]\n")
+    with pytest.raises(JobError, match=r"scenarios\[0\]\.evs: the device file brings its own devices"):
+        load_job(job)
+    job.write_text("output: out\nsolvers: [{name: milp}]\nscenarios: [{problem: dispatch, evs: -1}]\n")
+    with pytest.raises(JobError, match=r"scenarios\[0\]\.evs"):
+        load_job(job)

@@ -191,6 +191,10 @@ def pypsa_network(prob: Dispatch, *, line_limits: bool = False, tangents: int = 
 
     for u in prob.discrete:
         _refuse(u)
+    if getattr(prob, "devices", None) is not None:
+        msg = ("the PyPSA cross-check states the units and the day's profile, not flexible devices; "
+               "cross-check the dispatch without devices")
+        raise InvalidInputError(msg)
     if line_limits and len(prob.ext_units) > 1:
         msg = (f"{len(prob.ext_units)} external grids: with line_limits the cross-check states one (cityopt "
                "splits the import in proportion to capacity, which PyPSA cannot); use line_limits=False")
