@@ -110,7 +110,24 @@ demo (:data:`QAOA_DEMO`) gains no qubit with ``line_margin=1`` (16: its
 branches never cut a combination its balance admits); at the default 95% its
 period 3 has no feasible commitment (the external grid's line would carry 249.8
 MW, and the one level of the other generator leaves less than the grid's 10 MW
-minimum import), and the problem says so.
+minimum import), and the problem says so.  With flexible devices that ``milp``
+schedules, its line limits hold the flows in MW with the devices' draw (below),
+and the windows' slack bits stay 0.
+
+Flexible devices
+----------------
+``devices`` (:mod:`optimizer.inputs.devices`: EV charging sessions, home and
+community batteries, demand-response loads at the grid's buses) draw power in
+every period.  Their *uncontrolled* schedule (EVs at full rate on arrival,
+batteries idle, demand response at its baseline) is part of :attr:`net_load_mw`,
+so the QUBO, CP-SAT and every bit-aligned solver balance it as fixed load (their
+bits stay the QUBO's; ``device_policy`` ``uncontrolled``).  The ``milp`` model and
+the continuous-level model schedule the devices as continuous variables
+(:mod:`optimizer.problems.dispatch.flexible`; ``device_policy`` ``optimised``): the
+balance then holds in MW with the devices' draw, their net power enters the DC
+line flows at their buses (PTDF columns, :attr:`Dispatch.device_ptdf`), and the
+objective adds the demand-response discomfort.  The uncontrolled schedule is a
+feasible point of those models, so the optimised plan costs no more.
 
 Native models (OR-Tools)
 ------------------------
