@@ -10,6 +10,12 @@ draws, ``p[t, j]`` (MW, a battery's negative while it discharges):
 * **battery**: ``p = ch - dis`` with ``0 <= ch, dis <= max_rate``, state of charge
   ``E_t = E_0 + dt * sum_{tau <= t} (eta ch - dis / eta)`` (``eta`` =
   sqrt of the round trip) within ``[soc_min, soc_max]``, ``E_T >= E_0``;
+* **the peak**: in no period do the loads and the devices together draw more
+  than the day's uncontrolled peak, ``max_t (L_t + U_t)`` (``L`` the profile's
+  loads, ``U`` the uncontrolled schedule): flexibility may move energy in time,
+  never raise the peak a grid is built for (without this cap the cost optimum
+  may charge batteries at the peak, where a discrete commitment leaves cheap
+  power over: case118 did, by 80 MW);
 * **discomfort**: a demand-response load pays ``c * dt * u[t]`` with
   ``u[t] >= baseline[t] - p[t]``, ``u >= 0``: EUR per MWh moved away from its baseline.
 
@@ -109,6 +115,10 @@ def add_devices(mdl: Any, prob: Dispatch) -> DeviceVariables:
                 obj.append(d.discomfort_eur_per_mwh * dt * u)
         mdl.add_linear_constraint(dt * mathopt.fast_sum(ps) == d.energy_mwh)
     delta = [mathopt.fast_sum(draw[t]) - float(base[t].sum()) for t in range(T)]
+    load = prob.profile.load_mw
+    cap = float(np.max(load + base.sum(axis=1)))
+    for t in range(T):
+        mdl.add_linear_constraint(mathopt.fast_sum(draw[t]) <= cap - float(load[t]))
     tie = sum(2.0 * d.max_rate_mw * 24.0 * THROUGHPUT_EUR_PER_MWH for d in devs.items if isinstance(d, Battery))
     bus_delta = None
     if prob.dc is not None:  # one variable per bus and period: the line limits then read a handful of buses

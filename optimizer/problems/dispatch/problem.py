@@ -125,7 +125,8 @@ bits stay the QUBO's; ``device_policy`` ``uncontrolled``).  The ``milp`` model a
 the continuous-level model schedule the devices as continuous variables
 (:mod:`optimizer.problems.dispatch.flexible`; ``device_policy`` ``optimised``): the
 balance then holds in MW with the devices' draw, their net power enters the DC
-line flows at their buses (PTDF columns, :attr:`Dispatch.device_ptdf`), and the
+line flows at their buses (PTDF columns, :attr:`Dispatch.device_ptdf`), no
+period's loads and devices draw more than the day's uncontrolled peak, and the
 objective adds the demand-response discomfort.  The uncontrolled schedule is a
 feasible point of those models, so the optimised plan costs no more.
 
