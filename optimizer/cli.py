@@ -33,6 +33,8 @@ EPILOG_RUN = """examples:
   cityopt run --problem fleet --instance benchmarks/data/A-n32-k5.vrp --solver routing --time-limit 10
   cityopt run --problem dispatch --grid case9 --units 3 --periods 4 --levels 1 --solver qaoa cpsat milp exact
   cityopt run --problem dispatch --grid case118 --periods 24 --levels 3 --solver milp cpsat --time-limit 30
+  cityopt run --problem dispatch --grid case30 --network --evs 200 --batteries 20 --solver milp cpsat
+  cityopt run --problem dispatch --grid case9 --devices examples/devices_case9.csv --solver milp --ac
 """
 
 EPILOG_DEMO = """example:

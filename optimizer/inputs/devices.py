@@ -29,7 +29,8 @@ kind      columns
           the plan moves away from that baseline costs ``discomfort_eur_per_mwh``.
 ========  ==========================================================================================
 
-``bus`` is a bus index of the grid's pandapower net.
+``bus`` is a bus index of the grid's pandapower net.  ``examples/devices_case9.csv``
+is such a file for case9 (EVs, a home and a community battery, heat pumps).
 
 **The day is periodic.**  A dispatch plans one day that stands for many alike
 (its storage, too, must end no lower than it started), so a session that

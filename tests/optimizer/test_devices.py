@@ -56,6 +56,13 @@ def test_a_hand_written_file_reads_as_written(tmp_path, case9):
     assert a[18:].tolist() == [1.0] * 6 and a[:7].tolist() == [1.0] * 7 and a[7] == 0.5 and a[8:18].sum() == 0
 
 
+def test_the_example_file_reads_on_case9(case9):
+    from pathlib import Path
+
+    devs = read_devices(Path(__file__).parents[2] / "examples" / "devices_case9.csv", case9)
+    assert {"ev", "battery", "dr"} == set(devs.kinds)
+
+
 def test_generated_devices_round_trip_through_the_csv(tmp_path, case9):
     devs = generate_devices(case9, evs=30, batteries=5, dr=5, seed=4)
     back = read_devices(devs.write_csv(tmp_path / "d.csv"), case9)
