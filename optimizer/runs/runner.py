@@ -257,6 +257,11 @@ def devices_block(problem: Any, req: SolverRequest, sol: Solution, plan: Any, pf
     is compared with the same solver and options on the same problem with the devices
     held at their uncontrolled schedule (solved once per solver and options); a run
     that kept them uncontrolled (the QUBO solvers) is its own reference.
+
+    Each side: ``peak_load_mw`` (the highest period of loads plus devices),
+    ``peak_net_load_mw`` (less renewables), ``cost_eur`` (the plan's objective),
+    ``device_energy_mwh``, and the AC power flow's ``violations`` and
+    ``periods_with_violations``; then ``peak_reduction_mw`` and ``cost_saving_eur``.
     """
     from optimizer.solve import solve
 
