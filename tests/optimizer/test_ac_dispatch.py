@@ -68,11 +68,11 @@ def test_ac_dispatch_reports_a_period_with_no_feasible_dispatch():
 
 
 def test_a_cut_forbids_its_commitment_in_its_period(case118):
-    res, x, _ = case118._milp_once([], seed=1, time_limit_s=60)
+    res, x = case118._milp_once([], seed=1, time_limit_s=60)
     bits = np.array([1 if res.variable_values()[v] > 0.5 else 0 for v in x], dtype=np.uint8)
     choice = case118.level_choice(bits)
     pattern = tuple(bool(choice[0, i] >= 0) for i in range(len(case118.discrete)))
-    res2, x2, _ = case118._milp_once([(0, pattern)], seed=1, time_limit_s=60)
+    res2, x2 = case118._milp_once([(0, pattern)], seed=1, time_limit_s=60)
     bits2 = np.array([1 if res2.variable_values()[v] > 0.5 else 0 for v in x2], dtype=np.uint8)
     choice2 = case118.level_choice(bits2)
     assert tuple(bool(choice2[0, i] >= 0) for i in range(len(case118.discrete))) != pattern
