@@ -243,7 +243,8 @@ def test_bad_input(helsinki):
 def test_large_instance_cpsat_beats_baseline(helsinki):
     prob = problems.Traffic.from_city(helsinki, trips=120, routes=3, seed=2, vehicles=20, model=CROWDED_BPR)
     base = prob.objective(prob.shortest_path_bits())
-    cn = solve(prob, "cpsat", seed=0, time_limit_s=30)
+    cn = solve(prob, "cpsat", seed=0, time_limit_s=90)  # returns at its proof; the limit is for a loaded machine
+    assert cn.feasible, cn.status
     obj = prob.objective(cn.bits)
     assert obj < base  # a crowded peak: the shortest paths are not the best plan
     assert cn.best_bound <= obj + 1e-6
