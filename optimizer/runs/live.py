@@ -357,6 +357,10 @@ class _Problem:
             def _candidate_routes(self):  # type: ignore[override]
                 return tuple(candidates)
 
+            @property
+            def instance_name(self) -> str:  # type: ignore[override]
+                return f"live-t{self.num_trips}-k{self.k}"
+
         k = max(len(c) for c in candidates)
         return _Given(graph, trips, routes=k, city="live", seed=None, demand="live", model=model)
 
@@ -399,7 +403,8 @@ class _Loop:
         args = [str(_binary(self.net.sumo_home, "sumo")), "--net-file", self.net.net_file.resolve().as_posix(),
                 "--begin", str(math.floor(self.vehicles[0].depart_s)), "--end", f"{self.end_s:.0f}",
                 "--seed", str(self.seed), "--time-to-teleport", f"{self.time_to_teleport_s:g}",
-                "--no-step-log", "true", "--xml-validation", "never", "--error-log", str(self.work / "sumo.log"),
+                "--no-step-log", "true", "--no-warnings", "true", "--xml-validation", "never",
+                "--error-log", str(self.work / "sumo.log"),
                 "--tripinfo-output", str(self.work / "tripinfo.xml"), "--tripinfo-output.write-unfinished", "true",
                 "--tripinfo-output.write-undeparted", "true",
                 "--vehroute-output", str(self.work / "vehroutes.xml"),
