@@ -64,7 +64,7 @@ Examples
 >>> check_live_args(step_min=20, horizon_min=15)
 Traceback (most recent call last):
 ...
-optimizer.errors.InvalidInputError: step_min 20 is longer than horizon_min 15: the forecast must cover the next step; give step_min <= horizon_min
+solvers.errors.InvalidInputError: step_min 20 is longer than horizon_min 15: the forecast must cover the next step; give step_min <= horizon_min
 >>> sorted(STRATEGY_KEYS)
 ['max_step_wall_s', 'teleports', 'time_loss_s', 'total_travel_time_s', 'vehicles_arrived']
 """
@@ -78,7 +78,7 @@ import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -225,11 +225,11 @@ def check_live_args(*, trips: Any = 300, vehicles_per_trip: Any = 4, hours: Any 
     >>> check_live_args(step_min=0)
     Traceback (most recent call last):
     ...
-    optimizer.errors.InvalidInputError: step_min must be a number > 0 and <= 1440, got 0
+    solvers.errors.InvalidInputError: step_min must be a number > 0 and <= 1440, got 0
     >>> check_live_args(solvers=["cpsat", "quantum"])
     Traceback (most recent call last):
     ...
-    optimizer.errors.UnknownSolverError: solvers[1]: unknown solver 'quantum'; choose one of: anneal, cpsat, decompose, exact, qaoa, shortest, ue
+    solvers.errors.UnknownSolverError: solvers[1]: unknown solver 'quantum'; choose one of: anneal, cpsat, decompose, exact, qaoa, shortest, ue
     """
     from optimizer.solve import check_request, solver_names
 
