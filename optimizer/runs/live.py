@@ -139,6 +139,7 @@ class StrategyResult:
     vehicles_rerouted: int
     route_pushes: int
     push_mismatches: int
+    push_failures: int
     sim_wall_s: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -389,6 +390,7 @@ class _Loop:
         self.arrived: dict[str, float] = {}
         self.departed: set[str] = set()
         self.pushes: list[tuple[float, str, tuple[str, ...], tuple[str, ...]]] = []
+        self.push_failures: list[tuple[float, str, str]] = []
         self.rows: list[dict[str, Any]] = []
         self.history: list[dict[str, float]] = []
         self._digraph = None
@@ -459,6 +461,9 @@ class _Loop:
         finally:
             ls.close()
         sim_wall = time.perf_counter() - t_wall
+        if self.push_failures:
+            log.warning("%s: SUMO refused %d route pushes, first at %.0f s for %s: %s", self.strategy,
+                        len(self.push_failures), *self.push_failures[0])
         return self._result(sim_wall)
 
     def _drive(self, ls: Any) -> None:
@@ -545,6 +550,8 @@ class _Loop:
                 idx = int(ls.vehicle.getRouteIndex(v.vid))
                 fixed = 1
                 lane = ls.vehicle.getLaneID(v.vid)
+                if not lane:
+                    continue  # teleporting: SUMO moves it along its route on its own
                 if lane.startswith(":") or (ls.lane.getLength(lane) - ls.vehicle.getLanePosition(v.vid)
                                             < self.lookahead_m):
                     fixed = 2
@@ -609,7 +616,11 @@ class _Loop:
             for vid in groups[keys[gi]]:
                 if vid in self.arrived:  # cannot happen (the groups are built from the living); never touch one
                     continue
-                ls.vehicle.setRoute(vid, list(new))
+                try:
+                    ls.vehicle.setRoute(vid, list(new))
+                except ls.TraCIException as exc:  # SUMO refuses (counted, never silent)
+                    self.push_failures.append((now, vid, str(exc)))
+                    continue
                 # SUMO keeps the edges already driven in front: compare from the vehicle's route index
                 held = ls.vehicle.getRoute(vid)
                 idx = int(ls.vehicle.getRouteIndex(vid)) if vid in on_road else 0
@@ -668,7 +679,8 @@ class _Loop:
             mean_step_wall_s=float(np.mean(walls)) if walls else 0.0,
             max_solve_wall_s=max(solves) if solves else 0.0,
             vehicles_rerouted=len({p[1] for p in self.pushes}), route_pushes=len(self.pushes),
-            push_mismatches=sum(1 for p in self.pushes if p[2] != p[3]), sim_wall_s=sim_wall)
+            push_mismatches=sum(1 for p in self.pushes if p[2] != p[3]), push_failures=len(self.push_failures),
+            sim_wall_s=sim_wall)
 
 
 # ------------------------------------------------------------------ entry

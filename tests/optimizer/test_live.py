@@ -130,3 +130,20 @@ def test_bad_input_is_one_error_naming_the_argument(helsinki, tmp_path, kwargs, 
         live(helsinki, out=out, **kwargs)
     assert "\n" not in str(info.value)
     assert not out.exists()
+
+
+def test_loops_sit_where_the_sensors_table_says(helsinki, tmp_path):
+    from optimizer.plans.simulation import sumo_network
+    from optimizer.runs.live import _sensor_edges
+    from optimizer.sensing.twin import load_replay
+
+    _, sensors = load_replay("helsinki")
+    net = sumo_network(helsinki.graph, tmp_path)
+    edges = _sensor_edges(sensors, net)
+    want = ["{}_{}_{}".format(int(r.u), int(r.v), int(r.key)) for r in sensors.itertuples()]
+    assert edges == list(dict.fromkeys(want))
+    with pytest.raises(InvalidInputError, match="sensors"):
+        _sensor_edges(sensors.drop(columns=["u"]), net)
+    far = sensors.assign(u=-1)
+    with pytest.raises(InvalidInputError, match="no sensor sits on a segment"):
+        _sensor_edges(far, net)
