@@ -140,7 +140,7 @@ def test_loops_sit_where_the_sensors_table_says(helsinki, tmp_path):
     _, sensors = load_replay("helsinki")
     net = sumo_network(helsinki.graph, tmp_path)
     edges = _sensor_edges(sensors, net)
-    want = ["{}_{}_{}".format(int(r.u), int(r.v), int(r.key)) for r in sensors.itertuples()]
+    want = [f"{int(r.u)}_{int(r.v)}_{int(r.key)}" for r in sensors.itertuples()]
     assert edges == list(dict.fromkeys(want))
     with pytest.raises(InvalidInputError, match="sensors"):
         _sensor_edges(sensors.drop(columns=["u"]), net)
