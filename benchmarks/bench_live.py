@@ -24,12 +24,14 @@ SOLVER_OPTIONS = {"decompose": {"inner": "qaoa", "max_rounds": 1}}
 
 
 def bench_live(*, trips: int = 750, vehicles: int = 4, solvers: tuple[str, ...] = ("cpsat", "anneal", "decompose"),
-               time_limit_s: float = 20.0, seed: int = 1, out: str | None = None) -> dict[str, Any]:
+               time_limit_s: float = 20.0, seed: int = 1, out: str | None = None, cost: str = "forecast",
+               baselines: tuple[str, ...] = ("none", "sumo-rerouting")) -> dict[str, Any]:
     from optimizer.runs.live import live
 
     t0 = time.perf_counter()
     res = live("helsinki", trips=trips, vehicles_per_trip=vehicles, hours=1.0, step_min=5, horizon_min=15,
-               solvers=solvers, seed=seed, time_limit_s=time_limit_s, solver_options=SOLVER_OPTIONS, out=out)
+               solvers=solvers, seed=seed, time_limit_s=time_limit_s, solver_options=SOLVER_OPTIONS, out=out,
+               cost=cost, baselines=baselines)
     summary = res.to_dict()
     summary["wall_s"] = time.perf_counter() - t0
     return summary
@@ -58,9 +60,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--time-limit", type=float, default=20.0, help="each step's solver limit, seconds")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="outputs/bench_live")
+    ap.add_argument("--cost", default="forecast", choices=("forecast", "calibrated"))
+    ap.add_argument("--baselines", nargs="*", default=["none", "sumo-rerouting"])
     args = ap.parse_args(argv)
     s = bench_live(trips=args.trips, vehicles=args.vehicles, solvers=tuple(args.solvers),
-                   time_limit_s=args.time_limit, seed=args.seed, out=args.out)
+                   time_limit_s=args.time_limit, seed=args.seed, out=args.out, cost=args.cost,
+                   baselines=tuple(args.baselines))
     _print(s)
     return s
 

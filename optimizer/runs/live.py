@@ -37,11 +37,17 @@ The loop, every ``step_min`` simulated minutes (from the first departure):
    candidates: its current route first (the warm start: CP-SAT's hint,
    ``decompose``'s ``start="given"``, and the plan to beat), then the k shortest
    paths under the forecast times whose first turn SUMO allows.  Groups with one
-   candidate stay in as load.  The BPR cells of the sub-problem price the
-   re-routed vehicles' own congestion on top of the forecast times (the
-   background), so the solver does not send every vehicle down the same free
-   street.  The solver's plan is kept only when its exact BPR objective beats
-   the current routes'.
+   candidate stay in as load.  Each segment's cost (``cost="forecast"``, the
+   default) is BPR with the forecast time as its free-flow time (the background
+   the forecast carries: everyone on the road now) and its OSM capacity, so the
+   BPR term prices the re-routed vehicles' own congestion and the solver does
+   not send every vehicle down the same free street.  ``cost="calibrated"``
+   instead keeps the free-flow time and fits each slow segment's capacity so
+   that the vehicles measured through it in a step take the forecast time
+   (moving vehicles off a slow segment then makes it faster in the model); it
+   reads every slowdown as load, signals included, and re-routes too much in
+   light traffic.  The solver's plan is kept only when its exact BPR objective
+   beats the current routes'.
 4. *Push.*  Each vehicle whose group changed route gets ``traci.vehicle.setRoute``
    with its fixed edges followed by the new route, and the route SUMO then holds
    (``getRoute``) is read back and must equal it; a vehicle that has arrived is
@@ -113,6 +119,9 @@ TIMELINE_COLUMNS = ("step", "sim_time_s", "vehicles_en_route", "vehicles_reroute
 HEADWAY_S = 2.0
 _MIN_SPEED_MS = 0.5
 _BASELINES = ("none", "sumo-rerouting")
+#: How the sub-problem prices a segment: BPR calibrated to the forecast (free-flow t0, capacity fitted so the
+#: measured load gives the forecast time), or the forecast time as t0 with the OSM capacity.
+COSTS = ("forecast", "calibrated")
 
 Edge = tuple[Any, Any, Any]
 #: ``forecast(observed_ms, free_ms, history) -> speeds_ms``: every SUMO edge id's speed over the horizon.
@@ -351,12 +360,24 @@ class _Problem:
     """The Traffic sub-problem of one step, its candidates given (the current route first)."""
 
     @staticmethod
-    def build(graph: nx.MultiDiGraph, trips: pd.DataFrame, candidates: list[tuple[Any, ...]], model: Any) -> Any:
+    def build(graph: nx.MultiDiGraph, trips: pd.DataFrame, candidates: list[tuple[Any, ...]], model: Any,
+              capacity: Callable[[Edge, float], float] | None = None) -> Any:
+        from optimizer.inputs.capacity import CapacityReport, segment_capacities
         from optimizer.problems.traffic import Traffic
 
         class _Given(Traffic):
             def _candidate_routes(self):  # type: ignore[override]
                 return tuple(candidates)
+
+            @property
+            def capacities(self) -> CapacityReport:  # type: ignore[override]
+                if "_caps" not in self.__dict__:
+                    osm = segment_capacities(self.graph, self.segments)
+                    if capacity is not None:
+                        caps = np.array([capacity(s, c) for s, c in zip(self.segments, osm.capacity_vph)])
+                        osm = CapacityReport(caps, {**osm.sources, "calibrated to the forecast": len(caps)})
+                    self.__dict__["_caps"] = osm
+                return self.__dict__["_caps"]
 
             @property
             def instance_name(self) -> str:  # type: ignore[override]
@@ -373,7 +394,7 @@ class _Loop:
                  vehicles: list[_Vehicle], detector_edges: list[str], work: Path, seed: int, step_s: float,
                  horizon_s: float, end_s: float, routes: int, time_limit_s: float | None,
                  solver_options: Mapping[str, Any] | None, forecast: Forecast, sample_s: float,
-                 lookahead_m: float, time_to_teleport_s: float) -> None:
+                 lookahead_m: float, time_to_teleport_s: float, cost: str) -> None:
         self.strategy, self.solver = strategy, solver
         self.graph, self.net, self.vehicles = graph, net, vehicles
         self.detector_edges = detector_edges
@@ -381,6 +402,7 @@ class _Loop:
         self.routes, self.time_limit_s, self.solver_options = routes, time_limit_s, solver_options
         self.forecast, self.sample_s, self.lookahead_m = forecast, sample_s, lookahead_m
         self.time_to_teleport_s = time_to_teleport_s
+        self.cost = cost
         self.edge_of = {eid: e for e, eid in net.edge_ids.items()}
         self.sumo_edges = sorted(self.edge_of)
         self.length = {eid: float(graph.edges[e]["length"]) for eid, e in self.edge_of.items()}
@@ -475,10 +497,14 @@ class _Loop:
         last_forecast: dict[str, float] | None = None
         errors: list[float] = []
         next_control = begin
+        samples = 0
         while True:
             if t >= next_control:
                 observed = {e: (wsum[i] / nsum[i] if nsum[i] > 0 else float("nan"))
                             for i, e in enumerate(self.sumo_edges)}
+                # vehicles through each edge per step: flow = density x speed, sum(n v) / L per sample
+                through = {e: (wsum[i] / max(samples, 1)) / self.length[e] * self.step_s
+                           for i, e in enumerate(self.sumo_edges)}
                 mean_speed = float(wsum.sum() / nsum.sum()) * 3.6 if nsum.sum() > 0 else float("nan")
                 c0 = time.perf_counter()
                 readings = self._readings(ls) if step > 0 else {}
@@ -492,7 +518,7 @@ class _Loop:
                 forecast = self.forecast(observed if step > 0 else {}, self.free_ms, self.history)
                 solve_wall, rerouted = 0.0, float("nan")
                 if self.solver is not None:
-                    solve_wall, rerouted = self._control(ls, t, forecast, step)
+                    solve_wall, rerouted = self._control(ls, t, forecast, through, step)
                 step_wall = time.perf_counter() - c0
                 self.rows.append({
                     "step": step, "sim_time_s": t, "vehicles_en_route": int(ls.vehicle.getIDCount()),
@@ -502,7 +528,7 @@ class _Loop:
                     "step_wall_s": step_wall if self.solver is not None else float("nan"),
                     "mean_network_speed_kph": mean_speed, "strategy": self.strategy})
                 last_forecast = forecast
-                wsum[:], nsum[:] = 0.0, 0.0
+                wsum[:], nsum[:], samples = 0.0, 0.0, 0
                 step += 1
                 next_control = begin + step * self.step_s
             t += 1.0
@@ -512,6 +538,7 @@ class _Loop:
             for vid in ls.simulation.getArrivedIDList():
                 self.arrived[vid] = t
             if (t - begin) % self.sample_s == 0:
+                samples += 1
                 for i, e in enumerate(self.sumo_edges):
                     n = ls.edge.getLastStepVehicleNumber(e)
                     if n:
@@ -530,7 +557,8 @@ class _Loop:
                                                                        _MIN_SPEED_MS), 3)
         return g, ox.convert.to_digraph(g, weight="travel_time")
 
-    def _control(self, ls: Any, now: float, speeds: Mapping[str, float], step: int) -> tuple[float, int]:
+    def _control(self, ls: Any, now: float, speeds: Mapping[str, float], through: Mapping[str, float],
+                 step: int) -> tuple[float, int]:
         """Re-optimise and push; returns (solver wall s, vehicles re-routed)."""
         import networkx as nx
         import pandas as pd
@@ -596,7 +624,11 @@ class _Loop:
             rows.append({"trip_id": gi, "origin": origin, "destination": dest, "depart_s": depart,
                          "vehicles": len(groups[keys[gi]])})
         model = TrafficModel(peak=Peak(now, now + self.horizon_s, self.step_s))
-        prob = _Problem.build(graph, pd.DataFrame(rows), candidates, model)
+        if self.cost == "calibrated":
+            prob = _Problem.build(self.graph, pd.DataFrame(rows), candidates, model,
+                                  capacity=self._calibrated(speeds, through, model))
+        else:
+            prob = _Problem.build(graph, pd.DataFrame(rows), candidates, model)
         warm = prob.shortest_path_bits()
         seed = self.seed + step
         t0 = time.perf_counter()
@@ -627,6 +659,29 @@ class _Loop:
                 self.pushes.append((now, vid, new, tuple(held[idx:])))
                 rerouted += 1
         return solve_wall, rerouted
+
+    def _calibrated(self, speeds: Mapping[str, float], through: Mapping[str, float],
+                    model: Any) -> Callable[[Edge, float], float]:
+        """Each segment's capacity such that BPR at its measured load gives the forecast time.
+
+        With free-flow ``t0``, forecast time ``t`` (ratio ``r = t / t0``) and the
+        vehicles through it in a step ``n``: ``1 + alpha (n / h / cap)**beta = r``,
+        so ``cap = (n / h) / ((r - 1) / alpha)**(1 / beta)`` (``n`` at least one
+        vehicle).  A segment running at its free speed keeps its OSM capacity.
+        """
+        h = model.peak.slice_h
+
+        def cap(seg: Edge, osm_cap: float) -> float:
+            eid = self.net.edge_ids.get(seg)
+            if eid is None:
+                return float(osm_cap)
+            r = self.free_ms[eid] / max(speeds.get(eid, self.free_ms[eid]), _MIN_SPEED_MS)
+            if r <= 1.05:
+                return float(osm_cap)
+            n = max(through.get(eid, 0.0), 1.0)
+            return min(float(osm_cap), (n / h) / ((r - 1.0) / model.alpha) ** (1.0 / model.beta))
+
+        return cap
 
     def _route_of(self, edges: Sequence[str], Route: Any) -> Any:
         segs = tuple(self.edge_of[e] for e in edges)
@@ -724,7 +779,7 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
          routes: int = 3, time_limit_s: float | None = None, solver_options: Mapping[str, Any] | None = None,
          baselines: Sequence[str] = _BASELINES, forecast: Forecast | None = None, out: Any = None,
          workdir: Any = None, drain_min: float = 30.0, sample_s: float = 30.0, lookahead_m: float = 40.0,
-         time_to_teleport_s: float = 300.0) -> LiveResult:
+         time_to_teleport_s: float = 300.0, cost: str = "forecast") -> LiveResult:
     """Run the live re-routing loop in SUMO for each strategy and compare them (see the module docstring).
 
     Parameters
@@ -756,6 +811,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
         Which of ``none`` and ``sumo-rerouting`` to run too.
     forecast
         Replaces :func:`persistence_forecast`.
+    cost
+        ``"calibrated"`` or ``"forecast"`` (see the module docstring).
     out
         Writes ``out/live/timeline.csv`` and ``out/live/summary.json``.
     workdir
@@ -776,6 +833,9 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
         msg = f"baselines: unknown strategy {bad[0]!r}; choose from {', '.join(_BASELINES)}"
         raise InvalidInputError(msg)
     _number(sample_s, "sample_s", low=1, high=3600)
+    if cost not in COSTS:
+        msg = f"cost must be one of {', '.join(COSTS)}, got {cost!r}"
+        raise InvalidInputError(msg)
     _number(lookahead_m, "lookahead_m", low=0, high=10_000)
     start_s = parse_clock(peak, what="peak")
     step_s = round(float(step_min) * 60.0)
@@ -824,7 +884,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
                          work=work, seed=int(seed), step_s=float(step_s), horizon_s=float(horizon_min) * 60.0,
                          end_s=float(end_s), routes=int(routes), time_limit_s=limit, solver_options=solver_options,
                          forecast=forecast or persistence_forecast, sample_s=float(sample_s),
-                         lookahead_m=float(lookahead_m), time_to_teleport_s=float(time_to_teleport_s))
+                         lookahead_m=float(lookahead_m), time_to_teleport_s=float(time_to_teleport_s),
+                         cost=cost)
             results[name] = loop.run()
             pushes[name] = loop.pushes
             arrivals[name] = dict(loop.arrived)
@@ -836,7 +897,7 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
                 "step_min": float(step_min), "horizon_min": float(horizon_min), "solvers": solvers,
                 "seed": int(seed), "routes": int(routes), "time_limit_s": limit, "detectors": len(det),
                 "detector_edges": det, "drain_min": float(drain_min), "sample_s": float(sample_s),
-                "forecast": getattr(forecast or persistence_forecast, "__name__", "forecast"),
+                "forecast": getattr(forecast or persistence_forecast, "__name__", "forecast"), "cost": cost,
                 "speeds_from": "induction loops on the detector segments, libsumo edge mean speeds elsewhere"}
     res = LiveResult(results, timeline, pushes, arrivals, settings)
     if out is not None:
