@@ -31,7 +31,7 @@ The loop, every ``step_min`` simulated minutes (from the first departure):
    are grouped by what they still decide: a vehicle keeps its current edge (and
    the next one when it is within ``lookahead_m`` of the edge's end or on a
    junction, so it can still turn); a vehicle not yet departed decides its whole
-   route.  Each group is a trip of a :class:`optimizer.problems.Traffic`
+   route, except one already waiting to be inserted, which keeps its first edge.  Each group is a trip of a :class:`optimizer.problems.Traffic`
    sub-problem on the road graph with the forecast travel times, departing now
    (or at its departure), in slices of one step over the horizon.  Its
    candidates: its current route first (the warm start: CP-SAT's hint,
@@ -587,7 +587,10 @@ class _Loop:
                 depart = now
             elif v.vid not in self.departed and v.depart_s < now + self.horizon_s:
                 route = ls.vehicle.getRoute(v.vid)
-                prefix, rest = (), tuple(route)
+                # a vehicle waiting to be inserted is bound to its first edge (SUMO refuses another);
+                # one whose departure is still to come may start anywhere from its origin
+                fixed = 1 if v.depart_s <= now else 0
+                prefix, rest = tuple(route[:fixed]), tuple(route[fixed:])
                 depart = max(now, v.depart_s)
                 depart = now + math.floor((depart - now) / self.step_s) * self.step_s  # group within a slice
             else:

@@ -46,6 +46,7 @@ def test_pushed_route_is_the_route_sumo_drives(run):
         # read back through TraCI right after each push
         assert all(pushed == held for _, _, pushed, held in pushes)
         assert res.strategies[name].push_mismatches == 0
+        assert res.strategies[name].push_failures == 0
         # and what SUMO itself wrote: each vehicle's final route ends with the last route pushed to it
         driven = read_vehroutes(root / "work" / name / "vehroutes.xml")
         last = {vid: pushed for _, vid, pushed, _ in pushes}
