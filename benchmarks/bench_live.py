@@ -9,21 +9,25 @@ every 5 simulated minutes.  Reported per strategy: total travel time, mean time
 loss, arrived vehicles, teleports, and the loop's wall time per step (max and
 mean; real time needs the max below 300 s).
 
-Measured (commit d6a716c, 2-core machine shared with other jobs; 750 pairs x 4 = 3,000
-vehicles 07:00-08:00, seed 1, solver limit 10 s per step, decompose: QAOA inside, 1 round)::
+Measured (commit 2eae36c, 2-core machine shared with other jobs; 750 pairs x 4 = 3,000
+vehicles 07:00-08:00, seed 1, solver limit 10 s per step, decompose: QAOA inside, 1 round;
+the baselines do not depend on the loop's code and come from the run at d6a716c)::
 
     strategy           travel time veh-h  mean time loss s  arrived    teleports  max / mean step s  re-routed
     none                          490.8             244.6   2788/3000        145        -                 0
     sumo-rerouting                202.0              91.7   3000/3000          2        -                 -
-    cityopt-cpsat                 551.2             404.7   3000/3000        215   14.2 / 11.1          584
-    cityopt-anneal                780.5             447.9   2624/3000        270   14.8 / 13.2         2437
-    cityopt-decompose             212.2              98.4   3000/3000         15   16.0 / 11.2          784
+    cityopt-cpsat                 236.3             124.6   3000/3000         22   14.0 /  8.2         1329
+    cityopt-anneal                282.8             164.3   3000/3000         26   12.7 /  9.4         1908
+    cityopt-decompose             236.0             118.2   3000/3000         19   12.8 / 10.2         1120
 
-SUMO's own rerouting wins; decompose (QAOA from the warm start, few moves) comes within 5%; CP-SAT,
-which solves the sub-problem's model to the end, and anneal, which ignores the warm start and moves
-four times as many vehicles, lose even to no re-routing: the model (forecast times from one shared
-snapshot, OSM capacities far above what SUMO's junctions pass) is what they optimise, and all of
-them move at once.  Every step ran in real time (under 17 s of 300 s).
+SUMO's own rerouting wins; cityopt with CP-SAT or decompose (QAOA) halves the travel time of
+no re-routing but stays 17% above SUMO's; anneal, which ignores the warm start, moves the most
+vehicles and does worst of the three.  Every step ran in real time (under 15 s of 300 s).  The
+solvers stop on wall-clock limits on a loaded machine, so a cityopt run is not bit-for-bit
+repeatable and differences of ~10% between them are within what one seed shows (decompose gave
+212.2 veh-h at d6a716c).  Before 2eae36c, vehicles waiting to be inserted were moved off their
+first edge, SUMO refused some of those pushes, and cpsat and anneal did worse than no re-routing
+(551.2 and 780.5 veh-h); ``cost="calibrated"`` with cpsat at 2eae36c: 329.7 veh-h.
 
 Run: ``python -m benchmarks.bench_live [--trips 750] [--vehicles 4] [--solvers cpsat anneal decompose]
 [--time-limit 20] [--seed 1] [--out outputs/bench_live]``.
