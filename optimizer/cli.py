@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_sensors_parser(sub)
     add_forecast_parser(sub)
+    add_live_parser(sub)
 
     bench = sub.add_parser("bench", help="run the benchmark suite (speed as ratios) into a results database",
                            description="Run the project's benchmarks (benchmarks/ in the source checkout): "
@@ -774,6 +775,69 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+EPILOG_LIVE = """\
+examples:
+  cityopt live --city helsinki --hours 0.5 --solver cpsat --out outputs/live
+  cityopt live --city helsinki --sensors replay:helsinki --trips 750 --solver cpsat anneal decompose --out live
+  cityopt live --city map.osm.pbf --step-min 5 --horizon-min 15 --solver cpsat --out live
+
+every strategy gets the same vehicles, departures and SUMO seed: none (everyone keeps the free-flow shortest
+path), sumo-rerouting (SUMO's own rerouting device, every vehicle, period = the step) and cityopt-<solver>.
+"""
+
+
+def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``live`` to ``cityopt``'s subparsers."""
+    p = subparsers.add_parser(
+        "live", help="the closed loop in SUMO: read detectors, forecast, re-route every few minutes",
+        description="Run a morning in SUMO (libsumo) and, every step, read the detectors, forecast the next "
+                    "horizon and re-optimise the routes of the vehicles still on the road with each solver; "
+                    "compare with no re-routing and with SUMO's own rerouting device.",
+        epilog=EPILOG_LIVE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--city", default="helsinki",
+                   help="bundled city name, an .osm/.osm.bz2/.osm.pbf file, or 'Place, Country' (online)")
+    p.add_argument("--sensors", metavar="DIR", help="detectors where a stream's sensors sit (a folder or "
+                                                    "replay:NAME); default: the --detectors busiest segments")
+    p.add_argument("--detectors", type=int, default=20, help="loops on the N busiest segments (default 20)")
+    p.add_argument("--trips", type=int, default=300, help="origin-destination pairs sampled (default 300)")
+    p.add_argument("--vehicles-per-trip", type=int, default=4, help="vehicles on each pair (default 4)")
+    p.add_argument("--peak", default="07:00", help="start of the departures' peak, HH:MM (default 07:00)")
+    p.add_argument("--hours", type=float, default=1.0, help="simulated hours of departures (default 1)")
+    p.add_argument("--step-min", type=float, default=5.0, help="control step, simulated minutes (default 5)")
+    p.add_argument("--horizon-min", type=float, default=15.0, help="forecast horizon, minutes (default 15)")
+    p.add_argument("--solver", nargs="+", default=["cpsat"], help="one cityopt strategy per solver (default cpsat)")
+    p.add_argument("--routes", type=int, default=3, help="alternative routes per vehicle (default 3)")
+    p.add_argument("--time-limit", type=float, help="seconds per solve at each step (default: the step's share)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the demand, SUMO and the solvers (default 1)")
+    p.add_argument("--out", required=True, help="output folder: live/timeline.csv, live/summary.json")
+    return p
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from optimizer.runs.live import live
+
+    out = _check_out_dir(args.out)
+    sensors = None
+    if args.sensors:
+        _, sensors, _ = load_stream(args.sensors)
+    res = live(args.city, trips=args.trips, vehicles_per_trip=args.vehicles_per_trip, peak=args.peak,
+               hours=args.hours, step_min=args.step_min, horizon_min=args.horizon_min, solvers=tuple(args.solver),
+               seed=args.seed, sensors=sensors, detectors=args.detectors, routes=args.routes,
+               time_limit_s=args.time_limit, out=out)
+    for name, r in res.strategies.items():
+        step = f"  max step {r.max_step_wall_s:.2f} s" if name.startswith("cityopt-") else ""
+        print(f"{name:26} {r.total_travel_time_s / 3600:9.2f} veh-h  time loss {r.time_loss_s:7.1f} s  "
+              f"arrived {r.vehicles_arrived}  teleports {r.teleports}{step}")
+    v = res.verdict
+    words = f"best: {v['best']}"
+    if "cityopt_beats_sumo_rerouting" in v:
+        words += (f"; {v['best_cityopt']} {'beats' if v['cityopt_beats_sumo_rerouting'] else 'does not beat'} "
+                  "SUMO's own rerouting")
+    print("verdict:", words)
+    print(f"outputs: {out / 'live'}")
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``cityopt batch``: check the flags and the job, run it, optionally write the report."""
     from optimizer.runs.jobs import check_batch_options, load_job, run_job
@@ -843,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "demo": cmd_demo, "batch": cmd_batch, "report": cmd_report,
                 "bench": cmd_bench, "sensors": cmd_sensors,
-                "forecast": cmd_forecast}[args.command](args)
+                "forecast": cmd_forecast, "live": cmd_live}[args.command](args)
     except (InvalidInputError, BackendUnavailableError) as e:  # the user can fix both
         print(f"cityopt: error: {e}", file=sys.stderr)
         return 2

@@ -103,3 +103,33 @@ def test_fit_od_on_the_replay_meets_the_geh_acceptance(tmp_path: Path) -> None:
     assert summary["share_geh_below_5_after"] == pytest.approx((geh.geh < 5).mean())
     trips = pd.read_csv(out / "od" / "trips.csv")
     assert {"origin_lon", "origin_lat", "dest_lon", "dest_lat", "depart", "vehicles"} <= set(trips.columns)
+
+
+def test_live_writes_the_contracts_summary_and_timeline(tmp_path: Path) -> None:
+    out = tmp_path / "live_run"
+    assert main(["-q", "live", "--city", "helsinki", "--trips", "30", "--vehicles-per-trip", "2", "--hours", "0.2",
+                 "--solver", "cpsat", "--detectors", "4", "--out", str(out)]) == 0
+    summary = json.loads((out / "live" / "summary.json").read_text())
+    assert set(summary["strategies"]) == {"none", "sumo-rerouting", "cityopt-cpsat"}
+    for entry in summary["strategies"].values():
+        assert {"total_travel_time_s", "time_loss_s", "vehicles_arrived", "teleports", "max_step_wall_s"} <= set(entry)
+        assert entry["vehicles_arrived"] == 60
+    timeline = pd.read_csv(out / "live" / "timeline.csv")
+    assert {"step", "sim_time_s", "vehicles_en_route", "vehicles_rerouted", "forecast_error_so_far",
+            "solve_wall_s", "mean_network_speed_kph"} <= set(timeline.columns)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--step-min", "20", "--horizon-min", "15"], "step"),
+    (["--step-min", "0"], "step"),
+    (["--solver", "nosuch"], "nosuch"),
+    (["--trips", "0"], "trips"),
+])
+def test_bad_live_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           argv: list[str], needle: str) -> None:
+    out = tmp_path / "out"
+    rc = main(["live", "--hours", "0.1", *argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
