@@ -11,9 +11,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 TIME_LIMIT_S = 60.0
 
 
-def test_the_three_notebooks_are_there() -> None:
+def test_the_four_notebooks_are_there() -> None:
     assert {p.name for p in NOTEBOOKS} >= {"traffic_planner.ipynb", "grid_planner.ipynb",
-                                           "solver_comparison.ipynb"}
+                                           "solver_comparison.ipynb", "live_rerouting.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
