@@ -127,7 +127,7 @@ from optimizer.errors import SensorDataError
 from optimizer.inputs.peak import Peak, clock, departure_times
 from optimizer.inputs.roads import fastest_edge, graph_of, graph_to_wgs84, haversine_m
 from optimizer.io import atomic_write_json, atomic_write_text
-from optimizer.sensing.readings import OK, Sensors
+from optimizer.sensing.readings import OK, Sensors, local_zone
 from optimizer.sensing.snapping import snap_sensors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,26 +205,6 @@ def _share_below(values: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ counts
-def _zone(graph: nx.MultiDiGraph, tz: Any) -> dt.tzinfo:
-    """The zone of clock hours: an IANA name, or ``round(lon / 15)`` hours at the graph's centre."""
-    if tz is None:
-        xs = np.array([d["x"] for _, d in graph.nodes(data=True)], dtype=float)
-        ys = np.array([d["y"] for _, d in graph.nodes(data=True)], dtype=float)
-        lon = float(np.median(xs))
-        tr = graph_to_wgs84(graph)
-        if tr is not None:
-            lon = tr.transform(lon, float(np.median(ys)))[0]
-        hours = int(round(lon / 15.0))
-        return dt.timezone(dt.timedelta(hours=hours), f"UTC{hours:+03d}:00")
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        msg = f"tz {tz!r} is not a time zone: give an IANA name such as 'Europe/Helsinki', or None"
-        raise SensorDataError(msg) from None
-
-
 def _usable(quality: pd.Series) -> np.ndarray:
     parts = quality.astype(str).str.split(";")
     return parts.map(lambda flags: set(flags) <= USABLE_FLAGS).to_numpy(dtype=bool)
@@ -298,7 +278,7 @@ def hourly_counts(sensors: Sensors, city: Any, *, tz: Any = None, hours: Iterabl
     import pandas as pd
 
     graph, name, _ = _graph(city)
-    zone = _zone(graph, tz)
+    zone = local_zone(graph, tz)
     if not isinstance(sensors, Sensors):
         msg = (f"sensors must be an optimizer.sensing.readings.Sensors (Sensors.read(...)), "
                f"not {type(sensors).__name__}")

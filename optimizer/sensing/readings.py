@@ -785,3 +785,32 @@ def counts_text(flags: Mapping[str, int]) -> str:
     """The non-zero flag counts as one line (``"duplicate 2, gap_before 1"``; ``"none"``)."""
     items = [f"{k} {v}" for k, v in flags.items() if v]
     return ", ".join(items) if items else "none"
+
+
+def local_zone(graph: Any, tz: Any) -> Any:
+    """The zone of a city's clock hours: the IANA zone ``tz``, or with none a fixed offset of
+    ``round(lon / 15)`` hours at the graph's centre (no daylight saving: give a name for that).
+
+    >>> local_zone(None, "Europe/Helsinki").key
+    'Europe/Helsinki'
+    """
+    import datetime as dt
+
+    if tz is None:
+        from optimizer.inputs.roads import graph_to_wgs84
+
+        xs = np.array([d["x"] for _, d in graph.nodes(data=True)], dtype=float)
+        ys = np.array([d["y"] for _, d in graph.nodes(data=True)], dtype=float)
+        lon = float(np.median(xs))
+        tr = graph_to_wgs84(graph)
+        if tr is not None:
+            lon = tr.transform(lon, float(np.median(ys)))[0]
+        hours = int(round(lon / 15.0))
+        return dt.timezone(dt.timedelta(hours=hours), f"UTC{hours:+03d}:00")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"tz {tz!r} is not a time zone: give an IANA name such as 'Europe/Helsinki', or None"
+        raise SensorDataError(msg) from None

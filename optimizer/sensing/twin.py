@@ -105,6 +105,7 @@ from optimizer.inputs.capacity import segment_lanes
 from optimizer.inputs.peak import clock, parse_clock
 from optimizer.inputs.roads import edge_line, fastest_edge, graph_of, graph_to_wgs84
 from optimizer.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from optimizer.sensing.readings import local_zone
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -618,7 +619,7 @@ def simulate_sensors(city: City | nx.MultiDiGraph | str, *, sensors: pd.DataFram
     if not (_is_number(min_length_m) and 0 <= min_length_m < 1e4):
         msg = f"min_length_m must be a number of metres >= 0, got {min_length_m!r}"
         raise InvalidInputError(msg)
-    zone = _zone(graph, tz)
+    zone = local_zone(graph, tz)
     table = None
     if sensors is not None:
         table = _snap_sensors(graph, _read_table(sensors, "sensors"))
@@ -834,25 +835,6 @@ def _date(value: Any) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         msg = f"start_date {value!r} is not a date: give YYYY-MM-DD, e.g. {DEFAULT_START_DATE}"
-        raise InvalidInputError(msg) from None
-
-
-def _zone(graph: nx.MultiDiGraph, tz: str | None) -> dt.tzinfo:
-    if tz is None:
-        xs = np.array([d["x"] for _, d in graph.nodes(data=True)], dtype=float)
-        ys = np.array([d["y"] for _, d in graph.nodes(data=True)], dtype=float)
-        lon = float(np.median(xs))
-        tr = graph_to_wgs84(graph)
-        if tr is not None:
-            lon = tr.transform(lon, float(np.median(ys)))[0]
-        hours = int(round(lon / 15.0))
-        return dt.timezone(dt.timedelta(hours=hours), f"UTC{hours:+03d}:00")
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        msg = f"tz {tz!r} is not a time zone: give an IANA name such as 'Europe/Helsinki', or None"
         raise InvalidInputError(msg) from None
 
 
