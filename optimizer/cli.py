@@ -824,10 +824,7 @@ def cmd_live(args: argparse.Namespace) -> int:
                hours=args.hours, step_min=args.step_min, horizon_min=args.horizon_min, solvers=tuple(args.solver),
                seed=args.seed, sensors=sensors, detectors=args.detectors, routes=args.routes,
                time_limit_s=args.time_limit, out=out)
-    for name, r in res.strategies.items():
-        step = f"  max step {r.max_step_wall_s:.2f} s" if name.startswith("cityopt-") else ""
-        print(f"{name:26} {r.total_travel_time_s / 3600:9.2f} veh-h  time loss {r.time_loss_s:7.1f} s  "
-              f"arrived {r.vehicles_arrived}  teleports {r.teleports}{step}")
+    print("\n".join(res.lines()))
     v = res.verdict
     words = f"best: {v['best']}"
     if "cityopt_beats_sumo_rerouting" in v:

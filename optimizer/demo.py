@@ -187,10 +187,7 @@ def _live(city: Any, out: Path, seed: int) -> dict[str, Any]:
     _, sensors = load_replay("helsinki")
     res = live(city, sensors=sensors, seed=seed, out=out, **LIVE_DEMO)
     print("\n== live loop: Helsinki, the replay's 18 loops, re-routing every 5 simulated minutes")
-    for name, r in res.strategies.items():
-        step = f"  max step {r.max_step_wall_s:.2f} s" if name.startswith("cityopt-") else ""
-        print(f"{name:26} {r.total_travel_time_s / 3600:9.2f} veh-h  time loss {r.time_loss_s:7.1f} s  "
-              f"arrived {r.vehicles_arrived}  teleports {r.teleports}{step}")
+    print("\n".join(res.lines()))
     print("verdict: best", res.verdict["best"])
     return res.to_dict()
 

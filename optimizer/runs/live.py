@@ -193,6 +193,15 @@ class LiveResult:
         out["real_time"] = realtime
         return out
 
+    def lines(self) -> list[str]:
+        """One line per strategy for a terminal: travel time, time loss, arrivals, teleports, step wall time."""
+        out = []
+        for name, r in self.strategies.items():
+            step = f"  max step {r.max_step_wall_s:.2f} s" if name.startswith("cityopt-") else ""
+            out.append(f"{name:26} {r.total_travel_time_s / 3600:9.2f} veh-h  time loss {r.time_loss_s:7.1f} s  "
+                       f"arrived {r.vehicles_arrived}  teleports {r.teleports}{step}")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """``live/summary.json``: settings, one entry per strategy, the verdict."""
         return {"schema_version": 1, "settings": self.settings,
