@@ -14,6 +14,7 @@ from solvers.options import check_range
 from solvers.qaoa.backends import split_backend_name
 
 __all__ = [
+    "DEVICE_OPTIMISE",
     "INITS",
     "MAX_QUBITS_LIMIT",
     "MIXERS",
@@ -37,6 +38,9 @@ INITS = ("ramp", "interp", "table")
 MIXERS = ("auto", "x", "xy-ring", "xy-complete")
 #: Objectives accepted by the ``objective`` option.
 OBJECTIVES = ("expectation", "cvar")
+#: Where the angles are optimised for a shot-based backend (``qvm``, ``engine``), see
+#: ``QAOAOptions.device_optimise``.
+DEVICE_OPTIMISE = ("noiseless", "device")
 #: Largest ``max_qubits`` (the dense cost diagonal holds ``2**n`` values).
 MAX_QUBITS_LIMIT = 30
 #: Default ``maxiter`` on shot-based backends (qvm, engine), where one evaluation takes seconds.
@@ -63,7 +67,8 @@ class QAOAOptions:
         (``fast``) for the expectation, else COBYLA.  Matched case-insensitively.
     maxiter : int
         Most objective evaluations (simulations) the optimiser may spend (at least 1);
-        when not given, ``SHOT_BACKEND_MAXITER`` (40) on shot-based backends.
+        when not given, ``SHOT_BACKEND_MAXITER`` (40) on shot-based backends optimised
+        on the device (``device_optimise="device"``).
     init : {"ramp", "interp", "table"}
         Initial angles.  ``ramp``: the linear ramp ``gamma_k = (k+1/2)/p * 0.75``,
         ``beta_k = -(1-(k+1/2)/p) * 0.75`` on the normalised cost (betas
@@ -95,6 +100,16 @@ class QAOAOptions:
         Samples per objective evaluation on shot-based backends (``qvm``, ``engine``).
     backend_options : dict or None
         Backend-specific options (``project_id``, ``sampler``, ``precision``, ...).
+    device_optimise : {"noiseless", "device"}
+        Shot-based backends (``qvm``, ``engine``) only.  ``noiseless`` (default):
+        optimise the angles on the noiseless ``fast`` simulator (exact
+        expectation, adjoint gradient; ``maxiter`` as for ``fast``), or start
+        from the angle table with ``init="table"``, then run the device once,
+        ``shots`` shots, for the answer: seconds instead of minutes, and the
+        answer's bits still come only from the device's samples.  ``device``:
+        every evaluation is a sampling run on the device (``shots_per_eval``
+        shots, ``maxiter`` defaulting to ``SHOT_BACKEND_MAXITER``, the time
+        limit), the angles tuned to the device's noise.
     max_qubits : int
         Refuse QUBOs with more variables than this (``ProblemTooLargeError``), in ``[1, 30]``.
     threads : int or None
@@ -115,6 +130,7 @@ class QAOAOptions:
     restarts: int = 1
     shots_per_eval: int = 1000
     backend_options: dict[str, Any] | None = None
+    device_optimise: str = "noiseless"
     max_qubits: int = 26
     threads: int | None = None
 
@@ -135,7 +151,8 @@ class QAOAOptions:
             )
             raise InvalidOptionError(msg)
         object.__setattr__(self, "optimizer", canonical[self.optimizer.lower()])
-        for name, allowed in (("init", INITS), ("mixer", MIXERS), ("objective", OBJECTIVES)):
+        for name, allowed in (("init", INITS), ("mixer", MIXERS), ("objective", OBJECTIVES),
+                              ("device_optimise", DEVICE_OPTIMISE)):
             value = getattr(self, name)
             if value not in allowed:
                 msg = (f"option {name!r} of solver {SOLVER!r} must be one of: {', '.join(allowed)}; "

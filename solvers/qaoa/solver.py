@@ -11,6 +11,8 @@ The flow of :func:`solve_qaoa`:
    one) minimises the expectation or CVaR, starting from the linear ramp, INTERP
    or the table of transferred angles, with multistart, within ``maxiter``
    evaluations and the time limit;
+   On a shot-based device backend (``qvm``, ``engine``) the angles are by
+   default optimised on the noiseless ``fast`` simulator (``device_optimise``);
 4. ``shots`` bitstrings are sampled at the best angles found, each distinct one
    is scored with the QUBO, and the best *feasible* sample is the answer.  The
    answer is always a sampled bitstring, never a classical solve.
@@ -78,7 +80,11 @@ def solve_qaoa(
         ``circuit_moments``, ``shots``, ``backend``, ``optimizer``,
         ``evaluations``, ``expectation`` (the final ``<E>`` in QUBO energy
         units), ``p_best`` (fraction of shots equal to ``bits``),
-        ``feasible_fraction`` and ``parameters``: ``gammas`` in the units of the
+        ``feasible_fraction``, ``p_optimum`` (fraction of shots at the optimum,
+        see ``optimum_energy`` and ``optimum_reference``), for a device backend
+        optimised noiselessly also ``p_optimum_noiseless`` and
+        ``feasible_fraction_noiseless`` (the same at the same angles in the
+        noiseless state), and ``parameters``: ``gammas`` in the units of the
         original QUBO's Ising cost (the phase is ``exp(-i gamma (E - offset))``),
         ``betas`` (mixer angles, ``exp(-i beta sum X)``), and
         ``gammas_normalised`` with ``cost_scale`` (``gammas_normalised =
@@ -121,13 +127,22 @@ def solve_qaoa(
     cost = IsingCost.from_qubo(cost_qubo)
     backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
                            **dict(opts.backend_options or {}))
-    if not backend.exact_expectation and "maxiter" not in options:
+    # the backend the angles are optimised on: the noiseless simulator for a device by default
+    opt_backend = backend
+    noiseless_first = not backend.exact_expectation and opts.device_optimise == "noiseless"
+    if noiseless_first:
+        extra = {k: v for k, v in (opts.backend_options or {}).items() if k == "init_state"}
+        opt_backend = make_backend("fast", cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
+                                   **extra)
+        logger.info("qaoa: angles optimised on the noiseless 'fast' simulator, then %d shots on %s",
+                    opts.shots, opts.backend)
+    elif not backend.exact_expectation and "maxiter" not in options:
         import dataclasses
 
         # each evaluation on a shot-based backend is a noisy sampling run (seconds, not ms)
         opts = dataclasses.replace(opts, maxiter=SHOT_BACKEND_MAXITER)
         logger.info("qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend, SHOT_BACKEND_MAXITER)
-    gradient = backend.supports_gradient and opts.objective == "expectation"
+    gradient = opt_backend.supports_gradient and opts.objective == "expectation"
     if opts.optimizer == "auto":
         import dataclasses
 
@@ -144,7 +159,7 @@ def solve_qaoa(
 
     with tqdm(total=opts.maxiter, desc="qaoa", unit="eval", leave=False,
               disable=not _stderr_is_tty()) as progress:
-        objective = Objective(backend, opts, opts.maxiter, deadline, progress, seed)
+        objective = Objective(opt_backend, opts, opts.maxiter, deadline, progress, seed)
         runs, init_info = optimise_angles(objective, qubo, mixer, opts, seed, use_jac)
     best = objective.best_x
     gammas, betas = best[:p], best[p:]
@@ -169,6 +184,8 @@ def solve_qaoa(
     shots = int(samples.shape[0])
     final_expectation = (cost.to_energy(backend.expectation(gammas, betas)) if backend.exact_expectation
                          else float(np.dot(counts, qubo.energies(distinct)) / shots))
+    quality = _sample_quality(qubo, distinct, counts, energies, feasible,
+                              opt_backend if opt_backend.exact_expectation else None, gammas, betas)
 
     resources: dict[str, Any] = {
         "qubits": n,
@@ -183,6 +200,7 @@ def solve_qaoa(
         "expectation": final_expectation,
         "p_best": float(counts[k]) / shots,
         "feasible_fraction": float(counts[feasible].sum()) / shots,
+        **quality,
         "parameters": {
             "gammas": (gammas / cost.scale).tolist(),
             "betas": betas.tolist(),
@@ -200,6 +218,7 @@ def solve_qaoa(
         "distinct_samples": int(distinct.shape[0]),
         "ising_offset": cost.offset,
         "threads": backend.threads,
+        "optimised_on": "device" if opt_backend is backend else opt_backend.name,
         "optimize_time_s": t_opt - t0,
         "sample_time_s": time.perf_counter() - t_opt,
     }
@@ -214,6 +233,52 @@ def solve_qaoa(
         resources=resources,
         info=info,
     )
+
+
+#: Largest QUBO whose optimum and noiseless P(optimum) are found by enumerating every bitstring.
+ENUMERATE_MAX_QUBITS = 20
+
+
+def _sample_quality(qubo: QUBO, distinct: np.ndarray, counts: np.ndarray, energies: np.ndarray,
+                    feasible: np.ndarray, exact: Any, gammas: np.ndarray, betas: np.ndarray) -> dict[str, Any]:
+    """P(optimum) of the samples and, from an exact-state backend ``exact``, the noiseless figures.
+
+    The optimum is the lowest energy of a feasible bitstring (every one-hot group
+    satisfied), by enumeration up to :data:`ENUMERATE_MAX_QUBITS` variables, else the
+    best feasible sampled energy (``optimum_reference`` says which).  With ``exact``
+    (the noiseless simulator the angles were optimised on, for a device backend)
+    and enumeration possible, ``p_optimum_noiseless`` and
+    ``feasible_fraction_noiseless`` are the same figures in the noiseless state.
+    """
+    n = qubo.num_variables
+    shots = float(counts.sum())
+    out: dict[str, Any] = {}
+    probs = None
+    if n <= ENUMERATE_MAX_QUBITS:
+        from solvers.qubo import index_bits
+
+        every = index_bits(np.arange(2**n, dtype=np.int64), n)  # row i: state index i, as the backends
+        e_all = qubo.energies(every)
+        ok_all = qubo.onehot_violations(every) == 0
+        optimum = float(e_all[ok_all].min()) if ok_all.any() else None
+        out["optimum_reference"] = "enumeration"
+        if exact is not None:
+            probs = np.asarray(exact.probabilities(gammas, betas), dtype=np.float64)
+            probs = probs / probs.sum()
+            out["feasible_fraction_noiseless"] = float(probs[ok_all].sum())
+            if optimum is not None:
+                at = ok_all & np.isclose(e_all, optimum, rtol=1e-9, atol=1e-9)
+                out["p_optimum_noiseless"] = float(probs[at].sum())
+    else:
+        optimum = float(energies[feasible].min()) if feasible.any() else None
+        out["optimum_reference"] = "best sample"
+    out["optimum_energy"] = optimum
+    if optimum is not None:
+        hit = feasible & np.isclose(energies, optimum, rtol=1e-9, atol=1e-9)
+        out["p_optimum"] = float(counts[hit].sum()) / shots
+    else:
+        out["p_optimum"] = None
+    return out
 
 
 def resolve_mixer(mixer: str, qubo: QUBO) -> str:
