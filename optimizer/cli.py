@@ -55,6 +55,9 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cvar-alpha", type=float, help="QAOA CVaR fraction in (0, 1]")
     g.add_argument("--restarts", type=int, help="QAOA multistart runs")
     g.add_argument("--shots-per-eval", type=int, help="QAOA samples per evaluation on shot-based backends")
+    g.add_argument("--device-optimise", choices=["noiseless", "device"],
+                   help="qvm/engine backends: optimise the QAOA angles on the noiseless simulator and run the "
+                        "device once for the answer (noiseless, default), or every evaluation on the device")
     g.add_argument("--project-id", help="engine backends: Google Cloud project (else $GOOGLE_CLOUD_PROJECT)")
     g.add_argument("--backend-option", action="append", metavar="KEY=VALUE", default=None,
                    help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "

@@ -61,7 +61,7 @@ PROBLEM_KINDS = ("traffic", "fleet", "dispatch")
 Call = Literal["native", "cpsat", "qubo"]
 
 _QAOA_FLAGS = ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "qaoa_objective", "cvar_alpha",
-               "restarts", "shots_per_eval", "backend_options", "threads")
+               "restarts", "shots_per_eval", "device_optimise", "backend_options", "threads")
 
 
 @dataclass(frozen=True)
