@@ -333,6 +333,7 @@ def test_resources() -> None:
         "restarts": 1,
         "shots_per_eval": 1000,
         "backend_options": None,
+        "device_optimise": "noiseless",
         "max_qubits": 26,
         "threads": None,
     }
