@@ -1,14 +1,23 @@
-"""The planners' notebooks: stored without outputs, and each runs top to bottom in under a minute."""
+"""The planners' notebooks: stored without outputs, and each runs top to bottom in under a minute.
+
+The minute is CPU time of the notebook's kernel and its children, read from the kernel itself:
+wall time on a shared 2-core machine measures the neighbours, not the notebook (a wall-clock
+limit failed three notebooks at load 14).  The cell timeout stays as a guard against a hang.
+"""
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 TIME_LIMIT_S = 60.0
+HANG_TIMEOUT_S = 600
+_CPU_CELL = ("import json, resource\n"
+             "_s, _c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+             "print(json.dumps(_s.ru_utime + _s.ru_stime + _c.ru_utime + _c.ru_stime))")
 
 
 def test_the_four_notebooks_are_there() -> None:
@@ -33,12 +42,12 @@ def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=int(TIME_LIMIT_S * 2), kernel_name="python3",
+    nb.cells.append(nbformat.v4.new_code_cell(_CPU_CELL))
+    client = NotebookClient(nb, timeout=HANG_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
-    t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError, naming the cell, on any error
-    elapsed = time.perf_counter() - t0
-    assert elapsed < TIME_LIMIT_S, f"{path.name} took {elapsed:.0f} s"
+    cpu_s = json.loads(nb.cells.pop().outputs[0]["text"])
+    assert cpu_s < TIME_LIMIT_S, f"{path.name} took {cpu_s:.0f} s of CPU"
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     rich = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")]
