@@ -20,8 +20,11 @@ __all__ = [
     "MIXERS",
     "OBJECTIVES",
     "OPTIMIZERS",
+    "RECURSIVE_MAX",
     "SHOT_BACKEND_MAXITER",
     "SOLVER",
+    "STATE_BACKENDS",
+    "WARM_RELAXATIONS",
     "QAOAOptions",
 ]
 
@@ -41,6 +44,12 @@ OBJECTIVES = ("expectation", "cvar")
 #: Where the angles are optimised for a shot-based backend (``qvm``, ``engine``), see
 #: ``QAOAOptions.device_optimise``.
 DEVICE_OPTIMISE = ("noiseless", "device")
+#: Values of ``warm_relaxation`` (see :mod:`solvers.qaoa.warm`).
+WARM_RELAXATIONS = ("convex", "box")
+#: Backends that run warm-start and recursive QAOA (an exact state vector).
+STATE_BACKENDS = ("fast", "qsim")
+#: Largest ``recursive`` (the variables left are enumerated: ``2**recursive`` assignments).
+RECURSIVE_MAX = 20
 #: Largest ``max_qubits`` (the dense cost diagonal holds ``2**n`` values).
 MAX_QUBITS_LIMIT = 30
 #: Default ``maxiter`` on shot-based backends (qvm, engine), where one evaluation takes seconds.
@@ -112,6 +121,26 @@ class QAOAOptions:
         limit), the angles tuned to the device's noise.
     max_qubits : int
         Refuse QUBOs with more variables than this (``ProblemTooLargeError``), in ``[1, 30]``.
+    warm_start : bool
+        Warm-start QAOA (Egger et al. 2021, :mod:`solvers.qaoa.warm`): the initial
+        state ``prod_i RY(theta_i)|0>`` from the QUBO's continuous relaxation
+        ``c*`` (``theta_i = 2 arcsin(sqrt(c_i))``, ``c`` clipped into
+        ``[warm_epsilon, 1 - warm_epsilon]``) and the mixer
+        ``RY(theta_i) RZ(2 beta) RY(-theta_i)`` on every qubit, in place of the X
+        or XY mixer (so ``mixer`` must be ``auto`` or ``x``; the one-hot penalty
+        stays in the cost).  Backends ``fast`` and ``qsim`` only.
+    warm_relaxation : {"convex", "box"}
+        The relaxation: the convexified QP (default, global and deterministic) or
+        the non-convex box QP from several starts.
+    warm_epsilon : float
+        The regularisation ``eps`` in ``[0, 0.5]`` (default 0.25).
+    recursive : int
+        Recursive QAOA (Bravyi et al. 2020, :mod:`solvers.qaoa.recursive`) when
+        positive: run QAOA, fix the variable or tie the pair of largest ``|<Z_i>|``
+        or ``|<Z_i Z_j>|`` in the optimised state, reduce the QUBO, repeat until
+        ``recursive`` variables remain, enumerate those exactly and lift back.
+        ``0`` (default) is off; at most ``RECURSIVE_MAX`` (20) and below the
+        number of variables.  Backends ``fast`` and ``qsim`` only.
     threads : int or None
         CPU threads of the simulator; ``None``: one thread below 20 qubits, every
         core this process may use from 20 up (see
@@ -133,6 +162,10 @@ class QAOAOptions:
     device_optimise: str = "noiseless"
     max_qubits: int = 26
     threads: int | None = None
+    warm_start: bool = False
+    warm_relaxation: str = "convex"
+    warm_epsilon: float = 0.25
+    recursive: int = 0
 
     def __post_init__(self) -> None:
         check_range(SOLVER, "depth", self.depth, low=1, high=20, integer=True)
@@ -169,6 +202,29 @@ class QAOAOptions:
             msg = (f"backend_options of solver {SOLVER!r} may not set {', '.join(map(repr, taken))}: "
                    f"{'it is' if len(taken) == 1 else 'they are'} the solver's own option(s); pass "
                    f"{', '.join(f'{k}=...' for k in taken)} to the solver instead")
+            raise InvalidOptionError(msg)
+        self._check_variants()
+
+    def _check_variants(self) -> None:
+        """Warm-start and recursive QAOA: their own values, and the backends and mixers they take."""
+        if not isinstance(self.warm_start, bool):
+            msg = f"option 'warm_start' of solver {SOLVER!r} must be true or false, got {self.warm_start!r}"
+            raise InvalidOptionError(msg)
+        if self.warm_relaxation not in WARM_RELAXATIONS:
+            msg = (f"option 'warm_relaxation' of solver {SOLVER!r} must be one of: {', '.join(WARM_RELAXATIONS)}; "
+                   f"got {self.warm_relaxation!r}")
+            raise InvalidOptionError(msg)
+        check_range(SOLVER, "warm_epsilon", self.warm_epsilon, low=0.0, high=0.5)
+        check_range(SOLVER, "recursive", self.recursive, low=0, high=RECURSIVE_MAX, integer=True)
+        prefix, _ = split_backend_name(self.backend)
+        for name, on in (("warm_start", self.warm_start), ("recursive", bool(self.recursive))):
+            if on and prefix not in STATE_BACKENDS:
+                msg = (f"option {name!r} of solver {SOLVER!r} runs on the backends {', '.join(STATE_BACKENDS)} "
+                       f"(it needs the exact state), not {self.backend!r}; use backend='fast' or 'qsim'")
+                raise InvalidOptionError(msg)
+        if self.warm_start and self.mixer not in ("auto", "x"):
+            msg = (f"option 'warm_start' of solver {SOLVER!r} brings its own mixer, so 'mixer' must be 'auto' or "
+                   f"'x', got {self.mixer!r}")
             raise InvalidOptionError(msg)
 
     def check_size(self, n: int) -> None:

@@ -121,12 +121,27 @@ def solve_qaoa(
     opts.check_size(n)
     deadline = None if time_limit_s is None else t0 + float(time_limit_s)
 
-    mixer = resolve_mixer(opts.mixer, qubo)
-    groups = qubo.onehot if mixer != "x" else ()
-    cost_qubo, penalty_dropped = cost_qubo_for(qubo, mixer)
-    cost = IsingCost.from_qubo(cost_qubo)
-    backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
-                           **dict(opts.backend_options or {}))
+    if opts.recursive:  # recursive QAOA: rounds of this solve on ever smaller QUBOs
+        from solvers.qaoa.recursive import solve_recursive
+
+        return solve_recursive(qubo, opts, seed=seed, time_limit_s=time_limit_s, started=t0)
+
+    warm = None
+    if opts.warm_start:  # warm-start QAOA: state and mixer from the relaxation, penalty kept in the cost
+        from solvers.qaoa.warm import WARM_MIXER, make_warm_backend, prepare_warm_start
+
+        warm = prepare_warm_start(qubo, relaxation=opts.warm_relaxation, epsilon=opts.warm_epsilon, seed=seed)
+        mixer, groups, cost_qubo, penalty_dropped = WARM_MIXER, (), qubo, False
+        cost = IsingCost.from_qubo(cost_qubo)
+        backend = make_warm_backend(opts.backend, cost, opts.depth, warm.thetas, threads=opts.threads,
+                                    **dict(opts.backend_options or {}))
+    else:
+        mixer = resolve_mixer(opts.mixer, qubo)
+        groups = qubo.onehot if mixer != "x" else ()
+        cost_qubo, penalty_dropped = cost_qubo_for(qubo, mixer)
+        cost = IsingCost.from_qubo(cost_qubo)
+        backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
+                               **dict(opts.backend_options or {}))
     # the backend the angles are optimised on: the noiseless simulator for a device by default
     opt_backend = backend
     noiseless_first = not backend.exact_expectation and opts.device_optimise == "noiseless"
@@ -222,6 +237,8 @@ def solve_qaoa(
         "optimize_time_s": t_opt - t0,
         "sample_time_s": time.perf_counter() - t_opt,
     }
+    if warm is not None:
+        info["warm_start"] = warm.summary()
     return Solution(
         bits=distinct[k],
         energy=float(energies[k]),
