@@ -58,6 +58,15 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device-optimise", choices=["noiseless", "device"],
                    help="qvm/engine backends: optimise the QAOA angles on the noiseless simulator and run the "
                         "device once for the answer (noiseless, default), or every evaluation on the device")
+    g.add_argument("--warm-start", action="store_true", default=None,
+                   help="warm-start QAOA (fast, qsim): initial state and mixer from the QUBO's continuous relaxation")
+    g.add_argument("--warm-relaxation", choices=["convex", "box"],
+                   help="warm start's relaxation: the convexified QP (default) or the box QP from several starts")
+    g.add_argument("--warm-epsilon", type=float, help="warm start: clip the relaxed values into [eps, 1-eps] "
+                                                      "(default 0.25)")
+    g.add_argument("--recursive", type=int, metavar="N_C",
+                   help="recursive QAOA (fast, qsim): eliminate one variable per QAOA round until N_C remain, "
+                        "enumerate those (0: off)")
     g.add_argument("--project-id", help="engine backends: Google Cloud project (else $GOOGLE_CLOUD_PROJECT)")
     g.add_argument("--backend-option", action="append", metavar="KEY=VALUE", default=None,
                    help="QAOA backend option, repeatable, e.g. precision=complex128, kernels=blas, "

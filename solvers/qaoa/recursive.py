@@ -44,10 +44,9 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +66,11 @@ logger = logging.getLogger(__name__)
 #: (``x_label = x_other`` for sign +1, ``1 - x_other`` for -1).
 Step = tuple[str, Hashable, Any, int]
 
+#: One round: ``(qubo, time_limit_s) -> (solution, probabilities of the optimised state)``.
+RoundSolver = Callable[["QUBO", "float | None"], "tuple[Solution, np.ndarray]"]
+#: Up to this many variables the original QUBO's optimum is enumerated for ``answer_gap``
+#: (as the plain solve's ``ENUMERATE_MAX_QUBITS``).
+OPTIMUM_MAX_QUBITS = 20
 #: Rows of the probability vector per chunk when summing correlations.
 _CHUNK = 1 << 16
 
@@ -186,35 +190,14 @@ def strongest(z: np.ndarray, zz: np.ndarray) -> tuple[str, int, int, float]:
 
 
 # -------------------------------------------------------------- the solve
-def _round_probabilities(qubo: QUBO, sol: Solution, opts: QAOAOptions) -> np.ndarray:
-    """The optimised QAOA state's probabilities of one round, from the angles it reports."""
-    from solvers.qaoa.backends import make_backend
-    from solvers.qaoa.cost import IsingCost
-    from solvers.qaoa.solver import cost_qubo_for
-
-    mixer = sol.resources["mixer"]
-    par = sol.resources["parameters"]
-    g, b = par["gammas_normalised"], par["betas"]
-    bo = dict(opts.backend_options or {})
-    if "warm_start" in sol.info:
-        from solvers.qaoa.warm import make_warm_backend
-
-        backend = make_warm_backend(opts.backend, IsingCost.from_qubo(qubo), opts.depth,
-                                    sol.info["warm_start"]["thetas"], threads=opts.threads, **bo)
-    else:
-        groups = qubo.onehot if mixer != "x" else ()
-        cost = IsingCost.from_qubo(cost_qubo_for(qubo, mixer)[0])
-        backend = make_backend(opts.backend, cost, opts.depth, mixer=mixer, groups=groups,
-                               threads=opts.threads, **bo)
-    probs = np.asarray(backend.probabilities(g, b), dtype=np.float64)
-    return probs / probs.sum()
-
-
-def solve_recursive(qubo: QUBO, opts: QAOAOptions, *, seed: int | None, time_limit_s: float | None,
-                    started: float) -> Solution:
+def solve_recursive(qubo: QUBO, opts: QAOAOptions, run_round: RoundSolver, *, time_limit_s: float | None,
+                    started: float, options_summary: dict[str, Any]) -> Solution:
     """Recursive QAOA down to ``opts.recursive`` variables (see the module docstring).
 
-    Called by :func:`solvers.qaoa.solver.solve_qaoa` for ``recursive > 0``.
+    Called by :func:`solvers.qaoa.solver.solve_qaoa` for ``recursive > 0``, with
+    ``run_round(qubo, time_limit_s)``: one plain (or warm-start) QAOA solve of a
+    QUBO and the probabilities of its optimised state.  ``options_summary`` goes
+    to ``Solution.options``.
 
     Raises
     ------
@@ -222,7 +205,6 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, *, seed: int | None, time_lim
         ``recursive`` is not below the QUBO's number of variables (no round would run QAOA).
     """
     from solvers.qaoa.options import SOLVER
-    from solvers.qaoa.solver import ENUMERATE_MAX_QUBITS, _options_for_summary, solve_qaoa
     from solvers.qubo import index_bits
     from solvers.solution import Solution, Status
 
@@ -232,17 +214,15 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, *, seed: int | None, time_lim
                f"would run QAOA; use recursive in [1, {n - 1}] (or 0 for plain QAOA)")
         raise InvalidOptionError(msg)
     deadline = None if time_limit_s is None else started + float(time_limit_s)
-    round_options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
-    round_options["recursive"] = 0
     current, steps, rounds = qubo, [], []
     evaluations = 0
     first: Solution | None = None
     while current.num_variables > n_c:
         left = None if deadline is None else max(1e-3, deadline - time.perf_counter())
-        sol = solve_qaoa(current, seed=seed, time_limit_s=left, **round_options)
+        sol, probabilities = run_round(current, left)
         first = first or sol
         evaluations += int(sol.resources["evaluations"])
-        z, zz = correlations(_round_probabilities(current, sol, opts), current.num_variables)
+        z, zz = correlations(probabilities, current.num_variables)
         kind, i, other, corr = strongest(z, zz)
         labels = current.labels
         if kind == "fix":
@@ -270,7 +250,7 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, *, seed: int | None, time_lim
     energy = float(qubo.energy(bits))
     feasible = bool(qubo.onehot_violations(bits[None, :])[0] == 0)
     optimum = None
-    if n <= ENUMERATE_MAX_QUBITS:
+    if n <= OPTIMUM_MAX_QUBITS:
         every = qubo.all_energies(order="big")
         ok = qubo.onehot_violations(index_bits(np.arange(2**n, dtype=np.int64), n)) == 0
         optimum = float(every[ok].min()) if ok.any() else None
@@ -298,6 +278,6 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, *, seed: int | None, time_lim
         info["warm_start"] = first.info["warm_start"]
     return Solution(
         bits=bits, energy=energy, status=Status.FEASIBLE if feasible else Status.INFEASIBLE, solver=SOLVER,
-        feasible=feasible, wall_time_s=time.perf_counter() - started, options=_options_for_summary(opts),
+        feasible=feasible, wall_time_s=time.perf_counter() - started, options=options_summary,
         resources=resources, info=info,
     )

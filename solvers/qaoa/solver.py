@@ -16,6 +16,12 @@ The flow of :func:`solve_qaoa`:
 4. ``shots`` bitstrings are sampled at the best angles found, each distinct one
    is scored with the QUBO, and the best *feasible* sample is the answer.  The
    answer is always a sampled bitstring, never a classical solve.
+
+Two variants are options of the same solve: ``warm_start`` (:mod:`solvers.qaoa.warm`:
+initial state and mixer from the QUBO's continuous relaxation, step 2's mixer
+replaced) and ``recursive`` (:mod:`solvers.qaoa.recursive`: rounds of this solve on
+ever smaller QUBOs, each eliminating one variable from its state's correlations,
+the last variables enumerated; the answer is the lifted assignment, not a sample).
 """
 
 from __future__ import annotations
@@ -124,7 +130,11 @@ def solve_qaoa(
     if opts.recursive:  # recursive QAOA: rounds of this solve on ever smaller QUBOs
         from solvers.qaoa.recursive import solve_recursive
 
-        return solve_recursive(qubo, opts, seed=seed, time_limit_s=time_limit_s, started=t0)
+        def run_round(q: QUBO, left: float | None) -> tuple[Solution, np.ndarray]:
+            return _qaoa_round(q, opts, seed, left)
+
+        return solve_recursive(qubo, opts, run_round, time_limit_s=time_limit_s, started=t0,
+                               options_summary=_options_for_summary(opts))
 
     warm = None
     if opts.warm_start:  # warm-start QAOA: state and mixer from the relaxation, penalty kept in the cost
@@ -338,3 +348,30 @@ def _options_for_summary(opts: QAOAOptions) -> dict[str, Any]:
     d["backend_options"] = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
                             for k, v in bo.items()} or None
     return d
+
+
+def _qaoa_round(qubo: QUBO, opts: QAOAOptions, seed: int | None,
+                time_limit_s: float | None) -> tuple[Solution, np.ndarray]:
+    """One round of recursive QAOA: this solve on ``qubo`` (``recursive`` off), and the
+    probabilities of its optimised state, rebuilt on the same backend from the angles it reports."""
+    import dataclasses
+
+    from solvers.qaoa.backends import make_backend
+    from solvers.qaoa.cost import IsingCost
+
+    options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)}
+    options["recursive"] = 0
+    sol = solve_qaoa(qubo, seed=seed, time_limit_s=time_limit_s, **options)
+    par, mixer = sol.resources["parameters"], sol.resources["mixer"]
+    extra = dict(opts.backend_options or {})
+    if "warm_start" in sol.info:
+        from solvers.qaoa.warm import make_warm_backend
+
+        backend = make_warm_backend(opts.backend, IsingCost.from_qubo(qubo), opts.depth,
+                                    sol.info["warm_start"]["thetas"], threads=opts.threads, **extra)
+    else:
+        backend = make_backend(opts.backend, IsingCost.from_qubo(cost_qubo_for(qubo, mixer)[0]), opts.depth,
+                               mixer=mixer, groups=qubo.onehot if mixer != "x" else (), threads=opts.threads,
+                               **extra)
+    probs = np.asarray(backend.probabilities(par["gammas_normalised"], par["betas"]), dtype=np.float64)
+    return sol, probs / probs.sum()

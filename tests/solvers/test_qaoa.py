@@ -336,6 +336,10 @@ def test_resources() -> None:
         "device_optimise": "noiseless",
         "max_qubits": 26,
         "threads": None,
+        "warm_start": False,
+        "warm_relaxation": "convex",
+        "warm_epsilon": 0.25,
+        "recursive": 0,
     }
     assert r["mixer"] == "x"  # no one-hot groups: auto is the X mixer
 
