@@ -228,11 +228,16 @@ class QAOAOptions:
             raise InvalidOptionError(msg)
 
     def check_size(self, n: int) -> None:
-        """Raise ProblemTooLargeError if a QUBO of ``n`` variables needs more than ``max_qubits`` qubits."""
+        """Raise ProblemTooLargeError if a QUBO of ``n`` variables needs more than ``max_qubits`` qubits,
+        InvalidOptionError if ``recursive`` would leave no round to QAOA (not below ``n``)."""
         if n > self.max_qubits:
             msg = (f"the QUBO has {n} variables, more than the qaoa option max_qubits={self.max_qubits}; "
                    f"raise max_qubits (at most {MAX_QUBITS_LIMIT}) or use the 'decompose' solver")
             raise ProblemTooLargeError(msg)
+        if 0 < self.recursive >= n:
+            msg = (f"option 'recursive' of solver {SOLVER!r} is {self.recursive}, not below the QUBO's {n} variables, "
+                   f"so no round would run QAOA; use recursive in [1, {n - 1}] (or 0 for plain QAOA)")
+            raise InvalidOptionError(msg)
 
     def check_backend(self) -> None:
         """Build the backend once on a one-qubit cost: its options, processor and credentials are
