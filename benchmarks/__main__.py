@@ -1,6 +1,6 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--only core qaoa qvm dispatch grid crosscheck fleet batch traffic] [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch grid crosscheck fleet batch traffic variants] [--skip-demo] [--out outputs/bench.json]``.
 
 ``core`` (this module):
 
@@ -18,7 +18,9 @@ CVRP, the distance matrix vs all pairs); ``traffic``: :mod:`benchmarks.bench_tra
 (the Helsinki peak in the BPR model, against AequilibraE's UE/SO and in SUMO);
 ``grid``: :mod:`benchmarks.bench_grid` (AC violations of the plans per grid: copper plate, DC network,
 DC network + AC OPF, and the OPF rounds); ``crosscheck``: :mod:`benchmarks.bench_crosscheck` (case118's unit commitment in cityopt's
-continuous MILP and in PyPSA: both optima and their relative difference).
+continuous MILP and in PyPSA: both optima and their relative difference); ``variants``:
+:mod:`benchmarks.bench_qaoa_variants` (plain, warm-start and recursive QAOA on traffic and
+dispatch: P(optimum), the answer's gap, evaluations).
 """
 
 from __future__ import annotations
@@ -113,8 +115,8 @@ def bench_demo() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    ap.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic"],
-                    default=["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic"],
+    groups = ["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic", "variants"]
+    ap.add_argument("--only", nargs="+", choices=groups, default=groups,
                     help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
     args = ap.parse_args(argv)
@@ -168,6 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         print("\n== the Helsinki peak: BPR model, AequilibraE, SUMO", flush=True)
         results["traffic"] = bench_traffic.main(["--json", str(out.with_name("bench_traffic.json"))])
+    if "variants" in args.only:
+        from benchmarks import bench_qaoa_variants
+
+        print("\n== QAOA variants: plain, warm-start, recursive", flush=True)
+        results["variants"] = bench_qaoa_variants.main(["--out", str(out.with_name("bench_qaoa_variants.json"))])
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"figures written to {out}")
     return results

@@ -272,7 +272,8 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, run_round: RoundSolver, *, ti
                    "assignments)"),
         "rounds": rounds,
         "enumerated_energy": float(energies[k]),
-        "first_round": {"p_optimum": res.get("p_optimum"), "feasible_fraction": res.get("feasible_fraction")},
+        "first_round": {k: res.get(k) for k in ("p_optimum", "p_optimum_noiseless", "feasible_fraction",
+                                                 "feasible_fraction_noiseless", "p_best")},
     }
     if "warm_start" in first.info:
         info["warm_start"] = first.info["warm_start"]

@@ -194,7 +194,7 @@ def _traffic_qubo(city, trips, routes):
 def _dispatch_qubo():
     from optimizer.problems.dispatch.problem import Dispatch
 
-    return Dispatch.from_grid("case9", units=2, periods=2, levels=1, seed=1).to_qubo()
+    return Dispatch.from_grid("case9", units=3, periods=2, levels=1, seed=1).to_qubo()
 
 
 @pytest.fixture(scope="module")
@@ -205,12 +205,12 @@ def instances(helsinki):
         "onehot": onehot_qubo(groups=3, size=3, seed=2),
         "traffic-t3-k2": _traffic_qubo(helsinki, 3, 2),
         "traffic-t4-k3": _traffic_qubo(helsinki, 4, 3),
-        "dispatch-case9-u2-p2": _dispatch_qubo(),
+        "dispatch-case9-u3-p2": _dispatch_qubo(),
     }
 
 
 @pytest.mark.parametrize("name", ["random6", "random8", "onehot", "traffic-t3-k2", "traffic-t4-k3",
-                                  "dispatch-case9-u2-p2"])
+                                  "dispatch-case9-u3-p2"])
 @pytest.mark.parametrize("variant", [{"warm_start": True}, {"recursive": 3}])
 def test_warm_start_and_recursive_agree_with_exact(instances, name, variant):
     q = instances[name]
