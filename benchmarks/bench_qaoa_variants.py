@@ -15,8 +15,8 @@ Per instance and method, on the ``fast`` backend with the solver's defaults othe
   together for recursive QAOA; ``s``: wall time.
 
 Methods: ``plain`` (the default mixer: XY ring on one-hot groups, else X), ``plain-x``
-(the X mixer, the warm start's own family), ``warm`` (warm start, convexified
-relaxation), ``warm-box`` (warm start, box-QP relaxation from 8 starts), ``rqaoa``
+(the X mixer, the warm start's own family), ``warm`` (warm start, the default box-QP
+relaxation from 8 starts), ``warm-convex`` (warm start, the convexified relaxation), ``rqaoa``
 (recursive down to ``--recursive`` variables, plain mixer) and ``rqaoa-warm``
 (recursive, each round warm-started).
 
@@ -45,15 +45,15 @@ METHODS: dict[str, dict[str, Any]] = {
     "plain": {},
     "plain-x": {"mixer": "x"},
     "warm": {"warm_start": True},
-    "warm-box": {"warm_start": True, "warm_relaxation": "box"},
+    "warm-convex": {"warm_start": True, "warm_relaxation": "convex"},
     "rqaoa": {"recursive": None},
     "rqaoa-warm": {"recursive": None, "warm_start": True},
 }
 
 
-def _instances(seeds: list[int]) -> list[tuple[str, Any]]:
+def _instances(seeds: list[int], *, large: bool = True) -> list[tuple[str, Any]]:
     from optimizer import City
-    from optimizer.problems.dispatch.problem import Dispatch
+    from optimizer.problems.dispatch.problem import QAOA_DEMO, Dispatch
     from optimizer.problems.traffic import Traffic
 
     city = City.load("helsinki")
@@ -64,6 +64,10 @@ def _instances(seeds: list[int]) -> list[tuple[str, Any]]:
     for units, periods in ((3, 2), (3, 3)):
         p = Dispatch.from_grid("case9", units=units, periods=periods, levels=1, seed=1)
         out.append((f"case9-u{units}-p{periods}", p))
+    if large:  # the demo's instances: 18 and 16 qubits
+        p = Traffic.from_city(city, trips=6, routes=3, seed=1)
+        out.append((p.instance_name, p))
+        out.append(("case9-demo", Dispatch.from_grid(**QAOA_DEMO)))
     return out
 
 
@@ -108,7 +112,7 @@ def table(results: dict[str, Any]) -> str:
             p = "-" if r["p_optimum"] is None else f"{r['p_optimum']:.3f}"
             if r["p_optimum_of"] == "first round":
                 p = f"({p})"
-            gap = "infeas" if not r["feasible"] else f"{r['gap_percent']:.1f}"
+            gap = "infeas" if not r["feasible"] else f"{r['gap_percent']:.2f}"
             cells.append(f"{p + ' / ' + gap + ' / ' + str(r['evaluations']):>22}")
         lines.append("  ".join(cells))
     return "\n".join(lines)
@@ -119,17 +123,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1, help="solver seed (sampling)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="traffic instance seeds")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3], help="traffic instance seeds")
     ap.add_argument("--recursive", type=int, default=4, help="variables left to enumeration (n_c)")
     ap.add_argument("--shots", type=int, default=256,
                     help="samples the answer is picked from (default 256: fewer than the 2**n states, so the "
                          "answer's gap tells the distributions apart)")
+    ap.add_argument("--small", action="store_true", help="skip the demo-sized instances (18 and 16 qubits)")
     ap.add_argument("--out", default="outputs/bench_qaoa_variants.json")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {"depth": args.depth, "recursive": args.recursive, "shots": args.shots,
                                "instances": {}}
-    for name, prob in _instances(args.seeds):
+    for name, prob in _instances(args.seeds, large=not args.small):
         results["instances"][name] = bench_instance(name, prob, depth=args.depth, seed=args.seed,
                                                     recursive=args.recursive, shots=args.shots)
         print(table({"instances": {name: results["instances"][name]}}).splitlines()[-1], flush=True)

@@ -60,8 +60,8 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                         "device once for the answer (noiseless, default), or every evaluation on the device")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="warm-start QAOA (fast, qsim): initial state and mixer from the QUBO's continuous relaxation")
-    g.add_argument("--warm-relaxation", choices=["convex", "box"],
-                   help="warm start's relaxation: the convexified QP (default) or the box QP from several starts")
+    g.add_argument("--warm-relaxation", choices=["box", "convex"],
+                   help="warm start's relaxation: the box QP from several starts (default) or the convexified QP")
     g.add_argument("--warm-epsilon", type=float, help="warm start: clip the relaxed values into [eps, 1-eps] "
                                                       "(default 0.25)")
     g.add_argument("--recursive", type=int, metavar="N_C",

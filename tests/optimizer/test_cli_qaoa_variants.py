@@ -25,8 +25,8 @@ def test_bad_variant_flags_are_refused(tmp_path, capsys, argv, needle):
 def test_variant_flags_reach_the_solver(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["-q", "run", *TRAFFIC, "--solver", "qaoa", "--backend", "fast", "--warm-start",
-               "--warm-relaxation", "box", "--recursive", "3", "--out", str(out)])
+               "--warm-relaxation", "convex", "--recursive", "3", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     s = json.loads(next(out.rglob("qaoa/summary.json")).read_text())
     opts = s["options"]
-    assert (opts["warm_start"], opts["warm_relaxation"], opts["recursive"]) == (True, "box", 3)
+    assert (opts["warm_start"], opts["warm_relaxation"], opts["recursive"]) == (True, "convex", 3)

@@ -337,7 +337,7 @@ def test_resources() -> None:
         "max_qubits": 26,
         "threads": None,
         "warm_start": False,
-        "warm_relaxation": "convex",
+        "warm_relaxation": "box",
         "warm_epsilon": 0.25,
         "recursive": 0,
     }

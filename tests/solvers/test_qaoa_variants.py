@@ -224,7 +224,7 @@ def test_warm_start_and_recursive_agree_with_exact(instances, name, variant):
         assert sum(r["evaluations"] for r in sol.info["rounds"]) == sol.resources["evaluations"]
         assert sol.resources["answer_gap"] == pytest.approx(0.0, abs=1e-9)
     else:
-        assert sol.resources["mixer"] == "warm-start" and sol.info["warm_start"]["relaxation"] == "convex"
+        assert sol.resources["mixer"] == "warm-start" and sol.info["warm_start"]["relaxation"] == "box"
         # the answer is one of its own samples: the QUBO's energy of the reported bits
         assert q.energy(sol.bits) == sol.energy and sol.resources["p_best"] > 0
 
@@ -234,7 +234,7 @@ def test_warm_start_on_qsim_and_recursive_with_warm_start():
     best = solve_qubo(q, "exact").energy
     sol = solve_qaoa(q, seed=2, backend="qsim", depth=1, warm_start=True, shots=512, maxiter=40)
     assert sol.energy == pytest.approx(best) and sol.resources["backend"] == "qsim"
-    sol = solve_qaoa(q, seed=2, backend="fast", depth=1, warm_start=True, recursive=2, warm_relaxation="box")
+    sol = solve_qaoa(q, seed=2, backend="fast", depth=1, warm_start=True, recursive=2, warm_relaxation="convex")
     assert sol.energy == pytest.approx(best) and "warm_start" in sol.info
 
 
@@ -245,7 +245,7 @@ def test_warm_start_on_qsim_and_recursive_with_warm_start():
     ({"warm_start": True, "mixer": "xy-ring"}, "must be 'auto' or 'x'"),
     ({"warm_start": "yes"}, "'warm_start' of solver 'qaoa' must be true or false"),
     ({"warm_epsilon": 0.7}, "warm_epsilon"),
-    ({"warm_relaxation": "sdp"}, "'warm_relaxation' of solver 'qaoa' must be one of: convex, box"),
+    ({"warm_relaxation": "sdp"}, "'warm_relaxation' of solver 'qaoa' must be one of: box, convex"),
     ({"recursive": 21}, "'recursive'"),
     ({"recursive": 6}, "not below the QUBO's 6 variables"),
     ({"warm_start": True, "backend_options": {"kernels": "blas"}}, "'kernels' does not apply with warm_start"),
