@@ -61,10 +61,11 @@ Reading it:
   6 of 7 at depth 2 (all but helsinki-t6-k3-s1, where the convex relaxation's is
   the higher); the lower at depth 1 on helsinki-t4-k3-s3 (0.144 against 0.194) and
   t6 (0.006 against 0.009).  Against its own mixer family (``plain-x``, the penalty
-  in the cost as for the warm start) it is 10-50x higher on traffic.  It uses fewer
-  evaluations: L-BFGS-B converges after 7-8 (depth 1) and 11-13 (depth 2) against
-  6-68 and 16-66 for plain QAOA, at a local optimum near the ramp's start (with the
-  convex relaxation on helsinki-t4-k3-s3, 4 restarts and COBYLA reach the same point).
+  in the cost as for the warm start) it is about 50x higher on the 12-qubit traffic
+  instances.  Its evaluations are few and steady: L-BFGS-B converges after 7-8
+  (depth 1) and 11-13 (depth 2), plain QAOA after 6-68 and 16-66, at a local optimum
+  near the ramp's start (with the convex relaxation on helsinki-t4-k3-s3, 4 restarts
+  and COBYLA reach the same point).
 - The **convexified relaxation** lands inside the box (on helsinki-t4-k3-s3, 10
   of 12 ``c*_i`` strictly between 0 and 1), so its warm start is weaker: the box
   QP is better on 6 of 7 instances and is the default.
