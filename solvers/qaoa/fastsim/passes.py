@@ -18,7 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from solvers.qaoa.fastsim.jit import edge_strides, rotate, rotate_back, xy_edges, xy_edges_back
+from solvers.qaoa.fastsim.jit import (
+    edge_strides,
+    high_rotate,
+    layer_tiles,
+    low_coefficients,
+    phase,
+    phase_back,
+    rotate,
+    rotate_back,
+    xy_edges,
+    xy_edges_back,
+)
 from solvers.qaoa.fastsim.kernels import block_matrix, tile_slices
 from solvers.qaoa.mixers import Mixer
 
@@ -40,10 +51,14 @@ class TilePasses:
     _low: tuple[int, int] | None
     _tile_blocks: list[tuple[int, int]]
     _tile_strides: np.ndarray
+    _tile_strides_back: np.ndarray
     _tile_edges: np.ndarray
     _pass_edges: tuple[tuple[int, int], ...]
     kernels: str
     _pass_blocks: list[tuple[int, int]]
+    _high: tuple[int, int, np.ndarray] | None
+    _consts: np.ndarray
+    _low_stencil: int
 
     def _run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
         """Run independent tile jobs; on the pool, as one contiguous chunk per thread."""
@@ -53,6 +68,18 @@ class TilePasses:
         chunks = [jobs[i : i + per] for i in range(0, len(jobs), per)]
         done = self._pool.map(lambda chunk: [job() for job in chunk], chunks)
         return [r for part in done for r in part]
+
+    def _spans(self, count: int) -> list[tuple[int, int]]:
+        """``(first, count)`` of one contiguous share of ``count`` items per thread."""
+        per = -(-count // (self.threads if self._pool is not None else 1))
+        return [(i, min(per, count - i)) for i in range(0, count, per)]
+
+    def _run_spans(self, count: int, fn: Callable[[int, int], Any]) -> list[Any]:
+        """``fn(first, count)`` on each thread's share of ``count`` items, in parallel."""
+        jobs = [functools.partial(fn, a, m) for a, m in self._spans(count)]
+        if self._pool is None or len(jobs) < 2:
+            return [job() for job in jobs]
+        return list(self._pool.map(lambda job: job(), jobs))
 
     def _phase(self, start: int, stop: int, gamma: float) -> Any:
         """``exp(-i gamma d)`` on ``d[start:stop]``, in the working precision."""
@@ -75,6 +102,20 @@ class TilePasses:
         """One pass of tiles: ``exp(-i gamma C)``, the low block's ``rx(2 beta)``, then the
         real blocks whose qubits lie inside a tile, while the tile is in cache."""
         tile, size, rdt = self._tile, 1 << self.n, self._rdtype
+        if self.kernels == "jit":
+            flat, strides, edges = psi.view(rdt), self._tile_strides, self._tile_edges
+            g, one, k = rdt(-gamma), rdt(1.0), self._consts
+            c, s = rdt(math.cos(beta)), rdt(math.sin(beta))
+            co = (
+                low_coefficients(math.cos(beta), math.sin(beta), self._low_stencil, rdt)
+                if self._low_stencil
+                else np.zeros((0, 0), dtype=rdt)
+            )
+            self._run_spans(
+                size // tile,
+                lambda a, m: layer_tiles(flat, self._d, a, m, tile, g, one, k, co, strides, edges, c, s),
+            )
+            return
         ut = self._matrix("rx_t", self._low[1], beta) if self._low else None
         k_low = 1 << self._low[1] if self._low else 1
         blocks = [(self._matrix("real", k, beta), 1 << k) for _, k in self._tile_blocks]
@@ -83,7 +124,10 @@ class TilePasses:
 
         def job(s: int) -> None:
             seg = psi[s : s + tile]
-            seg *= self._phase(s, s + tile, gamma)
+            if self._xp is np:
+                phase(seg.view(rdt), self._d[s : s + tile], rdt(-gamma), rdt(1.0), self._consts)
+            else:
+                seg *= self._phase(s, s + tile, gamma)
             if ut is not None:
                 rows = seg.reshape(-1, k_low)
                 rows[...] = rows @ ut
@@ -111,7 +155,7 @@ class TilePasses:
             (self._matrix("real", k, -beta), self._matrix("real_gen", k), 1 << k)
             for _, k in self._tile_blocks
         ]
-        strides, edges = self._tile_strides, self._tile_edges
+        strides, edges = self._tile_strides_back, self._tile_edges
         cos, msin = rdt(math.cos(beta)), rdt(-math.sin(beta))
 
         def job(s: int) -> tuple[float, float]:
@@ -133,7 +177,10 @@ class TilePasses:
                 mixer += float(xp.vdot(lr, pr @ dt).real)
                 pr[...] = pr @ ut
                 lr[...] = lr @ ut
-            phase = float(xp.vdot(ls, self._d[s : s + tile] * ps).imag)  # Re <lam|-iC|psi>
+            if xp is np:  # Re <lam|-iC|psi>, then the inverse phase on both
+                d, g = self._d[s : s + tile], rdt(gamma)
+                return mixer, float(phase_back(ps.view(rdt), ls.view(rdt), d, g, self._consts))
+            phase = float(xp.vdot(ls, self._d[s : s + tile] * ps).imag)
             f = self._phase(s, s + tile, -gamma)
             ps *= f
             ls *= f
@@ -223,8 +270,21 @@ class TilePasses:
         return sum(self._run([functools.partial(job, r0) for r0 in range(0, rows, per)]))
 
     def _mixer_rest(self, psi: Any, beta: float) -> None:
-        """The rest of the mixer: real blocks outside a tile, then the XY edges in order."""
-        for lo, k in self._pass_blocks:
-            self._real_block(lo, k, beta, psi)
+        """The rest of the mixer: real blocks outside a tile (with the compiled kernels, all
+        of them in one pass of :func:`~solvers.qaoa.fastsim.jit.high_rotate`), then the XY
+        edges in order."""
+        if self._high is not None:
+            rows, width, strides = self._high
+            rdt = self._rdtype
+            flat, c, s = psi.view(rdt), rdt(math.cos(beta)), rdt(math.sin(beta))
+
+            def job(a: int, m: int) -> None:
+                scratch = np.empty(2 * rows * width, dtype=rdt)
+                high_rotate(flat, rows, width, a, m, scratch, strides, c, s)
+
+            self._run_spans((1 << self.n) // (rows * width), job)
+        else:
+            for lo, k in self._pass_blocks:
+                self._real_block(lo, k, beta, psi)
         for a, b in self._pass_edges:
             self._xy_edge(a, b, beta, psi)

@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from solvers.errors import InvalidInputError, InvalidOptionError
-from solvers.qaoa.fastsim.jit import edge_strides, float_strides
+from solvers.qaoa.fastsim.jit import edge_strides, float_strides, sincos_constants
 from solvers.qaoa.fastsim.kernels import (
     PRECISIONS,
     array_module,
@@ -85,13 +85,25 @@ from solvers.qaoa.fastsim.passes import TilePasses
 from solvers.qaoa.mixers import Mixer
 from solvers.qubo import index_bits
 
-__all__ = ["FIRST_REAL_BLOCK", "KERNELS", "LOW_BLOCK", "REAL_BLOCK", "TILE", "WORKSPACE_MAX", "FastSimulator"]
+__all__ = [
+    "FIRST_REAL_BLOCK",
+    "HIGH_BLOCK_BYTES",
+    "KERNELS",
+    "LOW_BLOCK",
+    "REAL_BLOCK",
+    "TILE",
+    "WORKSPACE_MAX",
+    "FastSimulator",
+]
 
 #: Values of the ``kernels`` option: ``auto`` is ``jit`` on the CPU and ``blas`` on the GPU.
 KERNELS = ("auto", "jit", "blas")
 
-#: Amplitudes per tile of a pass over the state vector.
-TILE = 1 << 16
+#: Amplitudes per tile of a pass over the state vector (128 KiB in complex64: the tile
+#: and its share of the diagonal stay in the 512 KiB L2 while the low qubits rotate).
+TILE = 1 << 14
+#: Bytes of a block of :func:`~solvers.qaoa.fastsim.jit.high_rotate` (the high-order qubits' pass).
+HIGH_BLOCK_BYTES = 1 << 18
 #: Largest vector (amplitudes) kept as a workspace between calls (32 MiB in complex64).
 WORKSPACE_MAX = 1 << 22
 #: Qubits fused into the complex block at the bottom of the index (run with the phase).
@@ -184,6 +196,9 @@ class FastSimulator(TilePasses):
         self._shares_diag = self._d is diag
         size = 1 << n
         self._tile = size if xp is not np else min(size, TILE)
+        self._consts = sincos_constants(self._rdtype)
+        #: the high-order qubits' pass of the compiled kernels: (rows, width, strides) or None
+        self._high: tuple[int, int, np.ndarray] | None = None
         self._pool = thread_pool(threads) if (xp is np and threads > 1 and size > self._tile) else None
 
         free = set(mixer.free_qubits)
@@ -201,12 +216,23 @@ class FastSimulator(TilePasses):
         self.frame_qubits = tuple(sorted(free - set(low)))
         # qubits on the low-order bits of a tile run inside the tile pass, the rest alone
         inside = n - (self._tile.bit_length() - 1)
+        #: bit 0: qubit n - 1 by the stencil of the tile pass, bit 1: qubit n - 2 (jit)
+        self._low_stencil = 0
         if self.kernels == "jit":  # compiled butterflies inside a tile; matrix products outside
-            self._tile_strides = float_strides([q for q in self.frame_qubits if q >= inside], n)
+            stencil = [q for q in (n - 1, n - 2) if q in self.frame_qubits and q >= inside]
+            self._low_stencil = sum(1 << (n - 1 - q) for q in stencil)
+            inner = [q for q in self.frame_qubits if q >= inside]
+            self._tile_strides = float_strides([q for q in inner if q not in stencil], n)
+            #: the backward's: every frame qubit inside a tile by the butterflies
+            self._tile_strides_back = float_strides(inner, n)
             self._tile_blocks: list[tuple[int, int]] = []
-            self._pass_blocks = qubit_runs(
-                [q for q in self.frame_qubits if q < inside], REAL_BLOCK, FIRST_REAL_BLOCK
-            )
+            high = [q for q in self.frame_qubits if q < inside]
+            self._pass_blocks = qubit_runs(high, REAL_BLOCK, FIRST_REAL_BLOCK)  # the backward's
+            if high:
+                rows = 1 << inside
+                block = HIGH_BLOCK_BYTES // np.dtype(self._cdtype).itemsize
+                width = min(self._tile, max(1, block // rows))
+                self._high = (rows, width, float_strides(high, inside) * width)
             # XY edges of the groups inside a tile run in the tile pass (groups commute, so
             # only the order within a group matters); the other groups' edges a pass each
             tile_edges: list[tuple[int, int]] = []
@@ -217,6 +243,7 @@ class FastSimulator(TilePasses):
             self._pass_edges = tuple(pass_edges)
         else:
             self._tile_strides = np.zeros(0, dtype=np.int64)
+            self._tile_strides_back = self._tile_strides
             self._tile_edges = np.zeros((0, 2), dtype=np.int64)
             self._pass_edges = mixer.edges
             blocks = qubit_runs(self.frame_qubits, REAL_BLOCK, FIRST_REAL_BLOCK)
@@ -256,9 +283,8 @@ class FastSimulator(TilePasses):
         """
         size = 1 << self.n
         real, cplx = np.dtype(self._rdtype).itemsize, np.dtype(self._cdtype).itemsize
-        layer = size * (real + 2 * cplx) + size * cplx * (
-            2 * len(self._pass_blocks) + len(self._pass_edges)
-        )
+        outside = 1 if self._high is not None else len(self._pass_blocks)
+        layer = size * (real + 2 * cplx) + size * cplx * (2 * outside + len(self._pass_edges))
         final = 2 * size * cplx if self.frame_qubits else 0
         return size * cplx + depth * layer + final
 
