@@ -393,14 +393,9 @@ def high_rotate(x, rows, width, first, count, scratch, strides, c, s):  # pragma
 
 
 @njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
-def expect_tiles(x, d, scale2):  # pragma: no cover - compiled
-    """``scale2 * sum d |amplitude|**2`` over the float view ``x`` (float64 sum of
-    float64 partial sums, one per 4096 amplitudes)."""
+def expect_tiles(x, d):  # pragma: no cover - compiled
+    """``sum d |amplitude|**2`` over the float view ``x``, summed in float64."""
     acc = 0.0
-    n = d.size
-    for j0 in range(0, n, 4096):
-        part = x.dtype.type(0)
-        for j in range(j0, min(n, j0 + 4096)):
-            part += d[j] * (x[2 * j] * x[2 * j] + x[2 * j + 1] * x[2 * j + 1])
-        acc += part
-    return acc * scale2
+    for j in range(d.size):
+        acc += d[j] * (x[2 * j] * x[2 * j] + x[2 * j + 1] * x[2 * j + 1])
+    return acc
