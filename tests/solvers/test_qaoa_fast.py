@@ -247,8 +247,12 @@ def test_tiled_passes_equal_one_tile(config, threads, kernels, monkeypatch) -> N
           "kernels": kernels}
     whole = FastBackend(cost, p, threads=1, **kw)
     monkeypatch.setattr(simulator, "TILE", 16)
+    monkeypatch.setattr(simulator, "HIGH_BLOCK_BYTES", 4096)  # 16 B x 64 rows x 4 columns
     tiled = FastBackend(cost, p, threads=threads, **kw)
     assert tiled.simulator._tile == 16 and (threads == 1) == (tiled.simulator._pool is None)
+    if kernels == "jit" and tiled.simulator._high is not None:  # the high pass in column blocks
+        rows, width, _ = tiled.simulator._high
+        assert rows == 2 ** (n - 4) and rows * width * 16 == 4096 and width < 16
     np.testing.assert_allclose(tiled.state(g, b), whole.state(g, b), atol=1e-13)
     v1, g1 = whole.expectation_and_gradient(g, b)
     v2, g2 = tiled.expectation_and_gradient(g, b)

@@ -25,29 +25,34 @@ gradients do not see the frame.
 
 Two sets of kernels apply the rotations (option ``kernels``):
 
-- ``"jit"``, the CPU default: the compiled radix-4 butterflies of
-  :mod:`solvers.qaoa.fastsim.jit`, two qubits per sweep of a tile held in cache,
-  2 multiply-adds per float and qubit;
+- ``"jit"``, the CPU default: the compiled kernels of
+  :mod:`solvers.qaoa.fastsim.jit`: radix-4 butterflies, two qubits per sweep of
+  a tile held in cache, 2 multiply-adds per float and qubit; the two lowest
+  qubits (floats 2 and 4 apart, too close for vector registers) as contiguous
+  stencils; the phase layer by a vectorised ``sincos``;
 - ``"blas"``, the GPU's (and numpy's when asked): single-qubit butterflies in
   numpy are bound by passes and call overhead, so consecutive qubits are fused
   into blocks of 3-4 and each block is one matrix product with the Kronecker
   product of the 2x2 rotations (``2**k`` multiply-adds per float for ``k``
   qubits); the block on the lowest qubits (contiguous rows) stays complex.
 
-On this 2-core machine ``jit`` runs the 16-qubit, depth-3 optimiser loop 1.7x
+On this 2-core machine ``jit`` runs the 16-qubit, depth-3 optimiser loop 1.9x
 as fast as ``blas`` (``python -m benchmarks.bench_qaoa``).
 
-Work is cut into tiles of :data:`TILE` contiguous amplitudes (half a megabyte in
-complex64).  One pass over the tiles applies, while each tile is in cache, the
-phase layer and the rotations of every qubit that lies inside a tile (all of
-them up to 16 qubits); the high-order qubits (as Kronecker blocks) and the XY
-edges take a pass each.  With ``threads > 1`` each pass's tiles are shared out
-to a thread pool (numpy, BLAS and the compiled kernels release the GIL), BLAS's
-own threads held to one meanwhile.  Measured on a 2-core machine at 24 qubits
-and depth 4: 0.26 s on two threads against 0.47 s on one, about half the
-machine's memory bandwidth.  Work vectors of up to :data:`WORKSPACE_MAX`
-amplitudes are kept between calls (a fresh one costs more in page faults than a
-16-qubit layer costs in arithmetic).
+With the compiled kernels a layer of the X mixer is two passes over the state.
+The tile pass takes tiles of :data:`TILE` contiguous amplitudes (128 KiB in
+complex64, so a tile and its share of the diagonal stay in L2) and applies, while
+the tile is in cache, the phase layer and the rotations of the qubits inside a
+tile (the low-order ``log2 TILE``), and the XY edges of groups inside a tile.
+The high pass gathers blocks of ``width`` columns of all ``2**h`` rows of the
+``h`` high-order qubits into a contiguous scratch of :data:`HIGH_BLOCK_BYTES`,
+applies those ``h`` rotations there and writes the block back.  XY edges across
+a tile take a pass each.  :meth:`FastSimulator.traffic` lists the passes and the
+bytes they move.  With ``threads > 1`` each pass is cut into one contiguous share
+of tiles or blocks per thread of a pool (the compiled kernels release the GIL),
+BLAS's own threads held to one meanwhile.  Work vectors of up to
+:data:`WORKSPACE_MAX` amplitudes are kept between calls (a fresh one costs more
+in page faults than a 16-qubit layer costs in arithmetic).
 
 Gradients use the adjoint method: one forward pass, then one backward pass
 carrying the state ``psi`` and the co-state ``lambda = C' psi`` through the
@@ -103,7 +108,7 @@ KERNELS = ("auto", "jit", "blas")
 #: and its share of the diagonal stay in the 512 KiB L2 while the low qubits rotate).
 TILE = 1 << 14
 #: Bytes of a block of :func:`~solvers.qaoa.fastsim.jit.high_rotate` (the high-order qubits' pass).
-HIGH_BLOCK_BYTES = 1 << 18
+HIGH_BLOCK_BYTES = 1 << 19
 #: Largest vector (amplitudes) kept as a workspace between calls (32 MiB in complex64).
 WORKSPACE_MAX = 1 << 22
 #: Qubits fused into the complex block at the bottom of the index (run with the phase).
