@@ -4,7 +4,8 @@
   expectation, the adjoint gradient and sampling (how it runs fast: its docstring);
 - :mod:`~solvers.qaoa.fastsim.passes`: the passes over the state vector (phase
   layer, mixer blocks, XY edges), forward and backward;
-- :mod:`~solvers.qaoa.fastsim.jit`: the compiled (Numba) butterflies of the tile pass;
+- :mod:`~solvers.qaoa.fastsim.jit`: the compiled (Numba) kernels: the phase layer, the
+  butterflies and stencils of the tile pass, the gathered pass of the high-order qubits;
 - :mod:`~solvers.qaoa.fastsim.kernels`: the array module (numpy or CuPy), thread
   pools, tiling and the mixer blocks' matrices.
 

@@ -100,7 +100,11 @@ class TilePasses:
     # ------------------------------------------------------------- passes
     def _tile_pass(self, psi: Any, gamma: float, beta: float) -> None:
         """One pass of tiles: ``exp(-i gamma C)``, the low block's ``rx(2 beta)``, then the
-        real blocks whose qubits lie inside a tile, while the tile is in cache."""
+        real blocks whose qubits lie inside a tile, while the tile is in cache.
+
+        With the compiled kernels: :func:`~solvers.qaoa.fastsim.jit.layer_tiles` on each
+        thread's share of tiles (the phase, the two lowest qubits' stencils, the other
+        rotations and the XY edges inside a tile)."""
         tile, size, rdt = self._tile, 1 << self.n, self._rdtype
         if self.kernels == "jit":
             flat, strides, edges = psi.view(rdt), self._tile_strides, self._tile_edges
