@@ -23,3 +23,23 @@ def test_largest_n_fits_the_budget() -> None:
     for figures in out.values():
         n, per = figures["largest_n"], figures["bytes_per_amplitude"]
         assert per << n < 1 << 30 <= per << (n + 1)
+
+
+def test_stream_bandwidth_reports_each_figure() -> None:
+    from benchmarks.bench_qaoa import stream_bandwidth
+
+    bw = stream_bandwidth(nbytes=8 << 20, repeats=1)
+    assert set(bw) == {"copy", "triad_1", "triad_2", "best"}
+    assert all(v > 0 for v in bw.values()) and bw["best"] == max(bw["copy"], bw["triad_1"], bw["triad_2"])
+
+
+def test_qokit_rows_say_why_when_not_measured() -> None:
+    from benchmarks.bench_qaoa import bench_qokit, qokit_status
+
+    out = bench_qokit(ns=(6,), depth=2, rounds=1)
+    if qokit_status() != "available":
+        assert out == {"measured": False, "reason": qokit_status(), "rows": []}
+        assert "pip install" in out["reason"] or "libcsim" in out["reason"]
+        return
+    (row,) = out["rows"]  # pragma: no cover - only where the benchmark extra is installed
+    assert row["energy_difference_complex128"] < 1e-6 and row["energy_difference_complex64"] < 1e-3
