@@ -33,7 +33,11 @@ test-all: $(STAMP)
 	@$(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 -m "slow or not slow" $(PYTEST_ARGS)
 
+# QOKit (the fast simulator's outside reference) only for the benchmark, without its
+# dependencies: its own exact pins of numpy, numba and qiskit conflict with constraints.txt,
+# and the comparison uses only its compiled C simulator (see benchmarks/bench_qaoa.py)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps "qokit==0.1.4"
 	$(BIN)/cityopt bench
 
 # every bad input of tests/fuzz/cases.py in its own process: counts by outcome (clean, weak, traceback,

@@ -315,23 +315,54 @@ def bench_state(
 
 
 #: The QOKit release the comparison was written against (its C simulator, ``choose_simulator("c")``).
+#: ``make bench`` installs it with ``--no-deps``: the comparison uses only ``qokit.fur`` and its
+#: compiled C simulator, while QOKit's own requirements pin exact numpy, numba, networkx and
+#: qiskit releases that conflict with ``constraints.txt``.  It is never a runtime dependency.
 QOKIT_PIN = "qokit==0.1.4"
+
+
+def _import_qokit_fur():
+    """Import ``qokit.fur`` and point it at QOKit's compiled C simulator; the module or why not.
+
+    ``qokit/__init__`` imports qiskit (for circuits the benchmark does not use), so the
+    package is entered as a bare namespace and only ``qokit.fur`` runs.  QOKit looks for
+    ``libcsim.so`` (built by hand from a source checkout); its PyPI wheel ships the same
+    C sources compiled by setuptools as the top-level extension ``simulator*.so``
+    (``apply_qaoa_furx`` and friends, no OpenMP), which is used when ``libcsim.so`` is absent.
+    """
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "qokit" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("qokit")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            return None, (f"qokit is not installed; it is a benchmark-only package: "
+                          f"pip install --no-deps '{QOKIT_PIN}' (`make bench` does)")
+        package = types.ModuleType("qokit")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["qokit"] = package
+    try:
+        libpath = importlib.import_module("qokit.fur.c.csim.libpath")
+        if not libpath.is_available():
+            roots = [Path(p) for p in sys.path if p and Path(p).is_dir()]
+            wheel_lib = next((so for root in roots for so in sorted(root.glob("simulator.cpython-*.so"))), None)
+            if wheel_lib is None:
+                return None, "qokit is installed but its C simulator (libcsim.so or the wheel's simulator*.so) is not"
+            libpath.libpath = wheel_lib
+        fur = importlib.import_module("qokit.fur")
+    except ImportError as exc:
+        return None, f"qokit is installed but qokit.fur does not import: {exc}"
+    return fur, "available"
 
 
 def qokit_status() -> str:
     """``"available"``, or why the QOKit rows cannot be measured here."""
-    try:
-        from qokit.fur import choose_simulator
-        from qokit.fur.c import is_available
-    except ImportError as exc:
-        return (
-            f"qokit is not installed ({exc}); it is a benchmark-only extra: "
-            f"pip install '{QOKIT_PIN}' (the lead pins it for `make bench`)"
-        )
-    if not is_available():
-        return "qokit is installed but its C simulator (libcsim) was not built"
-    del choose_simulator
-    return "available"
+    return _import_qokit_fur()[1]
 
 
 def bench_qokit(ns: tuple[int, ...] = (16, 20, 24), depth: int = 4, rounds: int = 3, seed: int = 2) -> dict:
@@ -345,10 +376,10 @@ def bench_qokit(ns: tuple[int, ...] = (16, 20, 24), depth: int = 4, rounds: int 
     its OpenMP default; ``fast`` runs on two.  Without QOKit every row says why it is
     not measured.
     """
-    status = qokit_status()
-    if status != "available":
+    fur, status = _import_qokit_fur()
+    if fur is None:
         return {"measured": False, "reason": status, "rows": []}
-    from qokit.fur import choose_simulator
+    choose_simulator = fur.choose_simulator
 
     from solvers.qaoa.backends.fast import FastBackend
 
