@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,11 @@ __all__ = ["DEMO_INSTANCES", "run_demo"]
 log = logging.getLogger(__name__)
 
 #: Each instance: label, how to build it, solvers as (name, options[, folder label]) and the
-#: time limit per solver (an option ``_time_limit_s`` overrides it for one solver).
+#: time limit per solver (an option ``_time_limit_s`` overrides it for one solver); ``cost_s``, its CPU seconds
+#: about, orders the tasks (longest first).
 DEMO_INSTANCES: list[dict[str, Any]] = [
     {
-        "label": "qaoa-sized",
+        "label": "qaoa-sized", "cost_s": 20,
         "trips": 6,
         "routes": 3,
         # six groups of 80 vehicles leaving within a quarter-hour: the streets they share fill up
@@ -70,7 +72,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "time_limit_s": 60.0,
     },
     {
-        "label": "noisy-device",
+        "label": "noisy-device", "cost_s": 10,
         "trips": 4,
         "routes": 2,
         "seed": 5,  # a scenario where sharing the streets matters (1.7% below the shortest paths)
@@ -82,7 +84,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "time_limit_s": 120.0,
     },
     {
-        "label": "city-sized",
+        "label": "city-sized", "cost_s": 100,
         "trips": 1000,
         "routes": 3,
         "traffic": {"vehicles_per_trip": 4},  # 4,000 vehicles in the 07:00-09:00 peak: arterials at capacity
@@ -93,21 +95,21 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "time_limit_s": 20.0,
     },
     {
-        "label": "fleet qaoa-sized",
+        "label": "fleet qaoa-sized", "cost_s": 12,
         "problem": "fleet",
         "params": {"stops": 4, "vehicles": 1, "seed": 5},  # a TSP: 4 stops x 4 positions = 16 qubits
         "solvers": [("qaoa", {"depth": 2, "shots": 4096}), ("routing", {"_time_limit_s": 2.0}), ("exact", {})],
         "time_limit_s": 30.0,
     },
     {
-        "label": "fleet cvrp",
+        "label": "fleet cvrp", "cost_s": 20,
         "problem": "fleet",
         "params": {"stops": 8, "vehicles": 2, "capacity": 4, "seed": 1},
         "solvers": [("routing", {"_time_limit_s": 3.0}), ("decompose", {"inner": "qaoa"})],
         "time_limit_s": 30.0,
     },
     {
-        "label": "dispatch qaoa-sized",
+        "label": "dispatch qaoa-sized", "cost_s": 12,
         "problem": "dispatch",
         "params": "QAOA_DEMO",  # case9, 3 units on/off x 4 six-hour periods: 16 qubits
         "solvers": [("qaoa", {"depth": 2, "shots": 4096}), ("cpsat", {}), ("milp", {}), ("exact", {}),
@@ -115,7 +117,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "time_limit_s": 60.0,
     },
     {
-        "label": "dispatch city grid",
+        "label": "dispatch city grid", "cost_s": 45,
         "problem": "dispatch",
         # Helsinki's own MV/LV grid from OSM, 200 EV sessions and 10 batteries scheduled with the feed, the DC
         # network limits and each period's AC OPF: a plan with no violation in powerflow.json
@@ -125,7 +127,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
         "time_limit_s": 30.0,
     },
     {
-        "label": "dispatch full day",
+        "label": "dispatch full day", "cost_s": 40,
         "problem": "dispatch",
         "params": {"grid": "case118", "periods": 24, "levels": 3, "seed": 1, "network": True},
         "solvers": [("milp", {}), ("cpsat", {})],
@@ -178,88 +180,262 @@ def _write_continuous(prob: Any, out: Path) -> None:
             "note": "continuous output levels: the lower bound any discrete plan is compared with"})
 
 
-def _live(city: Any, out: Path, seed: int) -> dict[str, Any]:
+class _Clock:
+    """Wall and CPU seconds per stage of one process (CPU: its threads and the programs it waited for, SUMO's).
+
+    Each finished stage is a row; ``notify`` (a queue's ``put``, or a bar's
+    callback) hears its name as it ends.
+    """
+
+    def __init__(self, group: str, notify: Any = None) -> None:
+        self.group = group
+        self.rows: list[dict[str, Any]] = []
+        self.notify = notify
+        self._start = (time.perf_counter(), _cpu_s())
+
+    def mark(self, stage: str) -> None:
+        """End the stage running since the last mark (or since the clock started) as ``stage``."""
+        w0, c0 = self._start
+        w1, c1 = time.perf_counter(), _cpu_s()
+        self.rows.append({"group": self.group, "stage": stage, "wall_s": round(w1 - w0, 3),
+                          "cpu_s": round(c1 - c0, 3), "pid": os.getpid()})
+        self._start = (w1, c1)
+        if self.notify is not None:
+            self.notify(f"{self.group}: {stage}")
+
+    def restart(self) -> None:
+        """Start the next stage now (time since the last mark belongs to no stage)."""
+        self._start = (time.perf_counter(), _cpu_s())
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of the child processes it has waited for (SUMO, netconvert)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _stage_names(spec: dict[str, Any]) -> list[str]:
+    """The stages an instance's task marks, in order (the progress bar's total counts them)."""
+    names = ["build problem"]
+    if spec.get("references"):
+        names.append("AequilibraE references")
+    names += [label[0] if label else name for name, _opts, *label in spec["solvers"]]
+    if spec.get("continuous_plan"):
+        names.append("continuous plan")
+    return names
+
+
+def _instance_task(spec: dict[str, Any], out: Path, seed: int, as_json: bool, notify: Any = None) -> dict[str, Any]:
+    """One demo instance, start to end: build, solve with each solver, compare; what it prints comes back as text."""
+    from optimizer.runs.runner import SolverRequest, comparison_rows, format_table, run_problem, traffic_references
+    from optimizer.runs.runner import verdict as verdict_of
+    from optimizer.runs.runner import write_comparison
+    from optimizer.runs.scenarios import load_city
+
+    clock = _Clock(spec["label"], notify)
+    city = load_city("helsinki") if spec.get("problem", "traffic") in ("traffic", "fleet") else None
+    prob = _build(spec, city, seed)
+    clock.mark("build problem")
+    log.info("%s instance %r", spec["label"], prob)
+    refs: dict[str, Any] | bool = False
+    if spec.get("references"):
+        refs = traffic_references(prob)  # once for the instance, in every run's summary
+        clock.mark("AequilibraE references")
+    requests = []
+    for name, opts, *label in spec["solvers"]:
+        opts = dict(opts)
+        limit = opts.pop("_time_limit_s", spec["time_limit_s"])  # a per-solver limit where one is set
+        requests.append(SolverRequest(name, opts, label=label[0] if label else "", time_limit_s=limit))
+    # one call for all the solvers: SUMO's network is built once for the instance
+    records = run_problem(prob, requests, out=out, seed=spec.get("seed", seed), progress=True, compare=False,
+                          simulate=spec.get("simulate", False), references=refs,
+                          on_record=lambda r: clock.mark(r.request.folder))
+    write_comparison(prob, records, out)  # the comparison over all solvers of this instance
+    rows = comparison_rows(records)
+    v = verdict_of(records)
+    lines = [json.dumps(r.summary, default=str) for r in records] if as_json else []
+    clock.restart()
+    if spec.get("continuous_plan"):
+        _write_continuous(prob, out)
+        clock.mark("continuous plan")
+    lines += [f"\n== {spec['label']} instance {prob.instance_name}: {_describe(prob)}", format_table(rows),
+              f"verdict: {v['text']}"]
+    return {"result": {"label": spec["label"], "instance": prob.instance, "rows": rows, "verdict": v},
+            "text": "\n".join(lines), "stages": clock.rows}
+
+
+def _live_task(out: Path, seed: int, notify: Any = None) -> dict[str, Any]:
     """A short live loop (LIVE_DEMO): loops where the shipped replay's sensors sit, re-routing with CP-SAT every
     5 simulated minutes, against no re-routing and SUMO's own rerouting; ``OUT/live/``."""
     from optimizer.runs.live import live
+    from optimizer.runs.scenarios import load_city
     from optimizer.sensing.twin import load_replay
 
+    clock = _Clock("live loop", notify)
     _, sensors = load_replay("helsinki")
-    res = live(city, sensors=sensors, seed=seed, out=out, **LIVE_DEMO)
-    print("\n== live loop: Helsinki, the replay's 18 loops, re-routing every 5 simulated minutes")
-    print("\n".join(res.lines()))
-    print("verdict: best", res.verdict["best"])
-    return res.to_dict()
+    res = live(load_city("helsinki"), sensors=sensors, seed=seed, out=out, **LIVE_DEMO)
+    clock.mark("three strategies in SUMO")
+    text = "\n".join(["\n== live loop: Helsinki, the replay's 18 loops, re-routing every 5 simulated minutes",
+                      *res.lines(), f"verdict: best {res.verdict['best']}"])
+    return {"result": res.to_dict(), "text": text, "stages": clock.rows}
 
 
-def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = False) -> dict[str, Any]:
-    """Run every demo instance, print the comparison tables, write ``OUT/demo.json``."""
-    from optimizer.inputs.city import City
-    from optimizer.runs.runner import (
-        SolverRequest,
-        comparison_rows,
-        format_table,
-        run_problem,
-        traffic_references,
-        verdict,
-    )
+#: The stages of the live loop's task (the progress bar's total counts them).
+_LIVE_STAGES = ["three strategies in SUMO"]
 
-    stages: dict[str, float] = {}
-    t_all = time.perf_counter()
-    t0 = time.perf_counter()
-    city = City.load("helsinki")
-    stages["load city"] = time.perf_counter() - t0
-    log.info("loaded %s: %s", city.name, city.summary())
-    result: dict[str, Any] = {"city": city.name, "seed": seed, "instances": []}
-    for spec in DEMO_INSTANCES:
-        t0 = time.perf_counter()
-        prob = _build(spec, city, seed)
-        stages[f"{spec['label']}: build problem"] = time.perf_counter() - t0
-        log.info("%s instance %r", spec["label"], prob)
-        records = []
-        refs: dict[str, Any] | bool = False
-        if spec.get("references"):
-            t0 = time.perf_counter()
-            refs = traffic_references(prob)  # once for the instance, in every run's summary
-            stages[f"{spec['label']}: AequilibraE references"] = time.perf_counter() - t0
-        for name, opts, *label in spec["solvers"]:
-            t0 = time.perf_counter()
-            opts = dict(opts)
-            limit = opts.pop("_time_limit_s", spec["time_limit_s"])  # a per-solver limit where one is set
-            req = SolverRequest(name, opts, label=label[0] if label else "", time_limit_s=limit)
-            records += run_problem(prob, [req], out=out, seed=spec.get("seed", seed), progress=not quiet,
-                                   compare=False, simulate=spec.get("simulate", False), references=refs)
-            stages[f"{spec['label']}: {req.folder}"] = time.perf_counter() - t0
-        # the comparison over all solvers of this instance
-        from optimizer.runs.runner import write_comparison
 
-        write_comparison(prob, records, out)
-        rows = comparison_rows(records)
-        v = verdict(records)
-        result["instances"].append({"label": spec["label"], "instance": prob.instance, "rows": rows, "verdict": v})
-        if as_json:
-            for r in records:
-                print(json.dumps(r.summary, default=str))
-        if spec.get("continuous_plan"):
-            t0 = time.perf_counter()
-            _write_continuous(prob, out)
-            stages[f"{spec['label']}: continuous plan"] = time.perf_counter() - t0
-        print(f"\n== {spec['label']} instance {prob.instance_name}: {_describe(prob)}")
-        print(format_table(rows))
-        print("verdict:", v["text"])
-    t0 = time.perf_counter()
-    result["live"] = _live(city, out, seed)
-    stages["live loop"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    from optimizer.report.html import write_report
-    from optimizer.runs.results import ingest_outputs
+def _worker_init(level: int) -> None:
+    """A demo worker process: the parent's log level, SIGINT left to the parent (which stops the pool)."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
-    ingest_outputs(out, out / "results.duckdb", job="demo")
-    write_report(out / "results.duckdb", out / "report.html")
-    stages["results database and report"] = time.perf_counter() - t0
-    stages["total"] = time.perf_counter() - t_all
+
+def _tasks(instances: list[dict[str, Any]], live: bool) -> list[tuple[str, int]]:
+    """(key, expected CPU seconds) of each task, longest first: two workers then finish close together."""
+    tasks = [(spec["label"], int(spec.get("cost_s", 10))) for spec in instances]
+    if live:
+        tasks.append(("live loop", int(LIVE_DEMO_COST_S)))
+    return sorted(tasks, key=lambda t: -t[1])
+
+
+def run_demo(out: Path, *, seed: int = 1, quiet: bool = False, as_json: bool = False,
+             workers: int | None = None, progress: bool | None = None,
+             instances: list[dict[str, Any]] | None = None, live: bool = True,
+             report: bool = True) -> dict[str, Any]:
+    """Run every demo instance and the live loop, print the comparison tables, write ``OUT/demo.json``.
+
+    The instances and the live loop are independent tasks: ``workers``
+    processes (default: 2 where the machine has 2 cores or more, else 1, in this
+    process) run them, longest first, and their tables print in the demo's
+    order.  A progress bar over the stages shows on a terminal (``progress``
+    True or False forces it).  ``OUT/demo_timing.json`` holds every stage's
+    wall and CPU seconds (and ``OUT/demo.json`` the same as ``stages_s``).
+    ``instances`` (default :data:`DEMO_INSTANCES`), ``live`` and ``report``
+    run a part of the demo (tests do).
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    specs = DEMO_INSTANCES if instances is None else instances
+    by_label = {spec["label"]: spec for spec in specs}
+    if len(by_label) != len(specs):
+        msg = "two demo instances share a label"
+        raise ValueError(msg)
+    n_workers = max(1, min(2, os.cpu_count() or 1)) if workers is None else max(1, int(workers))
+    total_stages = sum(len(_stage_names(s)) for s in specs) + (len(_LIVE_STAGES) if live else 0) + int(report)
+    show = sys.stderr.isatty() and not quiet if progress is None else progress
+    bar = tqdm(total=total_stages, desc="cityopt demo", unit="stage", disable=not show, file=sys.stderr,
+               dynamic_ncols=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}] {postfix}")
+
+    def stage_done(name: str) -> None:
+        bar.set_postfix_str(name[:60], refresh=False)
+        bar.update(1)
+
+    def say(text: str) -> None:
+        if show:
+            bar.write(text, file=sys.stdout)
+        else:
+            print(text)
+
+    t_all, c_all = time.perf_counter(), _cpu_s()
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
+    order = [s["label"] for s in specs] + (["live loop"] if live else [])
+    done: dict[str, dict[str, Any]] = {}
+    printed = 0
+
+    def finished(key: str, res: dict[str, Any]) -> None:
+        nonlocal printed
+        done[key] = res
+        while printed < len(order) and order[printed] in done:  # the tables in the demo's order
+            say(done[order[printed]]["text"])
+            printed += 1
+
+    try:
+        if n_workers == 1:
+            for key, _cost in _tasks(specs, live):
+                res = (_live_task(out, seed, stage_done) if key == "live loop"
+                       else _instance_task(by_label[key], out, seed, as_json, stage_done))
+                finished(key, res)
+        else:
+            _run_pool(specs, by_label, live, out, seed, as_json, n_workers, stage_done, finished)
+        result: dict[str, Any] = {"city": "helsinki", "seed": seed,
+                                  "instances": [done[s["label"]]["result"] for s in specs]}
+        if live:
+            result["live"] = done["live loop"]["result"]
+        rows = [row for key in order for row in done[key]["stages"]]
+        if report:
+            from optimizer.report.html import write_report
+            from optimizer.runs.results import ingest_outputs
+
+            clock = _Clock("report", stage_done)
+            ingest_outputs(out, out / "results.duckdb", job="demo")
+            write_report(out / "results.duckdb", out / "report.html")
+            clock.mark("results database and report")
+            rows += clock.rows
+    finally:
+        bar.close()
+    wall, cpu = time.perf_counter() - t_all, _cpu_s() - c_all
+    timing = {"total_wall_s": round(wall, 3), "total_cpu_s": round(cpu, 3), "workers": n_workers,
+              "cpu_count": os.cpu_count(), "load_average_at_start": load_start,
+              "note": "cpu_s: the stage's process and the programs it ran (SUMO); total_cpu_s: all processes",
+              "stages": rows}
+    atomic_write_json(out / "demo_timing.json", timing)
+    stages = {f"{r['group']}: {r['stage']}": r["wall_s"] for r in rows}
+    stages["total"] = round(wall, 3)
     result["stages_s"] = stages
     atomic_write_json(out / "demo.json", result)
-    print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-    print(f"outputs under {out}/ (report: {out / 'report.html'}, database: {out / 'results.duckdb'})")
+    print("\n" + _timing_table(rows, wall, cpu, n_workers))
+    print(f"outputs under {out}/ (report: {out / 'report.html'}, database: {out / 'results.duckdb'}, "
+          f"stage times: {out / 'demo_timing.json'})")
     return result
+
+
+#: Expected CPU seconds of the live loop (orders the tasks: longest first).
+LIVE_DEMO_COST_S = 12
+
+
+def _run_pool(specs: list[dict[str, Any]], by_label: dict[str, dict[str, Any]], live: bool, out: Path, seed: int,
+              as_json: bool, n_workers: int, stage_done: Any, finished: Any) -> None:
+    """The demo's tasks on ``n_workers`` processes (spawned: no solver's threads are forked); each stage's end
+    comes back through a queue, each task's result when it ends."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        q = manager.Queue()
+        level = logging.getLogger().getEffectiveLevel()
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(level,)) as pool:
+            futures = {}
+            for key, _cost in _tasks(specs, live):
+                fut = (pool.submit(_live_task, out, seed, q.put) if key == "live loop"
+                       else pool.submit(_instance_task, by_label[key], out, seed, as_json, q.put))
+                futures[fut] = key
+            pending = set(futures)
+            try:
+                while pending:
+                    ready, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    while True:
+                        try:
+                            stage_done(q.get_nowait())
+                        except queue_mod.Empty:
+                            break
+                    for fut in ready:
+                        finished(futures[fut], fut.result())  # a task's error is raised here
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+
+def _timing_table(rows: list[dict[str, Any]], wall: float, cpu: float, n_workers: int) -> str:
+    """The stage table the demo ends with: wall and CPU seconds per stage, the slowest first."""
+    width = max([len(f"{r['group']}: {r['stage']}") for r in rows] + [5])
+    lines = [f"{'stage':<{width}}  wall_s   cpu_s", f"{'-' * width}  ------  ------"]
+    for r in sorted(rows, key=lambda r: -r["wall_s"]):
+        lines.append(f"{r['group'] + ': ' + r['stage']:<{width}}  {r['wall_s']:6.1f}  {r['cpu_s']:6.1f}")
+    lines.append(f"{'total (' + str(n_workers) + ' worker' + ('s' if n_workers > 1 else '') + ')':<{width}}  "
+                 f"{wall:6.1f}  {cpu:6.1f}")
+    return "\n".join(lines)

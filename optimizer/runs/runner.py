@@ -15,7 +15,7 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,7 +150,8 @@ def summarise(problem: Problem, solution: Solution, request: SolverRequest, *,
 
 def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str | Path | None,
                 seed: int | None = None, progress: bool = False, compare: bool = True,
-                simulate: bool = False, references: bool | Mapping[str, Any] = False) -> list[RunRecord]:
+                simulate: bool = False, references: bool | Mapping[str, Any] = False,
+                on_record: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
     """Solve ``problem`` with each request, validate each plan, write outputs under ``out``.
 
     Parameters
@@ -175,6 +176,10 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
         (:func:`traffic_references`), once for the instance, in every
         ``summary.json`` as ``references``; a mapping is that block, computed
         before (by a caller running one solver at a time).
+    on_record : callable, optional
+        Called with each run's record as soon as it is written (the demo times
+        its stages with it; SUMO's network and the references are built once
+        for all the requests).
 
     Returns
     -------
@@ -230,6 +235,8 @@ def run_problem(problem: Problem, requests: Iterable[SolverRequest], *, out: str
                     record.write(d)
                 record = RunRecord(req, sol, summary, plan, folders[req.folder], sim, pf)
             records.append(record)
+            if on_record is not None:
+                on_record(record)
             if progress:
                 log.info("%s %s: %s objective=%s (%.2fs)", problem.instance_name, req.folder,
                          summary["status"], summary["objective"], time.perf_counter() - t0)
