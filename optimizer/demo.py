@@ -300,7 +300,7 @@ _LIVE_STAGES = ["three strategies in SUMO"]
 
 
 def _worker_init(level: int) -> None:
-    """A demo worker process: the parent's log level, SIGINT left to the parent (which stops the pool)."""
+    """A demo worker process logs at its parent's level (Ctrl-C reaches it too: its task stops, then the pool)."""
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -70,6 +70,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -388,7 +389,7 @@ def sumo_network(graph: nx.MultiDiGraph, workdir: str | os.PathLike[str], *,
     net_file = work / "net.net.xml"
     args = ["--node-files", "nodes.nod.xml", "--edge-files", "edges.edg.xml",
             "--output-file", net_file.name, *_NETCONVERT_OPTIONS]
-    _run(home, "netconvert", args, work)
+    _netconvert(home, args, work, net_file)
     successors = _read_net(net_file, expected)
     missing = {eid: want - successors[eid] for eid, want in wanted.items() if want - successors[eid]}
     added = sum(len(m) for m in missing.values())
@@ -401,7 +402,7 @@ def sumo_network(graph: nx.MultiDiGraph, workdir: str | os.PathLike[str], *,
             for to in sorted(successors[eid] | wanted[eid]):
                 ET.SubElement(cons, "connection", {"from": eid, "to": to})
         _write_xml(cons, work / "connections.con.xml")
-        _run(home, "netconvert", [*args, "--connection-files", "connections.con.xml"], work)
+        _netconvert(home, [*args, "--connection-files", "connections.con.xml"], work, net_file)
         successors = _read_net(net_file, expected)
         still = sorted((eid, to) for eid, want in wanted.items() for to in want - successors[eid])
         if still:
@@ -414,6 +415,25 @@ def sumo_network(graph: nx.MultiDiGraph, workdir: str | os.PathLike[str], *,
              len(dropped), added, wall)
     return SumoNetwork(net_file, edge_ids, dropped, {eid: v[1] for eid, v in expected.items()},
                        int(traffic_lights), added, wall, home, successors)
+
+
+def _netconvert(home: Path, args: list[str], work: Path, net_file: Path) -> None:
+    """netconvert in ``work``, or its output for the same input files, options and binary from the cache
+    (:mod:`optimizer.inputs.cache`); the network is checked against the graph either way."""
+    from optimizer.inputs.cache import cached_bytes
+
+    exe = _binary(home, "netconvert")
+    inputs = [a for a in args if a.endswith((".nod.xml", ".edg.xml", ".con.xml"))]
+    key = {"args": args, "exe": str(exe), "exe_mtime": os.stat(exe).st_mtime_ns,
+           "inputs": [hashlib.sha256((work / f).read_bytes()).hexdigest() for f in inputs]}
+
+    def build() -> bytes:
+        _run(home, "netconvert", args, work)
+        return net_file.read_bytes()
+
+    data = cached_bytes("sumo-net", key, build)
+    if not net_file.is_file() or net_file.read_bytes() != data:
+        net_file.write_bytes(data)
 
 
 def _write_xml(root: ET.Element, path: Path) -> None:

@@ -59,3 +59,16 @@ def test_city_grid_from_the_cache_equals_a_fresh_build(cache, monkeypatch):
         read = Grid.load("city:helsinki")  # read back from the file
     assert read.name == built.name == "city:helsinki" and read.description == built.description
     assert nets_equal(read.net, built.net, check_only_results=False)
+
+
+def test_sumo_network_from_the_cache_is_the_same_network(cache, helsinki, tmp_path):
+    from optimizer.plans.simulation import sumo_network
+
+    first = sumo_network(helsinki.graph, tmp_path / "a")  # netconvert runs, its output is filed
+    filed = sorted((cache / "sumo-net").glob("*.bin"))
+    assert filed and first.net_file.read_bytes() in {f.read_bytes() for f in filed}
+    again = sumo_network(helsinki.graph, tmp_path / "b")  # read back, checked against the graph as ever
+    assert sorted((cache / "sumo-net").glob("*.bin")) == filed  # nothing new filed
+    assert again.net_file.read_bytes() == first.net_file.read_bytes()
+    assert again.edge_ids == first.edge_ids and again._successors == first._successors
+    assert again.turns_added == first.turns_added and again.lanes == first.lanes
