@@ -242,9 +242,15 @@ def _stage_names(spec: dict[str, Any]) -> list[str]:
 
 def _instance_task(spec: dict[str, Any], out: Path, seed: int, as_json: bool, notify: Any = None) -> dict[str, Any]:
     """One demo instance, start to end: build, solve with each solver, compare; what it prints comes back as text."""
-    from optimizer.runs.runner import SolverRequest, comparison_rows, format_table, run_problem, traffic_references
+    from optimizer.runs.runner import (
+        SolverRequest,
+        comparison_rows,
+        format_table,
+        run_problem,
+        traffic_references,
+        write_comparison,
+    )
     from optimizer.runs.runner import verdict as verdict_of
-    from optimizer.runs.runner import write_comparison
     from optimizer.runs.scenarios import load_city
 
     clock = _Clock(spec["label"], notify)

@@ -10,8 +10,8 @@ import pytest
 import optimizer.inputs.grid as grid_module
 from optimizer.inputs.cache import NO_CACHE_ENV_VAR, graph_fingerprint
 from optimizer.inputs.grid import Grid
-from optimizer.runs.scenarios import load_city
 from optimizer.problems.traffic import Traffic
+from optimizer.runs.scenarios import load_city
 
 
 @pytest.fixture
