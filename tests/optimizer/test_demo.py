@@ -62,3 +62,19 @@ def test_every_demo_stage_is_counted():
     assert names["qaoa-sized"][-4:] == ["qaoa-fast", "cpsat", "exact", "anneal"]
     assert names["dispatch full day"][-1] == "continuous plan"
     assert all(spec["cost_s"] > 0 for spec in DEMO_INSTANCES)
+
+
+def test_every_demo_request_and_the_live_loop_are_valid():
+    # what the workers would refuse only minutes in is checked here, without solving anything
+    from optimizer.demo import LIVE_DEMO
+    from optimizer.runs.live import check_live_args
+    from optimizer.solve import check_request
+
+    for spec in DEMO_INSTANCES:
+        for name, opts, *_label in spec["solvers"]:
+            opts = dict(opts)
+            limit = opts.pop("_time_limit_s", spec["time_limit_s"])
+            check_request(name, opts, spec.get("problem", "traffic"), seed=1, time_limit_s=limit)
+    check_live_args(**LIVE_DEMO)
+    city = next(s for s in DEMO_INSTANCES if s["label"] == "city-sized")
+    assert city["trips"] >= 1000 and city["simulate"] and city["references"]  # issue 12: a city-sized peak in SUMO
