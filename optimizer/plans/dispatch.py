@@ -151,8 +151,9 @@ class DispatchPlan:
             hours = prof.hours(t)
             for j, u in enumerate(problem.units):
                 p = float(p_mw[t, j])
-                is_on = bool(on[t, j]) if u.kind not in ("ext_grid", "storage") else (
-                    True if u.kind == "ext_grid" else abs(p) > 1e-12)
+                # the external grid balancing is always on; with spill balancing it is a discrete unit
+                is_on = (abs(p) > 1e-12 if u.is_storage
+                         else True if u.kind == "ext_grid" and problem.balancing == "ext_grid" else bool(on[t, j]))
                 cost = u.period_cost_eur(p, hours) if (is_on or u.is_storage) else 0.0
                 startup = 0.0
                 if is_on and u.kind not in ("ext_grid", "storage"):
@@ -299,7 +300,7 @@ class DispatchPlan:
             p = P[u.name].to_numpy(dtype=float)
             on = ON[u.name].to_numpy(dtype=bool)
             for t in range(T):
-                if u.kind == "ext_grid":
+                if u.kind == "ext_grid" and (self.balancing == "ext_grid" or on[t]):
                     if not (u.p_min_mw - _tol(u.p_min_mw) <= p[t] <= u.p_max_mw + _tol(u.p_max_mw)):
                         problems.append(f"{u.name!r} period {t}: import {p[t]:.6g} MW outside "
                                         f"{u.p_min_mw:g}..{u.p_max_mw:g} MW")
@@ -342,7 +343,7 @@ class DispatchPlan:
             rows = tab[tab.unit == u.name].sort_values("period")
             for t, row in enumerate(rows.itertuples(index=False)):
                 hours = self.profile.hours(t)
-                running = u.kind == "ext_grid" or u.is_storage or on[t]
+                running = (u.kind == "ext_grid" and self.balancing == "ext_grid") or u.is_storage or on[t]
                 cost = u.period_cost_eur(p[t], hours) if running else 0.0
                 if u.kind in ("gen", "sgen") and on[t] and not (on[t - 1] if t else u.initial_on):
                     cost += u.startup_eur
@@ -440,7 +441,8 @@ class DispatchPlan:
                     a = float(net.res_ext_grid.p_mw.at[u.index])
                     if a > u.p_max_mw + 1e-6:
                         viol.append(_v("ext_grid", u.index, net.ext_grid, "p_mw", a, u.p_max_mw))
-                    elif a < u.p_min_mw - 1e-6:
+                    elif a < u.p_min_mw - 1e-6 and (self.balancing == "ext_grid" or bool(ON.at[t, u.name])):
+                        # (an external grid the spill plan switched off takes the slack's losses and spill)
                         viol.append(_v("ext_grid", u.index, net.ext_grid, "p_mw", a, u.p_min_mw, below=True))
             else:
                 viol.append({"element": "network", "index": None, "name": None, "quantity": "converged",

@@ -479,6 +479,39 @@ def test_demand_above_all_capacity_is_an_infeasible_day(case9: Grid) -> None:
         Dispatch.from_grid(case9, periods=4, balancing="spill", load_scale=3.0)
 
 
+def test_spill_balancing_plan_with_the_external_grid_off_validates(case9: Grid) -> None:
+    """Regression: with ``balancing='spill'`` the external grid is a discrete unit, and a plan that
+    switched it off was refused by ``validate`` (its 0 MW "outside 10..250 MW") and priced as running."""
+    prob = Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill")
+    sol = solve(prob, "milp", seed=1)
+    choice = prob.level_choice(sol.bits)
+    ext = [i for i, u in enumerate(prob.discrete) if u.kind == "ext_grid"]
+    assert ext and np.any(choice[:, ext[0]] < 0), "the optimum switches the external grid off somewhere"
+    plan = prob.decode(sol).validate()
+    assert plan.objective == pytest.approx(prob.objective(sol.bits), rel=1e-12)
+    rows = plan.table[plan.table.kind == "ext_grid"]
+    assert (~rows.on & (rows.p_mw == 0) & (rows.cost_eur == 0)).any()
+    off = set(rows.period[~rows.on])
+    pf = plan.power_flow()
+    assert not [v for p in pf["periods"] if p["period"] in off for v in p["violations"] if v["element"] == "ext_grid"]
+
+
+def test_a_balance_window_in_a_gap_of_the_levels_is_refused_with_the_fix(case9: Grid) -> None:
+    """``levels=1`` (or 2) on case9: the units sum to 0, 250, 300, 550, ... MW, so a period whose net load
+    (165 MW) with ``spill_max_mw=60`` needs 165..225 MW has no commitment.  It used to build, and every
+    solver then said "infeasible" without a reason; the model now names the period, the nearest supplies
+    and the fixes, and with the fix it names the day solves."""
+    with pytest.raises(InvalidInputError, match=r"period 0 .*no combination of levels.*nearest: 0 MW, 250 MW"
+                                                r".*raise levels.*spill_max_mw >= 193\.076"):
+        Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=1)
+    with pytest.raises(InvalidInputError, match=r"spill_max_mw >= 85\.432"):
+        Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=2)
+    for kw in ({"levels": 1, "spill_max_mw": 193.076}, {"levels": 3, "spill_max_mw": 60.0}):
+        prob = Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", **kw)
+        plan = prob.decode(solve(prob, "milp", seed=1)).validate()
+        assert float(plan.demand.spill_mw.max()) <= kw["spill_max_mw"] + 1e-6
+
+
 # ------------------------------------------------------------ the full day (slow)
 @pytest.mark.slow
 def test_full_day_on_case118() -> None:

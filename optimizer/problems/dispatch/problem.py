@@ -1135,6 +1135,7 @@ class Dispatch(Problem):
                         + "); lower the demand (load_scale), add units, or raise spill_max_mw / levels")
             wins.append(self._window(lo, hi, reach_lo, reach_hi, what))
         self.balance_windows: tuple[Window, ...] = tuple(wins)
+        self._check_balance_reachable()
         # storage: cumulative net discharge C_t in energy quanta
         eq = q * self.dt_h
         soc = {}
@@ -1157,6 +1158,44 @@ class Dispatch(Problem):
                             for u in self.discrete)
         self.min_down = tuple(max(1, math.ceil((u.min_down_h or 0) / self.dt_h - _EPS)) if not u.is_storage else 1
                               for u in self.discrete)
+
+    def _check_balance_reachable(self) -> None:
+        """Refuse a day whose balance window, in some period, holds no supply the levels can sum to.
+
+        The windows above are checked against the range the units reach; with few
+        levels that range has gaps (case9 with ``levels=1``: each unit off or at
+        full output, so 0, 250, 300, 550, ... MW and nothing between), and a window
+        inside a gap (a net load of 165 MW with ``spill_max_mw=60``) left a model
+        that every solver reported infeasible with no word on why.  Ramps, minimum
+        times and storage energy are not considered here (a necessary condition).
+        Devices that ``milp`` schedules can move the load into reach, so the check
+        is left to the solvers there.
+        """
+        if self.optimise_devices:
+            return
+        reach = _reachable_sums(self.level_quanta)
+        if not isinstance(reach, np.ndarray):  # too wide to list: the range check stands
+            return
+        q = self.quantum_mw
+        bad = [t for t, w in enumerate(self.balance_windows)
+               if not np.any((reach >= w.lo) & (reach <= w.hi))]
+        if not bad:
+            return
+        t = bad[0]
+        w = self.balance_windows[t]
+        below, above = reach[reach < w.lo], reach[reach > w.hi]
+        near = ", ".join(f"{s * q:g} MW" for s in (below[-1:].tolist() + above[:1].tolist()))
+        d = float(self.net_load_mw[t])
+        fix = f"raise levels (now {self.levels})"
+        if self.balancing == "spill":
+            need = max(float(reach[reach >= math.ceil(d / q - _EPS)][0]) * q - d
+                       for d in map(float, self.net_load_mw) if np.any(reach >= math.ceil(d / q - _EPS)))
+            fix += f", allow spill_max_mw >= {math.ceil(need * 1000) / 1000:g}"
+        fix += ", or choose a smaller quantum_mw"
+        msg = (f"infeasible day: in period {t} (and {len(bad) - 1} more) the net load {d:.6g} MW needs a "
+               f"supply of {w.lo * q:g}..{w.hi * q:g} MW from the units' levels, and no combination of "
+               f"levels sums to that in steps of {q:g} MW (the nearest: {near}); {fix}")
+        raise InvalidInputError(msg)
 
     def _build_variables(self) -> None:
         T = self.periods
