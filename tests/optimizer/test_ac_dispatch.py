@@ -128,3 +128,23 @@ def test_the_city_grid_dispatches_in_ac_through_its_phase_shifting_transformers(
     assert plan.source == "milp + AC OPF"
     pf = plan.power_flow()
     assert pf["summary"]["violations"] == 0 and pf["summary"]["converged"]
+
+
+def test_a_failed_period_is_repaired_with_the_fewest_units_the_probes_find(case118):
+    """The AC loop's repair: a commitment with only the cheapest unit running has no AC dispatch on case118;
+    the probes (every unit running, then a binary search over the units that were off) return a commitment
+    that contains the failed one and does dispatch, and the OPF cache answers a repeated period at once."""
+    T, n, ne = case118.periods, len(case118.discrete), len(case118.ext_units)
+    choice = np.full((T, n), -1)
+    choice[:, 0] = 0
+    cache: dict = {}
+    first = case118.ac_dispatch(choice, cache=cache)
+    assert 0 in first.failed_periods
+    runs = len(cache)
+    again = case118.ac_dispatch(choice, cache=cache)
+    assert len(cache) == runs and again.failed_periods == first.failed_periods  # nothing re-run
+    (must, dev), why = case118._ac_repair(choice, None, 0, cache)
+    assert why == "" and dev is None and must[0] and 1 < sum(must) < n
+    fixed = case118.ac_dispatch(choice, extra_on={0: must})
+    assert fixed.converged[0] and fixed.on[0, ne:].tolist() == list(must)
+    assert np.all(fixed.q_mvar[0, ne:][~np.asarray(must)] == 0.0)

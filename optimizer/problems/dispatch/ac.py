@@ -21,9 +21,13 @@ interior-point solver) on a copy of the net:
 
 A period whose OPF does not converge has no AC-feasible dispatch for that
 commitment: :func:`ac_dispatch` reports it, and the ``milp`` solver (option
-``ac``) adds a cut that forbids that commitment in that period and solves the
-commitment again (the commitment <-> AC loop), until every period dispatches or
-the iteration budget is spent, which the summary then says.
+``ac``) repairs it (the commitment <-> AC loop,
+:meth:`~optimizer.problems.dispatch.problem.Dispatch._solve_milp`): the OPF
+probed with more units running, and where that is not enough with the devices at
+their uncontrolled draw in that period, the commitment solved again with the
+period locked, until every period dispatches or the iteration budget is spent,
+which the summary then says.  A ``cache`` keeps each period's OPF under its
+inputs, so a round re-runs only the periods whose inputs changed.
 
 Examples
 --------
@@ -69,6 +73,7 @@ class ACDispatch:
     vm_pu: np.ndarray
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    q_mvar: np.ndarray | None = None  # the units' reactive outputs (periods x units, Mvar; 0 where off or failed)
 
     @property
     def failed_periods(self) -> list[int]:
@@ -76,13 +81,19 @@ class ACDispatch:
 
 
 def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = None, *,
-                periods: list[int] | None = None, device_mw: np.ndarray | None = None) -> ACDispatch:
+                periods: list[int] | None = None, device_mw: np.ndarray | None = None,
+                cache: dict[Any, Any] | None = None) -> ACDispatch:
     """Each period's AC OPF for the commitment ``on`` (periods x ``prob.units``; the external grids' entries
     ignored); storage runs at ``p_fixed`` (the commitment's outputs, discharge positive; default idle); the
     flexible devices draw ``device_mw`` (periods x ``prob.devices``, MW) at their buses.
 
     ``periods``: only these (a probe: ramps then bind only between consecutive ones; the others are reported
     as not converged).
+
+    ``cache`` (a dict the caller keeps between calls on one problem): each period's OPF result under the
+    key of everything it depends on (the period, its commitment, storage outputs and device draws, and
+    the previous period's outputs where ramps bind), so a commitment <-> AC round re-runs the OPF only in
+    the periods whose inputs changed.
     """
 
     from optimizer.plans.dispatch import device_loads, plan_net
@@ -103,6 +114,7 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
         net.pwl_cost.drop(net.pwl_cost.index, inplace=True)
     p_out = np.zeros((T, len(prob.units)))
     vm_out = np.full((T, len(prob.units)), np.nan)
+    q_out = np.zeros((T, len(prob.units)))
     conv = np.zeros(T, dtype=bool)
     cost = np.full(T, np.nan)
     losses = np.zeros(T)
@@ -110,10 +122,29 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
     prev_p: dict[int, float] = {}
     prev_t: set[int] = set()
     lidx, sidx = list(prof.load_index), list(prof.sgen_index)
+    dev_arr = None if device_mw is None else np.asarray(device_mw, dtype=np.float64)
+    ramps = any(u.ramp_mw_per_h is not None for u in prob.units)
     for t in range(T) if periods is None else sorted(periods):
         if t - 1 not in prev_t:
             prev_p = {}
         prev_t = {t}
+        key = None
+        if cache is not None:
+            key = (t, np.asarray(on[t], dtype=bool).tobytes(),
+                   None if p_fixed is None else np.round(np.asarray(p_fixed[t], dtype=np.float64), 9).tobytes(),
+                   None if dev_arr is None else np.round(dev_arr[t], 9).tobytes(),
+                   tuple(sorted((j, round(v, 9)) for j, v in prev_p.items())) if ramps else None)
+            hit = cache.get(key)
+            if hit is not None:
+                ok_t, row = hit
+                if not ok_t:
+                    failures.append(row)
+                    prev_p = {}
+                    continue
+                conv[t] = True
+                p_out[t], vm_out[t], cost[t], losses[t], prev_p, q_out[t] = (row[0], row[1], row[2], row[3],
+                                                                             dict(row[4]), row[5])
+                continue
         hours = prof.hours(t)
         if lidx:
             net.load.loc[lidx, "p_mw"] = prof.load_p_mw[t]
@@ -144,6 +175,8 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
         ok, why = _runopp(net)
         if not ok:
             failures.append(f"period {t}: no AC-feasible dispatch for this commitment ({why})")
+            if key is not None:
+                cache[key] = (False, failures[-1])
             prev_p = {}
             continue
         conv[t] = True
@@ -151,9 +184,11 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
         for j, u in enumerate(prob.units):
             if u.kind == "ext_grid":
                 p_out[t, j] = float(net.res_ext_grid.p_mw.at[u.index])
+                q_out[t, j] = float(net.res_ext_grid.q_mvar.at[u.index])
                 vm_out[t, j] = float(net.res_bus.vm_pu.at[net.ext_grid.bus.at[u.index]])
             elif u.kind in ("gen", "sgen"):
                 p_out[t, j] = float(net[f"res_{u.kind}"].p_mw.at[u.index]) if on[t, j] else 0.0
+                q_out[t, j] = float(net[f"res_{u.kind}"].q_mvar.at[u.index]) if on[t, j] else 0.0
                 prev_p[j] = p_out[t, j]
                 if u.kind == "gen" and on[t, j]:  # the OPF's voltage set point, which the plan carries
                     vm_out[t, j] = float(net.res_gen.vm_pu.at[u.index])
@@ -162,7 +197,10 @@ def ac_dispatch(prob: Dispatch, on: np.ndarray, p_fixed: np.ndarray | None = Non
         # what the dispatch supplies beyond the net load: the network's losses (res_line/res_trafo pl_mw),
         # taken from the balance itself so the plan adds up to the OPF's own tolerance
         losses[t] = max(0.0, float(p_out[t].sum()) - float(prof.net_load_mw[t]) - float(dev_total[t]))
-    return ACDispatch(p_out, np.asarray(on, dtype=bool), conv, cost, losses, vm_out, failures, time.perf_counter() - t_all)
+        if key is not None:
+            cache[key] = (True, (p_out[t].copy(), vm_out[t].copy(), cost[t], losses[t], dict(prev_p), q_out[t].copy()))
+    return ACDispatch(p_out, np.asarray(on, dtype=bool), conv, cost, losses, vm_out, failures,
+                      time.perf_counter() - t_all, q_out)
 
 
 def _runopp(net: Any) -> tuple[bool, str]:

@@ -198,6 +198,8 @@ QAOA_DEMO: dict[str, Any] = {"grid": "case9", "units": 3, "periods": 4, "levels"
 #: energy) grow with it, and a quantum_mw of 1e-9 MW made them run without end.
 MAX_QUANTA = 100_000
 _EPS = 1e-9
+#: How far (MW) a locked period's devices at one bus may draw from what the AC probe gave them.
+_LOCK_TOL_MW = 1e-6
 
 
 def nice_quantum(x: float) -> float:
@@ -1482,53 +1484,96 @@ class Dispatch(Problem):
         """The discrete model as a MathOpt MILP on HiGHS (bits aligned with the QUBO).
 
         With ``ac`` (the problem's): the commitment <-> AC loop (:mod:`optimizer.problems.dispatch.ac`).
-        Each period of the commitment is re-dispatched by pandapower's AC OPF.  A
-        period with no AC-feasible dispatch gets a cover cut: at least one unit
-        that was off there runs (a unit more gives the OPF more active and
-        reactive range, so a subset of a failed commitment fails too, which is
-        the cut's premise, stated not proved: a unit's ``p_min`` can break it);
-        then the MILP is solved again, at most ``max_ac_iterations`` rounds.  A
-        period that fails with every unit on has no AC dispatch at all: the loop
-        stops there.  The last commitment's AC dispatch rides in
-        ``info['ac_dispatch']`` and :meth:`decode` emits it.
+        Each period of the commitment is re-dispatched by pandapower's AC OPF, the
+        devices at the MILP's schedule.  A period ``t`` with no AC-feasible dispatch
+        is repaired by probing the OPF (:meth:`_ac_repair`): every unit running at
+        the devices' scheduled draw, else at their uncontrolled draw; then the
+        fewest of the units that were off (a binary search over an order: most
+        reactive power first) that make it dispatch.  A unit more gives the OPF more
+        active and reactive range (the premise, stated not proved: a unit's
+        ``p_min`` can break it; every round checks).  Then:
+
+        * the added units run in the AC stage, the MILP's commitment otherwise
+          kept, where they have no minimum up/down times (each period of their own;
+          the plan pays their running and start-up costs), and the devices keep
+          their schedule: the next round re-dispatches, and nothing is solved again;
+        * where the devices must draw otherwise (their uncontrolled draw in ``t``)
+          or an added unit has minimum times, the MILP is solved again with the
+          repaired periods *locked*: at each bus the devices draw what the probe
+          gave them, the units with minimum times run.
+
+        At most ``max_ac_iterations`` rounds.  A period that fails with every
+        unit on at either device draw has no AC dispatch: the summary names it and
+        why.  The OPF runs once per distinct period input (commitment, storage,
+        device draws; the previous outputs where ramps bind), so a round re-runs it
+        only where something changed.  The last AC dispatch rides in
+        ``info['ac_dispatch']`` and :meth:`decode` emits it; ``info`` also says
+        which units the AC stage added (``ac_added_units``), how many OPFs ran
+        (``ac_opf_runs``) and MILPs were solved (``ac_milp_solves``).
         """
         from solvers.solution import Solution, Status
 
         t0 = time.perf_counter()
         ac = self.ac
-        cuts: list[tuple[int, tuple[bool, ...]]] = []
+        locks: dict[int, tuple[tuple[bool, ...], np.ndarray | None]] = {}  # the MILP's
+        extra: dict[int, tuple[bool, ...]] = {}  # units the AC stage runs beyond the MILP's commitment
+        hopeless: dict[int, str] = {}
+        cache: dict[Any, Any] = {}
         check_dispatch_options({"max_ac_iterations": max_ac_iterations})
         acr = None
-        res, x, dv = self._milp_solve(cuts, seed=seed, time_limit_s=time_limit_s)
-        iteration, stuck = 1, ""
+        res, x, dv = self._milp_solve([], seed=seed, time_limit_s=time_limit_s)
+        iteration, stuck, milp_solves = 1, "", 1
+        free = [self.min_up[i] <= 1 and self.min_down[i] <= 1 for i in range(len(self.discrete))]
         while ac and res.has_primal_feasible_solution():
             vals = res.variable_values()
             choice = self.level_choice(np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8))
-            acr = self.ac_dispatch(choice, dv.values(vals) if dv is not None else None)
-            if not acr.failed_periods:
-                break
-            patterns = {t: tuple(bool(choice[t, i] >= 0) or self.discrete[i].is_storage
-                                 for i in range(len(self.discrete))) for t in acr.failed_periods}
-            full = [t for t, pat in patterns.items() if all(pat)]
-            if full:
-                stuck = (f"periods {full} have no AC-feasible dispatch even with every unit running "
-                         f"({acr.failures[acr.failed_periods.index(full[0])]})")
+            dev = dv.values(vals) if dv is not None else (self.device_base_mw if self.devices is not None else None)
+            acr = self.ac_dispatch(choice, dev, cache=cache, extra_on=extra)
+            todo = [t for t in acr.failed_periods if t not in hopeless]
+            if not todo:
                 break
             if iteration >= max_ac_iterations:
                 stuck = f"the commitment <-> AC loop stopped after {iteration} rounds (--max-ac-iterations)"
                 break
-            cuts.extend(patterns.items())
-            cuts.extend(self._ac_probe(choice, patterns))
-            log.info("AC OPF: periods %s have no AC-feasible dispatch; cut and solve again (%d)",
-                     acr.failed_periods, iteration)
-            nxt = self._milp_solve(cuts, seed=seed, time_limit_s=time_limit_s)
+            resolve = False
+            for t in todo:
+                running = [bool(choice[t, i] >= 0) or u.is_storage or (t in extra and extra[t][i])
+                           for i, u in enumerate(self.discrete)]
+                lock, why = self._ac_repair(choice, dev, t, cache, running=running, optimised=dv is not None)
+                if lock is None:
+                    hopeless[t] = why
+                    continue
+                must, dev_t = lock
+                extra[t] = must
+                locks[t] = lock
+                added = [i for i in range(len(must)) if must[i] and not running[i]]
+                # the MILP solves again where the AC stage alone cannot carry the fix: the devices must draw
+                # otherwise, or an added unit has minimum up/down times the period alone cannot keep
+                if (dev is not None and dev_t is not None and not np.allclose(dev_t, dev[t], atol=1e-9)) or \
+                        any(not free[i] for i in added):
+                    resolve = True
+            if all(t in hopeless for t in todo):
+                break
             iteration += 1
+            if not resolve:  # the same commitment, the added units run in the AC stage: re-dispatch only
+                log.info("AC OPF: periods %s dispatch with more units running (%d)", todo, iteration - 1)
+                continue
+            log.info("AC OPF: periods %s need the devices moved; lock and solve again (%d)", todo, iteration - 1)
+            nxt = self._milp_solve([], seed=seed, time_limit_s=time_limit_s,
+                                   locks={t: (tuple(m and not free[i] for i, m in enumerate(must)), d)
+                                          for t, (must, d) in locks.items()})
+            milp_solves += 1
             if not nxt[0].has_primal_feasible_solution():
-                stuck = (f"after {len(cuts)} cuts the commitment model has no solution "
-                         f"({nxt[0].termination.reason.name}): the cuts leave no commitment")
+                stuck = (f"with {len(locks)} periods locked to an AC-feasible commitment the commitment model has "
+                         f"no solution ({nxt[0].termination.reason.name})")
                 iteration -= 1
                 break
             res, x, dv = nxt
+        if hopeless:
+            t = min(hopeless)
+            stuck = "; ".join(filter(None, [stuck, f"periods {sorted(hopeless)} have no AC-feasible dispatch even "
+                                                   f"with every unit running ({hopeless[t]})"]))
+        opf_runs = len(cache)
         reason = res.termination.reason.name
         has = res.has_primal_feasible_solution()
         levels = None
@@ -1550,8 +1595,13 @@ class Dispatch(Problem):
                 info["device_mw"] = dv.values(res.variable_values())
         if ac:
             info.update(opf_iterations=iteration, ac_failed_periods=acr.failed_periods if acr else None,
-                        ac_cuts=len(cuts), ac_failures=acr.failures if acr else [], ac_stopped=stuck or None)
-            if cuts and status is Status.OPTIMAL:
+                        ac_cuts=len(locks), ac_locked_periods=sorted(locks), ac_opf_runs=opf_runs,
+                        ac_milp_solves=milp_solves,
+                        ac_added_units={int(t): [self.discrete[i].name for i in range(len(m))
+                                                 if m[i] and not (levels is not None and levels[t, i] >= 0)]
+                                        for t, m in extra.items()},
+                        ac_failures=acr.failures if acr else [], ac_stopped=stuck or None)
+            if locks and status is Status.OPTIMAL:
                 bound = None  # the cuts' premise is a heuristic: the optimum is the cut model's, not a bound
             if acr is not None:
                 info["ac_dispatch"] = acr
@@ -1567,8 +1617,11 @@ class Dispatch(Problem):
         return res, x
 
     def _milp_solve(self, cuts: Sequence[tuple[int, tuple[bool, ...]]], *, seed: int | None,
-                    time_limit_s: float | None) -> tuple[Any, list[Any], DeviceVariables | None]:
-        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)``.
+                    time_limit_s: float | None,
+                    locks: Mapping[int, tuple[tuple[bool, ...], np.ndarray | None]] | None = None,
+                    dv_locks: bool = True) -> tuple[Any, list[Any], DeviceVariables | None]:
+        """Build and solve the discrete MILP once, with cover ``cuts`` ``(period, on per unit)`` and the AC
+        loop's ``locks`` ``{period: (units that must run, device draws (devices,) or None)}``.
 
         With ``optimise_devices`` the devices are continuous variables
         (:mod:`~optimizer.problems.dispatch.flexible`); each period's balance then
@@ -1663,34 +1716,88 @@ class Dispatch(Problem):
                 flow = mathopt.fast_sum(float(c) * x[v] for v, c in self._line_terms(r, t))
                 mdl.add_linear_constraint(flow == w.lo + mathopt.fast_sum(
                     float(c) * x[v] for v, c in zip(self.line_slack[(r, t)], w.slack)))
-        for t, pattern in cuts:  # the AC loop's cover cuts: a unit that was off in period t runs
+        for t, pattern in cuts:  # cover cuts: a unit that was off in period t runs
             mdl.add_linear_constraint(mathopt.fast_sum(on(i, t) for i, was in enumerate(pattern) if not was) >= 1)
+        for t, (must, dev_t) in (locks or {}).items():  # the AC loop's locks: an AC-feasible period stays so
+            for i, run in enumerate(must):
+                if run and not self.discrete[i].is_storage:
+                    mdl.add_linear_constraint(on(i, t) >= 1)
+            if dev_t is not None and dv is not None and dv_locks:  # each bus's devices draw what the OPF saw
+                at: dict[int, list[int]] = {}
+                for j, b in enumerate(self.devices.buses):
+                    at.setdefault(int(b), []).append(j)
+                for js in at.values():
+                    want = float(sum(dev_t[j] for j in js))
+                    expr = mathopt.fast_sum(dv.draw[t][j] for j in js)
+                    mdl.add_linear_constraint(expr <= want + _LOCK_TOL_MW)
+                    mdl.add_linear_constraint(expr >= want - _LOCK_TOL_MW)
         mdl.minimize(mathopt.fast_sum(obj) + const)
         res = mathopt_solve(mdl, time_limit_s=time_limit_s, seed=seed)
         return res, x, dv
 
-    def _ac_probe(self, choice: np.ndarray, patterns: Mapping[int, tuple[bool, ...]],
-                  most: int = 8) -> list[tuple[int, tuple[bool, ...]]]:
-        """More cover cuts for the AC loop: each failed period's commitment with one more unit (the ``most``
-        cheapest to run of those off) is tried in the OPF; each that fails too is a pattern to cut as well.
-        Without it the loop learns one pattern per period and round; with it, up to ``most`` more."""
+    def _ac_repair(self, choice: np.ndarray, device_mw: np.ndarray | None, t: int, cache: dict[Any, Any], *,
+                   running: Sequence[bool] | None = None, optimised: bool = True) -> tuple[tuple[tuple[bool, ...], np.ndarray | None] | None, str]:
+        """A lock for period ``t``, whose commitment in ``choice`` has no AC dispatch: ``((units that must
+        run, the devices' draw in t), "")``, or ``(None, why)`` when the OPF finds none even with every
+        unit running.
+
+        The probes (single-period OPFs): every unit running at the devices' scheduled draw ``device_mw[t]``,
+        else at their uncontrolled draw (a point the device model always admits); then, at the first that
+        dispatches, a binary search for the fewest of the units that were off (ordered by the reactive power
+        each gives in that all-running dispatch, then by their cost at their lowest level plus start-up)
+        that, added to the commitment, dispatch.
+        """
         from optimizer.problems.dispatch.ac import ac_dispatch
 
-        ne, out = len(self.ext_units), []
-        base_on = np.ones((self.periods, len(self.units)), dtype=bool)
-        base_on[:, ne:] = choice >= 0
-        p = np.zeros((self.periods, len(self.units)))
+        T, ne, n = self.periods, len(self.ext_units), len(self.discrete)
+        pattern = tuple(bool(choice[t, i] >= 0) or self.discrete[i].is_storage for i in range(n)) \
+            if running is None else tuple(bool(r) for r in running)
+        p = np.zeros((T, len(self.units)))
         p[:, ne:] = self.output_mw(choice)
-        for t, pattern in patterns.items():
-            off = [i for i, was in enumerate(pattern) if not was]
-            off.sort(key=lambda i: self.discrete[i].cost.c0 + self.discrete[i].startup_eur)
-            for i in off[:most]:
-                on = base_on.copy()
-                on[t, ne + i] = True
-                dev = self.device_base_mw if self.devices is not None else None
-                if not ac_dispatch(self, on, p, periods=[t], device_mw=dev).converged[t]:
-                    out.append((t, tuple(was or k == i for k, was in enumerate(pattern))))
-        return out
+
+        q_all = np.zeros(len(self.units))
+
+        def dispatches(run: Sequence[bool], dev: np.ndarray | None) -> tuple[bool, str]:
+            on = np.ones((T, len(self.units)), dtype=bool)
+            on[t, ne:] = run
+            r = ac_dispatch(self, on, p, periods=[t], device_mw=dev, cache=cache)
+            if r.q_mvar is not None and all(run):
+                q_all[:] = r.q_mvar[t]
+            return bool(r.converged[t]), (r.failures[0] if r.failures else "")
+
+        rows = [device_mw]
+        if self.devices is not None and optimised and device_mw is not None:
+            base = np.array(device_mw, dtype=np.float64)
+            base[t] = self.device_base_mw[t]
+            if not np.allclose(base[t], device_mw[t], atol=1e-9):
+                rows.append(base)
+        dev, why = None, ""
+        for cand in rows:
+            ok, why = dispatches((True,) * n, cand)
+            if ok:
+                dev = cand
+                break
+        else:
+            return None, why
+        off = [i for i in range(n) if not pattern[i]]
+        # first the units that, all running, give the most reactive power (what a failed period lacks, mostly:
+        # case118's low voltages), then the cheapest to run
+        off.sort(key=lambda i: (-round(abs(float(q_all[ne + i])), 3),
+                                float(self.level_cost[i][t, 0]) + self.discrete[i].startup_eur, i))
+        lo, hi = (0 if dev is device_mw else -1), len(off)  # pattern + off[:lo] fails (-1: unknown); off[:hi] runs
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            run = list(pattern)
+            for i in off[:mid]:
+                run[i] = True
+            if dispatches(run, dev)[0]:
+                hi = mid
+            else:
+                lo = mid
+        must = list(pattern)
+        for i in off[:hi]:
+            must[i] = True
+        return (tuple(must), None if dev is None else np.array(dev[t], dtype=np.float64)), ""
 
     def _device_balance(self, mdl: Any, t: int, supply: Any, delta: Any, d_lo: float, d_hi: float,
                         obj: list[Any]) -> None:
@@ -1733,9 +1840,12 @@ class Dispatch(Problem):
             mdl.add_linear_constraint(cv >= f0 + (f1 - f0) / (s1 - s0) * (eff - s0))
         obj.append(cv)
 
-    def ac_dispatch(self, choice: np.ndarray, device_mw: np.ndarray | None = None) -> ACDispatch:
+    def ac_dispatch(self, choice: np.ndarray, device_mw: np.ndarray | None = None, *,
+                    cache: dict[Any, Any] | None = None,
+                    extra_on: Mapping[int, Sequence[bool]] | None = None) -> ACDispatch:
         """Each period of a level choice re-dispatched by pandapower's AC OPF (commitment kept), the devices
-        drawing ``device_mw`` (periods x devices; default their uncontrolled schedule) at their buses."""
+        drawing ``device_mw`` (periods x devices; default their uncontrolled schedule) at their buses
+        (``cache``: see :func:`~optimizer.problems.dispatch.ac.ac_dispatch`)."""
         from optimizer.problems.dispatch.ac import ac_dispatch
 
         ne = len(self.ext_units)
@@ -1743,10 +1853,12 @@ class Dispatch(Problem):
         on = np.ones((T, len(self.units)), dtype=bool)
         p = np.zeros((T, len(self.units)))
         on[:, ne:] = choice >= 0
+        for t, run in (extra_on or {}).items():  # units the AC loop runs beyond the commitment (free in the OPF)
+            on[t, ne:] |= np.asarray(run, dtype=bool)
         p[:, ne:] = self.output_mw(choice)
         if self.devices is not None and device_mw is None:
             device_mw = self.device_base_mw
-        return ac_dispatch(self, on, p, device_mw=device_mw)
+        return ac_dispatch(self, on, p, device_mw=device_mw, cache=cache)
 
     # ==================================================== continuous levels
     def solve_continuous(self, *, commitment: str = "free", time_limit_s: float | None = None,
