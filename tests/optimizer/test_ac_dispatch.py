@@ -148,3 +148,24 @@ def test_a_failed_period_is_repaired_with_the_fewest_units_the_probes_find(case1
     fixed = case118.ac_dispatch(choice, extra_on={0: must})
     assert fixed.converged[0] and fixed.on[0, ne:].tolist() == list(must)
     assert np.all(fixed.q_mvar[0, ne:][~np.asarray(must)] == 0.0)
+
+
+@pytest.mark.slow
+def test_case118_with_devices_has_zero_violations_after_the_loop():
+    """Issue 13: case118 with EVs and batteries under ``--ac`` (one level per unit, so the MILP's commitment
+    runs few, large units and has no AC dispatch): the loop repairs every period, the emitted plan validates
+    (energy by departure, state of charge, balance with the devices) and runpp from scratch finds nothing."""
+    from optimizer.runs.scenarios import dispatch
+
+    prob = dispatch(grid="case118", periods=2, seed=1, network=True, ac=True, evs=20, batteries=2)
+    sol = solve(prob, "milp", seed=1, time_limit_s=60, max_ac_iterations=3)
+    info = sol.info
+    assert info["device_policy"] == "optimised" and info["ac_locked_periods"] and info["opf_iterations"] >= 2
+    assert not info["ac_failed_periods"] and not info["ac_stopped"] and info["ac_added_units"]
+    plan = prob.decode(sol).validate()
+    assert plan.source == "milp + AC OPF"
+    pf = plan.power_flow()
+    assert pf["summary"]["converged"] and pf["summary"]["violations"] == 0
+    added = plan.table[plan.table.unit.isin(info["ac_added_units"][1]) & (plan.table.period == 1)]
+    assert len(added) == len(info["ac_added_units"][1]) and added.on.all()  # the AC stage's units run (validate
+    # re-prices them: their running and start-up costs are in the objective)
