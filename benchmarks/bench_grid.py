@@ -40,9 +40,9 @@ def bench_grid(grid: str, *, periods: int = 24, levels: int = 3, seed: int = 1,
     for mode, kw in MODES.items():
         if modes is not None and mode not in modes:
             continue
-        prob = Dispatch.from_grid(grid, periods=periods, levels=levels, seed=seed, network=kw["network"])
+        prob = Dispatch.from_grid(grid, periods=periods, levels=levels, seed=seed, network=kw["network"], ac=kw["ac"])
         t0 = time.perf_counter()
-        sol = solve(prob, "milp", seed=seed, time_limit_s=time_limit_s, **({"ac": True} if kw["ac"] else {}))
+        sol = solve(prob, "milp", seed=seed, time_limit_s=time_limit_s)
         row: dict[str, Any] = {"grid": grid, "mode": mode, "instance": prob.instance_name, "status": sol.status.value}
         if sol.feasible:
             plan = prob.decode(sol).validate()
