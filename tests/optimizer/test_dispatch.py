@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -496,18 +497,25 @@ def test_spill_balancing_plan_with_the_external_grid_off_validates(case9: Grid) 
     assert not [v for p in pf["periods"] if p["period"] in off for v in p["violations"] if v["element"] == "ext_grid"]
 
 
-def test_a_balance_window_in_a_gap_of_the_levels_is_refused_with_the_fix(case9: Grid) -> None:
+def test_a_balance_window_in_a_gap_of_the_levels_says_why_and_the_fix(case9: Grid) -> None:
     """``levels=1`` (or 2) on case9: the units sum to 0, 250, 300, 550, ... MW, so a period whose net load
-    (165 MW) with ``spill_max_mw=60`` needs 165..225 MW has no commitment.  It used to build, and every
-    solver then said "infeasible" without a reason; the model now names the period, the nearest supplies
-    and the fixes, and with the fix it names the day solves."""
-    with pytest.raises(InvalidInputError, match=r"period 0 .*no combination of levels.*nearest: 0 MW, 250 MW"
-                                                r".*raise levels.*spill_max_mw >= 193\.076"):
-        Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=1)
-    with pytest.raises(InvalidInputError, match=r"spill_max_mw >= 85\.432"):
-        Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=2)
+    (165 MW) with ``spill_max_mw=60`` needs 165..225 MW has no discrete plan.  Every discrete solver said
+    "infeasible" without a reason; now the problem names the period, the nearest supplies and the fixes
+    (``discrete_gap``, in milp's info and in every refusal of bits), and with a fix the day solves.  The
+    continuous model, whose levels are free, has its plan all along (the PyPSA cross-check uses it)."""
+    prob = Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=1)
+    assert re.search(r"period 0 .*no combination of levels.*nearest: 0 MW, 250 MW.*raise levels"
+                     r".*spill_max_mw >= 193\.076", prob.discrete_gap)
+    sol = solve(prob, "milp", seed=1)
+    assert not sol.feasible and sol.info["infeasible_why"] == prob.discrete_gap
+    with pytest.raises(InfeasibleSolutionError, match="no combination of levels"):
+        prob.decode(sol)
+    assert prob.plan_from_continuous().validate().objective > 0
+    two = Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", spill_max_mw=60.0, levels=2)
+    assert "spill_max_mw >= 85.432" in two.discrete_gap
     for kw in ({"levels": 1, "spill_max_mw": 193.076}, {"levels": 3, "spill_max_mw": 60.0}):
         prob = Dispatch.from_grid(case9, periods=4, seed=1, balancing="spill", **kw)
+        assert prob.discrete_gap is None
         plan = prob.decode(solve(prob, "milp", seed=1)).validate()
         assert float(plan.demand.spill_mw.max()) <= kw["spill_max_mw"] + 1e-6
 

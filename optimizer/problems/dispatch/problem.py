@@ -624,6 +624,8 @@ class Dispatch(Problem):
             for t, w in enumerate(self.balance_windows):
                 s = self._supply_q(choice, t)
                 if not w.lo <= s <= w.hi:
+                    if not out and getattr(self, "discrete_gap", None):  # why no choice can hold it
+                        out.append(self.discrete_gap)
                     out.append(f"period {t}: discrete supply {s * self.quantum_mw:.6g} MW outside the balance "
                                f"window {w.lo * self.quantum_mw:.6g}..{w.hi * self.quantum_mw:.6g} MW")
         else:
@@ -1162,17 +1164,21 @@ class Dispatch(Problem):
                               for u in self.discrete)
 
     def _check_balance_reachable(self) -> None:
-        """Refuse a day whose balance window, in some period, holds no supply the levels can sum to.
+        """Why the discrete model has no plan when some period's balance window holds no supply the levels
+        can sum to (:attr:`discrete_gap`, None when every window holds one).
 
         The windows above are checked against the range the units reach; with few
         levels that range has gaps (case9 with ``levels=1``: each unit off or at
         full output, so 0, 250, 300, 550, ... MW and nothing between), and a window
         inside a gap (a net load of 165 MW with ``spill_max_mw=60``) left a model
-        that every solver reported infeasible with no word on why.  Ramps, minimum
+        that every solver reported infeasible with no word on why.  The continuous
+        model (levels anywhere in ``[p_min, p_max]``) may well have a plan, so the
+        problem is built; the discrete solvers say this reason.  Ramps, minimum
         times and storage energy are not considered here (a necessary condition).
         Devices that ``milp`` schedules can move the load into reach, so the check
         is left to the solvers there.
         """
+        self.discrete_gap: str | None = None
         if self.optimise_devices:
             return
         reach = _reachable_sums(self.level_quanta)
@@ -1194,10 +1200,10 @@ class Dispatch(Problem):
                        for d in map(float, self.net_load_mw) if np.any(reach >= math.ceil(d / q - _EPS)))
             fix += f", allow spill_max_mw >= {math.ceil(need * 1000) / 1000:g}"
         fix += ", or choose a smaller quantum_mw"
-        msg = (f"infeasible day: in period {t} (and {len(bad) - 1} more) the net load {d:.6g} MW needs a "
-               f"supply of {w.lo * q:g}..{w.hi * q:g} MW from the units' levels, and no combination of "
-               f"levels sums to that in steps of {q:g} MW (the nearest: {near}); {fix}")
-        raise InvalidInputError(msg)
+        self.discrete_gap = (f"no discrete plan: in period {t} (and {len(bad) - 1} more) the net load {d:.6g} MW "
+                             f"needs a supply of {w.lo * q:g}..{w.hi * q:g} MW from the units' levels, and no "
+                             f"combination of levels sums to that in steps of {q:g} MW (the nearest: {near}); {fix}")
+        log.warning("%s", self.discrete_gap)
 
     def _build_variables(self) -> None:
         T = self.periods
@@ -1589,6 +1595,8 @@ class Dispatch(Problem):
             bits, bound = np.zeros(len(x), dtype=np.uint8), None
             status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
         info: dict[str, Any] = {"termination": reason, "objective": float(res.objective_value()) if has else None}
+        if not has and getattr(self, "discrete_gap", None):
+            info["infeasible_why"] = self.discrete_gap
         if self.devices is not None:
             info["device_policy"] = "optimised" if dv is not None else "uncontrolled"
             if dv is not None and has:
