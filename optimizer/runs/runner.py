@@ -311,6 +311,12 @@ def _grid_verdict(plan: Any, sol: Solution, pf: Mapping[str, Any]) -> dict[str, 
     acr = info.get("ac_dispatch")
     if "opf_iterations" in info:
         out["opf_iterations"] = info["opf_iterations"]
+        for key in ("ac_opf_runs", "ac_milp_solves", "ac_locked_periods"):
+            if key in info:
+                out[key] = info[key]
+        added = {str(t): names for t, names in (info.get("ac_added_units") or {}).items() if names}
+        if added:
+            out["ac_added_units"] = added  # units the AC stage switched on, by period
     elif acr is not None:
         out["opf_iterations"] = 1  # one AC pass over this solver's own commitment, no loop
     if acr is not None and acr.failed_periods:

@@ -90,6 +90,7 @@ def test_the_cli_writes_a_violation_free_ac_plan_and_says_so(tmp_path):
     assert s["violations"] == 0 == pf["summary"]["violations"]
     assert all(not p["violations"] for p in pf["periods"])
     assert s["opf_iterations"] >= 1 and s["plan_source"] == "milp + AC OPF"
+    assert s["ac_opf_runs"] >= 2 and s["ac_milp_solves"] >= 1  # two periods, each through the OPF
     assert s["network_constrained"] is True and s["ac_dispatch"] is True
     csv = (d / "dispatch.csv").read_text().splitlines()
     assert csv[0].endswith(",vm_pu")
