@@ -171,6 +171,7 @@ import numpy as np
 from optimizer.errors import InfeasibleSolutionError, InvalidInputError
 from optimizer.problems.base import Problem
 from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
+from optimizer.problems.dispatch.onehot import ENCODINGS, OneHotLayout, bits_of, build_layout, choice_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.devices import Devices
@@ -312,7 +313,12 @@ class Dispatch(Problem):
                  levels: int = 1, quantum_mw: float | None = None, balancing: str = "auto",
                  spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
                  line_margin: float = 0.95, line_rounding: float = 0.01, ac: bool = False,
-                 devices: Devices | None = None, optimise_devices: bool = True) -> None:
+                 devices: Devices | None = None, optimise_devices: bool = True, encoding: str = "levels") -> None:
+        if encoding not in ENCODINGS:
+            msg = (f"encoding must be one of {', '.join(map(repr, ENCODINGS))} (the QUBO's variables: a bit per "
+                   f"unit, period and level, or one-hot per period over its admitted commitments), got {encoding!r}")
+            raise InvalidInputError(msg)
+        self.encoding = encoding
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -395,6 +401,12 @@ class Dispatch(Problem):
         self._build_windows()
         self._build_line_windows()
         self._build_variables()
+        #: The level encoding's variables, which the native models (CP-SAT, MILP) are built on.
+        self.level_variables: tuple[tuple[Any, ...], ...] = self.variables
+        self.onehot: OneHotLayout | None = None
+        if encoding == "onehot":
+            self.onehot = build_layout(self)
+            self.variables = self.onehot.labels
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -403,7 +415,7 @@ class Dispatch(Problem):
                   balancing: str = "auto", spill_max_mw: float | None = None, initial_on: bool = False,
                   load_scale: float = 1.0, network: bool = False, line_margin: float = 0.95,
                   line_rounding: float = 0.01, ac: bool = False, devices: Devices | None = None,
-                  optimise_devices: bool = True) -> Dispatch:
+                  optimise_devices: bool = True, encoding: str = "levels") -> Dispatch:
         """A dispatch of ``grid`` over one day of its profile.
 
         Parameters
@@ -433,6 +445,8 @@ class Dispatch(Problem):
             See :class:`Dispatch`.
         devices, optimise_devices
             Flexible devices on the grid's buses (see :class:`Dispatch`).
+        encoding : {"levels", "onehot"}
+            The QUBO's variables (see :class:`Dispatch`).
         """
         from optimizer.inputs.grid import Grid
         from optimizer.inputs.profiles import day_profile
@@ -458,7 +472,8 @@ class Dispatch(Problem):
             us = [us[i] for i in keep]
         return cls(g, profile, us, levels=levels, quantum_mw=quantum_mw, balancing=balancing,
                    spill_max_mw=spill_max_mw, seed=seed, network=network, line_margin=line_margin,
-                   line_rounding=line_rounding, ac=ac, devices=devices, optimise_devices=optimise_devices)
+                   line_rounding=line_rounding, ac=ac, devices=devices, optimise_devices=optimise_devices,
+                   encoding=encoding)
 
     def uncontrolled(self) -> Dispatch:
         """The same dispatch with its devices held at their uncontrolled schedule (every model)."""
@@ -466,7 +481,7 @@ class Dispatch(Problem):
                         quantum_mw=self.quantum_mw if self.quantum_given else None, balancing=self.balancing,
                         spill_max_mw=self.spill_max_mw, seed=self.seed, network=self.network,
                         line_margin=self.line_margin, line_rounding=self.line_rounding, ac=self.ac,
-                        devices=self.devices, optimise_devices=False)
+                        devices=self.devices, optimise_devices=False, encoding=self.encoding)
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -499,6 +514,8 @@ class Dispatch(Problem):
             name += f"-r{self.line_rounding:g}" if self.line_rounding != 0.01 else ""
         if self.ac:
             name += "-ac"
+        if self.encoding != "levels":
+            name += f"-{self.encoding}"
         if self.devices is not None:
             d = self.devices
             name += f"-dev{d.count('ev')}e{d.count('battery')}b{d.count('dr')}d"
@@ -523,11 +540,13 @@ class Dispatch(Problem):
             "quantum_mw": self.quantum_mw,
             "balancing": self.balancing,
             "spill_max_mw": self.spill_max_mw,
+            "encoding": self.encoding,
             "variables": len(self.variables),
-            "level_bits": len(self.level_var),
-            "slack_bits": sum(len(v) for v in self.balance_slack.values()) + sum(len(v) for v in self.soc_slack.values())
-            + sum(len(v) for v in self.line_slack.values()),
-            "line_slack_bits": sum(len(v) for v in self.line_slack.values()),
+            "level_bits": len(self.level_var) if self.onehot is None else 0,
+            "slack_bits": (sum(len(v) for v in self.balance_slack.values()) + sum(len(v) for v in self.line_slack.values())
+                           if self.onehot is None else 0) + sum(len(v) for v in self.soc_slack.values()),
+            "line_slack_bits": sum(len(v) for v in self.line_slack.values()) if self.onehot is None else 0,
+            **({"commitment_bits": sum(len(c) for c in self.onehot.combos)} if self.onehot is not None else {}),
             "line_windows": len(self.line_windows),
             "aux_bits": len(self.start_var) + len(self.stop_var),
             "load_mwh": float(self.profile.load_mw.sum() * self.dt_h),
@@ -544,12 +563,20 @@ class Dispatch(Problem):
     def level_choice(self, bits: np.ndarray) -> np.ndarray:
         """Level index of each discrete unit and period, ``-1`` for off; shape (periods, units).
 
-        Raises InfeasibleSolutionError when a unit has two levels in one period.
+        Raises InfeasibleSolutionError when a unit has two levels in one period (with
+        ``encoding="onehot"``: when a period has not exactly one commitment).
         """
         bits = np.asarray(bits).reshape(-1)
         if bits.shape[0] != len(self.variables):
             msg = f"assignment has {bits.shape[0]} bits, the problem has {len(self.variables)} variables"
             raise InvalidInputError(msg)
+        if self.onehot is not None:
+            return choice_of(self, self.onehot, bits)
+        return self._level_layout_choice(bits)
+
+    def _level_layout_choice(self, bits: np.ndarray) -> np.ndarray:
+        """:meth:`level_choice` of bits in the level encoding's layout (:attr:`level_variables`)."""
+        bits = np.asarray(bits).reshape(-1)
         out = np.full((self.periods, len(self.discrete)), -1, dtype=np.int64)
         for t in range(self.periods):
             for i, u in enumerate(self.discrete):
@@ -562,9 +589,18 @@ class Dispatch(Problem):
         return out
 
     def bits_for(self, choice: np.ndarray) -> np.ndarray:
-        """An assignment for a level choice (periods x discrete units, ``-1`` off), slack and aux bits set right."""
+        """An assignment for a level choice (periods x discrete units, ``-1`` off), slack and aux bits set right.
+
+        With ``encoding="onehot"`` a period whose commitment breaks its balance or
+        line window has no bit: InfeasibleSolutionError.
+        """
         choice = np.asarray(choice, dtype=np.int64)
-        bits = np.zeros(len(self.variables), dtype=np.uint8)
+        bits = self._level_layout_bits(choice)
+        return bits if self.onehot is None else bits_of(self, self.onehot, choice, bits)
+
+    def _level_layout_bits(self, choice: np.ndarray) -> np.ndarray:
+        """:meth:`bits_for` in the level encoding's layout (:attr:`level_variables`)."""
+        bits = np.zeros(len(self.level_variables), dtype=np.uint8)
         for t in range(self.periods):
             for i in range(len(self.discrete)):
                 k = int(choice[t, i])
@@ -1266,7 +1302,11 @@ class Dispatch(Problem):
 
     @cached_property
     def _cost_parts(self) -> tuple[float, float]:
-        """``(UB, LB)`` of the penalty rule (see the module docstring)."""
+        """``(UB, LB)`` of the penalty rule (see the module docstring; :mod:`.onehot` for ``encoding="onehot"``)."""
+        if self.onehot is not None:
+            from optimizer.problems.dispatch.onehot import cost_bounds
+
+            return cost_bounds(self, self.onehot)
         T = self.periods
         ub = lb = 0.0
         for i, u in enumerate(self.discrete):
@@ -1307,6 +1347,10 @@ class Dispatch(Problem):
 
     @cached_property
     def _qubo(self) -> QUBO:
+        if self.onehot is not None:
+            from optimizer.problems.dispatch.onehot import onehot_qubo
+
+            return onehot_qubo(self, self.onehot, self.penalty)
         from solvers.qubo import QUBOBuilder
 
         b = QUBOBuilder(self.variables)
@@ -1403,7 +1447,8 @@ class Dispatch(Problem):
             "problem": "dispatch", "instance": self.instance_name, "penalty": P,
             "penalty_rule": "P = ceil(UB - LB) + 1: UB >= any feasible cost, LB <= cost of any assignment",
             "penalty_ub_eur": ub, "penalty_lb_eur": lb, "amo_weight": self.amo_weight,
-            "encoding": "L bits per unit-period (storage 2L), off = all zero, at most one",
+            "encoding": "levels: L bits per unit-period (storage 2L), off = all zero, at most one",
+            "feasible_below": lb + P,
             "quantum_mw": self.quantum_mw, "balancing": self.balancing,
             "line_windows": len(self.line_windows),
             "line_slack_bits": sum(len(v) for v in self.line_slack.values())})
@@ -1415,13 +1460,18 @@ class Dispatch(Problem):
 
     # ---------------------------------------------------------- CP-SAT model
     def native_cpsat(self) -> CpSatModel:
-        """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order (slack bits linked)."""
+        """CP-SAT on the discrete model; ``bits`` are the QUBO's variables in order (slack bits linked).
+
+        The model is built on the level encoding's bits; with ``encoding="onehot"``
+        each period's commitment bits are linked to them (one per period, each
+        level bit the sum of the commitments that hold it).
+        """
         from ortools.sat.python import cp_model
 
         from solvers.cpsat import CpSatModel
 
         m = cp_model.CpModel()
-        x = [m.new_bool_var(f"v{j}") for j in range(len(self.variables))]
+        x = [m.new_bool_var(f"v{j}") for j in range(len(self.level_variables))]
         T, q = self.periods, self.quantum_mw
         sc = CPSAT_SCALE
         obj: list[Any] = []
@@ -1479,7 +1529,20 @@ class Dispatch(Problem):
         for con in _min_up_down_constraints(self, x, on, int):
             m.add(con)
         m.minimize(sum(obj) + offset if obj else offset)
-        return CpSatModel(m, x, objective_scale=sc, info={"model": "dispatch-native"})
+        out = x
+        if self.onehot is not None:
+            lay = self.onehot
+            out = [m.new_bool_var(f"c{j}") for j in range(len(lay.labels))]
+            for t in range(T):
+                g = [out[j] for j in lay.group(t)]
+                m.add_exactly_one(g)
+                for i in range(len(self.discrete)):
+                    for k in range(len(self.level_quanta[i])):
+                        m.add(x[self.level_var[(i, t, k)]] == sum(
+                            v for v, row in zip(g, lay.combos[t]) if row[i] == k))
+            for v, j in lay.carried.items():
+                m.add(out[j] == x[v])
+        return CpSatModel(m, out, objective_scale=sc, info={"model": "dispatch-native"})
 
     # ----------------------------------------------------------- MathOpt MILPs
     def native_solvers(self) -> dict[str, Any]:
@@ -1532,7 +1595,7 @@ class Dispatch(Problem):
         free = [self.min_up[i] <= 1 and self.min_down[i] <= 1 for i in range(len(self.discrete))]
         while ac and res.has_primal_feasible_solution():
             vals = res.variable_values()
-            choice = self.level_choice(np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8))
+            choice = self._level_layout_choice(np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8))
             dev = dv.values(vals) if dv is not None else (self.device_base_mw if self.devices is not None else None)
             acr = self.ac_dispatch(choice, dev, cache=cache, extra_on=extra)
             todo = [t for t in acr.failed_periods if t not in hopeless]
@@ -1586,13 +1649,15 @@ class Dispatch(Problem):
         if has:
             vals = res.variable_values()
             bits = np.array([1 if vals[v] > 0.5 else 0 for v in x], dtype=np.uint8)
-            levels = self.level_choice(bits)
+            levels = self._level_layout_choice(bits)
+            if self.onehot is not None:
+                bits = bits_of(self, self.onehot, levels, bits)
             bound = float(res.termination.objective_bounds.dual_bound)
             if dv is not None:  # the batteries' throughput tie-break is no cost of the plan
                 bound -= dv.tiebreak_max_eur
             status = Status.OPTIMAL if reason == "OPTIMAL" else Status.FEASIBLE
         else:
-            bits, bound = np.zeros(len(x), dtype=np.uint8), None
+            bits, bound = np.zeros(len(self.variables), dtype=np.uint8), None
             status = Status.INFEASIBLE if reason == "INFEASIBLE" else Status.TIMEOUT
         info: dict[str, Any] = {"termination": reason, "objective": float(res.objective_value()) if has else None}
         if not has and getattr(self, "discrete_gap", None):
@@ -1644,7 +1709,7 @@ class Dispatch(Problem):
         from optimizer.problems.dispatch.flexible import add_devices, delta_range, device_flow
 
         mdl = mathopt.Model(name="dispatch-discrete")
-        x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.variables))]
+        x = [mdl.add_binary_variable(name=f"v{j}") for j in range(len(self.level_variables))]
         T, q = self.periods, self.quantum_mw
         obj: list[Any] = []
         dv = add_devices(mdl, self) if self.optimise_devices else None
