@@ -86,7 +86,9 @@ def solve_qaoa(
         ``circuit_moments``, ``shots``, ``backend``, ``optimizer``,
         ``evaluations``, ``expectation`` (the final ``<E>`` in QUBO energy
         units), ``p_best`` (fraction of shots equal to ``bits``),
-        ``feasible_fraction``, ``p_optimum`` (fraction of shots at the optimum,
+        ``feasible_fraction`` (one-hot groups only), ``p_feasible`` (every
+        constraint, where the QUBO's ``feasible_below`` states it),
+        ``p_optimum`` (fraction of shots at the optimum,
         see ``optimum_energy`` and ``optimum_reference``), for a device backend
         optimised noiselessly also ``p_optimum_noiseless`` and
         ``feasible_fraction_noiseless`` (the same at the same angles in the
@@ -272,7 +274,11 @@ def _sample_quality(qubo: QUBO, distinct: np.ndarray, counts: np.ndarray, energi
 
     The optimum is the lowest energy of a feasible bitstring (every one-hot group
     satisfied), by enumeration up to :data:`ENUMERATE_MAX_QUBITS` variables, else the
-    best feasible sampled energy (``optimum_reference`` says which).  With ``exact``
+    best feasible sampled energy (``optimum_reference`` says which).  ``p_feasible``
+    is the share of shots that are feasible: every one-hot group satisfied and,
+    where the QUBO states it (``metadata["feasible_below"]``: the energy below
+    which exactly the assignments meeting every constraint lie, as a proven
+    penalty bound gives), an energy below it.  With ``exact``
     (the noiseless simulator the angles were optimised on, for a device backend)
     and enumeration possible, ``p_optimum_noiseless`` and
     ``feasible_fraction_noiseless`` are the same figures in the noiseless state.
@@ -281,6 +287,9 @@ def _sample_quality(qubo: QUBO, distinct: np.ndarray, counts: np.ndarray, energi
     shots = float(counts.sum())
     out: dict[str, Any] = {}
     probs = None
+    below = qubo.metadata.get("feasible_below")
+    ok = feasible if below is None else feasible & (energies < float(below))
+    out["p_feasible"] = float(counts[ok].sum()) / shots
     if n <= ENUMERATE_MAX_QUBITS:
         from solvers.qubo import index_bits
 

@@ -41,7 +41,10 @@ zero, so a 1-level unit is one bit per period (3 units x 4 periods on/off = 12
 qubits).  An explicit "off" bit would make each group one-hot (and let the XY
 mixer keep it feasible) but costs a qubit per unit-period, which is what a
 20-qubit budget cannot spare; so the QUBO has no one-hot groups and sets no
-``onehot_penalty``.  ``E(x) = C(x) + P V(x)`` where ``C`` is the cost (equal to
+``onehot_penalty``.  (``encoding="onehot"`` makes a different trade: a bit per
+period and *commitment* the balance admits, one-hot per period, which keeps
+the balance in the variables; :mod:`optimizer.problems.dispatch.onehot`.)
+``E(x) = C(x) + P V(x)`` where ``C`` is the cost (equal to
 the objective on feasible plans) and ``V`` counts violations, each term an
 integer that is 0 exactly when its constraint holds:
 
@@ -302,6 +305,13 @@ class Dispatch(Problem):
     optimise_devices : bool
         Let ``milp`` and the continuous model schedule the devices (default);
         False keeps them at their uncontrolled schedule everywhere.
+    encoding : {"levels", "onehot"}
+        The QUBO's variables.  ``"levels"`` (default): a bit per unit, period and
+        level, the balance met through slack bits (the module docstring).
+        ``"onehot"``: a bit per period and commitment its balance (and line)
+        windows admit, one-hot per period, so QAOA's XY mixer keeps every sample
+        balanced (:mod:`optimizer.problems.dispatch.onehot`).  Every solver
+        takes either; the plans and objectives are the same.
 
     Use :meth:`from_grid` to build one from a grid name.
     """
@@ -477,11 +487,27 @@ class Dispatch(Problem):
 
     def uncontrolled(self) -> Dispatch:
         """The same dispatch with its devices held at their uncontrolled schedule (every model)."""
-        return Dispatch(self.grid, self.profile, self.units, levels=self.levels,
-                        quantum_mw=self.quantum_mw if self.quantum_given else None, balancing=self.balancing,
-                        spill_max_mw=self.spill_max_mw, seed=self.seed, network=self.network,
-                        line_margin=self.line_margin, line_rounding=self.line_rounding, ac=self.ac,
-                        devices=self.devices, optimise_devices=False, encoding=self.encoding)
+        return self._rebuild(optimise_devices=False)
+
+    def with_encoding(self, encoding: str) -> Dispatch:
+        """The same dispatch with its QUBO in ``encoding`` (``"levels"`` or ``"onehot"``, see :class:`Dispatch`).
+
+        Examples
+        --------
+        >>> prob = Dispatch.from_grid(**QAOA_DEMO)
+        >>> prob.to_qubo().num_variables, prob.with_encoding("onehot").to_qubo().num_variables
+        (16, 4)
+        """
+        return self._rebuild(encoding=encoding)
+
+    def _rebuild(self, **changes: Any) -> Dispatch:
+        kw: dict[str, Any] = {
+            "levels": self.levels, "quantum_mw": self.quantum_mw if self.quantum_given else None,
+            "balancing": self.balancing, "spill_max_mw": self.spill_max_mw, "seed": self.seed,
+            "network": self.network, "line_margin": self.line_margin, "line_rounding": self.line_rounding,
+            "ac": self.ac, "devices": self.devices, "optimise_devices": self.optimise_devices,
+            "encoding": self.encoding}
+        return Dispatch(self.grid, self.profile, self.units, **{**kw, **changes})
 
     def import_coefficients(self, t: int) -> tuple[float, float, float]:
         """``(a0, a1, a2)`` with the import cost of period ``t`` = ``a0 + a1 m + a2 m**2`` (``m`` MW, EUR)."""
@@ -595,6 +621,9 @@ class Dispatch(Problem):
         line window has no bit: InfeasibleSolutionError.
         """
         choice = np.asarray(choice, dtype=np.int64)
+        if self.onehot is not None:
+            for t in range(self.periods):
+                self.onehot.index(t, choice[t])  # raises for a commitment the period does not admit
         bits = self._level_layout_bits(choice)
         return bits if self.onehot is None else bits_of(self, self.onehot, choice, bits)
 
