@@ -1,6 +1,7 @@
 """``make bench``: speed as ratios against a reference run in the same process.
 
-Run: ``python -m benchmarks [--only core qaoa qvm dispatch grid crosscheck fleet batch traffic variants] [--skip-demo] [--out outputs/bench.json]``.
+Run: ``python -m benchmarks [--only core qaoa qvm dispatch dispatch-qaoa grid crosscheck fleet batch traffic
+variants] [--skip-demo] [--out outputs/bench.json]``.
 
 ``core`` (this module):
 
@@ -12,7 +13,9 @@ Run: ``python -m benchmarks [--only core qaoa qvm dispatch grid crosscheck fleet
 
 ``qaoa``: :mod:`benchmarks.bench_qaoa` (``fast`` against qsim); ``qvm``:
 :mod:`benchmarks.bench_qvm` (what noise costs, each QVM against qsim);
-``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow); ``fleet``:
+``dispatch``: :mod:`benchmarks.bench_dispatch` (MILP, QAOA, power flow); ``dispatch-qaoa``:
+:mod:`benchmarks.bench_dispatch_qaoa` (QAOA on case9 seed by seed: feasible and optimal plans,
+P(feasible), P(optimum), the one-hot encoding against the level encoding); ``fleet``:
 :mod:`benchmarks.bench_fleet` (decompose with QAOA vs CP-SAT, Routing on a published
 CVRP, the distance matrix vs all pairs); ``traffic``: :mod:`benchmarks.bench_traffic`
 (the Helsinki peak in the BPR model, against AequilibraE's UE/SO and in SUMO);
@@ -119,7 +122,8 @@ def bench_demo() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-demo", action="store_true", help="skip timing the whole demo")
-    groups = ["core", "qaoa", "qvm", "dispatch", "grid", "crosscheck", "fleet", "batch", "traffic", "variants"]
+    groups = ["core", "qaoa", "qvm", "dispatch", "dispatch-qaoa", "grid", "crosscheck", "fleet", "batch", "traffic",
+              "variants"]
     ap.add_argument("--only", nargs="+", choices=groups, default=groups,
                     help="which benchmark groups to run")
     ap.add_argument("--out", default="outputs/bench.json", help="where to write the figures as JSON")
@@ -148,6 +152,11 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             print("\n== dispatch", flush=True)
             results["dispatch"] = bench_dispatch.main(["--out", str(out.with_name("bench_dispatch.json"))])
+    if "dispatch-qaoa" in args.only:
+        from benchmarks import bench_dispatch_qaoa
+
+        print("\n== dispatch QAOA, seeds 1..10: feasible and optimal plans", flush=True)
+        results["dispatch_qaoa"] = bench_dispatch_qaoa.main(["--out", str(out.with_name("bench_dispatch_qaoa.json"))])
     if "grid" in args.only:
         from benchmarks import bench_grid
 

@@ -60,7 +60,7 @@ def test_every_solver_agrees_on_the_onehot_encoding(onehot: dict[str, Dispatch],
     levels = prob.with_encoding("levels")
     opt = levels.objective(solve(levels, "milp", seed=1).bits)
     groups = prob.to_qubo().onehot
-    for solver in ("milp", "cpsat", "exact", "anneal"):
+    for solver in ("milp", "cpsat", "exact", "anneal", "decompose"):
         sol = solve(prob, solver, seed=1)
         assert len(sol.bits) == len(prob.variables)
         assert all(int(sol.bits[list(g)].sum()) == 1 for g in groups), solver
@@ -111,7 +111,7 @@ def test_p_feasible_counts_penalised_samples_as_infeasible() -> None:
 
 
 def test_onehot_bad_input() -> None:
-    with pytest.raises(InvalidInputError, match="encoding must be one of"):
+    with pytest.raises(InvalidInputError, match="encoding must be .auto., .levels. or .onehot.*got .one-hot."):
         Dispatch.from_grid(**{**QAOA_DEMO, "encoding": "one-hot"})
     with pytest.raises(InvalidInputError, match="encoding='levels'"):
         Dispatch.from_grid("case30", periods=2, levels=5, encoding="onehot")
@@ -123,3 +123,12 @@ def test_onehot_bad_input() -> None:
     assert prob.is_feasible(np.ones(len(prob.variables), dtype=np.uint8))  # one commitment per period: the plan
     two = Dispatch.from_grid(**{**QAOA_DEMO, "levels": 2, "encoding": "onehot"})
     assert not two.is_feasible(np.ones(len(two.variables), dtype=np.uint8))  # several commitments per period
+
+
+def test_auto_takes_onehot_where_it_has_fewer_variables() -> None:
+    demo = Dispatch.from_grid(**{**QAOA_DEMO, "encoding": "auto"})
+    assert demo.encoding == "onehot" and demo.instance["encoding"] == "onehot"
+    assert demo.instance_name == demo.with_encoding("levels").instance_name  # the same instance, another QUBO
+    assert len(demo.variables) < len(demo.with_encoding("levels").variables)
+    big = Dispatch.from_grid("case30", periods=2, levels=2, encoding="auto")  # 3**5 commitments to choose among
+    assert big.encoding == "levels" and len(big.with_encoding("onehot").variables) > len(big.variables)

@@ -54,6 +54,8 @@ and usually far fewer (the balance window is narrow); the demo instance
 4 periods (1 per period: the balance leaves a single commitment), against the
 level encoding's 16 qubits.  A period with more than :data:`MAX_COMMITMENTS`
 level combinations to enumerate is refused (use ``encoding="levels"``).
+``encoding="auto"`` takes the one-hot encoding where it has no more variables
+than the level encoding (:func:`auto_layout`).
 
 Examples
 --------
@@ -82,7 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.dispatch.problem import Dispatch
     from solvers.qubo import QUBO, QUBOBuilder
 
-__all__ = ["ENCODINGS", "MAX_COMMITMENTS", "OneHotLayout", "build_layout", "onehot_qubo"]
+__all__ = ["ENCODINGS", "MAX_COMMITMENTS", "OneHotLayout", "auto_layout", "build_layout", "onehot_qubo"]
 
 #: The encodings a Dispatch's QUBO takes (``encoding``).
 ENCODINGS = ("levels", "onehot")
@@ -170,6 +172,19 @@ def build_layout(prob: Dispatch) -> OneHotLayout:
         carried[v] = len(labels)
         labels.append(level_labels[v])
     return OneHotLayout(tuple(combos), tuple(first), tuple(labels), carried)
+
+
+def auto_layout(prob: Dispatch) -> OneHotLayout | None:
+    """The one-hot layout ``encoding="auto"`` takes, or None for the level encoding: one-hot where its
+    combinations are few enough to enumerate, every period admits one, and it has no more variables
+    than the level encoding."""
+    if math.prod(len(ks) + 1 for ks in prob.level_quanta) > MAX_COMMITMENTS:
+        return None
+    try:
+        lay = build_layout(prob)
+    except InvalidInputError:
+        return None
+    return lay if len(lay.labels) <= len(prob.level_variables) else None
 
 
 def choice_of(prob: Dispatch, lay: OneHotLayout, bits: np.ndarray) -> np.ndarray:

@@ -174,7 +174,7 @@ import numpy as np
 from optimizer.errors import InfeasibleSolutionError, InvalidInputError
 from optimizer.problems.base import Problem
 from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
-from optimizer.problems.dispatch.onehot import ENCODINGS, OneHotLayout, bits_of, build_layout, choice_of
+from optimizer.problems.dispatch.onehot import ENCODINGS, OneHotLayout, auto_layout, bits_of, build_layout, choice_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.devices import Devices
@@ -305,13 +305,15 @@ class Dispatch(Problem):
     optimise_devices : bool
         Let ``milp`` and the continuous model schedule the devices (default);
         False keeps them at their uncontrolled schedule everywhere.
-    encoding : {"levels", "onehot"}
+    encoding : {"levels", "onehot", "auto"}
         The QUBO's variables.  ``"levels"`` (default): a bit per unit, period and
         level, the balance met through slack bits (the module docstring).
         ``"onehot"``: a bit per period and commitment its balance (and line)
         windows admit, one-hot per period, so QAOA's XY mixer keeps every sample
-        balanced (:mod:`optimizer.problems.dispatch.onehot`).  Every solver
-        takes either; the plans and objectives are the same.
+        balanced (:mod:`optimizer.problems.dispatch.onehot`).  ``"auto"``:
+        ``"onehot"`` where it needs no more variables than ``"levels"``, else
+        ``"levels"`` (:attr:`encoding` holds the one taken).  Every solver takes
+        either; the plans and objectives are the same.
 
     Use :meth:`from_grid` to build one from a grid name.
     """
@@ -324,11 +326,10 @@ class Dispatch(Problem):
                  spill_max_mw: float | None = None, seed: int | None = None, network: bool = False,
                  line_margin: float = 0.95, line_rounding: float = 0.01, ac: bool = False,
                  devices: Devices | None = None, optimise_devices: bool = True, encoding: str = "levels") -> None:
-        if encoding not in ENCODINGS:
-            msg = (f"encoding must be one of {', '.join(map(repr, ENCODINGS))} (the QUBO's variables: a bit per "
-                   f"unit, period and level, or one-hot per period over its admitted commitments), got {encoding!r}")
+        if encoding not in ("auto", *ENCODINGS):
+            msg = (f"encoding must be 'auto', 'levels' or 'onehot' (the QUBO's variables: a bit per unit, period "
+                   f"and level, or one-hot per period over its admitted commitments), got {encoding!r}")
             raise InvalidInputError(msg)
-        self.encoding = encoding
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
             msg = f"levels must be an integer >= 1 (output levels per unit besides off), got {levels!r}"
             raise InvalidInputError(msg)
@@ -413,9 +414,12 @@ class Dispatch(Problem):
         self._build_variables()
         #: The level encoding's variables, which the native models (CP-SAT, MILP) are built on.
         self.level_variables: tuple[tuple[Any, ...], ...] = self.variables
-        self.onehot: OneHotLayout | None = None
-        if encoding == "onehot":
-            self.onehot = build_layout(self)
+        #: The one-hot layout (``encoding="onehot"``), else None.
+        self.onehot: OneHotLayout | None = auto_layout(self) if encoding == "auto" else (
+            build_layout(self) if encoding == "onehot" else None)
+        #: The encoding taken (``"auto"`` resolved).
+        self.encoding = "levels" if self.onehot is None else "onehot"
+        if self.onehot is not None:
             self.variables = self.onehot.labels
 
     # ------------------------------------------------------------ construction
@@ -455,7 +459,7 @@ class Dispatch(Problem):
             See :class:`Dispatch`.
         devices, optimise_devices
             Flexible devices on the grid's buses (see :class:`Dispatch`).
-        encoding : {"levels", "onehot"}
+        encoding : {"levels", "onehot", "auto"}
             The QUBO's variables (see :class:`Dispatch`).
         """
         from optimizer.inputs.grid import Grid
@@ -540,8 +544,6 @@ class Dispatch(Problem):
             name += f"-r{self.line_rounding:g}" if self.line_rounding != 0.01 else ""
         if self.ac:
             name += "-ac"
-        if self.encoding != "levels":
-            name += f"-{self.encoding}"
         if self.devices is not None:
             d = self.devices
             name += f"-dev{d.count('ev')}e{d.count('battery')}b{d.count('dr')}d"
