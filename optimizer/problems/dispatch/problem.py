@@ -174,7 +174,14 @@ import numpy as np
 from optimizer.errors import InfeasibleSolutionError, InvalidInputError
 from optimizer.problems.base import Problem
 from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_solve, solve_continuous
-from optimizer.problems.dispatch.onehot import ENCODINGS, OneHotLayout, auto_layout, bits_of, build_layout, choice_of
+from optimizer.problems.dispatch.onehot import (
+    ENCODINGS,
+    OneHotLayout,
+    auto_layout,
+    bits_of,
+    build_layout,
+    choice_of,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.inputs.devices import Devices
