@@ -80,14 +80,15 @@ def solve_qaoa(
     -------
     Solution
         ``bits`` the lowest-energy *feasible* sample (every one-hot group of the
-        QUBO satisfied), status ``FEASIBLE``; when no sample is feasible, the
+        QUBO satisfied and, where the QUBO states ``metadata["feasible_below"]``,
+        its energy below that), status ``FEASIBLE``; when no sample is feasible, the
         lowest-energy sample with ``feasible=False`` and status ``INFEASIBLE``.
         ``resources`` holds ``qubits``, ``depth``, ``two_qubit_gates``,
         ``circuit_moments``, ``shots``, ``backend``, ``optimizer``,
         ``evaluations``, ``expectation`` (the final ``<E>`` in QUBO energy
         units), ``p_best`` (fraction of shots equal to ``bits``),
-        ``feasible_fraction`` (one-hot groups only), ``p_feasible`` (every
-        constraint, where the QUBO's ``feasible_below`` states it),
+        ``feasible_fraction`` and ``p_feasible`` (the share of feasible shots,
+        as for ``bits``),
         ``p_optimum`` (fraction of shots at the optimum,
         see ``optimum_energy`` and ``optimum_reference``), for a device backend
         optimised noiselessly also ``p_optimum_noiseless`` and
@@ -200,13 +201,17 @@ def solve_qaoa(
     distinct, counts = np.unique(samples, axis=0, return_counts=True)
     energies = qubo.energies(distinct)
     feasible = qubo.onehot_violations(distinct) == 0
+    below = qubo.metadata.get("feasible_below")  # a proven penalty bound: only feasible plans lie below it
+    if below is not None:
+        feasible &= energies < float(below)
     if feasible.any():
         candidates = np.flatnonzero(feasible)
         status = Status.FEASIBLE
     else:
         candidates = np.arange(distinct.shape[0])
         status = Status.INFEASIBLE
-        logger.warning("qaoa: none of %d samples satisfies every one-hot group", opts.shots)
+        logger.warning("qaoa: none of %d samples satisfies every one-hot group%s", opts.shots,
+                       "" if below is None else " below the QUBO's feasible_below energy")
     k = candidates[np.argmin(energies[candidates])]
     shots = int(samples.shape[0])
     final_expectation = (cost.to_energy(backend.expectation(gammas, betas)) if backend.exact_expectation
@@ -296,6 +301,8 @@ def _sample_quality(qubo: QUBO, distinct: np.ndarray, counts: np.ndarray, energi
         every = index_bits(np.arange(2**n, dtype=np.int64), n)  # row i: state index i, as the backends
         e_all = qubo.energies(every)
         ok_all = qubo.onehot_violations(every) == 0
+        if below is not None:
+            ok_all &= e_all < float(below)
         optimum = float(e_all[ok_all].min()) if ok_all.any() else None
         out["optimum_reference"] = "enumeration"
         if exact is not None:
