@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quantum-mw", type=float, help="dispatch: power quantum of the discrete levels")
     d.add_argument("--balancing", choices=["auto", "ext_grid", "spill"], default="auto",
                    help="dispatch: who balances each period (default auto)")
+    d.add_argument("--encoding", choices=["auto", "levels", "onehot"], default="auto",
+                   help="dispatch: the QUBO's variables: a bit per unit, period and level (levels), or one-hot per "
+                        "period over the commitments its balance admits (onehot: QAOA's XY mixer keeps every "
+                        "sample balanced); auto: onehot where it needs no more variables (default)")
     d.add_argument("--day", type=int, help="dispatch: SimBench day of the year")
     d.add_argument("--load-scale", type=float, default=1.0, help="dispatch: scale every load (default 1)")
     d.add_argument("--network", action="store_true",
@@ -237,7 +241,7 @@ PROBLEM_FLAGS: dict[str, tuple[str, ...]] = {
                 "objective", "peak", "slice_min", "bpr_alpha", "bpr_beta", "simulate", "references"),
     "fleet": ("city", "stops", "vehicles", "capacity", "poi", "stops_csv", "instance"),
     "dispatch": ("grid", "units", "periods", "levels", "quantum_mw", "balancing", "day", "load_scale", "network",
-                 "ac", "devices", "evs", "batteries", "dr"),
+                 "ac", "devices", "evs", "batteries", "dr", "encoding"),
 }
 #: Flags a scenario source replaces: ``--instance`` brings its own stops, ``--trips-csv`` its trips.
 SOURCE_EXCLUDES: dict[str, tuple[str, ...]] = {
@@ -401,7 +405,7 @@ def _scenario(args: argparse.Namespace) -> dict[str, Any]:
         return {"grid": args.grid, "units": args.units, "periods": args.periods, "levels": args.levels,
                 "seed": args.seed, "day": args.day, "quantum_mw": args.quantum_mw, "balancing": args.balancing,
                 "load_scale": args.load_scale, "network": args.network, "ac": args.ac, "devices": args.devices,
-                "evs": args.evs, "batteries": args.batteries, "dr": args.dr}
+                "evs": args.evs, "batteries": args.batteries, "dr": args.dr, "encoding": args.encoding}
     if args.problem == "fleet":
         if args.instance:  # --vehicles left at its default: the file's
             return {"instance": args.instance, "vehicles": args.vehicles if args.vehicles != 1 else None}

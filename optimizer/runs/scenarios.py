@@ -128,11 +128,13 @@ def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24
              seed: int | None = 1, day: int | None = None, quantum_mw: float | None = None,
              balancing: str = "auto", load_scale: float = 1.0, network: bool = False, ac: bool = False,
              devices: str | None = None, evs: int | None = None, batteries: int | None = None,
-             dr: int | None = None) -> Dispatch:
+             dr: int | None = None, encoding: str = "auto") -> Dispatch:
     """A day's unit commitment and dispatch on ``grid`` (``network``: DC line limits through the PTDF; ``ac``:
     every commitment re-dispatched per period by pandapower's AC OPF), with
     the flexible devices of the CSV ``devices``, or ``evs`` EV sessions, ``batteries`` and ``dr``
-    demand-response loads generated with ``seed`` (:func:`optimizer.inputs.devices.generate_devices`)."""
+    demand-response loads generated with ``seed`` (:func:`optimizer.inputs.devices.generate_devices`).
+    ``encoding`` is the QUBO's (:class:`~optimizer.problems.dispatch.problem.Dispatch`; ``auto``: one-hot per
+    period where that needs no more variables, which QAOA's XY mixer keeps balanced)."""
     from optimizer.errors import DeviceError
     from optimizer.inputs.devices import generate_devices, read_devices
     from optimizer.inputs.grid import Grid
@@ -151,7 +153,7 @@ def dispatch(*, grid: str = "case9", units: int | None = None, periods: int = 24
         devs = generate_devices(g, evs=evs or 0, batteries=batteries or 0, dr=dr or 0, seed=seed)
     return Dispatch.from_grid(g, units=units, periods=periods, levels=levels, seed=seed, day=day,
                               quantum_mw=quantum_mw, balancing=balancing, load_scale=load_scale, network=network,
-                              ac=ac, devices=devs)
+                              ac=ac, devices=devs, encoding=encoding)
 
 
 # ---------------------------------------------------------------------------- limits
