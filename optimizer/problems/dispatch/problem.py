@@ -200,7 +200,9 @@ __all__ = ["QAOA_DEMO", "ContinuousResult", "Dispatch", "nice_quantum", "slack_c
 log = logging.getLogger(__name__)
 
 #: The QAOA-sized demo instance: case9's two generators on/off in four six-hour
-#: periods, the external grid balancing (8 level bits + 8 slack bits = 16 qubits).
+#: periods, the external grid balancing (the level encoding: 8 level bits + 8 slack
+#: bits = 16 qubits; ``encoding="onehot"``: 4 qubits, the balance admits one
+#: commitment per period; with ``levels=2``, 11 qubits).
 QAOA_DEMO: dict[str, Any] = {"grid": "case9", "units": 3, "periods": 4, "levels": 1, "quantum_mw": 60.0,
                              "seed": 1}
 
