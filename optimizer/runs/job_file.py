@@ -132,6 +132,7 @@ def _build_models() -> dict[str, Any]:
         evs: Annotated[int, Field(ge=0, le=100_000)] | None = None
         batteries: Annotated[int, Field(ge=0, le=100_000)] | None = None
         dr: Annotated[int, Field(ge=0, le=100_000)] | None = None
+        encoding: Literal["auto", "levels", "onehot"] = "auto"  # the QUBO's variables (Dispatch)
 
     class JobFile(BaseModel):
         """A batch job: scenarios x solvers x seeds."""

@@ -12,7 +12,8 @@
 * ``dispatch``: ``grid``, ``units``, ``periods``, ``levels``, ``seed``, ``day``,
   ``quantum_mw``, ``balancing``, ``load_scale``, ``network`` (DC line limits), ``ac`` (the AC OPF
   dispatch), and flexible devices: ``devices`` (a device CSV, :mod:`optimizer.inputs.devices`) or ``evs``,
-  ``batteries``, ``dr`` (generated with the scenario's ``seed``).
+  ``batteries``, ``dr`` (generated with the scenario's ``seed``), ``encoding`` (the QUBO's: ``auto``,
+  ``levels``, ``onehot``).
 
 A ``city`` is a :class:`~optimizer.inputs.city.City` or what ``City.load`` takes
 (loaded once per process and name: :func:`load_city`).
