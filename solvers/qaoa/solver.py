@@ -80,15 +80,15 @@ def solve_qaoa(
     -------
     Solution
         ``bits`` the lowest-energy *feasible* sample (every one-hot group of the
-        QUBO satisfied and, where the QUBO states ``metadata["feasible_below"]``,
-        its energy below that), status ``FEASIBLE``; when no sample is feasible, the
+        QUBO satisfied), status ``FEASIBLE``; when no sample is feasible, the
         lowest-energy sample with ``feasible=False`` and status ``INFEASIBLE``.
         ``resources`` holds ``qubits``, ``depth``, ``two_qubit_gates``,
         ``circuit_moments``, ``shots``, ``backend``, ``optimizer``,
         ``evaluations``, ``expectation`` (the final ``<E>`` in QUBO energy
         units), ``p_best`` (fraction of shots equal to ``bits``),
-        ``feasible_fraction`` and ``p_feasible`` (the share of feasible shots,
-        as for ``bits``),
+        ``feasible_fraction`` (shots with every one-hot group satisfied),
+        ``p_feasible`` (shots that meet every constraint of the QUBO: one-hot and,
+        where the QUBO states ``metadata["feasible_below"]``, an energy below it),
         ``p_optimum`` (fraction of shots at the optimum,
         see ``optimum_energy`` and ``optimum_reference``), for a device backend
         optimised noiselessly also ``p_optimum_noiseless`` and
@@ -201,17 +201,13 @@ def solve_qaoa(
     distinct, counts = np.unique(samples, axis=0, return_counts=True)
     energies = qubo.energies(distinct)
     feasible = qubo.onehot_violations(distinct) == 0
-    below = qubo.metadata.get("feasible_below")  # a proven penalty bound: only feasible plans lie below it
-    if below is not None:
-        feasible &= energies < float(below)
     if feasible.any():
         candidates = np.flatnonzero(feasible)
         status = Status.FEASIBLE
     else:
         candidates = np.arange(distinct.shape[0])
         status = Status.INFEASIBLE
-        logger.warning("qaoa: none of %d samples satisfies every one-hot group%s", opts.shots,
-                       "" if below is None else " below the QUBO's feasible_below energy")
+        logger.warning("qaoa: none of %d samples satisfies every one-hot group", opts.shots)
     k = candidates[np.argmin(energies[candidates])]
     shots = int(samples.shape[0])
     final_expectation = (cost.to_energy(backend.expectation(gammas, betas)) if backend.exact_expectation
@@ -301,8 +297,6 @@ def _sample_quality(qubo: QUBO, distinct: np.ndarray, counts: np.ndarray, energi
         every = index_bits(np.arange(2**n, dtype=np.int64), n)  # row i: state index i, as the backends
         e_all = qubo.energies(every)
         ok_all = qubo.onehot_violations(every) == 0
-        if below is not None:
-            ok_all &= e_all < float(below)
         optimum = float(e_all[ok_all].min()) if ok_all.any() else None
         out["optimum_reference"] = "enumeration"
         if exact is not None:
