@@ -3,13 +3,13 @@
 For seeds 1..10, case9 with 3 units (the external grid and two generators) over
 4 six-hour periods (:data:`~optimizer.problems.dispatch.problem.QAOA_DEMO`, the
 day's profile drawn with the seed), QAOA depth 2, 4096 shots, on the ``fast``
-simulator, seeded with the same seed, ``mixer="auto"``:
+simulator (``--backend``), seeded with the same seed, ``mixer="auto"``:
 
 * ``onehot``: ``encoding="onehot"`` (a bit per period and admitted commitment,
   one-hot per period; the XY mixer), with ``--levels`` output levels per unit;
 * ``levels``: the level encoding (a bit per unit, period and level plus balance
-  slack bits; the X mixer), the demo's encoding before, for comparison
-  (``--baseline``, on by default for 1 level).
+  slack bits; the X mixer), the demo's encoding before, for comparison (at 1
+  level, unless ``--no-baseline``).
 
 Each row: the instance's qubits, whether the returned plan is feasible and
 optimal (against the ``milp`` optimum), P(feasible) (the share of shots that
@@ -19,22 +19,39 @@ time of the QAOA solve.
 Run: ``python -m benchmarks.bench_dispatch_qaoa [--levels 1 2 3] [--seeds 1 .. 10] [--no-baseline]
 [--backend fast] [--out outputs/bench_dispatch_qaoa.json]``.
 
-Measured (2-core machine shared with other jobs, load ~13, so wall times are
-pessimistic; ``python -m benchmarks.bench_dispatch_qaoa --levels 1 2 3``):
+Measured on 1 December 2026 on the 2-core machine shared with other jobs (load
+about 12, so wall times are pessimistic), ``python -m benchmarks.bench_dispatch_qaoa
+--levels 1 2 3`` (``fast``) and ``--levels 1 --backend qsim`` (the CLI's default
+backend, where the issue saw no feasible plan).  Seeds 1..10 each:
 
-====== ======== ====== ======== ======= ============ ============ ========= ==========
-levels encoding seeds  qubits   feas.   optimal      P(feasible)  P(opt.)   wall s
-====== ======== ====== ======== ======= ============ ============ ========= ==========
-MEASURED_TABLE
-====== ======== ====== ======== ======= ============ ============ ========= ==========
+====== ======== ======= ======= ========= ======= ============= ============= ===========
+levels encoding backend qubits  feasible  optimal P(feasible)   P(optimum)    wall s
+====== ======== ======= ======= ========= ======= ============= ============= ===========
+1      onehot   fast    4-5     10/10     10/10   1.000         1.000         0.1-2.6
+2      onehot   fast    11-13   10/10     10/10   1.000         0.075-0.315   0.8-1.6
+3      onehot   fast    20-24   10/10     10/10   1.000         0.010-0.075   23-1114 [1]_
+1      levels   fast    16      10/10     10/10   0.000-0.001   0.000-0.001   0.4-0.7
+1      onehot   qsim    4-5     10/10     10/10   1.000         1.000         0.1-2.1
+1      levels   qsim    16      8/10      8/10    0.000-0.001   0.000-0.001   4.4-8.2
+====== ======== ======= ======= ========= ======= ============= ============= ===========
 
-The one-hot encoding returns a feasible plan in every run (P(feasible) = 1:
-the XY mixer never leaves the commitments the balance admits) and the optimum
-in every run.  With 1 level the balance leaves at most 2 commitments per period
-(4-5 qubits), so the encoding alone decides the plan; with 2 and 3 levels QAOA
-chooses among 2-7 commitments per period (11-13 and 20-22 qubits).  The level
-encoding at 16 qubits (X mixer) puts almost all its shots on plans that break
-the balance.
+.. [1] seeds 4 and 6 have 24 qubits (1114 s and 279 s under that load); the
+   others 20-21 qubits, 23-107 s.
+
+Levels 2, one-hot, ``fast``, seed by seed (qubits, P(optimum)): 1: 11, 0.260;
+2: 11, 0.150; 3: 11, 0.170; 4: 13, 0.075; 5: 11, 0.183; 6: 13, 0.114; 7: 11,
+0.315; 8: 11, 0.107; 9: 11, 0.218; 10: 11, 0.198; every plan feasible and optimal.
+
+The one-hot encoding returns a feasible plan in every run, P(feasible) = 1 (the
+XY mixer never leaves the commitments each period's balance admits), and the
+optimum in every run.  With 1 level the balance admits 1 or 2 commitments per
+period (4-5 qubits), so the encoding all but decides the plan; with 2 and 3
+levels QAOA chooses among 2-7 commitments per period.  The level encoding (16
+qubits, X mixer) puts at most 0.1% of its shots on feasible assignments; it
+returns a feasible plan only where the lowest-energy of its 4096 nearly uniform
+samples happens to carry a feasible plan's level bits (1 or 2 patterns in 256)
+with penalised slack bits, which ``p_feasible`` rightly counts as
+infeasible: 8/10 on ``qsim`` (COBYLA), 10/10 on ``fast`` (L-BFGS-B).
 """
 
 from __future__ import annotations
