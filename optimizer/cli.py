@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog="examples:\n  cityopt bench --only core qaoa --db outputs/results.duckdb\n"
                                   "  cityopt bench            # everything: several minutes on 2 cores\n",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "fleet", "batch", "variants"],
+    bench.add_argument("--only", nargs="+", choices=["core", "qaoa", "qvm", "dispatch", "dispatch-qaoa", "grid", "crosscheck",
+                                                     "fleet", "batch", "traffic", "variants"],
                        help="benchmark groups to run (default: all)")
     bench.add_argument("--db", default="outputs/results.duckdb", help="results database (default outputs/results.duckdb)")
     bench.add_argument("--out", default="outputs/bench.json", help="figures as JSON (default outputs/bench.json)")
