@@ -45,13 +45,15 @@ SOLVER_OPTIONS = {"decompose": {"inner": "qaoa", "max_rounds": 1}}
 
 def bench_live(*, trips: int = 750, vehicles: int = 4, solvers: tuple[str, ...] = ("cpsat", "anneal", "decompose"),
                time_limit_s: float = 20.0, seed: int = 1, out: str | None = None, cost: str = "forecast",
-               baselines: tuple[str, ...] = ("none", "sumo-rerouting")) -> dict[str, Any]:
+               baselines: tuple[str, ...] = ("none", "sumo-rerouting"), forecast: str = "persistence",
+               min_gain_s: float = 0.0, reroute_share: float = 1.0) -> dict[str, Any]:
     from optimizer.runs.live import live
 
     t0 = time.perf_counter()
     res = live("helsinki", trips=trips, vehicles_per_trip=vehicles, hours=1.0, step_min=5, horizon_min=15,
                solvers=solvers, seed=seed, time_limit_s=time_limit_s, solver_options=SOLVER_OPTIONS, out=out,
-               cost=cost, baselines=baselines)
+               cost=cost, baselines=baselines, forecast=forecast, min_gain_s=min_gain_s,
+               reroute_share=reroute_share)
     summary = res.to_dict()
     summary["wall_s"] = time.perf_counter() - t0
     return summary
@@ -82,10 +84,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default="outputs/bench_live")
     ap.add_argument("--cost", default="forecast", choices=("forecast", "calibrated"))
     ap.add_argument("--baselines", nargs="*", default=["none", "sumo-rerouting"])
+    ap.add_argument("--forecast", default="persistence", choices=("persistence", "historical", "gbt"))
+    ap.add_argument("--min-gain", type=float, default=0.0, help="move a vehicle only if it saves this many s")
+    ap.add_argument("--reroute-share", type=float, default=1.0, help="most vehicles moved per step (share)")
     args = ap.parse_args(argv)
     s = bench_live(trips=args.trips, vehicles=args.vehicles, solvers=tuple(args.solvers),
                    time_limit_s=args.time_limit, seed=args.seed, out=args.out, cost=args.cost,
-                   baselines=tuple(args.baselines))
+                   baselines=tuple(args.baselines), forecast=args.forecast, min_gain_s=args.min_gain,
+                   reroute_share=args.reroute_share)
     _print(s)
     return s
 

@@ -77,6 +77,7 @@ solvers.errors.InvalidInputError: step_min 20 is longer than horizon_min 15: the
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -99,9 +100,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.plans.simulation import SumoNetwork
 
 __all__ = [
+    "FORECASTS",
+    "SENSOR_COLUMNS",
     "STRATEGY_KEYS",
     "TIMELINE_COLUMNS",
     "LiveResult",
+    "SensorForecast",
     "StrategyResult",
     "check_live_args",
     "live",
@@ -115,6 +119,10 @@ STRATEGY_KEYS = ("total_travel_time_s", "time_loss_s", "vehicles_arrived", "tele
 #: The columns of ``live/timeline.csv``.
 TIMELINE_COLUMNS = ("step", "sim_time_s", "vehicles_en_route", "vehicles_rerouted", "forecast_error_so_far",
                     "solve_wall_s", "step_wall_s", "mean_network_speed_kph", "strategy")
+#: The columns of ``live/sensors.csv``: each loop's reading over a step beside the speed (and flow, where the
+#: forecast gives one) forecast for that step one step before.
+SENSOR_COLUMNS = ("strategy", "step", "start_s", "sim_time_s", "sensor_id", "edge", "flow_vph", "speed_kph",
+                  "occupancy_pct", "forecast_speed_kph", "forecast_flow_vph")
 #: Seconds between a trip's vehicles (the replays' headway).
 HEADWAY_S = 2.0
 _MIN_SPEED_MS = 0.5
@@ -150,6 +158,8 @@ class StrategyResult:
     push_mismatches: int
     push_failures: int
     sim_wall_s: float
+    #: Vehicle moves the solver chose that staggering held back (``min_gain_s``, ``reroute_share``).
+    moves_held_back: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "strategy"}
@@ -166,6 +176,12 @@ class LiveResult:
     arrivals: dict[str, dict[str, float]]
     settings: dict[str, Any]
     files: tuple[Path, ...] = ()
+    #: Per strategy, step and loaded segment: ``volume_vph`` measured over the step, ``capacity_vph``, ``vc``.
+    segments: pd.DataFrame | None = None
+    #: Per strategy, step and loop: observed ``flow_vph``, ``speed_kph`` and the speed forecast for that step.
+    sensors: pd.DataFrame | None = None
+    #: SUMO edge id -> its line (lon, lat pairs), for the segments in :attr:`segments`.
+    lines_wgs84: dict[str, list[tuple[float, float]]] | None = None
 
     @property
     def verdict(self) -> dict[str, Any]:
@@ -207,14 +223,44 @@ class LiveResult:
         return {"schema_version": 1, "settings": self.settings,
                 "strategies": {k: r.to_dict() for k, r in self.strategies.items()}, "verdict": self.verdict}
 
-    def write(self, out: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``out/live/timeline.csv`` and ``out/live/summary.json`` (each atomically)."""
+    def segment_loads_geojson(self) -> dict[str, Any]:
+        """The measured volume/capacity of every loaded segment, one ``vc <strategy> HH:MM`` property per
+        strategy and step (the step's start), as a GeoJSON FeatureCollection (WGS84 lines)."""
+        from optimizer.inputs.peak import clock
+
+        feats: dict[str, dict[str, Any]] = {}
+        if self.segments is None or self.lines_wgs84 is None:
+            return {"type": "FeatureCollection", "features": []}
+        for r in self.segments.itertuples(index=False):
+            f = feats.get(r.edge)
+            if f is None:
+                line = self.lines_wgs84.get(r.edge)
+                if not line:
+                    continue
+                f = feats[r.edge] = {"type": "Feature", "geometry": {"type": "LineString",
+                                                                     "coordinates": [list(p) for p in line]},
+                                     "properties": {"edge": r.edge, "u": str(r.u), "v": str(r.v), "key": str(r.key),
+                                                    "capacity_vph": round(float(r.capacity_vph), 1)}}
+            f["properties"][f"vc {r.strategy} {clock(r.start_s)}"] = round(float(r.vc), 4)
+        return {"type": "FeatureCollection", "features": list(feats.values())}
+
+    def write(self, out: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Write ``out/live/timeline.csv`` and ``out/live/summary.json`` (each atomically), and where measured
+        ``segments.csv`` and ``segment_loads.geojson`` (volume/capacity per segment and step) and
+        ``sensors.csv`` (each loop's readings against the forecast)."""
         from optimizer.io import atomic_write_json, atomic_write_text
 
         folder = Path(out) / "live"
-        timeline = atomic_write_text(folder / "timeline.csv", self.timeline.to_csv(index=False))
-        summary = atomic_write_json(folder / "summary.json", self.to_dict())
-        return timeline, summary
+        files = [atomic_write_text(folder / "timeline.csv", self.timeline.to_csv(index=False)),
+                 atomic_write_json(folder / "summary.json", self.to_dict())]
+        if self.segments is not None and len(self.segments):
+            files.append(atomic_write_text(folder / "segments.csv",
+                                           self.segments.to_csv(index=False, float_format="%.6g")))
+            files.append(atomic_write_json(folder / "segment_loads.geojson", self.segment_loads_geojson()))
+        if self.sensors is not None and len(self.sensors):
+            files.append(atomic_write_text(folder / "sensors.csv",
+                                           self.sensors.to_csv(index=False, float_format="%.6g")))
+        return tuple(files)
 
 
 # ------------------------------------------------------------------ checks
@@ -364,13 +410,210 @@ def persistence_forecast(observed_ms: Mapping[str, float], free_ms: Mapping[str,
     return out
 
 
+def _first_slice(speeds: Mapping[str, Any]) -> dict[str, float]:
+    """Each edge's speed in the first slice of a forecast (one speed per edge, or one per slice)."""
+    return {e: float(v[0]) if isinstance(v, (tuple, list, np.ndarray)) else float(v) for e, v in speeds.items()}
+
+
+#: The loop's forecasts by name (``forecast=`` of :func:`live`, ``--forecast`` of ``cityopt live``).
+FORECASTS = ("persistence", "historical", "gbt")
+
+
+class SensorForecast:
+    """A learned forecast for the loop: a sensor model fitted on a stream's readings, spread over the network.
+
+    ``model`` (``historical`` or ``gbt``, :mod:`optimizer.sensing.forecast`) is
+    fitted once on ``readings`` (a stream of the same city, e.g. the shipped
+    replay) for the horizons of the loop's slices: one step, two steps... up to
+    the horizon.  During a run, every step's loop readings are added to a
+    readings table of their own (a day one week after the stream's last, at the
+    simulated time of day in ``tz``), and the model forecasts each sensor's flow
+    and speed for each slice from it.  Per segment and slice:
+
+    * a segment with a loop takes the forecast speed of its sensor;
+    * any other segment's volume/capacity is its measured one scaled by the
+      sensors' forecast flow over their current flow in that slice
+      (``growth``, clipped to 0.5-2), and its speed its measured one times the
+      ratio of the BPR factors ``(1 + alpha vc_now**beta) / (1 + alpha vc**beta)``;
+    * a segment nobody drove keeps its free speed.
+
+    The call returns a tuple of speeds (m/s) per edge, one per slice: the
+    optimiser prices each cell (segment, slice) with its own slice's time.
+    ``vc_forecast`` keeps the last forecast volume/capacity per edge and slice,
+    ``flow_forecast`` the sensors' first-slice flows.  Before the first readings
+    (and if the model cannot forecast) it is persistence.
+
+    Examples
+    --------
+    >>> from optimizer.sensing.twin import load_replay
+    >>> readings, sensors = load_replay("helsinki")
+    >>> f = SensorForecast(readings, model="historical", tz="Europe/Helsinki")
+    >>> f.fit(step_s=300, horizon_s=900).horizons
+    (5, 10, 15)
+    """
+
+    def __init__(self, readings: pd.DataFrame, *, model: str = "gbt", tz: str = "UTC", seed: int = 0,
+                 alpha: float = 0.15, beta: float = 4.0) -> None:
+        if model not in FORECASTS[1:]:
+            msg = f"model must be one of {', '.join(FORECASTS[1:])} (persistence needs no readings), got {model!r}"
+            raise InvalidInputError(msg)
+        self.model, self.readings, self.tz, self.seed = model, readings, tz, int(seed)
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.__name__ = f"{model}_forecast"
+        self.forecaster: Any = None
+        self.horizons: tuple[int, ...] = ()
+        self.vc_forecast: dict[str, tuple[float, ...]] = {}
+        self.flow_forecast: dict[str, float] = {}
+
+    def fit(self, *, step_s: float, horizon_s: float) -> SensorForecast:
+        """Fit the model for the slices of a loop with this step and horizon (whole multiples of the readings'
+        interval); the same fit serves every strategy."""
+        import pandas as pd
+
+        from optimizer.sensing.forecast import fit_forecaster
+
+        times = pd.to_datetime(self.readings["time"], utc=True).drop_duplicates().sort_values()
+        gap = times.diff().dropna()
+        if gap.empty:
+            msg = "forecast: the readings hold one time only; give a stream of several days"
+            raise InvalidInputError(msg)
+        interval_min = gap.mode().iloc[0].total_seconds() / 60.0
+        k = max(1, math.ceil(horizon_s / step_s - 1e-9))
+        step_min = step_s / 60.0
+        if abs(step_min / interval_min - round(step_min / interval_min)) > 1e-9 or step_min < interval_min:
+            msg = (f"step_min {step_min:g} is not a whole multiple of the readings' {interval_min:g}-minute interval: "
+                   f"the {self.model} forecast cannot forecast its slices; give step_min a multiple of "
+                   f"{interval_min:g} or forecast='persistence'")
+            raise InvalidInputError(msg)
+        self.horizons = tuple(round(step_min * (i + 1)) for i in range(k))
+        models = ("persistence", "historical", "gbt") if self.model == "gbt" else ("persistence", "historical")
+        self.forecaster = fit_forecaster(self.readings, models=models, horizons=self.horizons, tz=self.tz,
+                                         seed=self.seed)
+        day = times.iloc[-1].tz_convert(self.tz).normalize() + pd.Timedelta(days=7)
+        self._day0 = day
+        self.step_s = float(step_s)
+        return self
+
+    # the loop's hooks: a fresh table per run, then each step's readings
+    def start(self, loop: Any) -> None:
+        if self.forecaster is None:
+            self.fit(step_s=loop.step_s, horizon_s=loop.horizon_s)
+        self._names = {e: n for e, n in loop.sensor_names.items() if n in set(self.forecaster.sensors)}
+        self._capacity = loop.capacity
+        self._rows: list[dict[str, Any]] = []
+        self._through: Mapping[str, float] = {}
+        self._flows: dict[str, float] = {}
+        self.vc_forecast, self.flow_forecast = {}, {}
+
+    def observe(self, now: float, readings: Mapping[str, tuple[float, float, float]],
+                through: Mapping[str, float], observed: Mapping[str, float]) -> None:
+        import pandas as pd
+
+        self._through = through
+        when = (self._day0 + pd.Timedelta(seconds=now - self.step_s)).tz_convert("UTC")
+        self._flows = {}
+        for e, (flow, speed, occ) in readings.items():
+            sid = self._names.get(e)
+            if sid is None:
+                continue
+            self._flows[sid] = flow
+            self._rows.append({"time": when, "sensor_id": sid, "flow_vph": float(flow),
+                               "speed_kph": speed * 3.6 if math.isfinite(speed) else float("nan"),
+                               "occupancy_pct": float(occ), "quality": "ok"})
+
+    def __call__(self, observed_ms: Mapping[str, float], free_ms: Mapping[str, float],
+                 history: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+        import pandas as pd
+
+        from optimizer.errors import ForecastError
+
+        base = persistence_forecast(observed_ms, free_ms, history)
+        self.vc_forecast, self.flow_forecast = {}, {}
+        if not getattr(self, "_rows", None):
+            return base
+        try:
+            pred = self.forecaster.predict(pd.DataFrame(self._rows), horizon_min=self.horizons, model=self.model)
+        except ForecastError as exc:  # e.g. readings too sparse: persistence this step (logged)
+            log.warning("forecast %s: %s; persistence this step", self.model, exc)
+            return base
+        k = len(self.horizons)
+        by = {(r.sensor_id, int(r.horizon_min)): (float(r.flow_vph), float(r.speed_kph))
+              for r in pred.itertuples(index=False)}
+        growth = []
+        for h in self.horizons:
+            now_sum = fut_sum = 0.0
+            for sid, cur in self._flows.items():
+                f = by.get((sid, h), (float("nan"), float("nan")))[0]
+                if math.isfinite(cur) and cur > 0 and math.isfinite(f):
+                    now_sum, fut_sum = now_sum + cur, fut_sum + max(f, 0.0)
+            growth.append(min(max(fut_sum / now_sum, 0.5), 2.0) if now_sum > 0 else 1.0)
+        step_h = self.step_s / 3600.0
+        out: dict[str, Any] = {}
+        for e, free in free_ms.items():
+            v0 = base[e]
+            sid = self._names.get(e)
+            top = max(free, v0)
+            if sid is not None:
+                sp = [by.get((sid, h), (float("nan"), float("nan")))[1] / 3.6 for h in self.horizons]
+                if all(math.isfinite(x) for x in sp):
+                    out[e] = tuple(min(max(x, _MIN_SPEED_MS), 1.2 * top) for x in sp)
+                    self.flow_forecast[e] = by[(sid, self.horizons[0])][0]
+                    continue
+            n, cap = self._through.get(e, 0.0), self._capacity.get(e)
+            if n > 0 and cap:
+                vc0 = n / step_h / cap
+                f0 = 1.0 + self.alpha * vc0**self.beta
+                vcs = tuple(vc0 * g for g in growth)
+                self.vc_forecast[e] = vcs
+                out[e] = tuple(min(max(v0 * f0 / (1.0 + self.alpha * vc**self.beta), _MIN_SPEED_MS), top)
+                               for vc in vcs)
+            else:
+                out[e] = (v0,) * k
+        return out
+
+
+def _stream(sensors: Any, city_name: str | None) -> tuple[pd.DataFrame, Any, str]:
+    """``(readings, sensors table, tz)`` for a learned forecast: from a Sensors, a stream folder, or the replay
+    shipped for the city."""
+    import json
+
+    import city_data
+
+    if sensors is not None and hasattr(sensors, "readings"):
+        return sensors.readings, sensors.sensors, "UTC"
+    if isinstance(sensors, (str, os.PathLike)) and Path(sensors).is_dir():
+        folder = Path(sensors)
+        found = [folder / f"readings.{x}" for x in ("csv", "csv.gz", "parquet") if (folder / f"readings.{x}").exists()]
+        if found:
+            from optimizer.sensing.readings import Sensors
+
+            stream = Sensors.read(found[0], folder / "sensors.csv")
+            meta = folder / "twin.json"
+            tz = json.loads(meta.read_text()).get("tz") if meta.exists() else None
+            return stream.readings, stream.sensors, tz or "UTC"
+    spec = city_data.find_replay(str(city_name or ""))
+    if spec is None:
+        msg = ("forecast: a learned forecast needs sensor readings of this city; give sensors= a stream folder "
+               "(cityopt sensors simulate) or a Sensors, or forecast='persistence'")
+        raise InvalidInputError(msg)
+    from optimizer.sensing.twin import load_replay
+
+    readings, table = load_replay(spec.name)
+    meta = Path(spec.path()) / "twin.json"
+    tz = json.loads(meta.read_text()).get("tz") if meta.exists() else None
+    if sensors is not None and not isinstance(sensors, (str, os.PathLike)):
+        table = sensors
+    return readings, table, tz or "UTC"
+
+
 # ------------------------------------------------------------------ the loop
 class _Problem:
     """The Traffic sub-problem of one step, its candidates given (the current route first)."""
 
     @staticmethod
     def build(graph: nx.MultiDiGraph, trips: pd.DataFrame, candidates: list[tuple[Any, ...]], model: Any,
-              capacity: Callable[[Edge, float], float] | None = None) -> Any:
+              capacity: Callable[[Edge, float], float] | None = None,
+              slice_t0: Callable[[Edge, int, float], float] | None = None) -> Any:
         from optimizer.inputs.capacity import CapacityReport, segment_capacities
         from optimizer.problems.traffic import Traffic
 
@@ -388,6 +631,16 @@ class _Problem:
                     self.__dict__["_caps"] = osm
                 return self.__dict__["_caps"]
 
+            def _cell_t0_cap(self) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+                # each cell's time from the forecast of its own slice (segment, slice, slice-0 time -> seconds)
+                if "_t0cap" not in self.__dict__:
+                    t0, cap = Traffic._cell_t0_cap(self)
+                    if slice_t0 is not None:
+                        t0 = np.array([slice_t0(self.segments[e], int(sl), float(w))
+                                       for e, sl, w in zip(self.cell_segment, self.cell_slice, t0)])
+                    self.__dict__["_t0cap"] = (t0, cap)
+                return self.__dict__["_t0cap"]
+
             @property
             def instance_name(self) -> str:  # type: ignore[override]
                 return f"live-t{self.num_trips}-k{self.k}"
@@ -403,7 +656,9 @@ class _Loop:
                  vehicles: list[_Vehicle], detector_edges: list[str], work: Path, seed: int, step_s: float,
                  horizon_s: float, end_s: float, routes: int, time_limit_s: float | None,
                  solver_options: Mapping[str, Any] | None, forecast: Forecast, sample_s: float,
-                 lookahead_m: float, time_to_teleport_s: float, cost: str) -> None:
+                 lookahead_m: float, time_to_teleport_s: float, cost: str,
+                 capacity: Mapping[str, float] | None = None, sensor_names: Mapping[str, str] | None = None,
+                 min_gain_s: float = 0.0, reroute_share: float = 1.0) -> None:
         self.strategy, self.solver = strategy, solver
         self.graph, self.net, self.vehicles = graph, net, vehicles
         self.detector_edges = detector_edges
@@ -425,6 +680,12 @@ class _Loop:
         self.rows: list[dict[str, Any]] = []
         self.history: list[dict[str, float]] = []
         self._digraph = None
+        self.capacity = dict(capacity or {})
+        self.sensor_names = dict(sensor_names or {})
+        self.min_gain_s, self.reroute_share = float(min_gain_s), float(reroute_share)
+        self.segment_rows: list[dict[str, Any]] = []
+        self.sensor_rows: list[dict[str, Any]] = []
+        self.held_back = 0
 
     # -------------------------------------------------------------- SUMO
     def _start(self) -> Any:
@@ -485,6 +746,8 @@ class _Loop:
 
     # -------------------------------------------------------------- run
     def run(self) -> StrategyResult:
+        if hasattr(self.forecast, "start"):  # a learned forecast keeps each run's own readings
+            self.forecast.start(self)
         ls = self._start()
         t_wall = time.perf_counter()
         try:
@@ -504,6 +767,7 @@ class _Loop:
         n_edges = len(self.sumo_edges)
         wsum, nsum = np.zeros(n_edges), np.zeros(n_edges)
         last_forecast: dict[str, float] | None = None
+        last_flows: dict[str, float] = {}
         errors: list[float] = []
         next_control = begin
         samples = 0
@@ -524,7 +788,12 @@ class _Loop:
                             errors.append(abs(last_forecast[eid] - s) * 3.6)
                 if step > 0:
                     self.history.append(observed)
+                    self._record(step, t, through, readings, last_forecast, last_flows)
+                if hasattr(self.forecast, "observe"):
+                    self.forecast.observe(t, readings, through, observed if step > 0 else {})
                 forecast = self.forecast(observed if step > 0 else {}, self.free_ms, self.history)
+                flows = dict(getattr(self.forecast, "flow_forecast", None) or {})
+                first = _first_slice(forecast)
                 solve_wall, rerouted = 0.0, float("nan")
                 if self.solver is not None:
                     solve_wall, rerouted = self._control(ls, t, forecast, through, step)
@@ -536,7 +805,7 @@ class _Loop:
                     "solve_wall_s": solve_wall if self.solver is not None else float("nan"),
                     "step_wall_s": step_wall if self.solver is not None else float("nan"),
                     "mean_network_speed_kph": mean_speed, "strategy": self.strategy})
-                last_forecast = forecast
+                last_forecast, last_flows = first, flows
                 wsum[:], nsum[:], samples = 0.0, 0.0, 0
                 step += 1
                 next_control = begin + step * self.step_s
@@ -555,6 +824,29 @@ class _Loop:
                         nsum[i] += n
             if len(self.arrived) == len(self.vehicles) or t >= self.end_s:
                 break
+
+    def _record(self, step: int, now: float, through: Mapping[str, float],
+                readings: Mapping[str, tuple[float, float, float]], forecast: Mapping[str, float] | None,
+                flows: Mapping[str, float]) -> None:
+        """The step just ended: each loaded segment's volume/capacity, each loop's reading against the forecast."""
+        start = now - self.step_s
+        for e, n in through.items():
+            cap = self.capacity.get(e)
+            if n <= 0 or not cap:
+                continue
+            vol = n * 3600.0 / self.step_s
+            if vol / cap >= 0.005:
+                u, v, k = self.edge_of[e]
+                self.segment_rows.append({"strategy": self.strategy, "step": step - 1, "start_s": start,
+                                          "edge": e, "u": u, "v": v, "key": k, "volume_vph": vol,
+                                          "capacity_vph": float(cap), "vc": vol / cap})
+        for e, (flow, speed, occ) in readings.items():
+            self.sensor_rows.append({
+                "strategy": self.strategy, "step": step - 1, "start_s": start, "sim_time_s": now,
+                "sensor_id": self.sensor_names.get(e, e), "edge": e, "flow_vph": flow,
+                "speed_kph": speed * 3.6 if math.isfinite(speed) else float("nan"), "occupancy_pct": occ,
+                "forecast_speed_kph": forecast[e] * 3.6 if forecast is not None and e in forecast else float("nan"),
+                "forecast_flow_vph": float(flows[e]) if e in flows else float("nan")})
 
     # -------------------------------------------------------------- control
     def _digraph_of(self, speeds: Mapping[str, float]) -> tuple[nx.MultiDiGraph, nx.DiGraph]:
@@ -576,6 +868,9 @@ class _Loop:
         from optimizer.problems.traffic import Route
         from optimizer.solve import solve
 
+        per_slice = {e: tuple(float(x) for x in v) for e, v in speeds.items()
+                     if isinstance(v, (tuple, list, np.ndarray)) and len(v) > 1}
+        speeds = _first_slice(speeds)
         graph, D = self._digraph_of(speeds)
         groups: dict[tuple[Any, ...], list[str]] = {}
         on_road = set(ls.vehicle.getIDList())
@@ -640,7 +935,8 @@ class _Loop:
             prob = _Problem.build(self.graph, pd.DataFrame(rows), candidates, model,
                                   capacity=self._calibrated(speeds, through, model))
         else:
-            prob = _Problem.build(graph, pd.DataFrame(rows), candidates, model)
+            prob = _Problem.build(graph, pd.DataFrame(rows), candidates, model,
+                                  slice_t0=self._slice_t0(per_slice) if per_slice else None)
         warm = prob.shortest_path_bits()
         seed = self.seed + step
         t0 = time.perf_counter()
@@ -650,6 +946,7 @@ class _Loop:
             sol = solve(prob, self.solver, seed=seed, time_limit_s=self.time_limit_s, **opts)
             if prob.is_feasible(sol.bits) and prob.objective(sol.bits) < prob.objective(warm) - 1e-9:
                 choice = prob.route_choice(sol.bits)
+        choice = self._stagger(choice, candidates, [len(groups[k]) for k in keys], graph)
         solve_wall = time.perf_counter() - t0
         rerouted = 0
         for gi, r in enumerate(choice):
@@ -671,6 +968,42 @@ class _Loop:
                 self.pushes.append((now, vid, new, tuple(held[idx:])))
                 rerouted += 1
         return solve_wall, rerouted
+
+    def _slice_t0(self, per_slice: Mapping[str, tuple[float, ...]]) -> Callable[[Edge, int, float], float]:
+        """A cell's time: its segment's length over the forecast speed of the cell's slice (the last slice's
+        beyond the horizon); the slice-0 time where the forecast has one speed."""
+
+        def t0(seg: Edge, sl: int, base: float) -> float:
+            eid = self.net.edge_ids.get(seg)
+            v = per_slice.get(eid) if eid is not None else None
+            if v is None:
+                return base
+            return round(self.length[eid] / max(v[min(max(sl, 0), len(v) - 1)], _MIN_SPEED_MS), 3)
+
+        return t0
+
+    def _stagger(self, choice: list[int], candidates: list[tuple[Any, ...]], vehicles: list[int],
+                 graph: nx.MultiDiGraph) -> list[int]:
+        """Keep the moves that save each vehicle at least ``min_gain_s`` under the forecast, the largest
+        savings first, until ``reroute_share`` of the vehicles considered this step are moved; the rest keep
+        their routes (they may move at a later step)."""
+        moves = [gi for gi, r in enumerate(choice) if r]
+        if not moves or (self.min_gain_s <= 0 and self.reroute_share >= 1):
+            return choice
+
+        def forecast_s(route: Any) -> float:
+            return sum(float(graph.edges[s]["travel_time"]) for s in route.segments)
+
+        gain = {gi: forecast_s(candidates[gi][0]) - forecast_s(candidates[gi][choice[gi]]) for gi in moves}
+        budget = self.reroute_share * sum(vehicles)
+        out, moved = [0] * len(choice), 0
+        for gi in sorted(moves, key=lambda g: (-gain[g], g)):
+            if gain[gi] < self.min_gain_s or moved + vehicles[gi] > budget:
+                continue
+            out[gi] = choice[gi]
+            moved += vehicles[gi]
+        self.held_back += sum(vehicles[gi] for gi in moves if not out[gi])
+        return out
 
     def _calibrated(self, speeds: Mapping[str, float], through: Mapping[str, float],
                     model: Any) -> Callable[[Edge, float], float]:
@@ -747,7 +1080,7 @@ class _Loop:
             max_solve_wall_s=max(solves) if solves else 0.0,
             vehicles_rerouted=len({p[1] for p in self.pushes}), route_pushes=len(self.pushes),
             push_mismatches=sum(1 for p in self.pushes if p[2] != p[3]), push_failures=len(self.push_failures),
-            sim_wall_s=sim_wall)
+            sim_wall_s=sim_wall, moves_held_back=self.held_back)
 
 
 # ------------------------------------------------------------------ entry
@@ -760,7 +1093,7 @@ def _busiest(vehicles: Sequence[_Vehicle], net: SumoNetwork, n: int, lengths: Ma
     return ranked[:n]
 
 
-def _sensor_edges(sensors: Any, net: SumoNetwork) -> list[str]:
+def _sensor_edges(sensors: Any, net: SumoNetwork, names: dict[str, str] | None = None) -> list[str]:
     import pandas as pd
 
     table = getattr(sensors, "sensors", sensors)
@@ -779,6 +1112,8 @@ def _sensor_edges(sensors: Any, net: SumoNetwork) -> list[str]:
         eid = by_text.get(tuple(str(int(x)) if isinstance(x, float) else str(x) for x in (row.u, row.v, row.key)))
         if eid is not None and eid not in out:
             out.append(eid)
+            if names is not None and "sensor_id" in table.columns:
+                names[eid] = str(row.sensor_id)
     if not out:
         msg = "sensors: no sensor sits on a segment of this city's road graph; snap them to this city first"
         raise InvalidInputError(msg)
@@ -791,7 +1126,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
          routes: int = 3, time_limit_s: float | None = None, solver_options: Mapping[str, Any] | None = None,
          baselines: Sequence[str] = _BASELINES, forecast: Forecast | None = None, out: Any = None,
          workdir: Any = None, drain_min: float = 30.0, sample_s: float = 30.0, lookahead_m: float = 40.0,
-         time_to_teleport_s: float = 300.0, cost: str = "forecast") -> LiveResult:
+         time_to_teleport_s: float = 300.0, cost: str = "forecast", min_gain_s: float = 0.0,
+         reroute_share: float = 1.0) -> LiveResult:
     """Run the live re-routing loop in SUMO for each strategy and compare them (see the module docstring).
 
     Parameters
@@ -822,7 +1158,14 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
     baselines
         Which of ``none`` and ``sumo-rerouting`` to run too.
     forecast
-        Replaces :func:`persistence_forecast`.
+        ``"persistence"`` (the default, :func:`persistence_forecast`), ``"historical"`` or ``"gbt"``
+        (:class:`SensorForecast`, fitted on the readings of ``sensors`` when it is a stream folder or a
+        ``Sensors``, else on the replay shipped for the city; loops then sit where its sensors do), or a
+        callable with :func:`persistence_forecast`'s signature.
+    min_gain_s, reroute_share
+        Staggered re-routing: a vehicle is moved only when its new route saves it at least ``min_gain_s``
+        under the forecast, and at most ``reroute_share`` of the vehicles considered in a step are moved
+        (the largest savings first).
     cost
         ``"calibrated"`` or ``"forecast"`` (see the module docstring).
     out
@@ -849,6 +1192,14 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
         msg = f"cost must be one of {', '.join(COSTS)}, got {cost!r}"
         raise InvalidInputError(msg)
     _number(lookahead_m, "lookahead_m", low=0, high=10_000)
+    _number(min_gain_s, "min_gain_s", low=0, high=86_400)
+    _number(reroute_share, "reroute_share", low=0, high=1, low_open=True)
+    if isinstance(forecast, str) and forecast not in FORECASTS:
+        msg = f"forecast must be one of {', '.join(FORECASTS)} or a callable, got {forecast!r}"
+        raise InvalidInputError(msg)
+    if forecast is not None and not isinstance(forecast, str) and not callable(forecast):
+        msg = f"forecast must be one of {', '.join(FORECASTS)} or a callable, got {forecast!r}"
+        raise InvalidInputError(msg)
     start_s = parse_clock(peak, what="peak")
     step_s = round(float(step_min) * 60.0)
     if demand is not None:
@@ -869,6 +1220,13 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
 
         city = City.load(city)
     graph, city_obj = graph_of(city)
+    if forecast is None or forecast == "persistence":
+        forecast = persistence_forecast
+    elif isinstance(forecast, str):
+        readings, table, tz = _stream(sensors, getattr(city_obj, "name", None))
+        sensors = table
+        forecast = SensorForecast(readings, model=forecast, tz=tz, seed=int(seed)).fit(
+            step_s=float(step_s), horizon_s=float(horizon_min) * 60.0)
     if demand is None:
         demand = _sample_demand(city, graph, int(trips), int(vehicles_per_trip), start_s,
                                 start_s + float(hours) * 3600.0, int(seed))
@@ -881,12 +1239,17 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
     pushes: dict[str, list[Any]] = {}
     arrivals: dict[str, dict[str, float]] = {}
     rows: list[dict[str, Any]] = []
+    seg_rows: list[dict[str, Any]] = []
+    sensor_rows: list[dict[str, Any]] = []
     with work_folder(workdir) as tmp:
         root = Path(tmp)
         net = sumo_network(graph, root / "net")
         vehicles = _demand(graph, net, demand)
         lengths = {eid: float(graph.edges[e]["length"]) for e, eid in net.edge_ids.items()}
-        det = _sensor_edges(sensors, net) if sensors is not None else _busiest(vehicles, net, int(detectors), lengths)
+        names: dict[str, str] = {}
+        det = (_sensor_edges(sensors, net, names) if sensors is not None
+               else _busiest(vehicles, net, int(detectors), lengths))
+        capacity = _capacities(graph, net)
         end_s = math.ceil(vehicles[-1].depart_s + float(drain_min) * 60.0) + 1
         for name in strategies:
             solver = name.removeprefix("cityopt-") if name.startswith("cityopt-") else None
@@ -895,13 +1258,16 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
             loop = _Loop(strategy=name, solver=solver, graph=graph, net=net, vehicles=vehicles, detector_edges=det,
                          work=work, seed=int(seed), step_s=float(step_s), horizon_s=float(horizon_min) * 60.0,
                          end_s=float(end_s), routes=int(routes), time_limit_s=limit, solver_options=solver_options,
-                         forecast=forecast or persistence_forecast, sample_s=float(sample_s),
+                         forecast=forecast, sample_s=float(sample_s),
                          lookahead_m=float(lookahead_m), time_to_teleport_s=float(time_to_teleport_s),
-                         cost=cost)
+                         cost=cost, capacity=capacity, sensor_names=names, min_gain_s=float(min_gain_s),
+                         reroute_share=float(reroute_share))
             results[name] = loop.run()
             pushes[name] = loop.pushes
             arrivals[name] = dict(loop.arrived)
             rows += loop.rows
+            seg_rows += loop.segment_rows
+            sensor_rows += loop.sensor_rows
             log.info("live %s: %s", name, results[name].to_dict())
     timeline = pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS))
     settings = {"city": str(getattr(city_obj, "name", None) or graph.graph.get("name", "graph")),
@@ -909,10 +1275,39 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
                 "step_min": float(step_min), "horizon_min": float(horizon_min), "solvers": solvers,
                 "seed": int(seed), "routes": int(routes), "time_limit_s": limit, "detectors": len(det),
                 "detector_edges": det, "drain_min": float(drain_min), "sample_s": float(sample_s),
-                "forecast": getattr(forecast or persistence_forecast, "__name__", "forecast"), "cost": cost,
+                "forecast": getattr(forecast, "__name__", "forecast"), "cost": cost,
+                "min_gain_s": float(min_gain_s), "reroute_share": float(reroute_share),
                 "speeds_from": "induction loops on the detector segments, libsumo edge mean speeds elsewhere"}
-    res = LiveResult(results, timeline, pushes, arrivals, settings)
+    segments = pd.DataFrame(seg_rows, columns=["strategy", "step", "start_s", "edge", "u", "v", "key", "volume_vph",
+                                               "capacity_vph", "vc"])
+    sensor_table = pd.DataFrame(sensor_rows, columns=list(SENSOR_COLUMNS))
+    lines = _lines_wgs84(graph, net, set(segments["edge"]))
+    res = LiveResult(results, timeline, pushes, arrivals, settings, (), segments, sensor_table, lines)
     if out is not None:
         files = res.write(out)
-        res = LiveResult(results, timeline, pushes, arrivals, settings, files)
+        res = dataclasses.replace(res, files=files)
     return res
+
+
+def _capacities(graph: nx.MultiDiGraph, net: SumoNetwork) -> dict[str, float]:
+    """Each SUMO edge's capacity (veh/h) from OSM lanes and class (:mod:`optimizer.inputs.capacity`)."""
+    from optimizer.inputs.capacity import segment_capacities
+
+    segs = list(net.edge_ids)
+    caps = segment_capacities(graph, segs).capacity_vph
+    return {net.edge_ids[s]: float(c) for s, c in zip(segs, caps)}
+
+
+def _lines_wgs84(graph: nx.MultiDiGraph, net: SumoNetwork, edges: set[str]) -> dict[str, list[tuple[float, float]]]:
+    from shapely.ops import transform
+
+    from optimizer.inputs.roads import edge_line, graph_to_wgs84
+
+    tr = graph_to_wgs84(graph)
+    out = {}
+    for seg, eid in net.edge_ids.items():
+        if eid in edges:
+            line = edge_line(graph, *seg)
+            line = transform(tr.transform, line) if tr else line
+            out[eid] = [(round(x, 6), round(y, 6)) for x, y in line.coords]
+    return out
