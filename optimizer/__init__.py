@@ -10,6 +10,20 @@ Examples
 >>> plan = prob.decode(solve(prob, "cpsat")).validate()
 >>> len(plan.routes), plan.objective_units
 (12, 'vehicle-hours')
+
+Street sensors, forecasts and the live loop, for notebooks:
+
+>>> from optimizer import Sensors, forecast, live
+>>> stream = Sensors.read("replay:helsinki")             # five mornings of 18 loops, shipped
+>>> stream.tz, len(stream.sensors)
+('Europe/Helsinki', 18)
+>>> f = forecast(stream, model="historical", horizon_min=(15, 30), at="2026-03-06T05:00Z")
+>>> f.shape, str(f.target_time.min())                    # one row per sensor and horizon
+((36, 7), '2026-03-06 05:15:00+00:00')
+>>> res = live("helsinki", sensors=stream, trips=150, hours=0.25, solvers=("cpsat",),
+...            forecast="gbt", out="outputs/live")        # doctest: +SKIP
+>>> res.verdict["best"], res.strategies["cityopt-cpsat"].vehicles_arrived    # doctest: +SKIP
+('cityopt-cpsat', 600)
 """
 
 from __future__ import annotations
@@ -43,6 +57,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from optimizer.plans.dispatch import DispatchPlan
     from optimizer.plans.fleet import FleetPlan
     from optimizer.plans.routing import RoutingPlan
+    from optimizer.runs.live import live
+    from optimizer.sensing.forecast import forecast
+    from optimizer.sensing.readings import Sensors
 
 __version__ = "0.1.0"
 
@@ -66,9 +83,12 @@ __all__ = [
     "PlanValidationError",
     "ProblemTooLargeError",
     "RoutingPlan",
+    "Sensors",
     "SolverError",
     "UnknownSolverError",
     "__version__",
+    "forecast",
+    "live",
     "problems",
     "solve",
     "solver_names",
@@ -76,7 +96,10 @@ __all__ = [
 
 _LAZY = {"City": "optimizer.inputs.city", "Grid": "optimizer.inputs.grid",
          "RoutingPlan": "optimizer.plans.routing", "FleetPlan": "optimizer.plans.fleet",
-         "DispatchPlan": "optimizer.plans.dispatch"}
+         "DispatchPlan": "optimizer.plans.dispatch",
+         # the smart-city loop: sensor streams, per-sensor forecasts, the closed loop in SUMO
+         "Sensors": "optimizer.sensing.readings", "forecast": "optimizer.sensing.forecast",
+         "live": "optimizer.runs.live"}
 
 
 def __getattr__(name: str) -> Any:

@@ -782,9 +782,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     out = _check_out_dir(args.out)
     horizons = _horizons(args.horizons)
     readings, _, tz = load_stream(args.sensors)
-    metrics, verdict = evaluate(readings, horizons, models=args.models, test_days=args.test_days,
-                                tz=args.tz or tz or "UTC", seed=args.seed)
-    folder = write_forecast(out, metrics, verdict)
+    metrics, verdict, predictions = evaluate(readings, horizons, models=args.models, test_days=args.test_days,
+                                             tz=args.tz or tz or "UTC", seed=args.seed, return_predictions=True)
+    folder = write_forecast(out, metrics, verdict, predictions)
     cols = [c for c in ("target", "horizon_min", "model", "mae", "rmse", "mape") if c in metrics.columns]
     print(metrics[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("verdict:", verdict.get("statement", verdict.get("winner")))
@@ -801,6 +801,12 @@ examples:
 every strategy gets the same vehicles, departures and SUMO seed: none (everyone keeps the free-flow shortest
 path), sumo-rerouting (SUMO's own rerouting device, every vehicle, period = the step) and cityopt-<solver>.
 """
+
+
+#: ``cityopt live``'s defaults for the forecast and the staggering (see benchmarks/bench_live.py).
+LIVE_FORECAST = "persistence"
+LIVE_MIN_GAIN_S = 0.0
+LIVE_REROUTE_SHARE = 1.0
 
 
 def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -826,6 +832,14 @@ def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--routes", type=int, default=3, help="alternative routes per vehicle (default 3)")
     p.add_argument("--time-limit", type=float, help="seconds per solve at each step (default: the step's share)")
     p.add_argument("--seed", type=int, default=1, help="seed of the demand, SUMO and the solvers (default 1)")
+    p.add_argument("--forecast", choices=["persistence", "historical", "gbt"], default=LIVE_FORECAST,
+                   help="the speed forecast the optimiser sees per segment and slice: persistence, or a model "
+                        "fitted on the --sensors stream's readings (default: the city's shipped replay) "
+                        f"(default {LIVE_FORECAST})")
+    p.add_argument("--min-gain", type=float, default=LIVE_MIN_GAIN_S, metavar="S",
+                   help=f"move a vehicle only when its new route saves it S seconds (default {LIVE_MIN_GAIN_S:g})")
+    p.add_argument("--reroute-share", type=float, default=LIVE_REROUTE_SHARE, metavar="F",
+                   help=f"move at most this share of the vehicles considered each step (default {LIVE_REROUTE_SHARE:g})")
     p.add_argument("--out", required=True, help="output folder: live/timeline.csv, live/summary.json")
     return p
 
@@ -836,11 +850,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     out = _check_out_dir(args.out)
     sensors = None
     if args.sensors:
-        _, sensors, _ = load_stream(args.sensors)
+        readings, table, tz = load_stream(args.sensors)
+        sensors = table
+        if args.forecast != "persistence":
+            from types import SimpleNamespace
+
+            sensors = SimpleNamespace(readings=readings, sensors=table, tz=tz or "UTC")
     res = live(args.city, trips=args.trips, vehicles_per_trip=args.vehicles_per_trip, peak=args.peak,
                hours=args.hours, step_min=args.step_min, horizon_min=args.horizon_min, solvers=tuple(args.solver),
                seed=args.seed, sensors=sensors, detectors=args.detectors, routes=args.routes,
-               time_limit_s=args.time_limit, out=out)
+               time_limit_s=args.time_limit, out=out, forecast=args.forecast, min_gain_s=args.min_gain,
+               reroute_share=args.reroute_share)
     print("\n".join(res.lines()))
     v = res.verdict
     words = f"best: {v['best']}"

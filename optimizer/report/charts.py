@@ -151,13 +151,15 @@ def vc_column(peak_slice: str) -> str:
     return "vc " + str(peak_slice).split("-")[0].strip()
 
 
-def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str) -> str | None:
+def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str, *, path: Path | None = None,
+                 column: str | None = None) -> str | None:
     """The plan's segments coloured by volume/capacity in the slice ``peak_slice``.
 
     Every segment of the plan (``segment_loads.geojson``) is drawn: light grey where
     it carries nothing in that slice, else coloured from 0 to ``max(1.2, max v/c)``
     and thicker above 1.0 (over capacity).  None if the file has no segments or no
-    column for that slice.
+    column for that slice.  ``path`` and ``column`` read another file and property
+    (the live loop's ``live/segment_loads.geojson``, ``vc <strategy> HH:MM``).
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -165,8 +167,8 @@ def _vc_peak_map(run_dir: Path, peak_slice: str, plan: str, instance: str) -> st
     from matplotlib.colors import Normalize
     from matplotlib.ticker import MaxNLocator
 
-    col = vc_column(peak_slice)
-    seg = feature_lines(read_features(run_dir / "segment_loads.geojson"))
+    col = column or vc_column(peak_slice)
+    seg = feature_lines(read_features(path or run_dir / "segment_loads.geojson"))
     if not seg or not any(col in p for _, p in seg):
         return None
     vcs = [_num(p.get(col)) or 0.0 for _, p in seg]
@@ -332,3 +334,95 @@ def _dispatch_chart(run_dir: Path, label: str) -> str | None:
     ax2.grid(alpha=0.3)
     return _png(fig)
 
+
+
+# ---------------------------------------------------------------------------- live loop and forecasts
+def _clock_axis(ax: Any, seconds: Any) -> None:
+    """Tick an axis of seconds since midnight as ``HH:MM``."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 3, 5, 6, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(x // 3600) % 24:02d}:{int(x % 3600 // 60):02d}"))
+
+
+def _live_timeline_chart(timeline: pd.DataFrame, step_s: float) -> str | None:
+    """Per strategy over the run: vehicles on the road at each step, and the vehicle-hours spent on the road
+    so far (each step's vehicles times the step: the travel time accumulating)."""
+    if timeline is None or timeline.empty:
+        return None
+    fig = _fig(11, 3.6, "live loop: travel time over the run")
+    ax1, ax2 = fig.subplots(1, 2)
+    finals = {}
+    for name, g in timeline.groupby("strategy", sort=False):
+        g = g.sort_values("sim_time_s")
+        t = g["sim_time_s"].to_numpy(float)
+        n = g["vehicles_en_route"].to_numpy(float)
+        cum = (n * step_s / 3600.0).cumsum()
+        finals[name] = float(cum[-1]) if len(cum) else 0.0
+        ax1.step(t, n, where="post", label=name, lw=1.4)
+        ax2.plot(t, cum, marker=".", ms=3, label=f"{name} ({finals[name]:.0f})", lw=1.4)
+    ax1.set_title("vehicles on the road at each step", fontsize=9)
+    ax2.set_title("vehicle-hours on the road so far (travel time over the run)", fontsize=9)
+    for ax in (ax1, ax2):
+        _clock_axis(ax, None)
+        ax.set_xlabel("simulated time", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax2.set_ylabel("veh-h", fontsize=8)
+    return _png(fig, figure="live-timeline", strategies=" ".join(finals))
+
+
+def _live_forecast_chart(sensors: pd.DataFrame, strategy: str, chosen: list[str]) -> str | None:
+    """For each chosen loop: its measured speed each step against the speed forecast for that step."""
+    rows = sensors[(sensors["strategy"] == strategy) & sensors["sensor_id"].isin(chosen)]
+    if rows.empty:
+        return None
+    fig = _fig(3.8 * len(chosen), 3.2, f"live loop: forecast against observed, {strategy}")
+    axes = fig.subplots(1, len(chosen), squeeze=False)[0]
+    for ax, sid in zip(axes, chosen):
+        g = rows[rows["sensor_id"] == sid].sort_values("start_s")
+        ax.plot(g["start_s"], g["speed_kph"], "o-", color="#222", ms=3, lw=1.2, label="observed")
+        ax.plot(g["start_s"], g["forecast_speed_kph"], "s--", color="#3b6fd8", ms=3, lw=1.2,
+                label="forecast one step before")
+        ax.set_title(f"{sid}: speed (km/h)", fontsize=9)
+        _clock_axis(ax, None)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    return _png(fig, figure="live-forecast", strategy=strategy, sensors=" ".join(chosen))
+
+
+def _forecast_chart(pred: pd.DataFrame, chosen: list[str], horizon: int, tz: str) -> str | None:
+    """Held-out day(s): each chosen sensor's observed flow and speed against every model's forecast
+    ``horizon`` minutes ahead (plotted at the time forecast)."""
+    import pandas as pd
+
+    p = pred[(pred["horizon_min"] == horizon) & pred["sensor_id"].isin(chosen)]
+    if p.empty:
+        return None
+    targets = [t for t in ("flow_vph", "speed_kph") if t in set(p["target"])]
+    models = list(dict.fromkeys(p["model"]))
+    fig = _fig(3.8 * len(chosen), 2.9 * len(targets), f"forecast against observed, {horizon} min ahead")
+    axes = fig.subplots(len(targets), len(chosen), squeeze=False)
+    colors = {"persistence": "#7f7f7f", "historical": "#2ca02c", "gbt": "#3b6fd8", "qkernel": "#d62728"}
+    for i, target in enumerate(targets):
+        for j, sid in enumerate(chosen):
+            ax = axes[i][j]
+            g = p[(p["sensor_id"] == sid) & (p["target"] == target)]
+            when = pd.to_datetime(g["target_time"], utc=True).dt.tz_convert(tz)
+            g = g.assign(_t=when).sort_values("_t")
+            obs = g.drop_duplicates("_t")
+            ax.plot(obs["_t"], obs["observed"], "o-", color="#222", ms=2.5, lw=1.4, label="observed")
+            for m in models:
+                gm = g[g["model"] == m]
+                ax.plot(gm["_t"], gm["predicted"], "-", lw=1.1, color=colors.get(m), label=m)
+            ax.set_title(f"{sid}: {target}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            from matplotlib.dates import DateFormatter
+
+            ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=when.dt.tz if len(when) else None))
+    axes[0][0].legend(fontsize=7)
+    return _png(fig, figure="forecast-vs-observed", horizon=str(horizon), sensors=" ".join(chosen),
+                models=" ".join(models))

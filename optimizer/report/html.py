@@ -47,6 +47,9 @@ from optimizer.maps import traffic_map_html
 from optimizer.report.charts import (
     _dispatch_chart,
     _fig,
+    _forecast_chart,
+    _live_forecast_chart,
+    _live_timeline_chart,
     _model_vs_simulation_chart,
     _num,
     _objective_figure,
@@ -60,8 +63,8 @@ from optimizer.solve import baseline_solver
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ReportPathError", "check_report_path", "instance_verdicts", "model_vs_simulation", "solver_stats",
-           "write_report"]
+__all__ = ["ReportPathError", "check_report_path", "forecast_section", "instance_verdicts", "live_section",
+           "model_vs_simulation", "solver_stats", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -515,6 +518,177 @@ def _scenario_section(problem: str, scenario: str, rows: pd.DataFrame) -> tuple[
                            f"{html.escape(text)}</li>"
 
 
+# ---------------------------------------------------------------------------- live loop and forecasts
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _busiest_sensors(frame: pd.DataFrame, value: str, n: int = 3) -> list[str]:
+    """The ``n`` sensors with the highest mean ``value`` (ties by name)."""
+    means = frame.groupby("sensor_id")[value].mean().dropna()
+    return [str(k) for k, _ in sorted(means.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]]
+
+
+def _live_peak(features: list[dict[str, Any]], strategy: str) -> str | None:
+    """The step start ``HH:MM`` at which ``strategy``'s segments carry the most volume/capacity in all."""
+    prefix = f"vc {strategy} "
+    totals: dict[str, float] = {}
+    for f in features:
+        for k, v in (f.get("properties") or {}).items():
+            if k.startswith(prefix) and _num(v) is not None:
+                totals[k[len(prefix):]] = totals.get(k[len(prefix):], 0.0) + float(v)
+    if not totals:
+        return None
+    return max(sorted(totals), key=lambda k: totals[k])
+
+
+def live_section(folder: str | os.PathLike[str]) -> str | None:
+    """The live loop's section from ``folder/live/`` (None without ``live/summary.json``).
+
+    A verdict, one row per strategy (travel time, time loss, arrivals, teleports,
+    wall time per step), the travel time over the run for each strategy (from
+    ``timeline.csv``), the loops' speed against the forecast for the three
+    busiest loops (``sensors.csv``) and the measured volume/capacity map at the
+    peak step for no re-routing, SUMO's rerouting and the best cityopt strategy
+    (``segment_loads.geojson``, drawn as the traffic plans' peak-slice map).
+    """
+    import pandas as pd
+
+    from optimizer.inputs.peak import clock
+    from optimizer.maps import read_features
+
+    live = Path(folder) / "live"
+    summary = _read_json(live / "summary.json")
+    if not summary:
+        return None
+    st = summary.get("settings") or {}
+    strategies = summary.get("strategies") or {}
+    v = summary.get("verdict") or {}
+    step_s = float(st.get("step_min") or 5.0) * 60.0
+    words = [f"Best: {v.get('best')} (ranked by {v.get('ranked_by', 'total travel time')})."]
+    if "cityopt_beats_sumo_rerouting" in v:
+        words.append(f"{v.get('best_cityopt')} {'beats' if v['cityopt_beats_sumo_rerouting'] else 'does not beat'} "
+                     "SUMO's own rerouting.")
+    words += [f"{line}." for line in v.get("against_none") or []]
+    rt = v.get("real_time") or {}
+    if rt:
+        words.append("Real time (every step's wall time below the step): "
+                     + ", ".join(f"{k} {'yes' if ok else 'no'}" for k, ok in rt.items()) + ".")
+    lose = "cityopt_beats_sumo_rerouting" in v and not v["cityopt_beats_sumo_rerouting"]
+    parts = ['<section id="live"><h2>Live re-routing</h2>',
+             f'<p class="muted">{html.escape(str(st.get("city", "")))}: {st.get("vehicles", "?")} vehicles, '
+             f'{_num(st.get("hours")) or 0:g} h of departures from {clock(float(st.get("peak_start_s") or 0))}, a '
+             f'step of {_num(st.get("step_min")) or 0:g} simulated min, horizon {_num(st.get("horizon_min")) or 0:g} '
+             f'min, forecast {html.escape(str(st.get("forecast", "")))}, {st.get("detectors", "?")} loops.</p>',
+             f'<div class="verdict{" lose" if lose else ""}" data-best="{html.escape(str(v.get("best")))}">'
+             f"<b>Verdict:</b> {html.escape(' '.join(words))}</div>"]
+    head = ("<tr><th class='l'>strategy</th><th>travel time (veh-h)</th><th>mean time loss (s)</th>"
+            "<th>arrived / vehicles</th><th>teleports</th><th>max step wall (s)</th><th>mean step wall (s)</th>"
+            "<th>vehicles re-routed</th></tr>")
+    body = []
+    for name, r in strategies.items():
+        ours = name.startswith("cityopt-")
+        tt = _num(r.get("total_travel_time_s"))
+        body.append(f'<tr data-strategy="{html.escape(name)}"><td class="l">{html.escape(name)}</td>'
+                    + _cell(None if tt is None else tt / 3600.0, "{:.1f}") + _cell(_num(r.get("time_loss_s")), "{:.1f}")
+                    + f"<td>{r.get('vehicles_arrived')} / {r.get('vehicles', '?')}</td>"
+                    + _cell(r.get("teleports"), "{:d}")
+                    + (_cell(_num(r.get("max_step_wall_s")), "{:.2f}") if ours else "<td>-</td>")
+                    + (_cell(_num(r.get("mean_step_wall_s")), "{:.2f}") if ours else "<td>-</td>")
+                    + (_cell(r.get("vehicles_rerouted"), "{:d}") if ours else "<td>-</td>") + "</tr>")
+    parts.append(f'<table class="live">{head}{"".join(body)}</table>')
+    try:
+        timeline = pd.read_csv(live / "timeline.csv")
+    except (OSError, ValueError):
+        timeline = None
+    parts.append("<h3>Travel time over the run</h3>")
+    chart = _live_timeline_chart(timeline, step_s) if timeline is not None else None
+    parts.append(chart or '<p class="muted">No timeline.csv beside the summary.</p>')
+    ours = [k for k in strategies if k.startswith("cityopt-")]
+    shown = v.get("best_cityopt") or (ours[0] if ours else next(iter(strategies), None))
+    try:
+        sensors = pd.read_csv(live / "sensors.csv")
+    except (OSError, ValueError):
+        sensors = None
+    parts.append(f"<h3>Forecast against observed, live ({html.escape(str(shown))})</h3>")
+    chart = None
+    if sensors is not None and shown is not None:
+        mine = sensors[(sensors["strategy"] == shown) & sensors["forecast_speed_kph"].notna()
+                       & sensors["speed_kph"].notna()]
+        chart = _live_forecast_chart(sensors, shown, _busiest_sensors(mine, "flow_vph")) if len(mine) else None
+    parts.append(chart or '<p class="muted">No loop readings with a forecast (live/sensors.csv).</p>')
+    geo = live / "segment_loads.geojson"
+    feats = read_features(geo) if geo.is_file() else []
+    base = "none" if "none" in strategies else next(iter(strategies), "")
+    peak = _live_peak(feats, base)
+    label = None
+    if peak:
+        hms = [int(x) for x in peak.split(":")] + [0]
+        label = f"{peak}-{clock(hms[0] * 3600 + hms[1] * 60 + hms[2] + step_s)}"
+    parts.append(f"<h3>Volume/capacity at the peak step{' ' + html.escape(label) if label else ''}</h3>")
+    maps = []
+    if peak:
+        for name in dict.fromkeys([base, "sumo-rerouting", shown]):
+            if name in strategies:
+                img = _vc_peak_map(live, str(label), name, "live", path=geo, column=f"vc {name} {peak}")
+                if img:
+                    maps.append(img)
+    parts.append(('<div class="figs">' + "".join(maps) + "</div>") if maps else
+                 '<p class="muted">No measured segment loads (live/segment_loads.geojson).</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def forecast_section(folder: str | os.PathLike[str]) -> str | None:
+    """The forecasts' section from ``folder/forecast/`` (None without ``metrics.csv``): the verdict, MAE,
+    RMSE and MAPE per target, horizon and model, and (from ``predictions.csv``) the held-out day's
+    observed flow and speed against each model's forecast for the three busiest sensors."""
+    import pandas as pd
+
+    fc = Path(folder) / "forecast"
+    try:
+        metrics = pd.read_csv(fc / "metrics.csv")
+    except (OSError, ValueError):
+        return None
+    v = _read_json(fc / "verdict.json") or {}
+    parts = ['<section id="forecast"><h2>Forecasts</h2>',
+             f'<div class="verdict{" lose" if v.get("quantum_wins") is False else ""}" '
+             f'data-winner="{html.escape(str(v.get("winner")))}"><b>Verdict:</b> '
+             f'{html.escape(str(v.get("statement", v.get("winner", ""))))}</div>']
+    if v.get("test_days"):
+        parts.append(f'<p class="muted">Trained on {html.escape(", ".join(v.get("train_days") or []))}; '
+                     f'held out {html.escape(", ".join(v["test_days"]))}; {v.get("sensors", "?")} sensors.</p>')
+    head = ("<tr><th class='l'>target</th><th>horizon (min)</th><th class='l'>model</th><th>MAE</th>"
+            "<th>RMSE</th><th>MAPE (%)</th></tr>")
+    body = []
+    sort = [c for c in ("target", "horizon_min") if c in metrics.columns]
+    for r in (metrics.sort_values(sort, kind="stable") if sort else metrics).itertuples(index=False):
+        target = getattr(r, "target", "")
+        body.append(f'<tr data-model="{html.escape(str(r.model))}" data-horizon="{r.horizon_min}">'
+                    f'<td class="l">{html.escape(str(target))}</td><td>{r.horizon_min}</td>'
+                    f'<td class="l">{html.escape(str(r.model))}</td>'
+                    + _cell(_num(r.mae), "{:.3g}") + _cell(_num(r.rmse), "{:.3g}") + _cell(_num(r.mape), "{:.3g}")
+                    + "</tr>")
+    parts.append(f'<table class="forecast">{head}{"".join(body)}</table>')
+    try:
+        pred = pd.read_csv(fc / "predictions.csv")
+    except (OSError, ValueError):
+        pred = None
+    chart = None
+    if pred is not None and len(pred):
+        horizon = int(pred["horizon_min"].min())
+        flows = pred[(pred["target"] == "flow_vph") & (pred["horizon_min"] == horizon)]
+        chosen = _busiest_sensors(flows if len(flows) else pred, "observed")
+        chart = _forecast_chart(pred, chosen, horizon, str(v.get("tz") or "UTC"))
+        parts.append(f"<h3>Forecast against observed on the held-out day, {horizon} min ahead</h3>")
+    parts.append(chart or '<p class="muted">No held-out forecasts (forecast/predictions.csv) to draw.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
 class ReportPathError(InvalidInputError):
     """The report cannot be written where asked (a folder, a read-only place, a full disk)."""
 
@@ -556,8 +730,13 @@ def check_report_path(out_html: str | os.PathLike[str], *, field: str = "out_htm
 
 
 def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[str], *,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, outputs: str | os.PathLike[str] | None = None) -> Path:
     """Write the HTML report of the results database ``db_path`` to ``out_html`` (atomically).
+
+    Where the outputs folder (``outputs``, default the database's folder) holds
+    ``live/`` (``cityopt live``, the demo's live loop) or ``forecast/``
+    (``cityopt forecast``), the page gains their sections (:func:`live_section`,
+    :func:`forecast_section`).
 
     Parameters
     ----------
@@ -566,6 +745,8 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
     out_html : path
         The HTML file to write.
     title : str, optional
+    outputs : path, optional
+        The folder holding ``live/`` and ``forecast/`` (default: the database's folder).
 
     Returns
     -------
@@ -593,6 +774,13 @@ def write_report(db_path: str | os.PathLike[str], out_html: str | os.PathLike[st
             sec, line = _scenario_section(str(problem), str(scenario), pdf[pdf["scenario"] == scenario])
             sections.append(sec)
             toc.append(line)
+    folder = Path(outputs) if outputs is not None else Path(db_path).parent
+    for name, build in (("live re-routing", live_section), ("forecasts", forecast_section)):
+        sec = build(folder)
+        if sec:
+            sections.append(sec)
+            anchor = "live" if name.startswith("live") else "forecast"
+            toc.append(f'<li><a href="#{anchor}">{name}</a></li>')
     versions = ""
     if len(df) and isinstance(df["versions"].iloc[0], str):
         v = json.loads(df["versions"].iloc[0])

@@ -580,7 +580,7 @@ def _stream(sensors: Any, city_name: str | None) -> tuple[pd.DataFrame, Any, str
     import city_data
 
     if sensors is not None and hasattr(sensors, "readings"):
-        return sensors.readings, sensors.sensors, "UTC"
+        return sensors.readings, sensors.sensors, getattr(sensors, "tz", None) or "UTC"
     if isinstance(sensors, (str, os.PathLike)) and Path(sensors).is_dir():
         folder = Path(sensors)
         found = [folder / f"readings.{x}" for x in ("csv", "csv.gz", "parquet") if (folder / f"readings.{x}").exists()]

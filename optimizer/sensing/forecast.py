@@ -663,6 +663,7 @@ def fit_forecaster(
     >>> out.loc[0, "target_time"].isoformat(), bool(out.flow_vph.gt(0).all())
     ('2026-03-05T06:30:00+00:00', True)
     """
+    readings = getattr(readings, "readings", readings)  # a Sensors
     df, fc = _setup(readings, horizons, models, targets, tz, max_stale_min, seed, qkernel, threads)
     panel = _panel(df, fc.targets, fc.interval, sensors=fc.sensors)
     return fc._fit(panel, np.ones(len(panel.times), bool))
@@ -679,7 +680,9 @@ def forecast(
 ) -> pd.DataFrame:
     """Per-sensor forecasts from ``readings`` up to ``at`` with ``model`` (see :meth:`Forecaster.predict`).
 
-    With no ``forecaster``, one is fitted on the readings up to ``at`` first
+    ``readings`` is the long table or a :class:`~optimizer.sensing.readings.Sensors`
+    (whose local time zone, where it knows one, is the default ``tz``).  With no
+    ``forecaster``, one is fitted on the readings up to ``at`` first
     (``fit_options`` go to :func:`fit_forecaster`): cheap for ``persistence`` and
     ``historical``; a loop calling every few minutes fits once and passes ``forecaster``.
 
@@ -688,6 +691,10 @@ def forecast(
     >>> forecast(r, model="persistence", horizon_min=(15, 30)).shape
     (4, 7)
     """
+    if hasattr(readings, "readings") and hasattr(readings, "sensors"):  # a Sensors
+        if getattr(readings, "tz", None) and "tz" not in fit_options:
+            fit_options["tz"] = readings.tz
+        readings = readings.readings
     if forecaster is None:
         df = _check_readings(readings, tuple(fit_options.get("targets", TARGETS)))
         upto = df if at is None else df[df["time"] <= _timestamp(at, "at")]
@@ -746,7 +753,8 @@ def evaluate(
     seed: int = 0,
     qkernel: QKernelOptions | None = None,
     threads: int = 1,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return_predictions: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]] | tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Fit the models on the first days, score them on the last ``test_days``: ``(metrics, verdict)``.
 
     Parameters
@@ -770,6 +778,10 @@ def evaluate(
         The quantum model's settings (:class:`QKernelOptions`).
     threads
         CPU threads of the boosted trees and qsim (default 1: predictable on a shared machine).
+    return_predictions
+        Also return the held-out forecasts (a third item): one row per origin, sensor, model, target and
+        horizon with ``time`` (the origin), ``target_time``, ``observed`` and ``predicted`` (the rows
+        every model forecasts and that are observed, as scored).
 
     Returns
     -------
@@ -778,6 +790,7 @@ def evaluate(
     verdict : dict
         :func:`verdict` of the metrics, with the days, sensors, interval, settings and fit times.
     """
+    readings = getattr(readings, "readings", readings)  # a Sensors
     df, fc = _setup(readings, horizons, models, targets, tz, max_stale_min, seed, qkernel, threads)
     panel = _panel(df, fc.targets, fc.interval, sensors=fc.sensors)
     dates = _calendar(panel.times, fc.tz, panel.interval)["date"]
@@ -799,7 +812,7 @@ def evaluate(
     preds = fc._predict_panel(panel, origins, fc.models)
     predict_s = _time.perf_counter() - t0
     T = len(panel.times)
-    frames = []
+    frames, kept = [], []
     for c in fc.targets:
         for h in fc.horizons:
             k = fc.steps(h)
@@ -809,6 +822,17 @@ def evaluate(
             t = metrics_table(obs, {m: preds[(m, c, h)] for m in fc.models})
             t["target"], t["horizon_min"] = c, h
             frames.append(t)
+            if return_predictions:
+                ok = np.isfinite(obs)
+                for m in fc.models:
+                    ok &= np.isfinite(preds[(m, c, h)])
+                oi, si = np.nonzero(ok)
+                origin_times = panel.times[origins[oi]]
+                for m in fc.models:
+                    kept.append(pd.DataFrame({
+                        "time": origin_times, "target_time": origin_times + pd.Timedelta(minutes=h),
+                        "sensor_id": np.asarray(fc.sensors)[si], "model": m, "target": c, "horizon_min": h,
+                        "observed": obs[oi, si], "predicted": preds[(m, c, h)][oi, si]}))
     metrics = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
     v = verdict(metrics)
     v.update({
@@ -823,6 +847,9 @@ def evaluate(
     if QUANTUM_MODEL in fc.models:
         v["qkernel"] = {**asdict(fc.qkernel_options), "train_rows_used": int(fc.qkernel.train_states_.shape[0]),
                         "qubits_used": int(fc.qkernel.n_features_in_)}
+    if return_predictions:
+        cols = ["time", "target_time", "sensor_id", "model", "target", "horizon_min", "observed", "predicted"]
+        return metrics, v, (pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=cols))
     return metrics, v
 
 
@@ -891,8 +918,12 @@ def verdict(metrics: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def write_forecast(out_dir: str | Path, metrics: pd.DataFrame, verdict: dict[str, Any]) -> Path:
+def write_forecast(out_dir: str | Path, metrics: pd.DataFrame, verdict: dict[str, Any],
+                   predictions: pd.DataFrame | None = None) -> Path:
     """Write ``out_dir/forecast/metrics.csv`` and ``out_dir/forecast/verdict.json`` (each atomically); the folder.
+
+    With ``predictions`` (:func:`evaluate`'s ``return_predictions``) also ``predictions.csv``: the held-out
+    forecasts the report draws against the observations.
 
     >>> import tempfile
     >>> m = pd.DataFrame({"model": ["persistence"], "horizon_min": [15], "mae": [1.0], "rmse": [1.0], "mape": [5.0]})
@@ -908,4 +939,10 @@ def write_forecast(out_dir: str | Path, metrics: pd.DataFrame, verdict: dict[str
     cols = [c for c in METRIC_COLUMNS if c in metrics.columns] + [c for c in metrics.columns if c not in METRIC_COLUMNS]
     atomic_write_text(folder / "metrics.csv", metrics[cols].to_csv(index=False, float_format="%.6g"))
     atomic_write_json(folder / "verdict.json", verdict)
+    if predictions is not None:
+        p = predictions.copy()
+        for c in ("time", "target_time"):
+            if c in p and pd.api.types.is_datetime64_any_dtype(p[c]):
+                p[c] = p[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        atomic_write_text(folder / "predictions.csv", p.to_csv(index=False, float_format="%.5g"))
     return folder

@@ -77,6 +77,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -137,7 +138,7 @@ FLAGS = ("negative_flow", "missing_flow", "impossible_speed", "impossible_occupa
 #: Speeds above this (km/h) are impossible for road traffic.
 MAX_SPEED_KPH = 200.0
 #: File suffixes read and written, by format.
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SUFFIXES = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: A step between a sensor's readings at least this many intervals long is a gap.
 GAP_FACTOR = 1.5
 
@@ -614,6 +615,40 @@ def _load_city(city: Any) -> Any:
     return City.load(city)
 
 
+def _stream_files(spec: Any) -> tuple[Path, Path, str | None]:
+    """``(readings file, sensors file, tz)`` of a stream folder or ``"replay:NAME"``."""
+    import json
+
+    if isinstance(spec, str) and spec.startswith("replay:"):
+        import city_data
+
+        name = spec.split(":", 1)[1]
+        rep = city_data.find_replay(name)
+        if rep is None:
+            msg = (f"no sensor replay named {name!r}: the shipped ones are {list(city_data.available_replays())}; "
+                   "give a stream folder or the two files")
+            raise SensorDataError(msg)
+        spec = rep.path()
+    if not isinstance(spec, (str, os.PathLike)) or not Path(spec).is_dir():
+        msg = (f"readings_path {spec!r} with no sensors_path: give a stream folder (readings.* and sensors.csv), "
+               "'replay:NAME', or both files")
+        raise SensorDataError(msg)
+    folder = Path(spec)
+    found = [folder / f"readings.{x}" for x in ("csv", "csv.gz", "parquet") if (folder / f"readings.{x}").is_file()]
+    if not found or not (folder / "sensors.csv").is_file():
+        msg = (f"{str(folder)!r} holds no readings.csv (.csv.gz, .parquet) and sensors.csv; write them with "
+               "`cityopt sensors simulate` or give both files")
+        raise SensorDataError(msg)
+    meta = folder / "twin.json"
+    tz = None
+    if meta.is_file():
+        try:
+            tz = json.loads(meta.read_text(encoding="utf-8")).get("tz")
+        except ValueError:
+            tz = None
+    return found[0], folder / "sensors.csv", tz
+
+
 @dataclass(frozen=True, eq=False)
 class Sensors:
     """Readings and the sensors that made them, checked and flagged (see the module docstring).
@@ -639,18 +674,27 @@ class Sensors:
     rows_ok: int = 0
     city: str | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
+    #: The local time zone of the stream (its days and times of day), where known (a twin's ``twin.json``).
+    tz: str | None = None
 
     @classmethod
-    def read(cls, readings_path: str | os.PathLike[str], sensors_path: str | os.PathLike[str], *,
+    def read(cls, readings_path: str | os.PathLike[str], sensors_path: str | os.PathLike[str] | None = None, *,
              city: Any = None, tz: str | None = None, interval_s: float | None = None,
              max_snap_m: float = DEFAULT_MAX_SNAP_M,
              max_bearing_diff_deg: float = DEFAULT_MAX_BEARING_DIFF_DEG, unknown_sensors: str = "flag") -> Sensors:
         """Read cityopt's own readings and sensors files (CSV or Parquet), check, flag and (with a city) snap.
 
+        >>> stream = Sensors.read("replay:helsinki")          # the replay cityopt ships
+        >>> len(stream.sensors), stream.rows_ok, stream.tz, stream.interval_s
+        (18, 4172, 'Europe/Helsinki', 300.0)
+
         Parameters
         ----------
         readings_path, sensors_path
-            The two tables of the module docstring (``.csv``, ``.parquet``).
+            The two tables of the module docstring (``.csv``, ``.csv.gz``, ``.parquet``); or, with no
+            ``sensors_path``, a stream folder holding ``readings.*`` and ``sensors.csv`` (what
+            ``cityopt sensors simulate`` writes), or ``"replay:NAME"`` (a shipped replay).  A folder's
+            ``twin.json`` gives the stream's local time zone (:attr:`tz`).
         city
             An :class:`optimizer.City`, a road graph, or a city spec (``"helsinki"``, a file):
             each sensor is then snapped to its road segment.
@@ -667,14 +711,19 @@ class Sensors:
 
         Public formats (Digitraffic LAM, PeMS) are read by :mod:`optimizer.sensing.formats`.
         """
+        local = None
+        if sensors_path is None:
+            readings_path, sensors_path, local = _stream_files(readings_path)
         tz = None if tz is None else check_zone(tz)
         raw_r = read_table(readings_path, "readings", required=("time", "sensor_id", "flow_vph"))
         raw_s = read_table(sensors_path, "sensors", required=("sensor_id", "lon", "lat"))
-        return cls.from_frames(raw_r, raw_s, city=city, tz=tz, interval_s=interval_s, max_snap_m=max_snap_m,
-                               max_bearing_diff_deg=max_bearing_diff_deg, unknown_sensors=unknown_sensors,
-                               readings_where=f"readings file {str(readings_path)!r}",
-                               sensors_where=f"sensors file {str(sensors_path)!r}",
-                               sources=(str(readings_path), str(sensors_path)))
+        out = cls.from_frames(raw_r, raw_s, city=city, tz=tz, interval_s=interval_s, max_snap_m=max_snap_m,
+                              max_bearing_diff_deg=max_bearing_diff_deg, unknown_sensors=unknown_sensors,
+                              readings_where=f"readings file {str(readings_path)!r}",
+                              sensors_where=f"sensors file {str(sensors_path)!r}",
+                              sources=(str(readings_path), str(sensors_path)))
+        zone = tz or local
+        return dataclasses.replace(out, tz=zone) if zone else out
 
     @classmethod
     def from_frames(cls, readings: pd.DataFrame, sensors: pd.DataFrame, *, city: Any = None,

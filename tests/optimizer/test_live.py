@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -148,3 +149,156 @@ def test_loops_sit_where_the_sensors_table_says(helsinki, tmp_path):
     far = sensors.assign(u=-1)
     with pytest.raises(InvalidInputError, match="no sensor sits on a segment"):
         _sensor_edges(far, net)
+
+
+# ------------------------------------------------------------------ what the run writes for the report
+def test_segment_loads_and_loop_readings_are_written(run):
+    res, root = run
+    live_dir = root / "out" / "live"
+    seg = pd.read_csv(live_dir / "segments.csv")
+    assert set(seg.strategy) == {"none", "sumo-rerouting", "cityopt-cpsat", "cityopt-anneal"}
+    assert (seg.vc > 0).all() and np.allclose(seg.vc, seg.volume_vph / seg.capacity_vph)
+    geo = json.loads((live_dir / "segment_loads.geojson").read_text())
+    props = {f["properties"]["edge"]: f["properties"] for f in geo["features"]}
+    from optimizer.inputs.peak import clock
+
+    for r in seg.sample(20, random_state=0).itertuples():
+        assert props[r.edge][f"vc {r.strategy} {clock(r.start_s)}"] == pytest.approx(r.vc, abs=1e-4)
+    loops = pd.read_csv(live_dir / "sensors.csv")
+    assert set(loops.edge) == set(res.settings["detector_edges"])
+    # the forecast written beside step s is the one made at step s - 1: persistence, so the speed measured then
+    none = loops[loops.strategy == "none"].sort_values(["edge", "step"])
+    for _, g in none.groupby("edge"):
+        prev = g.speed_kph.shift(1)
+        both = prev.notna() & g.forecast_speed_kph.notna()
+        assert np.allclose(g.forecast_speed_kph[both], prev[both], atol=1e-6)
+
+
+def test_the_report_gains_the_live_section_with_its_figures(run, tmp_path):
+    from optimizer.report.html import write_report
+    from optimizer.runs.results import ingest_outputs
+
+    res, root = run
+    out = root / "out"
+    ingest_outputs(out, tmp_path / "results.duckdb")  # no solver runs: the live loop alone
+    page = write_report(tmp_path / "results.duckdb", tmp_path / "report.html", outputs=out).read_text()
+    assert 'id="live"' in page
+    for fig in ("live-timeline", "live-forecast", "vc-peak-map"):
+        assert f'data-figure="{fig}"' in page, fig
+    assert page.count('data-figure="vc-peak-map"') == 3  # none, SUMO's rerouting, the best cityopt
+    for name, r in res.strategies.items():
+        row = page.split(f'<tr data-strategy="{name}">')[1].split("</tr>")[0]
+        assert f'data-value="{r.total_travel_time_s / 3600.0!r}"' in row, name
+    # without live/ beside the database, no section
+    bare = write_report(tmp_path / "results.duckdb", tmp_path / "bare.html").read_text()
+    assert 'id="live"' not in bare and "live-timeline" not in bare
+
+
+# ------------------------------------------------------------------ the learned forecast and staggering
+@pytest.fixture(scope="module")
+def replay():
+    from optimizer.sensing.twin import load_replay
+
+    return load_replay("helsinki")
+
+
+def _fake_loop(sensors, net=None):
+    from types import SimpleNamespace
+
+    edges = [f"{int(r.u)}_{int(r.v)}_{int(r.key)}" for r in sensors.itertuples()]
+    names = dict(zip(edges, sensors.sensor_id))
+    return SimpleNamespace(sensor_names=names, capacity={e: 1800.0 for e in [*edges, "other"]}, step_s=300.0,
+                           horizon_s=900.0), edges
+
+
+@pytest.mark.parametrize("model", ["historical", "gbt"])
+def test_the_learned_forecast_gives_each_slice_its_own_speeds(replay, model):
+    from optimizer.runs.live import SensorForecast
+
+    readings, sensors = replay
+    fc = SensorForecast(readings, model=model, tz="Europe/Helsinki").fit(step_s=300, horizon_s=900)
+    assert fc.horizons == (5, 10, 15)
+    loop, edges = _fake_loop(sensors)
+    fc.start(loop)
+    free = {e: 11.0 for e in edges} | {"other": 11.0, "empty": 11.0}
+    # nothing read yet: persistence
+    assert fc({}, free, []) == free
+    # one step of readings at 07:30 local: the last replay day's values at 07:25 on the loops
+    last = readings[readings.time == pd.Timestamp("2026-03-06T05:25Z")].set_index("sensor_id")
+    reads = {e: (float(last.flow_vph[s]), float(last.speed_kph[s]) / 3.6, 1.0) for e, s in loop.sensor_names.items()}
+    fc.observe(7.5 * 3600, reads, {"other": 100.0}, {"other": 6.0})
+    out = fc({"other": 6.0}, free, [])
+    assert all(len(v) == 3 for v in out.values())
+    # a loop's slices are its sensor's forecast 5, 10 and 15 min ahead
+    frame = pd.DataFrame(fc._rows)
+    want = fc.forecaster.predict(frame, horizon_min=(5, 10, 15), model=model)
+    s0, e0 = sensors.sensor_id.iloc[0], edges[0]
+    speeds = want[want.sensor_id == s0].sort_values("horizon_min").speed_kph.to_numpy() / 3.6
+    assert np.allclose(out[e0], np.clip(speeds, 0.5, 1.2 * 11.0))
+    assert len(set(out[e0])) > 1 or model == "historical"
+    # a segment measured but without a loop: its speed scaled by the forecast growth of the loops' flow
+    assert "other" in fc.vc_forecast and len(fc.vc_forecast["other"]) == 3
+    assert out["empty"] == (11.0, 11.0, 11.0)
+    vc0 = 100 / (300 / 3600) / 1800
+    assert all(0.5 * vc0 - 1e-12 <= vc <= 2.0 * vc0 + 1e-12 for vc in fc.vc_forecast["other"])
+    assert all(0.5 <= v <= 11.0 for v in out["other"])
+
+
+def test_the_forecast_option_changes_what_the_optimiser_sees(helsinki):
+    """Per-slice speeds reach the optimiser: each cell's time is its slice's forecast, not the first slice's."""
+    from types import SimpleNamespace
+
+    from optimizer.inputs.peak import Peak, TrafficModel
+    from optimizer.problems.traffic import Traffic
+    from optimizer.runs.live import _Loop, _Problem
+
+    base = Traffic.from_city(helsinki, trips=4, routes=2, seed=2)
+    trips = base.trips.assign(depart_s=7 * 3600.0 + np.array([0.0, 300.0, 600.0, 650.0]))  # slices 0, 1, 2, 2
+    model = TrafficModel(peak=Peak(7 * 3600.0, 7 * 3600.0 + 900.0, 300.0))
+    segs = sorted({s for cands in base.candidates for r in cands for s in r.segments})
+    ids = {s: f"{s[0]}_{s[1]}_{s[2]}" for s in segs}
+    fake = SimpleNamespace(net=SimpleNamespace(edge_ids=ids),
+                           length={ids[s]: float(helsinki.graph.edges[s]["length"]) for s in segs})
+    slow = {ids[s]: (10.0, 5.0, 2.0) for s in segs}  # the forecast: slower in every later slice
+    flat = _Problem.build(base.graph, trips, list(base.candidates), model)
+    sliced = _Problem.build(base.graph, trips, list(base.candidates), model, slice_t0=_Loop._slice_t0(fake, slow))
+    t_flat, _ = flat._cell_t0_cap()
+    t_sl, _ = sliced._cell_t0_cap()
+    for c, (e, sl) in enumerate(zip(sliced.cell_segment, sliced.cell_slice)):
+        eid = ids[sliced.segments[e]]
+        assert t_sl[c] == pytest.approx(round(fake.length[eid] / slow[eid][min(max(sl, 0), 2)], 3))
+    assert (sliced.cell_slice > 0).any() and not np.allclose(t_sl, t_flat)
+    bits = sliced.shortest_path_bits()
+    assert sliced.objective(bits) != pytest.approx(flat.objective(bits))
+
+
+def test_staggering_moves_the_largest_savings_first_within_the_share():
+    import networkx as nx
+
+    from optimizer.problems.traffic import Route
+    from optimizer.runs.live import _Loop
+
+    g = nx.MultiDiGraph()
+    for u, v, t in [(0, 1, 100.0), (0, 2, 40.0), (0, 3, 95.0), (0, 4, 10.0)]:
+        g.add_edge(u, v, 0, travel_time=t, length=100.0)
+
+    def route(v):
+        return Route((0, v), ((0, v, 0),), g.edges[0, v, 0]["travel_time"], 100.0)
+
+    cands = [(route(1), route(2)), (route(1), route(3)), (route(1), route(4)), (route(1), route(2))]
+    loop = SimpleNamespace(min_gain_s=30.0, reroute_share=0.5, held_back=0)
+    # savings: 60, 5, 90, 60 s; 4 groups x 2 vehicles: at most 4 vehicles move, the largest savings first
+    out = _Loop._stagger(loop, [1, 1, 1, 1], cands, [2, 2, 2, 2], g)
+    assert out == [1, 0, 1, 0]
+    assert loop.held_back == 4
+    loop = SimpleNamespace(min_gain_s=0.0, reroute_share=1.0, held_back=0)
+    assert _Loop._stagger(loop, [1, 1, 0, 1], cands, [2, 2, 2, 2], g) == [1, 1, 0, 1]
+
+
+def test_bad_forecast_and_stagger_options_are_one_error(helsinki, tmp_path):
+    out = tmp_path / "out"
+    for kwargs, match in [({"forecast": "crystal-ball"}, "forecast"), ({"reroute_share": 0}, "reroute_share"),
+                          ({"min_gain_s": -1}, "min_gain_s"), ({"forecast": 3}, "forecast")]:
+        with pytest.raises(InvalidInputError, match=match):
+            live(helsinki, out=out, **kwargs)
+    assert not out.exists()
