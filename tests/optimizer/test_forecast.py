@@ -227,3 +227,29 @@ def test_bad_forecast_calls_are_one_clear_error():
         evaluate(short, horizons=(15, 120), models=("persistence", "gbt"))
     with pytest.raises(ForecastError, match="qkernel.qubits"):
         QKernelOptions(qubits=20)
+
+
+def test_held_out_predictions_are_what_was_scored_and_the_report_draws_them(tmp_path):
+    from optimizer.report.html import write_report
+    from optimizer.runs.results import ingest_outputs
+
+    r = synthetic_readings(days=3, sensors=3, seed=0)
+    metrics, v, pred = evaluate(r, horizons=(15, 30), models=("persistence", "historical"), tz="Europe/Helsinki",
+                                return_predictions=True)
+    for (m, t, h), g in pred.groupby(["model", "target", "horizon_min"]):
+        row = metrics[(metrics.model == m) & (metrics.target == t) & (metrics.horizon_min == h)].iloc[0]
+        assert len(g) == row["rows"]
+        assert float(np.mean(np.abs(g.predicted - g.observed))) == pytest.approx(row["mae"])
+        assert ((g.target_time - g.time) == pd.Timedelta(minutes=int(h))).all()
+    folder = write_forecast(tmp_path, metrics, v, pred)
+    back = pd.read_csv(folder / "predictions.csv")
+    assert len(back) == len(pred) and set(back.model) == {"persistence", "historical"}
+    ingest_outputs(tmp_path, tmp_path / "results.duckdb")
+    page = write_report(tmp_path / "results.duckdb", tmp_path / "report.html").read_text()
+    assert 'id="forecast"' in page and 'data-figure="forecast-vs-observed"' in page
+    assert page.count("<tr data-model=") == len(metrics)
+    assert f'data-winner="{v["winner"]}"' in page
+    # no predictions file: the table, and a note instead of the figure
+    (folder / "predictions.csv").unlink()
+    page = write_report(tmp_path / "results.duckdb", tmp_path / "report.html").read_text()
+    assert 'id="forecast"' in page and "forecast-vs-observed" not in page
