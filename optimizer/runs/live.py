@@ -985,8 +985,8 @@ class _Loop:
     def _stagger(self, choice: list[int], candidates: list[tuple[Any, ...]], vehicles: list[int],
                  graph: nx.MultiDiGraph) -> list[int]:
         """Keep the moves that save each vehicle at least ``min_gain_s`` under the forecast, the largest
-        savings first, until ``reroute_share`` of the vehicles considered this step are moved; the rest keep
-        their routes (they may move at a later step)."""
+        savings first, until ``reroute_share`` of the vehicles the solver would move are moved; the rest keep
+        their routes (they may move at a later step, from a newer snapshot)."""
         moves = [gi for gi, r in enumerate(choice) if r]
         if not moves or (self.min_gain_s <= 0 and self.reroute_share >= 1):
             return choice
@@ -995,7 +995,7 @@ class _Loop:
             return sum(float(graph.edges[s]["travel_time"]) for s in route.segments)
 
         gain = {gi: forecast_s(candidates[gi][0]) - forecast_s(candidates[gi][choice[gi]]) for gi in moves}
-        budget = self.reroute_share * sum(vehicles)
+        budget = max(self.reroute_share * sum(vehicles[gi] for gi in moves), 1.0)
         out, moved = [0] * len(choice), 0
         for gi in sorted(moves, key=lambda g: (-gain[g], g)):
             if gain[gi] < self.min_gain_s or moved + vehicles[gi] > budget:
@@ -1164,8 +1164,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
         callable with :func:`persistence_forecast`'s signature.
     min_gain_s, reroute_share
         Staggered re-routing: a vehicle is moved only when its new route saves it at least ``min_gain_s``
-        under the forecast, and at most ``reroute_share`` of the vehicles considered in a step are moved
-        (the largest savings first).
+        under the forecast, and at most ``reroute_share`` of the vehicles the solver would move in a step
+        are moved (the largest savings first; the others may move at a later step).
     cost
         ``"calibrated"`` or ``"forecast"`` (see the module docstring).
     out

@@ -287,10 +287,13 @@ def test_staggering_moves_the_largest_savings_first_within_the_share():
 
     cands = [(route(1), route(2)), (route(1), route(3)), (route(1), route(4)), (route(1), route(2))]
     loop = SimpleNamespace(min_gain_s=30.0, reroute_share=0.5, held_back=0)
-    # savings: 60, 5, 90, 60 s; 4 groups x 2 vehicles: at most 4 vehicles move, the largest savings first
+    # savings: 60, 5, 90, 60 s; 4 groups x 2 vehicles: group 1 saves too little, and of the 8 vehicles the
+    # solver would move at most 4 move, the largest savings first
     out = _Loop._stagger(loop, [1, 1, 1, 1], cands, [2, 2, 2, 2], g)
     assert out == [1, 0, 1, 0]
     assert loop.held_back == 4
+    loop = SimpleNamespace(min_gain_s=0.0, reroute_share=0.75, held_back=0)
+    assert _Loop._stagger(loop, [1, 1, 1, 1], cands, [2, 2, 2, 2], g) == [1, 0, 1, 1]
     loop = SimpleNamespace(min_gain_s=0.0, reroute_share=1.0, held_back=0)
     assert _Loop._stagger(loop, [1, 1, 0, 1], cands, [2, 2, 2, 2], g) == [1, 1, 0, 1]
 
