@@ -559,6 +559,8 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("db", metavar="DB", help="the results database (.duckdb)")
     p.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     p.add_argument("--title", help="the report's title")
+    p.add_argument("--outputs", metavar="DIR", help="the folder holding live/ and forecast/ for their sections "
+                                                     "(default: the database's folder)")
     return p
 
 
@@ -832,7 +834,7 @@ def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--routes", type=int, default=3, help="alternative routes per vehicle (default 3)")
     p.add_argument("--time-limit", type=float, help="seconds per solve at each step (default: the step's share)")
     p.add_argument("--seed", type=int, default=1, help="seed of the demand, SUMO and the solvers (default 1)")
-    p.add_argument("--forecast", choices=["persistence", "historical", "gbt"], default=LIVE_FORECAST,
+    p.add_argument("--forecast", default=LIVE_FORECAST, metavar="{persistence,historical,gbt}",
                    help="the speed forecast the optimiser sees per segment and slice: persistence, or a model "
                         "fitted on the --sensors stream's readings (default: the city's shipped replay) "
                         f"(default {LIVE_FORECAST})")
@@ -916,7 +918,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         msg = f"{args.db!r} {what} a results database; give the .duckdb file a batch wrote (cityopt batch JOB.yaml)"
         raise ResultsDatabaseError(msg)
     check_report_path(args.out, field="--out")
-    out = write_report(db, Path(args.out), title=args.title)
+    out = write_report(db, Path(args.out), title=args.title, outputs=args.outputs)
     print(f"report: {out}")  # the result: printed with --quiet too
     return 0
 

@@ -124,6 +124,9 @@ def test_live_writes_the_contracts_summary_and_timeline(tmp_path: Path) -> None:
     (["--step-min", "0"], "step"),
     (["--solver", "nosuch"], "nosuch"),
     (["--trips", "0"], "trips"),
+    (["--reroute-share", "0"], "reroute_share"),
+    (["--min-gain", "-3"], "min_gain_s"),
+    (["--forecast", "oracle"], "forecast"),
 ])
 def test_bad_live_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            argv: list[str], needle: str) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -180,8 +180,9 @@ def test_the_report_gains_the_live_section_with_its_figures(run, tmp_path):
 
     res, root = run
     out = root / "out"
-    ingest_outputs(out, tmp_path / "results.duckdb")  # no solver runs: the live loop alone
-    page = write_report(tmp_path / "results.duckdb", tmp_path / "report.html", outputs=out).read_text()
+    # as the demo does it: the database beside live/ (no solver runs here: the live loop alone)
+    ingest_outputs(out, out / "results.duckdb")
+    page = write_report(out / "results.duckdb", tmp_path / "report.html").read_text()
     assert 'id="live"' in page
     for fig in ("live-timeline", "live-forecast", "vc-peak-map"):
         assert f'data-figure="{fig}"' in page, fig
@@ -190,6 +191,7 @@ def test_the_report_gains_the_live_section_with_its_figures(run, tmp_path):
         row = page.split(f'<tr data-strategy="{name}">')[1].split("</tr>")[0]
         assert f'data-value="{r.total_travel_time_s / 3600.0!r}"' in row, name
     # without live/ beside the database, no section
+    ingest_outputs(tmp_path / "elsewhere", tmp_path / "results.duckdb")
     bare = write_report(tmp_path / "results.duckdb", tmp_path / "bare.html").read_text()
     assert 'id="live"' not in bare and "live-timeline" not in bare
 
