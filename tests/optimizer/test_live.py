@@ -231,13 +231,22 @@ def test_the_learned_forecast_gives_each_slice_its_own_speeds(replay, model):
     fc.observe(7.5 * 3600, reads, {"other": 100.0}, {"other": 6.0})
     out = fc({"other": 6.0}, free, [])
     assert all(len(v) == 3 for v in out.values())
-    # a loop's slices are its sensor's forecast 5, 10 and 15 min ahead
+    # a loop's slices are its sensor's forecast 5, 10 and 15 min ahead, anchored to its reading now (the
+    # first step: over the model's first-slice forecast)
     frame = pd.DataFrame(fc._rows)
     want = fc.forecaster.predict(frame, horizon_min=(5, 10, 15), model=model)
     s0, e0 = sensors.sensor_id.iloc[0], edges[0]
-    speeds = want[want.sensor_id == s0].sort_values("horizon_min").speed_kph.to_numpy() / 3.6
-    assert np.allclose(out[e0], np.clip(speeds, 0.5, 1.2 * 11.0))
-    assert len(set(out[e0])) > 1 or model == "historical"
+    speeds = want[want.sensor_id == s0].sort_values("horizon_min").speed_kph.to_numpy()
+    a = np.clip(float(last.speed_kph[s0]) / speeds[0], 0.5, 2.0)
+    assert np.allclose(out[e0], np.clip(speeds * a / 3.6, 0.5, 1.2 * 11.0))
+    # the next step anchors on the forecast made now for then
+    reads2 = {e: (f * 1.1, sp * 0.9, o) for e, (f, sp, o) in reads.items()}
+    fc.observe(7.5 * 3600 + 300, reads2, {"other": 100.0}, {"other": 6.0})
+    out2 = fc({"other": 6.0}, free, [])
+    want2 = fc.forecaster.predict(pd.DataFrame(fc._rows), horizon_min=(5, 10, 15), model=model)
+    sp2 = want2[want2.sensor_id == s0].sort_values("horizon_min").speed_kph.to_numpy()
+    a2 = np.clip(reads2[e0][1] * 3.6 / speeds[0], 0.5, 2.0)
+    assert np.allclose(out2[e0], np.clip(sp2 * a2 / 3.6, 0.5, 1.2 * 11.0))
     # a segment measured but without a loop: its speed scaled by the forecast growth of the loops' flow
     assert "other" in fc.vc_forecast and len(fc.vc_forecast["other"]) == 3
     assert out["empty"] == (11.0, 11.0, 11.0)
