@@ -1010,7 +1010,7 @@ class _Loop:
 
     def _stagger(self, choice: list[int], candidates: list[tuple[Any, ...]], vehicles: list[int],
                  graph: nx.MultiDiGraph) -> list[int]:
-        """Keep the moves that save each vehicle at least ``min_gain_s`` under the forecast, the largest
+        """Keep the moves that save each vehicle at least ``min_gain_s`` (when > 0) under the forecast, the largest
         savings first, until ``reroute_share`` of the vehicles the solver would move are moved; the rest keep
         their routes (they may move at a later step, from a newer snapshot)."""
         moves = [gi for gi, r in enumerate(choice) if r]
@@ -1024,7 +1024,7 @@ class _Loop:
         budget = max(self.reroute_share * sum(vehicles[gi] for gi in moves), 1.0)
         out, moved = [0] * len(choice), 0
         for gi in sorted(moves, key=lambda g: (-gain[g], g)):
-            if gain[gi] < self.min_gain_s or moved + vehicles[gi] > budget:
+            if (self.min_gain_s > 0 and gain[gi] < self.min_gain_s) or moved + vehicles[gi] > budget:
                 continue
             out[gi] = choice[gi]
             moved += vehicles[gi]
