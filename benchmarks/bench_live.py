@@ -49,13 +49,18 @@ def bench_live(*, trips: int = 750, vehicles: int = 4, solvers: tuple[str, ...] 
                min_gain_s: float = 0.0, reroute_share: float = 1.0) -> dict[str, Any]:
     from optimizer.runs.live import live
 
+    import os
+
     t0 = time.perf_counter()
+    load0 = os.getloadavg()[0]
     res = live("helsinki", trips=trips, vehicles_per_trip=vehicles, hours=1.0, step_min=5, horizon_min=15,
                solvers=solvers, seed=seed, time_limit_s=time_limit_s, solver_options=SOLVER_OPTIONS, out=out,
                cost=cost, baselines=baselines, forecast=forecast, min_gain_s=min_gain_s,
                reroute_share=reroute_share)
     summary = res.to_dict()
     summary["wall_s"] = time.perf_counter() - t0
+    summary["load_average"] = {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2),
+                               "cpus": os.cpu_count()}  # the solvers stop on wall-clock limits
     return summary
 
 
@@ -72,6 +77,9 @@ def _print(s: dict[str, Any]) -> None:
                           f"{r['max_step_wall_s']:.1f}", f"{r['mean_step_wall_s']:.1f}",
                           str(r["vehicles_rerouted"])]))
     print("verdict:", json.dumps(s["verdict"]))
+    if "load_average" in s:
+        la = s["load_average"]
+        print(f"load average {la['start']} at the start, {la['end']} at the end, {la['cpus']} CPUs")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
