@@ -841,8 +841,10 @@ def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--min-gain", type=float, default=LIVE_MIN_GAIN_S, metavar="S",
                    help=f"move a vehicle only when its new route saves it S seconds (default {LIVE_MIN_GAIN_S:g})")
     p.add_argument("--reroute-share", type=float, default=LIVE_REROUTE_SHARE, metavar="F",
-                   help=f"move at most this share of the vehicles considered each step (default {LIVE_REROUTE_SHARE:g})")
-    p.add_argument("--out", required=True, help="output folder: live/timeline.csv, live/summary.json")
+                   help=f"move at most this share of the vehicles the solver would move each step, the largest "
+                        f"savings first (default {LIVE_REROUTE_SHARE:g})")
+    p.add_argument("--out", required=True, help="output folder: live/timeline.csv, live/summary.json, "
+                                                "segments.csv, segment_loads.geojson, sensors.csv")
     return p
 
 
