@@ -46,7 +46,7 @@ SOLVER_OPTIONS = {"decompose": {"inner": "qaoa", "max_rounds": 1}}
 def bench_live(*, trips: int = 750, vehicles: int = 4, solvers: tuple[str, ...] = ("cpsat", "anneal", "decompose"),
                time_limit_s: float = 20.0, seed: int = 1, out: str | None = None, cost: str = "forecast",
                baselines: tuple[str, ...] = ("none", "sumo-rerouting"), forecast: str = "persistence",
-               min_gain_s: float = 0.0, reroute_share: float = 1.0) -> dict[str, Any]:
+               min_gain_s: float = 0.0, reroute_share: float = 0.5) -> dict[str, Any]:
     from optimizer.runs.live import live
 
     import os
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--baselines", nargs="*", default=["none", "sumo-rerouting"])
     ap.add_argument("--forecast", default="persistence", choices=("persistence", "historical", "gbt"))
     ap.add_argument("--min-gain", type=float, default=0.0, help="move a vehicle only if it saves this many s")
-    ap.add_argument("--reroute-share", type=float, default=1.0, help="most vehicles moved per step (share)")
+    ap.add_argument("--reroute-share", type=float, default=0.5,
+                    help="share of the solver's moves applied per step (default 0.5)")
     args = ap.parse_args(argv)
     s = bench_live(trips=args.trips, vehicles=args.vehicles, solvers=tuple(args.solvers),
                    time_limit_s=args.time_limit, seed=args.seed, out=args.out, cost=args.cost,

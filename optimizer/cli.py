@@ -808,7 +808,7 @@ path), sumo-rerouting (SUMO's own rerouting device, every vehicle, period = the 
 #: ``cityopt live``'s defaults for the forecast and the staggering (see benchmarks/bench_live.py).
 LIVE_FORECAST = "persistence"
 LIVE_MIN_GAIN_S = 0.0
-LIVE_REROUTE_SHARE = 1.0
+LIVE_REROUTE_SHARE = 0.5
 
 
 def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
