@@ -23,7 +23,12 @@ The loop, every ``step_min`` simulated minutes (from the first departure):
 2. *Forecast.*  :func:`persistence_forecast` (the default ``forecast``): each
    segment's speed over the next ``horizon_min`` is its speed over the last
    step (the loop's where a loop counted vehicles, else the edge measurement,
-   else the speed limit).  Any callable with its signature can replace it.
+   else the speed limit).  ``forecast="historical"`` or ``"gbt"`` instead
+   fits that model of :mod:`optimizer.sensing.forecast` on a stream's readings
+   (the city's shipped replay by default) and gives every segment one speed per
+   slice of the horizon (:class:`SensorForecast`): the optimiser then prices
+   each cell (segment, slice) with its own slice's time.  Any callable with
+   :func:`persistence_forecast`'s signature can replace it.
    ``forecast_error_so_far`` is the mean absolute error (km/h) of each step's
    forecast against the next step's loop speeds, over every sensor and step so
    far that counted vehicles.
@@ -47,7 +52,11 @@ The loop, every ``step_min`` simulated minutes (from the first departure):
    (moving vehicles off a slow segment then makes it faster in the model); it
    reads every slowdown as load, signals included, and re-routes too much in
    light traffic.  The solver's plan is kept only when its exact BPR objective
-   beats the current routes'.
+   beats the current routes'.  The moves are then *staggered*: at most
+   ``reroute_share`` (default half) of the vehicles the plan would move are
+   moved this step, the largest forecast savings first (and with
+   ``min_gain_s`` only those saving that much), so that not every vehicle
+   leaves a street on one snapshot; the others may move at a later step.
 4. *Push.*  Each vehicle whose group changed route gets ``traci.vehicle.setRoute``
    with its fixed edges followed by the new route, and the route SUMO then holds
    (``getRoute``) is read back and must equal it; a vehicle that has arrived is
