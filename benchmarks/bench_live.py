@@ -9,9 +9,48 @@ every 5 simulated minutes.  Reported per strategy: total travel time, mean time
 loss, arrived vehicles, teleports, and the loop's wall time per step (max and
 mean; real time needs the max below 300 s).
 
-Measured (commit 2eae36c, 2-core machine shared with other jobs; 750 pairs x 4 = 3,000
-vehicles 07:00-08:00, seed 1, solver limit 10 s per step, decompose: QAOA inside, 1 round;
-the baselines do not depend on the loop's code and come from the run at d6a716c)::
+Measured again (2026-12-01, commits 74ee80d-abe0126 of this file's history: the learned forecast,
+staggered re-routes; 750 pairs x 4 = 3,000 vehicles 07:00-08:00, seed 1, solver limit 10 s per step,
+decompose: QAOA inside, 1 round).  The baselines do not depend on the loop's code (the loops only
+read) and stay those of the run at d6a716c: none 490.8 veh-h (2788/3000 arrived, 145 teleports,
+time loss 244.6 s), sumo-rerouting 202.0 (3000/3000, 2 teleports, 91.7 s).  The 2-core machine was
+shared with other jobs; ``load`` is the load average when the run started, and it matters: the
+solvers stop on wall-clock limits.  ``share``: the share of the solver's moves applied per step
+(``--reroute-share``; 1 = all at once, as before); ``gbt*``: the boosted trees on the replay's level,
+before the forecast was anchored to the loops' readings (634677d)::
+
+    strategy           forecast     share  load  travel time veh-h  time loss s  arrived  teleports  max / mean step s  re-routed
+    cityopt-anneal     persistence  0.5    3.8               216.0        102.4     3000          3   14.8 / 11.1          1301
+    cityopt-anneal     gbt          0.5    4.7               216.3        105.0     3000         19   13.2 /  9.4          1131
+    cityopt-anneal     gbt          1      6.4               280.5        155.9     3000         14   16.7 / 12.1          2511
+    cityopt-anneal     persistence  0.5   12.2               435.2        332.4     3000         78   20.5 / 13.8           896
+    cityopt-anneal     persistence  1     12.6               513.2        320.8     2884        151   23.6 / 16.9           927
+    cityopt-cpsat      persistence  0.5    9.1               389.7        261.3     3000        112   18.7 / 12.4           251
+    cityopt-decompose  persistence  0.5    9.1               392.9        267.5     3000         88   14.8 / 12.5           464
+    cityopt-cpsat      gbt          0.5    5.1               504.0        357.8     3000        162   15.7 / 11.1           434
+    cityopt-cpsat      persistence  1      9.7               434.5        299.0     3000        127   22.3 / 15.1           152
+    cityopt-cpsat      gbt          1     17.1               446.6        309.6     3000        131   30.8 / 20.6           142
+    cityopt-cpsat      gbt*         1     13.1               424.2        288.4     3000        122   27.3 / 16.9           227
+    cityopt-cpsat      persistence  0.5    5.3               469.2        326.8     3000        172   15.0 /  9.7           669
+    cityopt-decompose  persistence  0.5    5.3               423.1        298.3     3000        144   13.4 / 11.0           537
+
+What it shows.  Staggering helps: anneal with half of its moves per step gives 216.0 veh-h, 7% above
+SUMO's rerouting (202.0) and the best cityopt figure on this bench so far (with the same forecast,
+280.5 with every move at once against 216.3 staggered; 513.2 against 435.2 under a load of 12; 282.8
+at 2eae36c); it is the default now.  The
+forecast hardly matters: persistence and the anchored boosted trees give the same 216 veh-h with
+anneal; unanchored, trees trained on the replay's lighter mornings forecast the replay's speeds and
+the loop re-routed almost no one; ``min_gain_s=30`` (with a share of the vehicles considered, at
+74ee80d) left 107 moves and the travel time of no re-routing (490.1).  Persistence stays the default
+(it needs no stream).  CP-SAT is the weak one here: at 10 s a step on this machine it does not
+improve on the current routes while the peak builds (no move in the first ten steps under a load of
+9, none in the 3rd to 10th under 5; a plan is kept only when it is better), then moves vehicles late,
+so its figures (389.7-504.0 veh-h) swing from run to run; decompose (QAOA) moves a few dozen
+vehicles every step and swings less (392.9 and 423.1 with the same settings).  The 236.3 and
+236.0 veh-h of CP-SAT and decompose at 2eae36c were not reproduced.  Every step ran in real time (the
+longest 30.8 s of 300 s, under a load of 17).
+
+Before (commit 2eae36c, every move at once, persistence)::
 
     strategy           travel time veh-h  mean time loss s  arrived    teleports  max / mean step s  re-routed
     none                          490.8             244.6   2788/3000        145        -                 0
@@ -20,17 +59,13 @@ the baselines do not depend on the loop's code and come from the run at d6a716c)
     cityopt-anneal                282.8             164.3   3000/3000         26   12.7 /  9.4         1908
     cityopt-decompose             236.0             118.2   3000/3000         19   12.8 / 10.2         1120
 
-SUMO's own rerouting wins; cityopt with CP-SAT or decompose (QAOA) halves the travel time of
-no re-routing but stays 17% above SUMO's; anneal, which ignores the warm start, moves the most
-vehicles and does worst of the three.  Every step ran in real time (under 15 s of 300 s).  The
-solvers stop on wall-clock limits on a loaded machine, so a cityopt run is not bit-for-bit
-repeatable and differences of ~10% between them are within what one seed shows (decompose gave
-212.2 veh-h at d6a716c).  Before 2eae36c, vehicles waiting to be inserted were moved off their
-first edge, SUMO refused some of those pushes, and cpsat and anneal did worse than no re-routing
-(551.2 and 780.5 veh-h); ``cost="calibrated"`` with cpsat at 2eae36c: 329.7 veh-h.
+Before 2eae36c, vehicles waiting to be inserted were moved off their first edge, SUMO refused some
+of those pushes, and cpsat and anneal did worse than no re-routing (551.2 and 780.5 veh-h);
+``cost="calibrated"`` with cpsat at 2eae36c: 329.7 veh-h.
 
 Run: ``python -m benchmarks.bench_live [--trips 750] [--vehicles 4] [--solvers cpsat anneal decompose]
-[--time-limit 20] [--seed 1] [--out outputs/bench_live]``.
+[--time-limit 20] [--seed 1] [--forecast persistence|historical|gbt] [--reroute-share 0.5] [--min-gain 0]
+[--baselines none sumo-rerouting] [--out outputs/bench_live]`` (the figures above: ``--time-limit 10``).
 """
 
 from __future__ import annotations
@@ -47,9 +82,9 @@ def bench_live(*, trips: int = 750, vehicles: int = 4, solvers: tuple[str, ...] 
                time_limit_s: float = 20.0, seed: int = 1, out: str | None = None, cost: str = "forecast",
                baselines: tuple[str, ...] = ("none", "sumo-rerouting"), forecast: str = "persistence",
                min_gain_s: float = 0.0, reroute_share: float = 0.5) -> dict[str, Any]:
-    from optimizer.runs.live import live
-
     import os
+
+    from optimizer.runs.live import live
 
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]

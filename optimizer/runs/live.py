@@ -1201,8 +1201,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
         Staggered re-routing: a vehicle is moved only when its new route saves it at least ``min_gain_s``
         under the forecast, and at most ``reroute_share`` of the vehicles the solver would move in a step
         are moved (the largest savings first; the others may move at a later step).  Default: half of
-        the moves, no threshold (``benchmarks/bench_live.py``: anneal 513.2 -> 435.2 veh-h, CP-SAT
-        434.5 -> 425.7 on a loaded machine).
+        the moves, no threshold (``benchmarks/bench_live.py``: anneal 280.5 -> 216.3 veh-h with the
+        boosted trees, 513.2 -> 435.2 with persistence on a loaded machine).
     cost
         ``"calibrated"`` or ``"forecast"`` (see the module docstring).
     out
