@@ -81,7 +81,10 @@ def test_sigint_stops_the_batch_cleanly_and_a_rerun_finishes_the_rest(tmp_path: 
     text = err.read_text()
     assert rc == 130, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
-    assert [ln for ln in text.splitlines() if not ln.startswith("INFO ")] == ["cityopt: interrupted"], text[-3000:]
+    # the job's own findings (INFO, and a WARNING such as a scenario with no discrete plan) may precede it;
+    # the interrupt itself is one line
+    said = [ln for ln in text.splitlines() if not ln.startswith(("INFO ", "WARNING optimizer."))]
+    assert said == ["cityopt: interrupted"], text[-3000:]
     assert harness.group_gone(proc.pid), "a process of the batch outlived it"
     assert harness.leftovers(out) == []  # the run it interrupted left no staged folder
     assert rows_equal_folders(out, db) == []
