@@ -269,16 +269,7 @@ def onehot_qubo(prob: Dispatch, lay: OneHotLayout, P: float) -> QUBO:
     _cost(prob, lay, b)
 
     def sq(terms: list[tuple[int, float]], const: float, w: float) -> None:
-        """Add ``w * (sum c x + const)**2`` (repeated variables summed first)."""
-        acc: dict[int, float] = {}
-        for v, c in terms:
-            acc[v] = acc.get(v, 0.0) + c
-        idx = np.array(sorted(acc), dtype=np.int64)
-        c = np.array([acc[v] for v in idx.tolist()], dtype=np.float64)
-        b.add_offset(w * const * const)
-        b.add_linear_array(idx, w * (c * c + 2.0 * const * c))
-        r, s = np.triu_indices(len(idx), 1)
-        b.add_quadratic_array(idx[r], idx[s], 2.0 * w * c[r] * c[s])
+        add_square(b, terms, const, w)
 
     W = onehot_weight(prob) * P
     for t in range(T):
@@ -326,3 +317,20 @@ def onehot_qubo(prob: Dispatch, lay: OneHotLayout, P: float) -> QUBO:
         "commitments": [len(c) for c in lay.combos],
         "quantum_mw": prob.quantum_mw, "balancing": prob.balancing,
         "line_windows": len(prob.line_windows)})
+
+
+def add_square(b: Any, terms: list[tuple[int, float]], const: float, w: float) -> None:
+    """Add ``w * (sum c x + const)**2`` to the QUBO builder ``b`` (repeated variables summed first).
+
+    The one expansion of a squared penalty that both dispatch encodings use; the pairs go in
+    as arrays, row-major.
+    """
+    acc: dict[int, float] = {}
+    for v, c in terms:
+        acc[v] = acc.get(v, 0.0) + c
+    idx = np.array(sorted(acc), dtype=np.int64)
+    c = np.array([acc[v] for v in idx.tolist()], dtype=np.float64)
+    b.add_offset(w * const * const)
+    b.add_linear_array(idx, w * (c * c + 2.0 * const * c))
+    r, s = np.triu_indices(len(idx), 1)
+    b.add_quadratic_array(idx[r], idx[s], 2.0 * w * c[r] * c[s])

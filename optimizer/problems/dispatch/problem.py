@@ -177,6 +177,7 @@ from optimizer.problems.dispatch.continuous import ContinuousResult, mathopt_sol
 from optimizer.problems.dispatch.onehot import (
     ENCODINGS,
     OneHotLayout,
+    add_square,
     auto_layout,
     bits_of,
     build_layout,
@@ -1398,19 +1399,8 @@ class Dispatch(Problem):
         P, T, q = self.penalty, self.periods, self.quantum_mw
 
         def sq(terms: list[tuple[int, float]], const: float, w: float) -> None:
-            """Add ``w * (sum c x + const)**2`` (repeated variables summed first), its pairs as arrays.
-
-            Variable ``v`` of the builder is ``self.variables[v]``; the pairs go in row-major order.
-            """
-            acc: dict[int, float] = {}
-            for v, c in terms:
-                acc[v] = acc.get(v, 0.0) + c
-            idx = np.array(sorted(acc), dtype=np.int64)
-            c = np.array([acc[v] for v in idx.tolist()], dtype=np.float64)
-            b.add_offset(w * const * const)
-            b.add_linear_array(idx, w * (c * c + 2.0 * const * c))
-            r, s = np.triu_indices(len(idx), 1)
-            b.add_quadratic_array(idx[r], idx[s], 2.0 * w * c[r] * c[s])
+            """Add ``w * (sum c x + const)**2``; variable ``v`` of the builder is ``self.variables[v]``."""
+            add_square(b, terms, const, w)
 
         # --- cost: levels, start-ups, import
         for i, u in enumerate(self.discrete):
