@@ -832,7 +832,12 @@ def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--horizon-min", type=float, default=15.0, help="forecast horizon, minutes (default 15)")
     p.add_argument("--solver", nargs="+", default=["cpsat"], help="one cityopt strategy per solver (default cpsat)")
     p.add_argument("--routes", type=int, default=3, help="alternative routes per vehicle (default 3)")
-    p.add_argument("--time-limit", type=float, help="seconds per solve at each step (default: the step's share)")
+    p.add_argument("--time-limit", type=float,
+                   help="wall-clock guard per solve at each step, seconds (default: a third of the step); the "
+                        "solvers spend a fixed work per step, so the plans do not depend on the machine's load")
+    p.add_argument("--work-scale", type=float, default=1.0, metavar="F",
+                   help="each solver's work per step (CP-SAT deterministic seconds, annealing sweeps, decompose's "
+                        "inner solves) times F (default 1: about 10 s a step on 2 cores)")
     p.add_argument("--seed", type=int, default=1, help="seed of the demand, SUMO and the solvers (default 1)")
     p.add_argument("--forecast", default=LIVE_FORECAST, metavar="{persistence,historical,gbt}",
                    help="the speed forecast the optimiser sees per segment and slice: persistence, or a model "
@@ -864,7 +869,7 @@ def cmd_live(args: argparse.Namespace) -> int:
                hours=args.hours, step_min=args.step_min, horizon_min=args.horizon_min, solvers=tuple(args.solver),
                seed=args.seed, sensors=sensors, detectors=args.detectors, routes=args.routes,
                time_limit_s=args.time_limit, out=out, forecast=args.forecast, min_gain_s=args.min_gain,
-               reroute_share=args.reroute_share)
+               reroute_share=args.reroute_share, work_scale=args.work_scale)
     print("\n".join(res.lines()))
     v = res.verdict
     words = f"best: {v['best']}"

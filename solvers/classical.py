@@ -303,7 +303,8 @@ def solve_anneal(qubo: QUBO, *, seed: int | None = None, time_limit_s: float | N
     return Solution(
         bits, float(E[best]), Status.FEASIBLE if feasible else Status.INFEASIBLE, "anneal", feasible,
         time.perf_counter() - t0, None, "qubo", options_dict(opts),
-        info={"sweeps_done": sweeps_done, "colour_classes": len(classes), "group_classes": len(grows),
+        info={"sweeps_done": sweeps_done, "stopped_by": "work" if sweeps_done == opts.sweeps else "time_limit",
+              "colour_classes": len(classes), "group_classes": len(grows),
               "beta_start": float(betas[0]) if len(betas) else None,
               "beta_end": float(betas[-1]) if len(betas) else None,
               "read_energies": E.tolist()},

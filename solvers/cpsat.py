@@ -55,15 +55,26 @@ class CpSatOptions:
         implied by the penalty at the optimum; stating them speeds the search).
     log_search : bool
         Let CP-SAT log its search (to the ``solvers.cpsat`` logger's stream).
+    deterministic_time : float or None
+        A work limit in CP-SAT's deterministic time (its own count of work, in
+        units of roughly a second on a typical core) instead of, or under, the
+        wall-clock ``time_limit_s``.  With it the workers interleave their
+        strategies in fixed batches (``interleave_search``), so the same model
+        and seed give the same answer on a loaded machine and on an idle one,
+        with any number of workers; the wall limit stays a guard
+        (``info["stopped_by"]`` says which limit ended the search).
     """
 
     workers: int | None = None
     max_decimals: int = 6
     onehot_constraints: bool = False
     log_search: bool = False
+    deterministic_time: float | None = None
 
     def __post_init__(self) -> None:
         check_range("cpsat", "workers", self.workers, low=1, high=256, integer=True, allow_none=True)
+        check_range("cpsat", "deterministic_time", self.deterministic_time, low=1e-6, high=604_800,
+                    allow_none=True)
         check_range("cpsat", "max_decimals", self.max_decimals, low=0, high=9, integer=True)
 
 
@@ -162,6 +173,9 @@ def _run(model: cp_model.CpModel, opts: CpSatOptions, seed: int | None,
         solver.parameters.random_seed = int(seed)
     if time_limit_s is not None:
         solver.parameters.max_time_in_seconds = float(time_limit_s)
+    if opts.deterministic_time is not None:
+        solver.parameters.max_deterministic_time = float(opts.deterministic_time)
+        solver.parameters.interleave_search = True  # reproducible with any number of workers
     solver.parameters.log_search_progress = bool(opts.log_search)
     if opts.log_search:
         solver.log_callback = log.info
@@ -171,6 +185,16 @@ def _run(model: cp_model.CpModel, opts: CpSatOptions, seed: int | None,
         msg = f"CP-SAT rejected the model: {model.validate()}"
         raise SolverError(msg)
     return solver, status, name
+
+
+def _stopped_by(solver: Any, name: str, opts: CpSatOptions) -> str:
+    """What ended the search: ``"optimal"`` (proved), ``"infeasible"``, ``"work"`` (the deterministic
+    budget spent) or ``"time_limit"`` (the wall clock first)."""
+    if name in ("OPTIMAL", "INFEASIBLE"):
+        return name.lower()
+    if opts.deterministic_time is not None and solver.deterministic_time >= 0.999 * opts.deterministic_time:
+        return "work"
+    return "time_limit"
 
 
 def solve_qubo_cpsat(qubo: QUBO, *, seed: int | None = None, time_limit_s: float | None = None,
@@ -218,7 +242,8 @@ def solve_qubo_cpsat(qubo: QUBO, *, seed: int | None = None, time_limit_s: float
         bits, energy, status, "cpsat", bool(n == 0 or qubo.is_feasible(bits)) if bound is not None else False,
         time.perf_counter() - t0, bound, "qubo", {**options_dict(opts), "on": "qubo"},
         info={"scale": scale, "exact_scale": exact_scale, "cpsat_status": name,
-              "branches": solver.num_branches, "conflicts": solver.num_conflicts},
+              "branches": solver.num_branches, "conflicts": solver.num_conflicts,
+              "deterministic_time": solver.deterministic_time, "stopped_by": _stopped_by(solver, name, opts)},
     )
 
 
@@ -234,7 +259,8 @@ def solve_cpsat_model(native: CpSatModel, *, qubo: QUBO | None = None, seed: int
     solver, _, name = _run(native.model, opts, seed, time_limit_s)
     status = _STATUS.get(name, Status.UNKNOWN)
     info: dict[str, Any] = {"cpsat_status": name, "branches": solver.num_branches,
-                            "conflicts": solver.num_conflicts, **native.info}
+                            "conflicts": solver.num_conflicts, "deterministic_time": solver.deterministic_time,
+                            "stopped_by": _stopped_by(solver, name, opts), **native.info}
     if status in (Status.OPTIMAL, Status.FEASIBLE):
         bits = np.array([solver.value(v) for v in native.bits], dtype=np.uint8)
         info["objective"] = (solver.objective_value - native.objective_offset) / native.objective_scale

@@ -65,6 +65,13 @@ The loop, every ``step_min`` simulated minutes (from the first departure):
 
 ``step_wall_s`` is the wall time of steps 1-4 (the optimiser's share is
 ``solve_wall_s``); real time needs ``max_step_wall_s`` below the step length.
+The solvers spend a fixed *work* per step, not a wall-clock share
+(:data:`LIVE_WORK`: CP-SAT's deterministic time with its workers interleaved,
+annealing sweeps, ``decompose``'s inner QAOA solves; ``work_scale`` scales
+them), so a run gives the same plans on a loaded machine as on an idle one and
+only its wall times differ; ``time_limit_s`` stays a real-time guard, and a
+step it cut is counted in ``wall_limited_steps`` (``timeline.csv`` gives each
+step's ``solver_work`` and what ended the search, ``solver_stopped_by``).
 
 What is reported per strategy (from SUMO's tripinfo and statistics outputs):
 ``total_travel_time_s`` (every vehicle's time from its planned departure to its
@@ -110,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FORECASTS",
+    "LIVE_WORK",
     "SENSOR_COLUMNS",
     "STRATEGY_KEYS",
     "TIMELINE_COLUMNS",
@@ -127,7 +135,23 @@ log = logging.getLogger(__name__)
 STRATEGY_KEYS = ("total_travel_time_s", "time_loss_s", "vehicles_arrived", "teleports", "max_step_wall_s")
 #: The columns of ``live/timeline.csv``.
 TIMELINE_COLUMNS = ("step", "sim_time_s", "vehicles_en_route", "vehicles_rerouted", "forecast_error_so_far",
-                    "solve_wall_s", "step_wall_s", "mean_network_speed_kph", "strategy")
+                    "solve_wall_s", "step_wall_s", "mean_network_speed_kph", "strategy", "solver_work",
+                    "solver_stopped_by")
+#: Each solver's work per step in the loop, in units that do not depend on the machine's load (CP-SAT's
+#: deterministic time, annealing sweeps, decomposition's inner QAOA solves), sized so a step takes about
+#: 10 s of the 300 s step on this project's 2-core machine when idle (see ``benchmarks/bench_live.py``).
+#: The wall-clock ``time_limit_s`` stays a guard for real time; a step it cuts is counted
+#: (``wall_limited_steps``), and only such steps make a run depend on the load.
+LIVE_WORK: dict[str, dict[str, Any]] = {
+    # measured on bench_live's peak (3,000 vehicles, up to 490 on the road) with a 10 s wall limit, idle:
+    # CP-SAT (2 workers, interleaved) 5.2-8.8 deterministic s, anneal 964-1,313 sweeps, decompose 75-83 solves
+    "cpsat": {"deterministic_time": 7.5},
+    "anneal": {"sweeps": 1000},
+    "decompose": {"max_inner_calls": 80},
+}
+#: What ``timeline.csv``'s ``solver_work`` counts, per solver (the info key of the solution and its unit).
+_WORK_DONE = {"cpsat": ("deterministic_time", "deterministic s"), "anneal": ("sweeps_done", "sweeps"),
+              "decompose": ("inner_calls", "inner solves")}
 #: The columns of ``live/sensors.csv``: each loop's reading over a step beside the speed (and flow, where the
 #: forecast gives one) forecast for that step one step before.
 SENSOR_COLUMNS = ("strategy", "step", "start_s", "sim_time_s", "sensor_id", "edge", "flow_vph", "speed_kph",
@@ -169,6 +193,8 @@ class StrategyResult:
     sim_wall_s: float
     #: Vehicle moves the solver chose that staggering held back (``min_gain_s``, ``reroute_share``).
     moves_held_back: int = 0
+    #: Steps whose search the wall-clock guard ended before the solver's work budget was spent.
+    wall_limited_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "strategy"}
@@ -348,9 +374,28 @@ def check_live_args(*, trips: Any = 300, vehicles_per_trip: Any = 4, hours: Any 
         raise InvalidInputError(msg)
 
 
+def _scaled_work(solvers: Sequence[str], given: Mapping[str, Any] | None, scale: float) -> dict[str, Any]:
+    """``given`` with each solver's :data:`LIVE_WORK` budget times ``scale`` where the caller set none
+    (whole sweeps and inner solves, at least one).
+
+    >>> _scaled_work(["anneal", "cpsat"], {"anneal": {"reads": 4}}, 0.5)
+    {'anneal': {'reads': 4, 'sweeps': 500}, 'cpsat': {'deterministic_time': 3.75}}
+    """
+    out = {k: dict(v) for k, v in (given or {}).items()}
+    for name in solvers:
+        for key, value in LIVE_WORK.get(name, {}).items():
+            if key not in out.get(name, {}):
+                scaled = value * scale
+                out.setdefault(name, {})[key] = max(1, round(scaled)) if isinstance(value, int) else scaled
+    return out
+
+
 def _solver_options(name: str, given: Mapping[str, Any] | None, *, warm: np.ndarray | None) -> dict[str, Any]:
-    """The options of ``name`` in the loop: the caller's, and the warm start where the solver takes one."""
+    """The options of ``name`` in the loop: the caller's, then the work budget of :data:`LIVE_WORK`, and the
+    warm start where the solver takes one."""
     opts = dict((given or {}).get(name, {}))
+    for key, value in LIVE_WORK.get(name, {}).items():
+        opts.setdefault(key, value)
     if name == "decompose":
         opts.setdefault("inner", "qaoa")
         opts.setdefault("max_rounds", 2)
@@ -721,6 +766,8 @@ class _Loop:
         self.segment_rows: list[dict[str, Any]] = []
         self.sensor_rows: list[dict[str, Any]] = []
         self.held_back = 0
+        self.wall_limited = 0
+        self.last_work, self.last_stop = float("nan"), ""
 
     # -------------------------------------------------------------- SUMO
     def _start(self) -> Any:
@@ -830,6 +877,7 @@ class _Loop:
                 flows = dict(getattr(self.forecast, "flow_forecast", None) or {})
                 first = _first_slice(forecast)
                 solve_wall, rerouted = 0.0, float("nan")
+                self.last_work, self.last_stop = float("nan"), ""
                 if self.solver is not None:
                     solve_wall, rerouted = self._control(ls, t, forecast, through, step)
                 step_wall = time.perf_counter() - c0
@@ -839,7 +887,8 @@ class _Loop:
                     "forecast_error_so_far": float(np.mean(errors)) if errors else float("nan"),
                     "solve_wall_s": solve_wall if self.solver is not None else float("nan"),
                     "step_wall_s": step_wall if self.solver is not None else float("nan"),
-                    "mean_network_speed_kph": mean_speed, "strategy": self.strategy})
+                    "mean_network_speed_kph": mean_speed, "strategy": self.strategy,
+                    "solver_work": self.last_work, "solver_stopped_by": self.last_stop})
                 last_forecast, last_flows = first, flows
                 wsum[:], nsum[:], samples = 0.0, 0.0, 0
                 step += 1
@@ -979,6 +1028,10 @@ class _Loop:
         if any(len(c) > 1 for c in candidates):
             opts = _solver_options(self.solver, self.solver_options, warm=warm)
             sol = solve(prob, self.solver, seed=seed, time_limit_s=self.time_limit_s, **opts)
+            key = _WORK_DONE.get(self.solver, ("", ""))[0]
+            self.last_work = float(sol.info.get(key, float("nan")))
+            self.last_stop = str(sol.info.get("stopped_by", ""))
+            self.wall_limited += self.last_stop == "time_limit"
             if prob.is_feasible(sol.bits) and prob.objective(sol.bits) < prob.objective(warm) - 1e-9:
                 choice = prob.route_choice(sol.bits)
         choice = self._stagger(choice, candidates, [len(groups[k]) for k in keys], graph)
@@ -1115,7 +1168,7 @@ class _Loop:
             max_solve_wall_s=max(solves) if solves else 0.0,
             vehicles_rerouted=len({p[1] for p in self.pushes}), route_pushes=len(self.pushes),
             push_mismatches=sum(1 for p in self.pushes if p[2] != p[3]), push_failures=len(self.push_failures),
-            sim_wall_s=sim_wall, moves_held_back=self.held_back)
+            sim_wall_s=sim_wall, moves_held_back=self.held_back, wall_limited_steps=self.wall_limited)
 
 
 # ------------------------------------------------------------------ entry
@@ -1162,7 +1215,7 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
          baselines: Sequence[str] = _BASELINES, forecast: Forecast | None = None, out: Any = None,
          workdir: Any = None, drain_min: float = 30.0, sample_s: float = 30.0, lookahead_m: float = 40.0,
          time_to_teleport_s: float = 300.0, cost: str = "forecast", min_gain_s: float = 0.0,
-         reroute_share: float = 0.5) -> LiveResult:
+         reroute_share: float = 0.5, work_scale: float = 1.0) -> LiveResult:
     """Run the live re-routing loop in SUMO for each strategy and compare them (see the module docstring).
 
     Parameters
@@ -1187,7 +1240,13 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
     routes
         Alternatives (k shortest under the forecast) beside each vehicle's current route.
     time_limit_s
-        Each step's solver time limit (default: a third of the step).
+        Each step's wall-clock guard on the solver (default: a third of the step).  The solvers spend a
+        fixed amount of work per step (:data:`LIVE_WORK`, overridden through ``solver_options``), so a
+        run gives the same plans on a loaded machine as on an idle one; a step the guard cuts is counted
+        in ``wall_limited_steps``.
+    work_scale
+        Each solver's work per step is :data:`LIVE_WORK`'s times this (default 1), where ``solver_options``
+        sets no budget of its own.
     solver_options
         ``{solver: {option: value}}``.
     baselines
@@ -1231,6 +1290,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
     _number(lookahead_m, "lookahead_m", low=0, high=10_000)
     _number(min_gain_s, "min_gain_s", low=0, high=86_400)
     _number(reroute_share, "reroute_share", low=0, high=1, low_open=True)
+    _number(work_scale, "work_scale", low=0, high=1000, low_open=True)
+    solver_options = _scaled_work(list(solvers), solver_options, float(work_scale))
     if isinstance(forecast, str) and forecast not in FORECASTS:
         msg = f"forecast must be one of {', '.join(FORECASTS)} or a callable, got {forecast!r}"
         raise InvalidInputError(msg)
@@ -1314,6 +1375,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
                 "detector_edges": det, "drain_min": float(drain_min), "sample_s": float(sample_s),
                 "forecast": getattr(forecast, "__name__", "forecast"), "cost": cost,
                 "min_gain_s": float(min_gain_s), "reroute_share": float(reroute_share),
+                "solver_work": {s: {k: v for k, v in _solver_options(s, solver_options, warm=None).items()
+                                    if k in LIVE_WORK.get(s, {})} for s in solvers},
                 "speeds_from": "induction loops on the detector segments, libsumo edge mean speeds elsewhere"}
     segments = pd.DataFrame(seg_rows, columns=["strategy", "step", "start_s", "edge", "u", "v", "key", "volume_vph",
                                                "capacity_vph", "vc"])

@@ -74,6 +74,27 @@ def test_cpsat_on_qubo_equals_exact(seed):
     assert c.info["exact_scale"]
 
 
+def test_cpsat_deterministic_time_gives_the_same_answer_with_any_workers():
+    # a QUBO CP-SAT cannot close in the budget: the deterministic limit, not the clock, ends the search
+    q = random_qubo(120, 3, decimals=2)
+    runs = [solve_qubo(q, "cpsat", seed=4, workers=w, deterministic_time=0.2) for w in (1, 1, 2, 2)]
+    assert runs[0].bits.tolist() == runs[1].bits.tolist()
+    assert runs[2].bits.tolist() == runs[3].bits.tolist()
+    for r in runs:
+        assert r.info["stopped_by"] in ("work", "optimal")
+        assert r.info["deterministic_time"] > 0
+    # a generous wall limit does not change it (the guard is not reached)
+    guarded = solve_qubo(q, "cpsat", seed=4, workers=1, deterministic_time=0.2, time_limit_s=600)
+    assert guarded.bits.tolist() == runs[0].bits.tolist()
+    # without the option the wall clock is what stops an unfinished search
+    assert solve_qubo(q, "cpsat", seed=4, workers=1, time_limit_s=0.05).info["stopped_by"] in ("time_limit", "optimal")
+
+
+def test_anneal_says_which_limit_ended_it():
+    q = random_qubo(30, 1)
+    assert solve_qubo(q, "anneal", seed=5, sweeps=50).info["stopped_by"] == "work"
+
+
 def test_cpsat_inexact_scale_is_flagged():
     q = random_qubo(6, 11)  # full-precision floats
     c = solve_qubo(q, "cpsat", seed=0)
@@ -85,7 +106,8 @@ def test_cpsat_inexact_scale_is_flagged():
     "solver,opts,field",
     [("anneal", {"sweeps": 0}, "sweeps"), ("anneal", {"reads": -1}, "reads"),
      ("anneal", {"temperature": 3}, "temperature"), ("exact", {"max_variables": 0}, "max_variables"),
-     ("cpsat", {"workers": 0}, "workers")],
+     ("cpsat", {"workers": 0}, "workers"), ("cpsat", {"deterministic_time": 0}, "deterministic_time"),
+     ("cpsat", {"deterministic_time": float("nan")}, "deterministic_time")],
 )
 def test_bad_options_name_the_field(solver, opts, field):
     with pytest.raises(InvalidOptionError, match=field):
