@@ -9,13 +9,34 @@ every 5 simulated minutes.  Reported per strategy: total travel time, mean time
 loss, arrived vehicles, teleports, and the loop's wall time per step (max and
 mean; real time needs the max below 300 s).
 
-Measured again (2026-12-01, commits 74ee80d-abe0126 of this file's history: the learned forecast,
-staggered re-routes; 750 pairs x 4 = 3,000 vehicles 07:00-08:00, seed 1, solver limit 10 s per step,
+Measured with work budgets (2026-12-01, after a559cfb; 750 pairs x 4 = 3,000 vehicles 07:00-08:00, seed 1,
+persistence forecast, half of the moves per step): each solver spends a fixed work per step
+(:data:`optimizer.runs.live.LIVE_WORK`: CP-SAT 7.5 deterministic s on 2 interleaved workers, anneal 1,000
+sweeps, decompose 80 inner QAOA solves, 1 round), sized so a peak step takes about 10 s on 2 idle cores; the
+wall limit is a 100 s guard that no step reached (``wall-limited`` 0).  Idle machine (load 0.7)::
+
+    strategy           travel time veh-h  time loss s  arrived  teleports  max / mean step s  re-routed  wall-limited
+    none                           490.8        244.6     2788        145        -                  0         -
+    sumo-rerouting                 202.0         91.7     3000          2        -                  -         -
+    cityopt-cpsat                  306.6        188.8     3000         59   13.1 /  9.1          729         0
+    cityopt-anneal                 220.8        111.4     3000          7    6.9 /  3.5         1178         0
+    cityopt-decompose              214.6        102.2     3000         17   11.9 /  9.7          899         0
+
+The same command for cpsat and decompose while ``make test`` ran beside it (load 3-5): the same 306.6 and
+214.6 veh-h, the same vehicles re-routed at every step, the same work per step; only the wall times grew
+(max step 27.8 and 45.4 s, still far inside the 300 s step).  With wall-clock limits (below) the same
+settings gave CP-SAT anything from 389.7 to 504.0 veh-h.  Decompose (QAOA inside) is the best cityopt
+strategy, 6% above SUMO's own rerouting device (202.0); anneal is 9% above it; CP-SAT on the exact BPR
+model improves least per unit of work while the peak builds (steps 2 to 8 end on the budget, unproved,
+and re-route 8-209 vehicles where decompose moves 138-189).
+
+Earlier, with wall-clock limits (2026-12-01, commits 74ee80d-abe0126 of this file's history: the learned
+forecast, staggered re-routes; same demand, solver limit 10 s per step,
 decompose: QAOA inside, 1 round).  The baselines do not depend on the loop's code (the loops only
 read) and stay those of the run at d6a716c: none 490.8 veh-h (2788/3000 arrived, 145 teleports,
 time loss 244.6 s), sumo-rerouting 202.0 (3000/3000, 2 teleports, 91.7 s).  The 2-core machine was
-shared with other jobs; ``load`` is the load average when the run started, and it matters: the
-solvers stop on wall-clock limits.  ``share``: the share of the solver's moves applied per step
+shared with other jobs; ``load`` is the load average when the run started, and it mattered: the
+solvers stopped on wall-clock limits.  ``share``: the share of the solver's moves applied per step
 (``--reroute-share``; 1 = all at once, as before); ``gbt*``: the boosted trees on the replay's level,
 before the forecast was anchored to the loops' readings (634677d)::
 
@@ -64,8 +85,9 @@ of those pushes, and cpsat and anneal did worse than no re-routing (551.2 and 78
 ``cost="calibrated"`` with cpsat at 2eae36c: 329.7 veh-h.
 
 Run: ``python -m benchmarks.bench_live [--trips 750] [--vehicles 4] [--solvers cpsat anneal decompose]
-[--time-limit 20] [--seed 1] [--forecast persistence|historical|gbt] [--reroute-share 0.5] [--min-gain 0]
-[--baselines none sumo-rerouting] [--out outputs/bench_live]`` (the figures above: ``--time-limit 10``).
+[--work-scale 1] [--time-limit GUARD_S] [--seed 1] [--forecast persistence|historical|gbt] [--reroute-share 0.5] [--min-gain 0]
+[--baselines none sumo-rerouting] [--out outputs/bench_live]`` (the first table: the defaults; the
+wall-limited ones: ``--time-limit 10`` at the commits named).
 """
 
 from __future__ import annotations
