@@ -68,6 +68,29 @@ against qsim in the same process, under the load average given:
   1.3, the stencils 0.6, the rotations of the 12 qubits in a tile 1.6 and the
   high pass 2.5) puts two threads at about 0.24 s, i.e. about 32% of 36.4 GB/s by
   the model above; 35% needs 0.22 s.
+
+On an idle machine at last (2026-12-01, load 0.7-1.4, the same code, three runs of
+the whole bench; the spread is the host's, a KVM guest whose neighbours the load
+average does not show):
+
+- (a) n=16, p=3 loop: 17.4x, 17.6x, 17.7x qsim (about 1,850 evals/s against 105).
+- (b) n=24, p=4 state: fast 0.14 s on two threads, 0.26 s on one (the second
+  thread gives 1.9x where it has a core of its own); qsim 1.34, 1.81, 2.17 s:
+  9.5x, 13.1x, 15.8x.  Bandwidth by the bytes model: 2.62 GiB in 0.135 s =
+  20.5 GB/s, 46-50% of the 40.9-44.3 GB/s measured in the same runs.
+- (b') the thread probe swings with the neighbours: the compute-bound loop gave
+  1.82x, 1.63x, 1.00x and 0.93x on two threads in four runs; the triad 0.98-1.09x
+  (two threads share one memory bus).
+- (d) fast / QOKit, complex128 and complex64: n=16 6.9x / 11.4-13.6x (one run 2.4x
+  in complex128: a 4 ms timing), n=20 7.7-10.2x / 15.6-22.2x, n=24 13.9-14.3x /
+  29.8-30.9x; energies equal to 1e-13 and 2e-6.
+- Tried and not kept: fusing the initial state into the first tile pass and the
+  frame into the last high pass (2.12 GiB instead of 2.62 by the model) changed
+  nothing measurable, 0.141 s against 0.145 s best of 7 on two threads and 0.263
+  against 0.260 on one: at two threads the state is compute-bound here (about
+  2 ns per amplitude and layer), so the passes the fusion saves were not the
+  bottleneck, and the share above is bandwidth actually moved, not a target
+  the code was shaped to.
 """
 
 from __future__ import annotations
