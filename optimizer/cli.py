@@ -58,6 +58,9 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device-optimise", choices=["noiseless", "device"],
                    help="qvm/engine backends: optimise the QAOA angles on the noiseless simulator and run the "
                         "device once for the answer (noiseless, default), or every evaluation on the device")
+    g.add_argument("--device-refine", type=int, metavar="N",
+                   help="qvm/engine backends with --device-optimise noiseless: then up to N evaluations on the "
+                        "device around the noiseless optimum (a noise-aware refinement; default 0)")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="warm-start QAOA (fast, qsim): initial state and mixer from the QUBO's continuous relaxation")
     g.add_argument("--warm-relaxation", choices=["box", "convex"],

@@ -61,7 +61,7 @@ PROBLEM_KINDS = ("traffic", "fleet", "dispatch")
 Call = Literal["native", "cpsat", "qubo"]
 
 _QAOA_FLAGS = ("depth", "backend", "shots", "maxiter", "optimizer", "mixer", "init", "qaoa_objective", "cvar_alpha",
-               "restarts", "shots_per_eval", "device_optimise", "backend_options", "threads", "warm_start",
+               "restarts", "shots_per_eval", "device_optimise", "device_refine", "backend_options", "threads", "warm_start",
                "warm_relaxation", "warm_epsilon", "recursive")
 
 

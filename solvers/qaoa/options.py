@@ -119,6 +119,18 @@ class QAOAOptions:
         every evaluation is a sampling run on the device (``shots_per_eval``
         shots, ``maxiter`` defaulting to ``SHOT_BACKEND_MAXITER``, the time
         limit), the angles tuned to the device's noise.
+    device_refine : int
+        With ``device_optimise="noiseless"`` on a shot-based backend: after the
+        noiseless optimum, up to this many evaluations on the device around it
+        (COBYLA, first step 0.1 rad, ``shots_per_eval`` shots each; the noiseless
+        optimum is the first), a noise-aware refinement; the angles with the
+        lowest device estimate are sampled for the answer (the lowest of noisy
+        estimates is biased low: compare the answer's own P(optimum), reported
+        with the noiseless one).  0 (default): none.  Measured on the 12-qubit
+        traffic instance on ``qvm:rainbow`` (depth 2, 2,000 shots): 10 evaluations
+        of 500 shots gave P(optimum) 0.0195 and P(feasible) 0.277 against 0.0185
+        and 0.290 without (noiseless: 0.127 and 1.0), within shot noise: there the
+        device's noise, not the angles, is what costs.
     max_qubits : int
         Refuse QUBOs with more variables than this (``ProblemTooLargeError``), in ``[1, 30]``.
     warm_start : bool
@@ -162,6 +174,7 @@ class QAOAOptions:
     shots_per_eval: int = 1000
     backend_options: dict[str, Any] | None = None
     device_optimise: str = "noiseless"
+    device_refine: int = 0
     max_qubits: int = 26
     threads: int | None = None
     warm_start: bool = False
@@ -196,6 +209,7 @@ class QAOAOptions:
         check_range(SOLVER, "cvar_alpha", self.cvar_alpha, low=1e-6, high=1.0)
         check_range(SOLVER, "restarts", self.restarts, low=1, high=100, integer=True)
         check_range(SOLVER, "shots_per_eval", self.shots_per_eval, low=1, high=10**6, integer=True)
+        check_range(SOLVER, "device_refine", self.device_refine, low=0, high=10**4, integer=True)
         if self.backend_options is not None and not isinstance(self.backend_options, dict):
             msg = f"option 'backend_options' of solver {SOLVER!r} must be a dict, got {self.backend_options!r}"
             raise InvalidOptionError(msg)

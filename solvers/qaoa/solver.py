@@ -158,6 +158,11 @@ def solve_qaoa(
     # the backend the angles are optimised on: the noiseless simulator for a device by default
     opt_backend = backend
     noiseless_first = not backend.exact_expectation and opts.device_optimise == "noiseless"
+    if opts.device_refine and not noiseless_first:
+        msg = (f"option 'device_refine' of solver {SOLVER!r} refines noiselessly optimised angles on a device: it "
+               f"needs a shot-based backend (qvm:..., engine:...) with device_optimise='noiseless', got backend "
+               f"{opts.backend!r} with device_optimise={opts.device_optimise!r}")
+        raise InvalidOptionError(msg)
     if noiseless_first:
         extra = {k: v for k, v in (opts.backend_options or {}).items() if k == "init_state"}
         opt_backend = make_backend("fast", cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
@@ -190,6 +195,9 @@ def solve_qaoa(
         objective = Objective(opt_backend, opts, opts.maxiter, deadline, progress, seed)
         runs, init_info = optimise_angles(objective, qubo, mixer, opts, seed, use_jac)
     best = objective.best_x
+    refine: dict[str, Any] | None = None
+    if noiseless_first and opts.device_refine:
+        best, refine = _refine_on_device(backend, opts, best, deadline, seed, cost)
     gammas, betas = best[:p], best[p:]
     t_opt = time.perf_counter()
     stopped_by = runs[-1]["stopped_by"] if runs else "maxiter"
@@ -252,6 +260,9 @@ def solve_qaoa(
     }
     if warm is not None:
         info["warm_start"] = warm.summary()
+    if refine is not None:
+        info["device_refine"] = refine
+        resources["evaluations_on_device"] = refine["evaluations"]
     return Solution(
         bits=distinct[k],
         energy=float(energies[k]),
@@ -263,6 +274,37 @@ def solve_qaoa(
         resources=resources,
         info=info,
     )
+
+
+def _refine_on_device(backend: Any, opts: QAOAOptions, start: np.ndarray, deadline: float | None,
+                      seed: int | None, cost: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """A few COBYLA evaluations on the device from the noiseless optimum ``start`` (the first of them);
+    returns the angles of the lowest device estimate and what the refinement did."""
+    from scipy.optimize import minimize
+
+    from solvers.qaoa.optimise import _Stop
+
+    class _Quiet:
+        def update(self, _n: int) -> None:
+            pass
+
+    dev = Objective(backend, opts, int(opts.device_refine), deadline, _Quiet(), seed)
+    stopped_by = "converged"
+    try:
+        minimize(dev, np.asarray(start, dtype=np.float64), method="COBYLA",
+                 options={"maxiter": int(opts.device_refine), "rhobeg": 0.1})
+    except _Stop as stop:
+        stopped_by = stop.reason
+    if stopped_by == "converged" and dev.evaluations >= int(opts.device_refine):
+        stopped_by = "maxiter"
+    best = dev.best_x if dev.best_x is not None else np.asarray(start, dtype=np.float64)
+    logger.info("qaoa: device refinement, %d evaluations: device estimate %.6g at the noiseless optimum -> %.6g",
+                dev.evaluations, cost.to_energy(dev.first_value), cost.to_energy(dev.best_value))
+    return best, {"evaluations": dev.evaluations, "stopped_by": stopped_by,
+                  "estimate_at_noiseless_optimum": cost.to_energy(dev.first_value),
+                  "best_estimate": cost.to_energy(dev.best_value),
+                  "moved": bool(not np.allclose(best, start)),
+                  "trace": [cost.to_energy(v) for v in dev.trace]}
 
 
 #: Largest QUBO whose optimum and noiseless P(optimum) are found by enumerating every bitstring.

@@ -77,6 +77,30 @@ def test_noiseless_optimisation_calls_the_device_once_and_answers_from_its_sampl
     assert sol.resources["optimum_energy"] == pytest.approx(best)
 
 
+def test_device_refinement_runs_its_evaluations_on_the_device_and_answers_from_its_samples():
+    q, best = small_qubo()
+    sampler = noisy_rainbow_sampler(7)
+    sol = solve_qubo(q, "qaoa", backend="engine:rainbow", depth=1, seed=1, shots=400, shots_per_eval=100,
+                     device_refine=4, backend_options={"sampler": sampler})
+    # 4 refinement evaluations of 100 shots (the first at the noiseless optimum), then the answer's 400
+    assert [c.shape[0] for c in sampler.calls] == [100, 100, 100, 100, 400]
+    refine = sol.info["device_refine"]
+    assert refine["evaluations"] == sol.resources["evaluations_on_device"] == 4
+    assert refine["stopped_by"] == "maxiter"
+    assert refine["best_estimate"] == min(refine["trace"]) <= refine["estimate_at_noiseless_optimum"]
+    assert refine["trace"][0] == refine["estimate_at_noiseless_optimum"]
+    assert (sampler.calls[-1] == sol.bits).all(axis=1).any()  # the answer is one of the last run's samples
+    assert sol.feasible and sol.energy == pytest.approx(best)
+
+
+def test_device_refinement_needs_a_device_and_noiseless_angles():
+    q, _ = small_qubo()
+    with pytest.raises(InvalidOptionError, match="device_refine"):
+        solve_qubo(q, "qaoa", backend="fast", depth=1, seed=1, device_refine=3)
+    with pytest.raises(InvalidOptionError, match="device_refine"):
+        solve_qubo(q, "qaoa", backend="fast", depth=1, seed=1, device_refine=-1)
+
+
 def test_device_optimisation_calls_the_device_per_evaluation():
     q, _ = small_qubo()
     sampler = noisy_rainbow_sampler(7)
