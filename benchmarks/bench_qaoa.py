@@ -81,8 +81,8 @@ average does not show):
 - (b') the thread probe swings with the neighbours: the compute-bound loop gave
   1.82x, 1.63x, 1.00x and 0.93x on two threads in four runs; the triad 0.98-1.09x
   (two threads share one memory bus).
-- (d) fast / QOKit, complex128 and complex64: n=16 6.9x / 11.4-13.6x (one run 2.4x
-  in complex128: a 4 ms timing), n=20 7.7-10.2x / 15.6-22.2x, n=24 13.9-14.3x /
+- (d) fast / QOKit, complex128 and complex64: n=16 6.9x / 10.9-12.3x (one run 2.4x
+  in complex128: a 4 ms timing), n=20 7.7-9.9x / 15.6-22.2x, n=24 13.9-14.3x /
   29.8-30.9x; energies equal to 1e-13 and 2e-6.
 - Tried and not kept: fusing the initial state into the first tile pass and the
   frame into the last high pass (2.12 GiB instead of 2.62 by the model) changed
