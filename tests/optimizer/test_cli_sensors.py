@@ -108,9 +108,10 @@ def test_fit_od_on_the_replay_meets_the_geh_acceptance(tmp_path: Path) -> None:
 def test_live_writes_the_contracts_summary_and_timeline(tmp_path: Path) -> None:
     out = tmp_path / "live_run"
     assert main(["-q", "live", "--city", "helsinki", "--trips", "30", "--vehicles-per-trip", "2", "--hours", "0.2",
-                 "--solver", "cpsat", "--detectors", "4", "--out", str(out)]) == 0
+                 "--solver", "cpsat", "--detectors", "4", "--work-scale", "0.2", "--out", str(out)]) == 0
     summary = json.loads((out / "live" / "summary.json").read_text())
     assert set(summary["strategies"]) == {"none", "sumo-rerouting", "cityopt-cpsat"}
+    assert summary["settings"]["solver_work"] == {"cpsat": {"deterministic_time": 1.5}}  # 7.5 x 0.2
     for entry in summary["strategies"].values():
         assert {"total_travel_time_s", "time_loss_s", "vehicles_arrived", "teleports", "max_step_wall_s"} <= set(entry)
         assert entry["vehicles_arrived"] == 60
@@ -127,6 +128,7 @@ def test_live_writes_the_contracts_summary_and_timeline(tmp_path: Path) -> None:
     (["--reroute-share", "0"], "reroute_share"),
     (["--min-gain", "-3"], "min_gain_s"),
     (["--forecast", "oracle"], "forecast"),
+    (["--work-scale", "0"], "work_scale"),
 ])
 def test_bad_live_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            argv: list[str], needle: str) -> None:
