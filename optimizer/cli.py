@@ -805,6 +805,8 @@ examples:
 
 every strategy gets the same vehicles, departures and SUMO seed: none (everyone keeps the free-flow shortest
 path), sumo-rerouting (SUMO's own rerouting device, every vehicle, period = the step) and cityopt-<solver>.
+Each solver spends a fixed work per step (not a share of the clock), so a run gives the same plans on a busy
+machine as on an idle one; live/timeline.csv gives each step's solver_work and what ended the search.
 """
 
 
