@@ -545,6 +545,27 @@ def _live_peak(features: list[dict[str, Any]], strategy: str) -> str | None:
     return max(sorted(totals), key=lambda k: totals[k])
 
 
+def _work_text(settings: dict[str, Any], strategies: dict[str, Any]) -> str:
+    """The solvers' work per step and how many steps the wall-clock guard cut (empty for older runs).
+
+    >>> _work_text({"solver_work": {"cpsat": {"deterministic_time": 2.0}}, "time_limit_s": 100.0},
+    ...            {"cityopt-cpsat": {"wall_limited_steps": 0}})
+    ' Work per step: cpsat deterministic_time 2; wall guard 100 s, cut no step.'
+    """
+    work = settings.get("solver_work") or {}
+    if not work:
+        return ""
+    each = "; ".join(f"{name} " + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                             for k, v in opts.items())
+                     for name, opts in work.items() if opts)
+    cut = sum(int(r.get("wall_limited_steps") or 0) for r in strategies.values())
+    guard = _num(settings.get("time_limit_s"))
+    each = each or "the solvers' defaults"
+    limit = "-" if guard is None else f"{guard:g}"
+    steps = "no step" if not cut else f"{cut} step(s)"
+    return f" Work per step: {each}; wall guard {limit} s, cut {steps}."
+
+
 def live_section(folder: str | os.PathLike[str]) -> str | None:
     """The live loop's section from ``folder/live/`` (None without ``live/summary.json``).
 
@@ -582,7 +603,8 @@ def live_section(folder: str | os.PathLike[str]) -> str | None:
              f'<p class="muted">{html.escape(str(st.get("city", "")))}: {st.get("vehicles", "?")} vehicles, '
              f'{_num(st.get("hours")) or 0:g} h of departures from {clock(float(st.get("peak_start_s") or 0))}, a '
              f'step of {_num(st.get("step_min")) or 0:g} simulated min, horizon {_num(st.get("horizon_min")) or 0:g} '
-             f'min, forecast {html.escape(str(st.get("forecast", "")))}, {st.get("detectors", "?")} loops.</p>',
+             f'min, forecast {html.escape(str(st.get("forecast", "")))}, {st.get("detectors", "?")} loops.'
+             f'{html.escape(_work_text(st, strategies))}</p>',
              f'<div class="verdict{" lose" if lose else ""}" data-best="{html.escape(str(v.get("best")))}">'
              f"<b>Verdict:</b> {html.escape(' '.join(words))}</div>"]
     head = ("<tr><th class='l'>strategy</th><th>travel time (veh-h)</th><th>mean time loss (s)</th>"

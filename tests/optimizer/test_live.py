@@ -194,6 +194,7 @@ def test_the_report_gains_the_live_section_with_its_figures(run, tmp_path):
     ingest_outputs(out, out / "results.duckdb")
     page = write_report(out / "results.duckdb", tmp_path / "report.html").read_text()
     assert 'id="live"' in page
+    assert "Work per step: cpsat deterministic_time 3; anneal sweeps 200; wall guard 60 s, cut no step." in page
     for fig in ("live-timeline", "live-forecast", "vc-peak-map"):
         assert f'data-figure="{fig}"' in page, fig
     assert page.count('data-figure="vc-peak-map"') == 3  # none, SUMO's rerouting, the best cityopt
