@@ -334,6 +334,7 @@ def test_resources() -> None:
         "shots_per_eval": 1000,
         "backend_options": None,
         "device_optimise": "noiseless",
+        "device_refine": 0,
         "max_qubits": 26,
         "threads": None,
         "warm_start": False,
