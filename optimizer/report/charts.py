@@ -360,7 +360,7 @@ def _live_timeline_chart(timeline: pd.DataFrame, step_s: float) -> str | None:
         cum = (n * step_s / 3600.0).cumsum()
         finals[name] = float(cum[-1]) if len(cum) else 0.0
         ax1.step(t, n, where="post", label=name, lw=1.4)
-        ax2.plot(t, cum, marker=".", ms=3, label=f"{name} ({finals[name]:.0f})", lw=1.4)
+        ax2.plot(t, cum, marker=".", ms=3, label=f"{name} ({finals[name]:.1f})", lw=1.4)
     ax1.set_title("vehicles on the road at each step", fontsize=9)
     ax2.set_title("vehicle-hours on the road so far (travel time over the run)", fontsize=9)
     for ax in (ax1, ax2):
