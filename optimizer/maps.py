@@ -22,7 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["feature_lines", "leaflet_assets", "map_of_layers", "offline", "read_features", "standalone_html", "traffic_map", "traffic_map_html"]
+__all__ = ["MAX_MAP_ROUTES", "busiest_routes", "feature_lines", "leaflet_assets", "map_of_layers", "offline",
+           "read_features", "standalone_html", "traffic_map", "traffic_map_html"]
 
 
 @functools.cache
@@ -91,13 +92,54 @@ def traffic_map(runs: list[tuple[str, Path]], *, show: str | None = None,
     return map_of_layers(layers, show=show, streets=streets)
 
 
+#: Most routes drawn per overlay; beyond it, those carrying the most vehicles (the segment loads, drawn in
+#: full, show where all of them go).  A city-sized plan's 1,000 routes made a 2.7 MB map of overlapping lines.
+MAX_MAP_ROUTES = 200
+#: Route properties kept on the map (the rest, e.g. node lists, stay in ``plan.geojson``).
+_ROUTE_KEYS = ("trip_id", "route_index", "vehicles", "travel_time_s", "length_m")
+#: Decimal places of the coordinates drawn (1e-6 degree: about 0.1 m).
+_DECIMALS = 6
+
+
+def _rounded(geometry: dict[str, Any]) -> dict[str, Any]:
+    def r(c: Any) -> Any:
+        return [r(x) for x in c] if isinstance(c, (list, tuple)) else round(float(c), _DECIMALS)
+
+    return {"type": geometry.get("type"), "coordinates": r(geometry.get("coordinates", []))}
+
+
+def _slim(features: list[dict[str, Any]], keys: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Features with rounded coordinates and only the properties ``keys`` (all where None)."""
+    out = []
+    for f in features:
+        props = f.get("properties") or {}
+        out.append({"type": "Feature", "geometry": _rounded(f.get("geometry") or {}),
+                    "properties": dict(props) if keys is None else {k: props[k] for k in keys if k in props}})
+    return out
+
+
+def busiest_routes(routes: list[dict[str, Any]], most: int = MAX_MAP_ROUTES) -> list[dict[str, Any]]:
+    """The ``most`` route features carrying the most vehicles (ties: in file order).
+
+    >>> r = [{"properties": {"vehicles": v}} for v in (1, 5, 2, 5)]
+    >>> [f["properties"]["vehicles"] for f in busiest_routes(r, 3)]
+    [5, 5, 2]
+    """
+    if len(routes) <= most:
+        return list(routes)
+    order = sorted(range(len(routes)), key=lambda i: -float((routes[i].get("properties") or {}).get("vehicles", 1) or 1))
+    return [routes[i] for i in order[:most]]
+
+
 def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]], *,
-                  show: str | None = None, streets: list[dict[str, Any]] = ()) -> Any | None:
+                  show: str | None = None, streets: list[dict[str, Any]] = (),
+                  max_routes: int = MAX_MAP_ROUTES) -> Any | None:
     """A folium map (no tiles) of ``(label, segment-load features, route features)`` overlays.
 
     Segments are coloured and widened by their ``load`` property (YlOrRd, shared scale),
-    routes drawn thin on top; ``streets`` (features) in grey under everything.  None where
-    every layer is empty.
+    routes drawn thin on top (at most ``max_routes`` per overlay, those with the most
+    vehicles, the layer's name saying so); ``streets`` (features) in grey under
+    everything.  Coordinates are drawn to 1e-6 degree.  None where every layer is empty.
     """
     import folium
     from matplotlib import colormaps
@@ -115,17 +157,20 @@ def map_of_layers(layers: list[tuple[str, list[dict[str, Any]], list[dict[str, A
     m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
     show = show or layers[-1][0]
     if streets:
-        folium.GeoJson({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": f.get("geometry"), "properties": {}} for f in streets]},
+        folium.GeoJson({"type": "FeatureCollection", "features": _slim(streets, ())},
             name="streets of the plans", control=False,
             style_function=lambda _f: {"color": "#c8c8c8", "weight": 4, "opacity": 1.0}).add_to(m)
     for lab, seg, routes in layers:
         group = folium.FeatureGroup(name=lab, overlay=True, show=lab == show)
         if routes:
-            folium.GeoJson({"type": "FeatureCollection", "features": routes}, name=f"{lab} routes",
+            drawn = busiest_routes(routes, max_routes)
+            name = f"{lab} routes" + (f" ({len(drawn)} of {len(routes)}, most vehicles)" if len(drawn) < len(routes)
+                                      else "")
+            folium.GeoJson({"type": "FeatureCollection", "features": _slim(drawn, _ROUTE_KEYS)}, name=name,
                            style_function=lambda _f: {"color": "#4a6fa5", "weight": 1, "opacity": 0.5}
                            ).add_to(group)
         if seg:
+            seg = _slim(seg, None)
             for f in seg:
                 load = float((f.get("properties") or {}).get("load", 1) or 1)
                 f.setdefault("properties", {})["_style"] = {"color": to_hex(cmap(norm(load))),

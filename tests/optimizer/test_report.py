@@ -189,6 +189,28 @@ def test_traffic_map_layers_and_styles(tmp_path: Path) -> None:
     assert traffic_map([("none", tmp_path / "missing")]) is None
 
 
+def test_a_map_draws_the_busiest_routes_only_and_says_so() -> None:
+    from optimizer.maps import map_of_layers
+
+    def line(coords, **props):
+        return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": props}
+
+    seg = [line([[24.94, 60.17], [24.95, 60.17]], load=1)]
+    routes = [line([[24.94 + i * 1e-4, 60.17], [24.9500001234567, 60.1712345678]], trip_id=i, vehicles=1 + i % 7,
+                   nodes=list(range(50))) for i in range(30)]
+    m = map_of_layers([("plan", seg, routes)], max_routes=10)
+    group = next(c for c in m._children.values() if type(c).__name__ == "FeatureGroup")
+    drawn = next(c for c in group._children.values() if c.layer_name.startswith("plan routes"))
+    assert drawn.layer_name == "plan routes (10 of 30, most vehicles)"
+    feats = drawn.data["features"]
+    assert [f["properties"]["vehicles"] for f in feats] == [7] * 4 + [6] * 4 + [5] * 2  # the most vehicles first
+    assert all("nodes" not in f["properties"] for f in feats)  # only the keys a map needs
+    assert feats[0]["geometry"]["coordinates"][1] == [24.95, 60.171235]  # 1e-6 degree
+    full = map_of_layers([("plan", seg, routes[:5])], max_routes=10)
+    group = next(c for c in full._children.values() if type(c).__name__ == "FeatureGroup")
+    assert any(c.layer_name == "plan routes" for c in group._children.values())
+
+
 def test_scenario_verdict_says_when_qaoa_loses() -> None:
     stats = [
         {"label": "cpsat", "solver": "cpsat", "runs": 2, "feasible": 2, "objective_mean": 100.0},
