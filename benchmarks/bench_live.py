@@ -85,7 +85,7 @@ of those pushes, and cpsat and anneal did worse than no re-routing (551.2 and 78
 ``cost="calibrated"`` with cpsat at 2eae36c: 329.7 veh-h.
 
 Run: ``python -m benchmarks.bench_live [--trips 750] [--vehicles 4] [--solvers cpsat anneal decompose]
-[--work-scale 1] [--time-limit GUARD_S] [--seed 1] [--forecast persistence|historical|gbt] [--reroute-share 0.5] [--min-gain 0]
+[--work-scale 1] [--time-limit GUARD_S] [--seed 1 [2 ...]] [--forecast persistence|historical|gbt] [--reroute-share 0.5] [--min-gain 0]
 [--baselines none sumo-rerouting] [--out outputs/bench_live]`` (the first table: the defaults; the
 wall-limited ones: ``--time-limit 10`` at the commits named).
 """
@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--time-limit", type=float, default=None,
                     help="each step's wall-clock guard, seconds (default a third of the step)")
     ap.add_argument("--work-scale", type=float, default=1.0, help="the solvers' work per step times this")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, nargs="+", default=[1],
+                    help="seed(s) of the demand, SUMO and the solvers; several: one run each, then the spread")
     ap.add_argument("--out", default="outputs/bench_live")
     ap.add_argument("--cost", default="forecast", choices=("forecast", "calibrated"))
     ap.add_argument("--baselines", nargs="*", default=["none", "sumo-rerouting"])
@@ -157,12 +158,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--reroute-share", type=float, default=0.5,
                     help="share of the solver's moves applied per step (default 0.5)")
     args = ap.parse_args(argv)
-    s = bench_live(trips=args.trips, vehicles=args.vehicles, solvers=tuple(args.solvers),
-                   time_limit_s=args.time_limit, seed=args.seed, out=args.out, cost=args.cost,
-                   baselines=tuple(args.baselines), forecast=args.forecast, min_gain_s=args.min_gain,
-                   reroute_share=args.reroute_share, work_scale=args.work_scale)
-    _print(s)
-    return s
+    runs = {}
+    for seed in args.seed:
+        out = args.out if len(args.seed) == 1 else f"{args.out}/seed-{seed}"
+        runs[seed] = bench_live(trips=args.trips, vehicles=args.vehicles, solvers=tuple(args.solvers),
+                                time_limit_s=args.time_limit, seed=seed, out=out, cost=args.cost,
+                                baselines=tuple(args.baselines), forecast=args.forecast, min_gain_s=args.min_gain,
+                                reroute_share=args.reroute_share, work_scale=args.work_scale)
+        print(f"seed {seed}:")
+        _print(runs[seed])
+    if len(runs) > 1:
+        print(spread_table(list(runs.values())))
+    return runs[args.seed[0]] if len(runs) == 1 else {"seeds": runs}
+
+
+def spread_table(summaries: list[dict[str, Any]]) -> str:
+    """Travel time per strategy over several seeds' runs: each seed's, the mean, and how often it was best,
+    and each cityopt strategy's mean gap to SUMO's rerouting.
+
+    >>> one = {"strategies": {"none": {"total_travel_time_s": 7200.0}, "cityopt-x": {"total_travel_time_s": 3600.0}}}
+    >>> two = {"strategies": {"none": {"total_travel_time_s": 3600.0}, "cityopt-x": {"total_travel_time_s": 5400.0}}}
+    >>> print(spread_table([one, two]))
+    strategy   veh-h per seed    mean  best in
+    none       2.0 / 1.0          1.5        1
+    cityopt-x  1.0 / 1.5          1.2        1
+    """
+    names = list(summaries[0]["strategies"])
+    hours = {n: [s["strategies"][n]["total_travel_time_s"] / 3600.0 for s in summaries] for n in names}
+    best = [min(names, key=lambda n, i=i: hours[n][i]) for i in range(len(summaries))]
+    width = max(len(n) for n in names) + 2
+    per = [" / ".join(f"{h:.1f}" for h in hours[n]) for n in names]
+    pw = max(len(p) for p in per + ["veh-h per seed"]) + 2
+    lines = [f"{'strategy':<{width}}{'veh-h per seed':<{pw}}{'mean':>6}  best in"]
+    for n, p in zip(names, per):
+        lines.append(f"{n:<{width}}{p:<{pw}}{sum(hours[n]) / len(hours[n]):6.1f}  {best.count(n):7d}")
+    if "sumo-rerouting" in hours:
+        ref = hours["sumo-rerouting"]
+        for n in names:
+            if n.startswith("cityopt-"):
+                gaps = [100.0 * (h / r - 1.0) for h, r in zip(hours[n], ref)]
+                lines.append(f"{n} against sumo-rerouting: mean {sum(gaps) / len(gaps):+.1f}% "
+                             f"({', '.join(f'{g:+.1f}%' for g in gaps)})")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
