@@ -948,8 +948,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO),
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from optimizer.demo import quiet_libraries
+
+    quiet_libraries(level)
     from optimizer.errors import BackendUnavailableError, CityoptError, InvalidInputError
 
     try:

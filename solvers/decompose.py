@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import InvalidOptionError, ProblemTooLargeError
-from solvers.options import build_options, check_range
+from solvers.options import build_options, check_range, inner_solves, progress_level
 from solvers.qubo import QUBO
 from solvers.solution import Solution, Status
 
@@ -362,8 +362,9 @@ def solve_decompose(qubo: QUBO, *, seed: int | None = None, time_limit_s: float 
             sub = sub_qubo(qubo, idx, state.x, state.W)
             ti = time.perf_counter()
             remaining = None if deadline is None else max(1e-3, deadline - ti)
-            sol = solve_qubo(sub, opts.inner, seed=None if seed is None else int(rng.integers(2**31)),
-                             time_limit_s=remaining, **inner_opts)
+            with inner_solves():  # their per-call lines at DEBUG: one summary line below, not dozens
+                sol = solve_qubo(sub, opts.inner, seed=None if seed is None else int(rng.integers(2**31)),
+                                 time_limit_s=remaining, **inner_opts)
             inner_time += time.perf_counter() - ti
             calls += 1
             sub_sizes.append(int(idx.size))
@@ -397,6 +398,9 @@ def solve_decompose(qubo: QUBO, *, seed: int | None = None, time_limit_s: float 
     bits = best_x.astype(np.uint8)
     energy = qubo.energy(bits)
     feasible = qubo.is_feasible(bits)
+    log.log(progress_level(), "decompose: %d inner %s solves of up to %d variables (%d improved), %d rounds, "
+            "stopped by %s: energy %.6g -> %.6g (%.3g s)", calls, opts.inner, max(sub_sizes, default=0), accepted,
+            rounds, stopped_by, start_energy, energy, time.perf_counter() - t0)
     status = Status.FEASIBLE if feasible else Status.INFEASIBLE
     info = {
         "start": opts.start, "start_is_classical": opts.start in ("greedy", "given"),

@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from solvers.errors import InvalidOptionError
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SEED", "MAX_TIME_LIMIT_S", "build_options", "check_call", "check_range", "options_dict"]
+__all__ = ["MAX_SEED", "MAX_TIME_LIMIT_S", "build_options", "check_call", "check_range", "inner_solves",
+           "progress_level", "options_dict"]
 
 #: The largest seed a solve takes: CP-SAT's ``random_seed`` is a signed 32-bit integer.
 MAX_SEED = 2**31 - 1
 #: The longest wall-time limit a solve takes: one week.
 MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
+
+
+#: True while solves run as another solver's inner calls (a decomposition's sub-problems).
+_INNER: contextvars.ContextVar[bool] = contextvars.ContextVar("cityopt_inner_solves", default=False)
+
+
+@contextlib.contextmanager
+def inner_solves() -> Iterator[None]:
+    """Solves made inside run as inner calls: they log their per-call progress at DEBUG, not INFO
+    (a decomposition makes dozens; its own summary stays at INFO).  Per thread and task.
+
+    >>> with inner_solves():
+    ...     progress_level() == logging.DEBUG
+    True
+    >>> progress_level() == logging.INFO
+    True
+    """
+    token = _INNER.set(True)
+    try:
+        yield
+    finally:
+        _INNER.reset(token)
+
+
+def progress_level() -> int:
+    """The level of a solver's per-call progress lines: INFO, DEBUG inside :func:`inner_solves`."""
+    return logging.DEBUG if _INNER.get() else logging.INFO
 
 
 def build_options(cls: type[T], solver: str, kwargs: Mapping[str, Any]) -> T:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import InvalidOptionError
+from solvers.options import progress_level
 
 if TYPE_CHECKING:  # pragma: no cover
     from solvers.qaoa.options import QAOAOptions
@@ -240,7 +241,8 @@ def solve_recursive(qubo: QUBO, opts: QAOAOptions, run_round: RoundSolver, *, ti
             "variable": repr(step[1]), "to": repr(step[2]) if kind == "tie" else int(other),
             "correlation": corr,
         })
-        logger.info("rqaoa: %d variables: %s %r (correlation %.4f)", len(labels), rounds[-1]["step"], step[1], corr)
+        logger.log(progress_level(), "rqaoa: %d variables: %s %r (correlation %.4f)", len(labels),
+                   rounds[-1]["step"], step[1], corr)
 
     # the classical end: every assignment of the n_c variables left
     energies = current.all_energies(order="big")

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solvers.errors import InvalidInputError, InvalidOptionError
-from solvers.options import build_options, check_call
+from solvers.options import build_options, check_call, progress_level
 from solvers.qaoa.optimise import Objective, optimise_angles
 from solvers.qaoa.options import SHOT_BACKEND_MAXITER, SOLVER, QAOAOptions
 
@@ -167,14 +167,15 @@ def solve_qaoa(
         extra = {k: v for k, v in (opts.backend_options or {}).items() if k == "init_state"}
         opt_backend = make_backend("fast", cost, opts.depth, mixer=mixer, groups=groups, threads=opts.threads,
                                    **extra)
-        logger.info("qaoa: angles optimised on the noiseless 'fast' simulator, then %d shots on %s",
-                    opts.shots, opts.backend)
+        logger.log(progress_level(), "qaoa: angles optimised on the noiseless 'fast' simulator, then %d shots "
+                   "on %s", opts.shots, opts.backend)
     elif not backend.exact_expectation and "maxiter" not in options:
         import dataclasses
 
         # each evaluation on a shot-based backend is a noisy sampling run (seconds, not ms)
         opts = dataclasses.replace(opts, maxiter=SHOT_BACKEND_MAXITER)
-        logger.info("qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend, SHOT_BACKEND_MAXITER)
+        logger.log(progress_level(), "qaoa: shot-based backend %s: maxiter defaults to %d", opts.backend,
+                   SHOT_BACKEND_MAXITER)
     gradient = opt_backend.supports_gradient and opts.objective == "expectation"
     if opts.optimizer == "auto":
         import dataclasses
@@ -182,7 +183,8 @@ def solve_qaoa(
         opts = dataclasses.replace(opts, optimizer="L-BFGS-B" if gradient else "COBYLA")
     p = opts.depth
     use_jac = opts.optimizer == "L-BFGS-B" and gradient
-    logger.info(
+    logger.log(
+        progress_level(),
         "qaoa: %d qubits, depth %d, mixer %s, backend %s, optimizer %s%s, objective %s, maxiter %d",
         n, p, mixer, opts.backend, opts.optimizer, " (adjoint gradient)" if use_jac else "",
         opts.objective, opts.maxiter,
@@ -201,9 +203,9 @@ def solve_qaoa(
     gammas, betas = best[:p], best[p:]
     t_opt = time.perf_counter()
     stopped_by = runs[-1]["stopped_by"] if runs else "maxiter"
-    logger.info("qaoa: optimiser %s after %d evaluations (%.3g s): objective %.6g -> %.6g",
-                stopped_by, objective.evaluations, t_opt - t0,
-                cost.to_energy(objective.first_value), cost.to_energy(objective.best_value))
+    logger.log(progress_level(), "qaoa: optimiser %s after %d evaluations (%.3g s): objective %.6g -> %.6g",
+               stopped_by, objective.evaluations, t_opt - t0,
+               cost.to_energy(objective.first_value), cost.to_energy(objective.best_value))
 
     samples = backend.sample(gammas, betas, opts.shots, seed=seed)
     distinct, counts = np.unique(samples, axis=0, return_counts=True)
@@ -298,8 +300,9 @@ def _refine_on_device(backend: Any, opts: QAOAOptions, start: np.ndarray, deadli
     if stopped_by == "converged" and dev.evaluations >= int(opts.device_refine):
         stopped_by = "maxiter"
     best = dev.best_x if dev.best_x is not None else np.asarray(start, dtype=np.float64)
-    logger.info("qaoa: device refinement, %d evaluations: device estimate %.6g at the noiseless optimum -> %.6g",
-                dev.evaluations, cost.to_energy(dev.first_value), cost.to_energy(dev.best_value))
+    logger.log(progress_level(), "qaoa: device refinement, %d evaluations: device estimate %.6g at the "
+               "noiseless optimum -> %.6g", dev.evaluations, cost.to_energy(dev.first_value),
+               cost.to_energy(dev.best_value))
     return best, {"evaluations": dev.evaluations, "stopped_by": stopped_by,
                   "estimate_at_noiseless_optimum": cost.to_energy(dev.first_value),
                   "best_estimate": cost.to_energy(dev.best_value),

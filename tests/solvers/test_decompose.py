@@ -102,3 +102,22 @@ def test_bad_options() -> None:
         solve_qubo(q, "decompose", inner="exact", start="given", initial=[0, 1])
     with pytest.raises(InvalidOptionError, match="unknown option 'subsize'"):
         solve_qubo(q, "decompose", subsize=3)
+
+
+def test_inner_solves_log_at_debug_and_the_decomposition_one_line(caplog):
+    import logging
+
+    q = _random_qubo(24, 2)
+    with caplog.at_level(logging.INFO):
+        solve_qubo(q, "decompose", inner="qaoa", sub_size=8, seed=1, max_inner_calls=3)
+    infos = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [r.name for r in infos] == ["solvers.decompose"]
+    assert "3 inner qaoa solves" in infos[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        solve_qubo(q, "decompose", inner="qaoa", sub_size=8, seed=1, max_inner_calls=3)
+    assert any(r.name == "solvers.qaoa.solver" and r.levelno == logging.DEBUG for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # a QAOA solve of its own still says what it does
+        solve_qubo(_random_qubo(6, 1), "qaoa", depth=1, seed=1, maxiter=5)
+    assert any(r.name == "solvers.qaoa.solver" and r.levelno == logging.INFO for r in caplog.records)

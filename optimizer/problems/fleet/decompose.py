@@ -30,6 +30,7 @@ import numpy as np
 
 from optimizer.problems.fleet.qubo import nearest_neighbour_order
 from solvers.errors import InvalidOptionError
+from solvers.options import inner_solves
 
 if TYPE_CHECKING:  # pragma: no cover
     from optimizer.problems.fleet.problem import Fleet
@@ -169,8 +170,9 @@ def cluster_route_solve(prob: Fleet, *, seed: int | None = None, time_limit_s: f
                 route.extend(chunk)
                 continue
             remaining = None if deadline is None else max(1e-3, deadline - time.perf_counter())
-            sol = solve_qubo(q, inner, seed=None if seed is None else int(rng.integers(2**31)),
-                             time_limit_s=remaining, **inner_options)
+            with inner_solves():  # each cluster's QAOA logs at DEBUG
+                sol = solve_qubo(q, inner, seed=None if seed is None else int(rng.integers(2**31)),
+                                 time_limit_s=remaining, **inner_options)
             calls += 1
             if sol.feasible and q.is_feasible(sol.bits):
                 pos = {q.labels[i]: None for i in np.flatnonzero(sol.bits)}
