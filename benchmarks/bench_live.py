@@ -49,7 +49,9 @@ a lighter morning, CP-SAT and decompose did *worse than no re-routing* (228.2 an
 veh-h) while anneal stayed within 1.2% of SUMO: every plan is kept only when the forecast-priced model says
 it is better, and the stronger optimisers act on that model's errors (BPR on OSM capacities has no
 junction delay; see ``bench_traffic``) where a light network leaves little to gain.  Every step of all
-nine runs was in real time, none cut by the wall guard.
+nine runs was in real time, none cut by the wall guard.  One probe of a remedy, seed 2 with
+``--min-gain 20`` (move a vehicle only where the forecast saves it 20 s): CP-SAT 228.2 -> 187.7 veh-h
+(better than none, 3.9% behind SUMO), decompose 213.2 -> 217.4: no default to change on one seed.
 
 Earlier, with wall-clock limits (2026-12-01, commits 74ee80d-abe0126 of this file's history: the learned
 forecast, staggered re-routes; same demand, solver limit 10 s per step,
