@@ -14,8 +14,8 @@ from solvers.errors import InvalidOptionError
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SEED", "MAX_TIME_LIMIT_S", "build_options", "check_call", "check_range", "inner_solves",
-           "progress_level", "options_dict"]
+__all__ = ["MAX_SEED", "MAX_TIME_LIMIT_S", "build_options", "check_call", "check_range", "inner_solves", "options_dict",
+           "progress_level"]
 
 #: The largest seed a solve takes: CP-SAT's ``random_seed`` is a signed 32-bit integer.
 MAX_SEED = 2**31 - 1

@@ -149,9 +149,9 @@ LIVE_WORK: dict[str, dict[str, Any]] = {
     "anneal": {"sweeps": 1000},
     "decompose": {"max_inner_calls": 80},
 }
-#: What ``timeline.csv``'s ``solver_work`` counts, per solver (the info key of the solution and its unit).
-_WORK_DONE = {"cpsat": ("deterministic_time", "deterministic s"), "anneal": ("sweeps_done", "sweeps"),
-              "decompose": ("inner_calls", "inner solves")}
+#: What ``timeline.csv``'s ``solver_work`` counts, per solver: the solution's info key (CP-SAT's deterministic
+#: seconds, sweeps, inner solves).
+_WORK_DONE = {"cpsat": "deterministic_time", "anneal": "sweeps_done", "decompose": "inner_calls"}
 #: The columns of ``live/sensors.csv``: each loop's reading over a step beside the speed (and flow, where the
 #: forecast gives one) forecast for that step one step before.
 SENSOR_COLUMNS = ("strategy", "step", "start_s", "sim_time_s", "sensor_id", "edge", "flow_vph", "speed_kph",
@@ -391,11 +391,9 @@ def _scaled_work(solvers: Sequence[str], given: Mapping[str, Any] | None, scale:
 
 
 def _solver_options(name: str, given: Mapping[str, Any] | None, *, warm: np.ndarray | None) -> dict[str, Any]:
-    """The options of ``name`` in the loop: the caller's, then the work budget of :data:`LIVE_WORK`, and the
-    warm start where the solver takes one."""
+    """The options of ``name`` in the loop: the caller's (with the work budget :func:`live` filled in by
+    :func:`_scaled_work`), and the warm start where the solver takes one."""
     opts = dict((given or {}).get(name, {}))
-    for key, value in LIVE_WORK.get(name, {}).items():
-        opts.setdefault(key, value)
     if name == "decompose":
         opts.setdefault("inner", "qaoa")
         opts.setdefault("max_rounds", 2)
@@ -766,8 +764,6 @@ class _Loop:
         self.segment_rows: list[dict[str, Any]] = []
         self.sensor_rows: list[dict[str, Any]] = []
         self.held_back = 0
-        self.wall_limited = 0
-        self.last_work, self.last_stop = float("nan"), ""
 
     # -------------------------------------------------------------- SUMO
     def _start(self) -> Any:
@@ -876,10 +872,9 @@ class _Loop:
                 forecast = self.forecast(observed if step > 0 else {}, self.free_ms, self.history)
                 flows = dict(getattr(self.forecast, "flow_forecast", None) or {})
                 first = _first_slice(forecast)
-                solve_wall, rerouted = 0.0, float("nan")
-                self.last_work, self.last_stop = float("nan"), ""
+                solve_wall, rerouted, work, stopped_by = 0.0, float("nan"), float("nan"), ""
                 if self.solver is not None:
-                    solve_wall, rerouted = self._control(ls, t, forecast, through, step)
+                    solve_wall, rerouted, work, stopped_by = self._control(ls, t, forecast, through, step)
                 step_wall = time.perf_counter() - c0
                 self.rows.append({
                     "step": step, "sim_time_s": t, "vehicles_en_route": int(ls.vehicle.getIDCount()),
@@ -888,7 +883,7 @@ class _Loop:
                     "solve_wall_s": solve_wall if self.solver is not None else float("nan"),
                     "step_wall_s": step_wall if self.solver is not None else float("nan"),
                     "mean_network_speed_kph": mean_speed, "strategy": self.strategy,
-                    "solver_work": self.last_work, "solver_stopped_by": self.last_stop})
+                    "solver_work": work, "solver_stopped_by": stopped_by})
                 last_forecast, last_flows = first, flows
                 wsum[:], nsum[:], samples = 0.0, 0.0, 0
                 step += 1
@@ -943,8 +938,9 @@ class _Loop:
         return g, ox.convert.to_digraph(g, weight="travel_time")
 
     def _control(self, ls: Any, now: float, speeds: Mapping[str, float], through: Mapping[str, float],
-                 step: int) -> tuple[float, int]:
-        """Re-optimise and push; returns (solver wall s, vehicles re-routed)."""
+                 step: int) -> tuple[float, int, float, str]:
+        """Re-optimise and push; returns (solver wall s, vehicles re-routed, the solver's work done, what
+        ended its search: NaN and "" where no group had a choice)."""
         import networkx as nx
         import pandas as pd
 
@@ -987,7 +983,7 @@ class _Loop:
                 continue  # on its last edge
             groups.setdefault((prefix, rest, v.destination, depart), []).append(v.vid)
         if not groups:
-            return 0.0, 0
+            return 0.0, 0, float("nan"), ""
         keys = list(groups)
         paths: dict[tuple[Any, Any], list[list[Any]]] = {}
         candidates, rows = [], []
@@ -1025,13 +1021,12 @@ class _Loop:
         seed = self.seed + step
         t0 = time.perf_counter()
         choice = [0] * len(keys)
+        work, stopped_by = float("nan"), ""
         if any(len(c) > 1 for c in candidates):
             opts = _solver_options(self.solver, self.solver_options, warm=warm)
             sol = solve(prob, self.solver, seed=seed, time_limit_s=self.time_limit_s, **opts)
-            key = _WORK_DONE.get(self.solver, ("", ""))[0]
-            self.last_work = float(sol.info.get(key, float("nan")))
-            self.last_stop = str(sol.info.get("stopped_by", ""))
-            self.wall_limited += self.last_stop == "time_limit"
+            work = float(sol.info.get(_WORK_DONE.get(self.solver, ""), float("nan")))
+            stopped_by = str(sol.info.get("stopped_by", ""))
             if prob.is_feasible(sol.bits) and prob.objective(sol.bits) < prob.objective(warm) - 1e-9:
                 choice = prob.route_choice(sol.bits)
         choice = self._stagger(choice, candidates, [len(groups[k]) for k in keys], graph)
@@ -1055,7 +1050,7 @@ class _Loop:
                 idx = int(ls.vehicle.getRouteIndex(vid)) if vid in on_road else 0
                 self.pushes.append((now, vid, new, tuple(held[idx:])))
                 rerouted += 1
-        return solve_wall, rerouted
+        return solve_wall, rerouted, work, stopped_by
 
     def _slice_t0(self, per_slice: Mapping[str, tuple[float, ...]]) -> Callable[[Edge, int, float], float]:
         """A cell's time: its segment's length over the forecast speed of the cell's slice (the last slice's
@@ -1168,7 +1163,8 @@ class _Loop:
             max_solve_wall_s=max(solves) if solves else 0.0,
             vehicles_rerouted=len({p[1] for p in self.pushes}), route_pushes=len(self.pushes),
             push_mismatches=sum(1 for p in self.pushes if p[2] != p[3]), push_failures=len(self.push_failures),
-            sim_wall_s=sim_wall, moves_held_back=self.held_back, wall_limited_steps=self.wall_limited)
+            sim_wall_s=sim_wall, moves_held_back=self.held_back,
+            wall_limited_steps=sum(r["solver_stopped_by"] == "time_limit" for r in self.rows))
 
 
 # ------------------------------------------------------------------ entry
@@ -1375,8 +1371,8 @@ def live(city: Any = "helsinki", *, trips: int = 300, vehicles_per_trip: int = 4
                 "detector_edges": det, "drain_min": float(drain_min), "sample_s": float(sample_s),
                 "forecast": getattr(forecast, "__name__", "forecast"), "cost": cost,
                 "min_gain_s": float(min_gain_s), "reroute_share": float(reroute_share),
-                "solver_work": {s: {k: v for k, v in _solver_options(s, solver_options, warm=None).items()
-                                    if k in LIVE_WORK.get(s, {})} for s in solvers},
+                "solver_work": {s: {k: v for k, v in solver_options.get(s, {}).items() if k in LIVE_WORK.get(s, {})}
+                                for s in solvers},
                 "speeds_from": "induction loops on the detector segments, libsumo edge mean speeds elsewhere"}
     segments = pd.DataFrame(seg_rows, columns=["strategy", "step", "start_s", "edge", "u", "v", "key", "volume_vph",
                                                "capacity_vph", "vc"])

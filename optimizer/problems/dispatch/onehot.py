@@ -268,9 +268,6 @@ def onehot_qubo(prob: Dispatch, lay: OneHotLayout, P: float) -> QUBO:
     T = prob.periods
     _cost(prob, lay, b)
 
-    def sq(terms: list[tuple[int, float]], const: float, w: float) -> None:
-        add_square(b, terms, const, w)
-
     W = onehot_weight(prob) * P
     for t in range(T):
         b.add_onehot([lay.labels[v] for v in lay.group(t)], penalty=W)
@@ -288,7 +285,7 @@ def onehot_qubo(prob: Dispatch, lay: OneHotLayout, P: float) -> QUBO:
                 terms = [(lay.first[tau] + j, float(prob.level_quanta[i][k]))
                          for tau in range(t + 1) for j, k in enumerate(lay.combos[tau][:, i].tolist()) if k >= 0]
                 terms += [(lay.carried[v], -float(c)) for v, c in zip(prob.soc_slack[(i, t)], w.slack)]
-                sq(terms, -float(w.lo), P)
+                add_square(b, terms, -float(w.lo), P)
     for (i, t), y0 in prob.start_var.items():
         y, s = lay.carried[y0], lay.carried[prob.stop_var[(i, t)]]
         u = prob.discrete[i]
@@ -298,7 +295,7 @@ def onehot_qubo(prob: Dispatch, lay: OneHotLayout, P: float) -> QUBO:
             terms += [(v, -1.0) for v in _on(prob, lay, i, t - 1)]
         else:
             const = -1.0 if u.initial_on else 0.0
-        sq(terms, const, P)
+        add_square(b, terms, const, P)
         b.add_quadratic_array(np.array([y]), np.array([s]), np.array([P]))
         for tau in range(t + 1, min(t + prob.min_up[i], T)):
             b.add_linear_array(np.array([y]), np.array([P]))  # y (1 - on_tau)

@@ -1398,10 +1398,6 @@ class Dispatch(Problem):
         lab = self.variables
         P, T, q = self.penalty, self.periods, self.quantum_mw
 
-        def sq(terms: list[tuple[int, float]], const: float, w: float) -> None:
-            """Add ``w * (sum c x + const)**2``; variable ``v`` of the builder is ``self.variables[v]``."""
-            add_square(b, terms, const, w)
-
         # --- cost: levels, start-ups, import
         for i, u in enumerate(self.discrete):
             for t in range(T):
@@ -1427,7 +1423,7 @@ class Dispatch(Problem):
                 for v, c in terms:
                     b.add_linear(lab[v], -a1 * q * c)
                 if a2:
-                    sq([(v, -q * c) for v, c in terms], d, a2)
+                    add_square(b, [(v, -q * c) for v, c in terms], d, a2)
         # --- penalties
         wamo = P * self.amo_weight
         for i in range(len(self.discrete)):
@@ -1439,17 +1435,17 @@ class Dispatch(Problem):
         for t, w in enumerate(self.balance_windows):
             if w.binding:
                 terms = self._supply_terms(t) + [(v, -float(c)) for v, c in zip(self.balance_slack[t], w.slack)]
-                sq(terms, -float(w.lo), P)
+                add_square(b, terms, -float(w.lo), P)
         for i, ws in self.soc_windows.items():
             for t, w in enumerate(ws):
                 if w.binding:
                     terms = [(self.level_var[(i, tau, k)], float(qk)) for tau in range(t + 1)
                              for k, qk in enumerate(self.level_quanta[i])]
                     terms += [(v, -float(c)) for v, c in zip(self.soc_slack[(i, t)], w.slack)]
-                    sq(terms, -float(w.lo), P)
+                    add_square(b, terms, -float(w.lo), P)
         for (r, t), w in self.line_windows.items():
             terms = self._line_terms(r, t) + [(v, -float(c)) for v, c in zip(self.line_slack[(r, t)], w.slack)]
-            sq(terms, -float(w.lo), P)
+            add_square(b, terms, -float(w.lo), P)
         for i, pairs in self.ramp_pairs.items():
             for t in range(1, T):
                 for a, c in pairs:
@@ -1463,7 +1459,7 @@ class Dispatch(Problem):
                 terms += [(v, -1.0) for v, _ in self._on_terms(i, t - 1)]
             else:
                 const = -1.0 if u.initial_on else 0.0
-            sq(terms, const, P)
+            add_square(b, terms, const, P)
             b.add_quadratic(lab[y], lab[s], P)
             for tau in range(t + 1, min(t + self.min_up[i], T)):
                 b.add_linear(lab[y], P)  # y (1 - on_tau)
